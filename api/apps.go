@@ -1,0 +1,99 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// decodeApp reads, validates and normalises an application body.
+func (s *Server) decodeApp(w http.ResponseWriter, r *http.Request) (access.AppSpec, []string, error) {
+	var spec access.AppSpec
+	if err := decode(w, r, &spec, false); err != nil {
+		return spec, nil, err
+	}
+	if err := s.validateStruct(&spec); err != nil {
+		return spec, nil, err
+	}
+	domains, err := spec.Normalize()
+	return spec, domains, err
+}
+
+func (s *Server) createApp(w http.ResponseWriter, r *http.Request) error {
+	spec, domains, err := s.decodeApp(w, r)
+	if err != nil {
+		return err
+	}
+	app, err := s.store.CreateApp(r.Context(), actor(r), accountID(r), spec, domains)
+	if err != nil {
+		return err
+	}
+	writeWithETag(w, app.Revision, app)
+	return nil
+}
+
+func (s *Server) listApps(w http.ResponseWriter, r *http.Request) error {
+	p, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := store.AppFilter{Name: q.Get("name"), Domain: q.Get("domain"), Search: q.Get("search")}
+	apps, info, err := s.store.ListApps(r.Context(), accountID(r), f, p)
+	if err != nil {
+		return err
+	}
+	writeList(w, apps, info)
+	return nil
+}
+
+func (s *Server) getApp(w http.ResponseWriter, r *http.Request) error {
+	id, err := idParam(r, "app_id", "application")
+	if err != nil {
+		return err
+	}
+	app, err := s.store.GetApp(r.Context(), accountID(r), id)
+	if err != nil {
+		return err
+	}
+	writeWithETag(w, app.Revision, app)
+	return nil
+}
+
+func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) error {
+	id, err := idParam(r, "app_id", "application")
+	if err != nil {
+		return err
+	}
+	rev, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	spec, domains, err := s.decodeApp(w, r)
+	if err != nil {
+		return err
+	}
+	app, err := s.store.UpdateApp(r.Context(), actor(r), accountID(r), id, rev, spec, domains)
+	if err != nil {
+		return err
+	}
+	writeWithETag(w, app.Revision, app)
+	return nil
+}
+
+func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) error {
+	id, err := idParam(r, "app_id", "application")
+	if err != nil {
+		return err
+	}
+	rev, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteApp(r.Context(), actor(r), accountID(r), id, rev); err != nil {
+		return err
+	}
+	writeResult(w, map[string]string{"id": id})
+	return nil
+}

@@ -1,0 +1,132 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// policyScope is the account's reusable policies, or one app's policies
+// when the route has an app id.
+func policyScope(r *http.Request) (store.PolicyScope, error) {
+	sc := store.PolicyScope{AccountID: accountID(r)}
+	if chi.URLParam(r, "app_id") != "" {
+		id, err := idParam(r, "app_id", "application")
+		if err != nil {
+			return sc, err
+		}
+		sc.AppID = id
+	}
+	return sc, nil
+}
+
+func (s *Server) decodePolicy(w http.ResponseWriter, r *http.Request) (access.PolicySpec, access.PolicyRules, error) {
+	var spec access.PolicySpec
+	if err := decode(w, r, &spec, false); err != nil {
+		return spec, access.PolicyRules{}, err
+	}
+	if err := s.validateStruct(&spec); err != nil {
+		return spec, access.PolicyRules{}, err
+	}
+	rules, err := spec.Rules()
+	return spec, rules, err
+}
+
+func (s *Server) createPolicy(w http.ResponseWriter, r *http.Request) error {
+	sc, err := policyScope(r)
+	if err != nil {
+		return err
+	}
+	spec, rules, err := s.decodePolicy(w, r)
+	if err != nil {
+		return err
+	}
+	p, err := s.store.CreatePolicy(r.Context(), actor(r), sc, spec, rules)
+	if err != nil {
+		return err
+	}
+	writeWithETag(w, p.Revision, p)
+	return nil
+}
+
+func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request) error {
+	sc, err := policyScope(r)
+	if err != nil {
+		return err
+	}
+	p, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	policies, info, err := s.store.ListPolicies(r.Context(), sc, p)
+	if err != nil {
+		return err
+	}
+	writeList(w, policies, info)
+	return nil
+}
+
+func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) error {
+	sc, err := policyScope(r)
+	if err != nil {
+		return err
+	}
+	id, err := idParam(r, "policy_id", "policy")
+	if err != nil {
+		return err
+	}
+	p, err := s.store.GetPolicy(r.Context(), sc, id)
+	if err != nil {
+		return err
+	}
+	writeWithETag(w, p.Revision, p)
+	return nil
+}
+
+func (s *Server) updatePolicy(w http.ResponseWriter, r *http.Request) error {
+	sc, err := policyScope(r)
+	if err != nil {
+		return err
+	}
+	id, err := idParam(r, "policy_id", "policy")
+	if err != nil {
+		return err
+	}
+	rev, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	spec, rules, err := s.decodePolicy(w, r)
+	if err != nil {
+		return err
+	}
+	p, err := s.store.UpdatePolicy(r.Context(), actor(r), sc, id, rev, spec, rules)
+	if err != nil {
+		return err
+	}
+	writeWithETag(w, p.Revision, p)
+	return nil
+}
+
+func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request) error {
+	sc, err := policyScope(r)
+	if err != nil {
+		return err
+	}
+	id, err := idParam(r, "policy_id", "policy")
+	if err != nil {
+		return err
+	}
+	rev, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeletePolicy(r.Context(), actor(r), sc, id, rev); err != nil {
+		return err
+	}
+	writeResult(w, map[string]string{"id": id})
+	return nil
+}

@@ -1,0 +1,56 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// Handler returns the API's routes: health checks and /client/v4.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(withRequestID, middleware.Recoverer, s.logRequests)
+	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return &httpError{http.StatusNotFound, CodeNotFound, "no such route"}
+	}))
+	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return &httpError{http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this route"}
+	}))
+
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+
+	r.Route("/client/v4/accounts/{account_id}", func(r chi.Router) {
+		r.Use(s.authenticate)
+
+		r.Get("/access/apps", s.handle(s.listApps))
+		r.Post("/access/apps", s.handle(s.createApp))
+		r.Get("/access/apps/{app_id}", s.handle(s.getApp))
+		r.Put("/access/apps/{app_id}", s.handle(s.updateApp))
+		r.Delete("/access/apps/{app_id}", s.handle(s.deleteApp))
+
+		r.Get("/access/apps/{app_id}/policies", s.handle(s.listPolicies))
+		r.Post("/access/apps/{app_id}/policies", s.handle(s.createPolicy))
+		r.Get("/access/apps/{app_id}/policies/{policy_id}", s.handle(s.getPolicy))
+		r.Put("/access/apps/{app_id}/policies/{policy_id}", s.handle(s.updatePolicy))
+		r.Delete("/access/apps/{app_id}/policies/{policy_id}", s.handle(s.deletePolicy))
+
+		r.Get("/access/policies", s.handle(s.listPolicies))
+		r.Post("/access/policies", s.handle(s.createPolicy))
+		r.Get("/access/policies/{policy_id}", s.handle(s.getPolicy))
+		r.Put("/access/policies/{policy_id}", s.handle(s.updatePolicy))
+		r.Delete("/access/policies/{policy_id}", s.handle(s.deletePolicy))
+
+		r.Get("/access/service_tokens", s.handle(s.listServiceTokens))
+		r.Post("/access/service_tokens", s.handle(s.createServiceToken))
+		r.Get("/access/service_tokens/{token_id}", s.handle(s.getServiceToken))
+		r.Put("/access/service_tokens/{token_id}", s.handle(s.updateServiceToken))
+		r.Delete("/access/service_tokens/{token_id}", s.handle(s.deleteServiceToken))
+		r.Post("/access/service_tokens/{token_id}/refresh", s.handle(s.refreshServiceToken))
+		r.Post("/access/service_tokens/{token_id}/rotate", s.handle(s.rotateServiceToken))
+
+		r.Get("/audit_logs", s.handle(s.listAudit))
+	})
+	return r
+}

@@ -1,0 +1,138 @@
+// Package api is Gatehouse's control-plane HTTP API: Cloudflare's Access
+// API wire format (base path /client/v4, the success/errors/result
+// envelope) over the store. Handlers decode, validate, call the store and
+// encode; nothing here decides who gets through an edge.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-playground/validator/v10"
+
+	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// Server serves the control-plane API.
+type Server struct {
+	store    *store.Store
+	log      *slog.Logger
+	validate *validator.Validate
+}
+
+// New returns a Server over st that logs to log.
+func New(st *store.Store, log *slog.Logger) *Server {
+	return &Server{store: st, log: log, validate: newValidator()}
+}
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	tokenKey
+)
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// caller returns the API token that authenticated the request.
+func caller(ctx context.Context) access.APIToken {
+	t, _ := ctx.Value(tokenKey).(access.APIToken)
+	return t
+}
+
+// actor describes the caller for the audit log.
+func actor(r *http.Request) access.Actor {
+	t := caller(r.Context())
+	return access.Actor{TokenID: t.ID, Name: "token " + t.Name, RequestID: requestID(r.Context())}
+}
+
+// accountID is the account the request is about (already checked against
+// the caller's token).
+func accountID(r *http.Request) string { return chi.URLParam(r, "account_id") }
+
+// withRequestID gives every request an id (our "ray id"), returned in the
+// CF-Ray and X-Request-Id headers and named in every log line.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		id := hex.EncodeToString(b)
+		w.Header().Set("X-Request-Id", id)
+		w.Header().Set("CF-Ray", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// logRequests writes one structured line per request.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := chi.RouteContext(r.Context()).RoutePattern()
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "api request",
+			slog.String("request_id", requestID(r.Context())),
+			slog.String("method", r.Method),
+			slog.String("route", route),
+			slog.Int("status", rec.status),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("token_id", caller(r.Context()).ID))
+	})
+}
+
+// authenticate requires a bearer API token for the account in the path.
+// A token for another account gets 404, as if the account did not exist;
+// a read-only token may only read.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		value, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		value = strings.TrimSpace(value)
+		if !ok || value == "" {
+			writeError(w, r, s.log, access.Errorf(access.EUnauthorized, "missing API token: send Authorization: Bearer <token>"))
+			return
+		}
+		tok, err := s.store.AuthenticateAPIToken(r.Context(), value)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		if tok.AccountID != chi.URLParam(r, "account_id") {
+			writeError(w, r, s.log, access.Errorf(access.ENotFound, "account not found"))
+			return
+		}
+		if tok.ReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			writeError(w, r, s.log, access.Errorf(access.EForbidden, "this API token is read-only"))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey, tok)))
+	})
+}
+
+// handle adapts a handler that returns an error.
+func (s *Server) handle(fn func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			writeError(w, r, s.log, err)
+		}
+	}
+}

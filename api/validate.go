@@ -1,0 +1,179 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+
+	"github.com/gatehouse-dev/gatehouse/internal/access"
+)
+
+// Limits on durations accepted from callers.
+const (
+	maxSessionDuration = 8760 * time.Hour
+	maxTokenDuration   = 876000 * time.Hour
+)
+
+var (
+	hostLabel  = `[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?`
+	hostRe     = regexp.MustCompile(`^(\*\.)?(` + hostLabel + `\.)*` + hostLabel + `$`)
+	plainHost  = regexp.MustCompile(`^(` + hostLabel + `\.)*` + hostLabel + `$`)
+	pathRe     = regexp.MustCompile(`^(/[A-Za-z0-9._~!$&'()+,;=:@%-]*)+$`)
+	tokenRe    = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	schemeRe   = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
+	messageFor = map[string]string{
+		"app_domain":       "must be a hostname with an optional path, such as app.example.com or example.com/api (a leading *. wildcard label is allowed)",
+		"origin_url":       "must be an absolute http:// or https:// URL with a host and no query, fragment or credentials, such as http://127.0.0.1:3000",
+		"cors_origin":      "must be an origin such as https://example.com (scheme, host and optional port; no path); use allow_all_origins for any origin",
+		"cors_method":      "must be one of " + strings.Join(access.CORSMethods, ", "),
+		"header_name":      "must be an HTTP header name (letters, digits and !#$%&'*+.^_`|~-); use allow_all_headers for any header",
+		"session_duration": "must be a duration such as 30m or 24h, at most 8760h",
+		"token_duration":   "must be a duration such as 8760h, greater than zero",
+		"http_url":         "must be an absolute http:// or https:// URL",
+		"uuid":             "must be a UUID",
+		"unique":           "must not contain duplicates",
+	}
+)
+
+// newValidator returns the validator with Gatehouse's custom rules. Field
+// names in its errors are the JSON names.
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			return ""
+		}
+		return name
+	})
+	must := func(tag string, fn func(string) bool) {
+		if err := v.RegisterValidation(tag, func(fl validator.FieldLevel) bool { return fn(fl.Field().String()) }); err != nil {
+			panic(err)
+		}
+	}
+	must("app_domain", validAppDomain)
+	must("origin_url", validOriginURL)
+	must("cors_origin", validCORSOrigin)
+	must("cors_method", func(s string) bool { return slices.Contains(access.CORSMethods, s) })
+	must("header_name", func(s string) bool { return len(s) <= 256 && tokenRe.MatchString(s) })
+	must("session_duration", func(s string) bool { return validDuration(s, maxSessionDuration) })
+	must("token_duration", func(s string) bool { return validDuration(s, maxTokenDuration) })
+	must("http_url", func(s string) bool {
+		u, err := url.Parse(s)
+		return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && len(s) <= 2048
+	})
+	return v
+}
+
+func validDuration(s string, max time.Duration) bool {
+	d, err := time.ParseDuration(s)
+	return err == nil && d > 0 && d <= max
+}
+
+// validAppDomain accepts host[/path] as Access stores app domains.
+func validAppDomain(s string) bool {
+	if len(s) > 255 || s == "" {
+		return false
+	}
+	host, path, hasPath := strings.Cut(s, "/")
+	if !hostRe.MatchString(strings.ToLower(host)) || len(host) > 253 {
+		return false
+	}
+	return !hasPath || path == "" || pathRe.MatchString("/"+path)
+}
+
+func validOriginURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || len(s) > 2048 {
+		return false
+	}
+	return (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil &&
+		u.RawQuery == "" && u.Fragment == "" && !u.ForceQuery && u.Opaque == ""
+}
+
+// validCORSOrigin accepts a serialised origin: scheme://host[:port].
+func validCORSOrigin(s string) bool {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || !schemeRe.MatchString(strings.ToLower(scheme)) || rest == "" || len(s) > 2048 {
+		return false
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.ForceQuery {
+		return false
+	}
+	host := strings.ToLower(u.Hostname())
+	if strings.HasPrefix(u.Host, "[") {
+		return true // an IPv6 literal that url.Parse accepted
+	}
+	if p := u.Port(); p != "" {
+		var n int
+		if _, err := fmt.Sscanf(p, "%d", &n); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	}
+	return plainHost.MatchString(host)
+}
+
+// validate checks v's struct tags and returns every failure as a field
+// error with the field's JSON path.
+func (s *Server) validateStruct(v any) error {
+	err := s.validate.Struct(v)
+	if err == nil {
+		return nil
+	}
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) {
+		return fmt.Errorf("validate: %w", err)
+	}
+	fields := make([]access.FieldError, 0, len(verrs))
+	for _, fe := range verrs {
+		fields = append(fields, access.FieldError{Field: fieldPath(fe.Namespace()), Message: fieldMessage(fe)})
+	}
+	return access.InvalidFields(fields)
+}
+
+// fieldPath drops the root type name and the names of embedded structs
+// (which have no JSON name) from a validator namespace.
+func fieldPath(ns string) string {
+	parts := strings.Split(ns, ".")[1:]
+	out := parts[:0]
+	for _, p := range parts {
+		if p == "" || p[0] >= 'A' && p[0] <= 'Z' {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, ".")
+}
+
+func fieldMessage(fe validator.FieldError) string {
+	if m, ok := messageFor[fe.Tag()]; ok {
+		return m
+	}
+	k := fe.Kind()
+	switch fe.Tag() {
+	case "required":
+		return "is required"
+	case "eq":
+		return "must be " + fe.Param()
+	case "oneof":
+		return "must be one of: " + strings.ReplaceAll(fe.Param(), " ", ", ")
+	case "min", "max":
+		word := map[string]string{"min": "at least", "max": "at most"}[fe.Tag()]
+		switch k {
+		case reflect.Slice, reflect.Map:
+			return fmt.Sprintf("must have %s %s items", word, fe.Param())
+		case reflect.String:
+			return fmt.Sprintf("must be %s %s characters long", word, fe.Param())
+		}
+		return fmt.Sprintf("must be %s %s", word, fe.Param())
+	}
+	return "is invalid (" + fe.Tag() + ")"
+}

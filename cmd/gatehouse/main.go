@@ -1,0 +1,317 @@
+// Command gatehouse runs Gatehouse: the control-plane API (serve), schema
+// migrations (migrate) and the operator bootstrap commands (account,
+// token). It only wires packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/pgcluster"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		os.Exit(1)
+	}
+}
+
+// run executes one gatehouse command. Configuration comes from flags whose
+// defaults are read from the environment through getenv.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	root := &cobra.Command{
+		Use:           "gatehouse",
+		Short:         "Gatehouse: a self-hosted access gateway with a Cloudflare Access compatible API",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	var databaseURL string
+	root.PersistentFlags().StringVar(&databaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL (env DATABASE_URL)")
+	needDB := func() error {
+		if databaseURL == "" {
+			return errors.New("no database: set DATABASE_URL or --database-url")
+		}
+		return nil
+	}
+
+	root.AddCommand(serveCommand(ctx, env, &databaseURL, stdout, stderr))
+
+	migrateCmd := &cobra.Command{Use: "migrate", Short: "Apply or revert schema migrations"}
+	migrateCmd.AddCommand(
+		&cobra.Command{Use: "up", Short: "Apply all pending migrations", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				if err := needDB(); err != nil {
+					return err
+				}
+				return store.MigrateUp(databaseURL)
+			}},
+		&cobra.Command{Use: "down [N]", Short: "Revert the last N migrations (default 1; 'all' for every one)", Args: cobra.MaximumNArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if err := needDB(); err != nil {
+					return err
+				}
+				steps := 1
+				if len(args) == 1 {
+					if args[0] == "all" {
+						steps = 0
+					} else if n, err := strconv.Atoi(args[0]); err == nil && n > 0 {
+						steps = n
+					} else {
+						return fmt.Errorf("migrate down: N must be a positive number or 'all'")
+					}
+				}
+				return store.MigrateDown(databaseURL, steps)
+			}},
+		&cobra.Command{Use: "version", Short: "Print the applied schema version", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				if err := needDB(); err != nil {
+					return err
+				}
+				v, dirty, err := store.MigrationVersion(databaseURL)
+				if err != nil {
+					return err
+				}
+				suffix := ""
+				if dirty {
+					suffix = " (dirty: a migration failed part-way; fix it, then force the version)"
+				}
+				fmt.Fprintf(stdout, "%d%s\n", v, suffix)
+				return nil
+			}},
+	)
+	root.AddCommand(migrateCmd)
+
+	accountCmd := &cobra.Command{Use: "account", Short: "Manage accounts"}
+	accountCmd.AddCommand(&cobra.Command{Use: "create NAME", Short: "Create an account and print its id", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needDB(); err != nil {
+				return err
+			}
+			st, err := openStore(ctx, databaseURL)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			a, err := st.CreateAccount(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, a.ID)
+			return nil
+		}})
+	root.AddCommand(accountCmd)
+
+	tokenCmd := &cobra.Command{Use: "token", Short: "Manage API tokens"}
+	var tokenAccount, tokenName string
+	var readOnly bool
+	create := &cobra.Command{Use: "create", Short: "Create an API token and print it (shown only once)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needDB(); err != nil {
+				return err
+			}
+			if tokenAccount == "" {
+				return errors.New("token create: --account is required")
+			}
+			st, err := openStore(ctx, databaseURL)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			_, value, err := st.CreateAPIToken(ctx, tokenAccount, tokenName, readOnly)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, value)
+			return nil
+		}}
+	create.Flags().StringVar(&tokenAccount, "account", "", "account id (required)")
+	create.Flags().StringVar(&tokenName, "name", "cli", "a name for the token")
+	create.Flags().BoolVar(&readOnly, "read-only", false, "the token may only read")
+	tokenCmd.AddCommand(create)
+	root.AddCommand(tokenCmd)
+
+	return root.ExecuteContext(ctx)
+}
+
+func openStore(ctx context.Context, url string) (*store.Store, error) {
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Ping(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("database unreachable: %w", err)
+	}
+	return st, nil
+}
+
+func serveCommand(ctx context.Context, env func(string, string) string, databaseURL *string, stdout, stderr io.Writer) *cobra.Command {
+	var apiAddr, localPG, logFormat string
+	var bootstrap, migrate bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the control-plane API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logFormat, stderr)
+			if err != nil {
+				return err
+			}
+			if _, _, err := net.SplitHostPort(apiAddr); err != nil {
+				return fmt.Errorf("--api-addr %q: must be host:port", apiAddr)
+			}
+			url := *databaseURL
+			if url == "" {
+				if localPG == "" {
+					return errors.New("no database: set DATABASE_URL, --database-url, or --local-postgres DIR to run a local PostgreSQL")
+				}
+				cluster, dbURL, err := startLocalPostgres(ctx, localPG, log)
+				if err != nil {
+					return err
+				}
+				defer func() {
+					if err := cluster.Stop(); err != nil {
+						log.Error("stop local postgres", "err", err)
+					}
+				}()
+				url = dbURL
+			}
+			if migrate {
+				if err := store.MigrateUp(url); err != nil {
+					return err
+				}
+			}
+			st, err := openStore(ctx, url)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if bootstrap {
+				if err := bootstrapAccount(ctx, st, stdout); err != nil {
+					return err
+				}
+			}
+			return serveHTTP(ctx, log, apiAddr, api.New(st, log).Handler(), stdout)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&apiAddr, "api-addr", env("GATEHOUSE_API_ADDR", "127.0.0.1:8080"), "API listen address (env GATEHOUSE_API_ADDR)")
+	f.StringVar(&localPG, "local-postgres", env("GATEHOUSE_LOCAL_POSTGRES", ""), "when no database URL is set, run a local PostgreSQL with its data in this directory (env GATEHOUSE_LOCAL_POSTGRES)")
+	f.StringVar(&logFormat, "log-format", env("GATEHOUSE_LOG_FORMAT", "json"), "log format: json or text (env GATEHOUSE_LOG_FORMAT)")
+	f.BoolVar(&bootstrap, "bootstrap", env("GATEHOUSE_BOOTSTRAP", "") == "true", "on an empty database, create a default account and print its id and an admin token (env GATEHOUSE_BOOTSTRAP=true)")
+	f.BoolVar(&migrate, "migrate", env("GATEHOUSE_MIGRATE", "true") == "true", "apply pending migrations at start (env GATEHOUSE_MIGRATE)")
+	return cmd
+}
+
+func newLogger(format string, w io.Writer) (*slog.Logger, error) {
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: must be json or text", format)
+}
+
+// startLocalPostgres starts (or restarts) a PostgreSQL cluster in dir and
+// returns the URL of its "gatehouse" database, creating it if needed.
+func startLocalPostgres(ctx context.Context, dir string, log *slog.Logger) (*pgcluster.Cluster, string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	log.Info("starting local postgres", "dir", abs)
+	c, err := pgcluster.Start(ctx, abs, io.Discard)
+	if err != nil {
+		return nil, "", err
+	}
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		_ = c.Stop()
+		return nil, "", err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'gatehouse')`).Scan(&exists); err != nil {
+		_ = c.Stop()
+		return nil, "", err
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, `CREATE DATABASE gatehouse`); err != nil {
+			_ = c.Stop()
+			return nil, "", err
+		}
+	}
+	log.Info("local postgres ready", "port", c.Port)
+	return c, c.URL("gatehouse"), nil
+}
+
+// bootstrapAccount creates a default account and an admin token when the
+// database has no account yet, and prints both once.
+func bootstrapAccount(ctx context.Context, st *store.Store, stdout io.Writer) error {
+	n, err := st.CountAccounts(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	a, err := st.CreateAccount(ctx, "default")
+	if err != nil {
+		return err
+	}
+	_, token, err := st.CreateAPIToken(ctx, a.ID, "admin", false)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Created the default account.\n  account id: %s\n  admin token: %s\n(The token is shown only now; keep it.)\n", a.ID, token)
+	return nil
+}
+
+// serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, log *slog.Logger, addr string, h http.Handler, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	log.Info("api listening", "addr", ln.Addr().String())
+	fmt.Fprintf(stdout, "Gatehouse API on http://%s/client/v4\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}

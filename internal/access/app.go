@@ -1,0 +1,293 @@
+package access
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// AppTypeSelfHosted is the only application type Gatehouse protects.
+const AppTypeSelfHosted = "self_hosted"
+
+// DefaultSessionDuration is the lifetime of app tokens when none is given.
+const DefaultSessionDuration = "24h"
+
+// CORS max_age bounds: -1 disables preflight caching; Firefox caps at 86400.
+const (
+	MinCORSMaxAge = -1
+	MaxCORSMaxAge = 86400
+)
+
+// CORSMethods is the set of methods an app's CORS settings may allow.
+var CORSMethods = []string{"GET", "POST", "HEAD", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+
+// CORSSettings is how the edge answers CORS preflights for an app
+// (Cloudflare's cors_headers).
+type CORSSettings struct {
+	AllowAllHeaders  bool     `json:"allow_all_headers"`
+	AllowAllMethods  bool     `json:"allow_all_methods"`
+	AllowAllOrigins  bool     `json:"allow_all_origins"`
+	AllowCredentials bool     `json:"allow_credentials"`
+	AllowedHeaders   []string `json:"allowed_headers" validate:"max=100,dive,header_name"`
+	AllowedMethods   []string `json:"allowed_methods" validate:"max=9,unique,dive,cors_method"`
+	AllowedOrigins   []string `json:"allowed_origins" validate:"max=100,unique,dive,cors_origin"`
+	MaxAge           float64  `json:"max_age" validate:"min=-1,max=86400"`
+}
+
+// Configured reports whether any setting is present. An all-zero object is
+// the same as no CORS settings at all.
+func (c *CORSSettings) Configured() bool {
+	if c == nil {
+		return false
+	}
+	return c.AllowAllHeaders || c.AllowAllMethods || c.AllowAllOrigins || c.AllowCredentials ||
+		len(c.AllowedHeaders) > 0 || len(c.AllowedMethods) > 0 || len(c.AllowedOrigins) > 0 || c.MaxAge != 0
+}
+
+// Destination is one protected host and path of an app, in Cloudflare's
+// newer list form.
+type Destination struct {
+	Type string `json:"type" validate:"required,eq=public"`
+	URI  string `json:"uri" validate:"required,app_domain"`
+}
+
+// AppSettings are an app's login, cookie, deny-page and presentation
+// settings. They are stored as one document beside the app.
+type AppSettings struct {
+	AllowedIdPs                 []string `json:"allowed_idps" validate:"max=50,unique,dive,required,max=64"`
+	AutoRedirectToIdentity      bool     `json:"auto_redirect_to_identity"`
+	HTTPOnlyCookieAttribute     *bool    `json:"http_only_cookie_attribute"`
+	SameSiteCookieAttribute     string   `json:"same_site_cookie_attribute,omitempty" validate:"omitempty,oneof=strict lax none"`
+	PathCookieAttribute         bool     `json:"path_cookie_attribute"`
+	EnableBindingCookie         bool     `json:"enable_binding_cookie"`
+	ServiceAuth401Redirect      bool     `json:"service_auth_401_redirect"`
+	ReadServiceTokensFromHeader string   `json:"read_service_tokens_from_header,omitempty" validate:"omitempty,header_name"`
+	CustomDenyMessage           string   `json:"custom_deny_message,omitempty" validate:"max=1024"`
+	CustomDenyURL               string   `json:"custom_deny_url,omitempty" validate:"omitempty,http_url"`
+	CustomNonIdentityDenyURL    string   `json:"custom_non_identity_deny_url,omitempty" validate:"omitempty,http_url"`
+	AppLauncherVisible          *bool    `json:"app_launcher_visible"`
+	SkipInterstitial            bool     `json:"skip_interstitial"`
+	LogoURL                     string   `json:"logo_url,omitempty" validate:"omitempty,http_url"`
+	Tags                        []string `json:"tags" validate:"max=50,unique,dive,required,max=64"`
+}
+
+// AppSpec is what a caller sends to create or replace an application.
+type AppSpec struct {
+	Type                   string        `json:"type" validate:"required,eq=self_hosted"`
+	Name                   string        `json:"name" validate:"required,max=350"`
+	Domain                 string        `json:"domain" validate:"omitempty,app_domain"`
+	SelfHostedDomains      []string      `json:"self_hosted_domains" validate:"max=50,dive,app_domain"`
+	Destinations           []Destination `json:"destinations" validate:"max=50,dive"`
+	Origin                 string        `json:"origin" validate:"omitempty,origin_url"`
+	SessionDuration        string        `json:"session_duration" validate:"omitempty,session_duration"`
+	CORSHeaders            *CORSSettings `json:"cors_headers"`
+	OptionsPreflightBypass bool          `json:"options_preflight_bypass"`
+	AppSettings
+	Policies []PolicyLink `json:"policies" validate:"max=100,dive"`
+}
+
+// App is a stored application.
+type App struct {
+	ID                     string        `json:"id"`
+	AUD                    string        `json:"aud"`
+	Type                   string        `json:"type"`
+	Name                   string        `json:"name"`
+	Domain                 string        `json:"domain"`
+	SelfHostedDomains      []string      `json:"self_hosted_domains"`
+	Destinations           []Destination `json:"destinations"`
+	Origin                 string        `json:"origin"`
+	SessionDuration        string        `json:"session_duration"`
+	CORSHeaders            *CORSSettings `json:"cors_headers,omitempty"`
+	OptionsPreflightBypass bool          `json:"options_preflight_bypass"`
+	AppSettings
+	Policies  []Policy  `json:"policies"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+
+	AccountID string `json:"-"`
+	Revision  int64  `json:"-"`
+}
+
+// PolicyLink attaches a policy to an app. On the wire it is either the
+// policy id as a string or {"id": ..., "precedence": n}.
+type PolicyLink struct {
+	ID         string `json:"id" validate:"required,uuid"`
+	Precedence int    `json:"precedence" validate:"min=0,max=1000000"`
+}
+
+// UnmarshalJSON accepts both wire forms of a policy link.
+func (l *PolicyLink) UnmarshalJSON(b []byte) error {
+	var id string
+	if err := json.Unmarshal(b, &id); err == nil {
+		*l = PolicyLink{ID: id}
+		return nil
+	}
+	type link PolicyLink
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	var v link
+	if err := dec.Decode(&v); err != nil {
+		return fmt.Errorf("a policy link is a policy id or {\"id\", \"precedence\"}: %w", err)
+	}
+	*l = PolicyLink(v)
+	return nil
+}
+
+// Normalize completes an AppSpec that passed field validation: it fills in
+// defaults, canonicalises domains and origins, and applies the cross-field
+// rules. It returns the app's protected domains, primary first.
+func (s *AppSpec) Normalize() ([]string, error) {
+	var errs []FieldError
+	fail := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+
+	var domains []string
+	switch {
+	case len(s.Destinations) > 0:
+		for _, d := range s.Destinations {
+			domains = append(domains, CanonicalDomain(d.URI))
+		}
+		if len(s.SelfHostedDomains) > 0 && !sameStrings(canonicalDomains(s.SelfHostedDomains), domains) {
+			fail("self_hosted_domains", "must list the same domains as destinations when both are given")
+		}
+	case len(s.SelfHostedDomains) > 0:
+		domains = canonicalDomains(s.SelfHostedDomains)
+	case s.Domain != "":
+		domains = []string{CanonicalDomain(s.Domain)}
+	default:
+		fail("domain", "is required (or give destinations or self_hosted_domains)")
+	}
+	seen := map[string]bool{}
+	for i, d := range domains {
+		if seen[d] {
+			fail(fmt.Sprintf("destinations[%d]", i), "domain %q is listed twice", d)
+		}
+		seen[d] = true
+	}
+	if s.Domain != "" && len(domains) > 0 {
+		primary := CanonicalDomain(s.Domain)
+		if !seen[primary] {
+			fail("domain", "must be one of the app's destinations")
+		} else {
+			// The primary domain comes first.
+			ordered := []string{primary}
+			for _, d := range domains {
+				if d != primary {
+					ordered = append(ordered, d)
+				}
+			}
+			domains = ordered
+		}
+	}
+	if len(domains) > 0 {
+		s.Domain = domains[0]
+	}
+	s.SelfHostedDomains = domains
+	s.Destinations = make([]Destination, len(domains))
+	for i, d := range domains {
+		s.Destinations[i] = Destination{Type: "public", URI: d}
+	}
+
+	if s.Origin != "" {
+		s.Origin = strings.TrimSuffix(s.Origin, "/")
+	}
+	if s.SessionDuration == "" {
+		s.SessionDuration = DefaultSessionDuration
+	}
+
+	if c := s.CORSHeaders; c != nil {
+		if c.MaxAge != math.Trunc(c.MaxAge) {
+			fail("cors_headers.max_age", "must be a whole number of seconds")
+		}
+		for _, list := range []*[]string{&c.AllowedHeaders, &c.AllowedMethods, &c.AllowedOrigins} {
+			if *list == nil {
+				*list = []string{}
+			}
+		}
+		for i, o := range c.AllowedOrigins {
+			c.AllowedOrigins[i] = CanonicalOrigin(o)
+		}
+		if s.OptionsPreflightBypass && c.Configured() {
+			fail("options_preflight_bypass", "cannot be true while cors_headers is set: turning on the bypass removes the CORS settings, so send cors_headers empty or leave it out")
+		}
+		if !c.Configured() {
+			s.CORSHeaders = nil
+		}
+	}
+
+	if s.HTTPOnlyCookieAttribute == nil {
+		s.HTTPOnlyCookieAttribute = ptr(true)
+	}
+	if s.AppLauncherVisible == nil {
+		s.AppLauncherVisible = ptr(true)
+	}
+	if s.AllowedIdPs == nil {
+		s.AllowedIdPs = []string{}
+	}
+	if s.Tags == nil {
+		s.Tags = []string{}
+	}
+	if s.AutoRedirectToIdentity && len(s.AllowedIdPs) != 1 {
+		fail("auto_redirect_to_identity", "needs exactly one entry in allowed_idps")
+	}
+	seenPolicy := map[string]bool{}
+	for i, l := range s.Policies {
+		if seenPolicy[l.ID] {
+			fail(fmt.Sprintf("policies[%d].id", i), "policy %s is linked twice", l.ID)
+		}
+		seenPolicy[l.ID] = true
+	}
+	return domains, InvalidFields(errs)
+}
+
+// CanonicalDomain lower-cases the host part of an app domain and drops a
+// trailing slash from its path.
+func CanonicalDomain(d string) string {
+	host, path, _ := strings.Cut(d, "/")
+	host = strings.ToLower(host)
+	path = strings.TrimRight(path, "/")
+	if path == "" {
+		return host
+	}
+	return host + "/" + path
+}
+
+func canonicalDomains(ds []string) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = CanonicalDomain(d)
+	}
+	return out
+}
+
+// CanonicalOrigin lower-cases an origin's scheme and host, as browsers
+// serialise them in the Origin header.
+func CanonicalOrigin(o string) string {
+	u, err := url.Parse(o)
+	if err != nil {
+		return o
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
+}
+
+func sameStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	set := map[string]bool{}
+	for _, s := range a {
+		set[s] = true
+	}
+	for _, s := range b {
+		if !set[s] {
+			return false
+		}
+	}
+	return true
+}
+
+func ptr[T any](v T) *T { return &v }

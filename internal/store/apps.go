@@ -1,0 +1,316 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-dev/gatehouse/internal/access"
+)
+
+// AppFilter narrows a list of apps. Empty fields do not filter.
+type AppFilter struct {
+	Name   string // exact name
+	Domain string // exact protected domain
+	Search string // case-insensitive substring of name or any domain
+}
+
+const appColumns = `a.id, a.account_id, a.aud, a.type, a.name, a.domain, a.origin, a.session_duration,
+	a.cors_headers, a.options_preflight_bypass, a.settings, a.revision, a.created_at, a.updated_at`
+
+func scanApp(row pgx.Row, extra ...any) (access.App, error) {
+	var a access.App
+	dest := append([]any{&a.ID, &a.AccountID, &a.AUD, &a.Type, &a.Name, &a.Domain, &a.Origin, &a.SessionDuration,
+		&a.CORSHeaders, &a.OptionsPreflightBypass, &a.AppSettings, &a.Revision, &a.CreatedAt, &a.UpdatedAt}, extra...)
+	err := row.Scan(dest...)
+	return a, err
+}
+
+// CreateApp stores a new application. spec must have passed validation and
+// Normalize, which also returned domains.
+func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID string, spec access.AppSpec, domains []string) (access.App, error) {
+	var app access.App
+	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
+		id := uuid.NewString()
+		_, err := tx.Exec(ctx, `
+			INSERT INTO apps (id, account_id, aud, type, name, domain, origin, session_duration, cors_headers,
+			                  options_preflight_bypass, settings, revision, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)`,
+			id, accountID, access.NewAUD(), spec.Type, spec.Name, spec.Domain, spec.Origin, spec.SessionDuration,
+			spec.CORSHeaders, spec.OptionsPreflightBypass, spec.AppSettings, now)
+		if err != nil {
+			return err
+		}
+		if err := insertDomains(ctx, tx, id, domains); err != nil {
+			return err
+		}
+		if err := setAppPolicies(ctx, tx, accountID, id, spec.Policies); err != nil {
+			return err
+		}
+		if app, err = getApp(ctx, tx, accountID, id); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "app", resourceID: id, after: app})
+	})
+	return app, wrap("create app", err)
+}
+
+// UpdateApp replaces an application. When ifRevision is not zero the app
+// must still be at that revision (its ETag), or the update fails with
+// EPreconditionFailed. A nil spec.Policies leaves the app's policy links
+// as they are.
+func (s *Store) UpdateApp(ctx context.Context, actor access.Actor, accountID, id string, ifRevision int64, spec access.AppSpec, domains []string) (access.App, error) {
+	var app access.App
+	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
+		before, err := lockApp(ctx, tx, accountID, id, ifRevision)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+			UPDATE apps SET name = $3, domain = $4, origin = $5, session_duration = $6, cors_headers = $7,
+			       options_preflight_bypass = $8, settings = $9, revision = revision + 1, updated_at = $10
+			WHERE account_id = $1 AND id = $2`,
+			accountID, id, spec.Name, spec.Domain, spec.Origin, spec.SessionDuration, spec.CORSHeaders,
+			spec.OptionsPreflightBypass, spec.AppSettings, now)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM app_domains WHERE app_id = $1`, id); err != nil {
+			return err
+		}
+		if err := insertDomains(ctx, tx, id, domains); err != nil {
+			return err
+		}
+		if spec.Policies != nil {
+			if err := setAppPolicies(ctx, tx, accountID, id, spec.Policies); err != nil {
+				return err
+			}
+		}
+		if app, err = getApp(ctx, tx, accountID, id); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "app", resourceID: id, before: before, after: app})
+	})
+	return app, wrap("update app", err)
+}
+
+// DeleteApp deletes an application with its app-scoped policies and links.
+func (s *Store) DeleteApp(ctx context.Context, actor access.Actor, accountID, id string, ifRevision int64) error {
+	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
+		before, err := lockApp(ctx, tx, accountID, id, ifRevision)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM apps WHERE account_id = $1 AND id = $2`, accountID, id); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "app", resourceID: id, before: before})
+	})
+	return wrap("delete app", err)
+}
+
+// lockApp locks an app row for a write, checks the precondition, and
+// returns the app as it was.
+func lockApp(ctx context.Context, tx pgx.Tx, accountID, id string, ifRevision int64) (access.App, error) {
+	var rev int64
+	err := tx.QueryRow(ctx, `SELECT revision FROM apps WHERE account_id = $1 AND id = $2 FOR UPDATE`, accountID, id).Scan(&rev)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return access.App{}, notFound("application")
+	}
+	if err != nil {
+		return access.App{}, err
+	}
+	if ifRevision != 0 && ifRevision != rev {
+		return access.App{}, access.Errorf(access.EPreconditionFailed, "the application was changed since it was read (If-Match does not match its ETag)")
+	}
+	return getApp(ctx, tx, accountID, id)
+}
+
+// GetApp returns one application with its domains and policies.
+func (s *Store) GetApp(ctx context.Context, accountID, id string) (access.App, error) {
+	app, err := getApp(ctx, s.pool, accountID, id)
+	return app, wrap("get app", err)
+}
+
+func getApp(ctx context.Context, q querier, accountID, id string) (access.App, error) {
+	app, err := scanApp(q.QueryRow(ctx, `SELECT `+appColumns+` FROM apps a WHERE a.account_id = $1 AND a.id = $2`, accountID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return access.App{}, notFound("application")
+	}
+	if err != nil {
+		return access.App{}, err
+	}
+	apps := []access.App{app}
+	if err := loadAppRelations(ctx, q, apps); err != nil {
+		return access.App{}, err
+	}
+	return apps[0], nil
+}
+
+// ListApps returns one page of an account's applications, oldest first.
+func (s *Store) ListApps(ctx context.Context, accountID string, f AppFilter, p access.Page) ([]access.App, access.ListInfo, error) {
+	const where = `a.account_id = $1
+		AND ($2 = '' OR a.name = $2)
+		AND ($3 = '' OR EXISTS (SELECT 1 FROM app_domains d WHERE d.app_id = a.id AND d.domain = lower($3)))
+		AND ($4 = '' OR a.name ILIKE '%' || $4 || '%'
+		     OR EXISTS (SELECT 1 FROM app_domains d WHERE d.app_id = a.id AND d.domain ILIKE '%' || $4 || '%'))`
+	args := []any{accountID, f.Name, f.Domain, f.Search}
+	rows, err := s.pool.Query(ctx, `SELECT `+appColumns+`, count(*) OVER () FROM apps a WHERE `+where+`
+		ORDER BY a.created_at, a.id LIMIT $5 OFFSET $6`, append(args, p.PerPage, p.Offset())...)
+	if err != nil {
+		return nil, access.ListInfo{}, wrap("list apps", err)
+	}
+	var apps []access.App
+	total := 0
+	for rows.Next() {
+		app, err := scanApp(rows, &total)
+		if err != nil {
+			rows.Close()
+			return nil, access.ListInfo{}, wrap("list apps", err)
+		}
+		apps = append(apps, app)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, access.ListInfo{}, wrap("list apps", err)
+	}
+	total, err = pageTotal(ctx, s.pool, len(apps), total, `SELECT count(*) FROM apps a WHERE `+where, args...)
+	if err != nil {
+		return nil, access.ListInfo{}, wrap("count apps", err)
+	}
+	if err := loadAppRelations(ctx, s.pool, apps); err != nil {
+		return nil, access.ListInfo{}, wrap("list apps", err)
+	}
+	if apps == nil {
+		apps = []access.App{}
+	}
+	return apps, access.NewListInfo(p, len(apps), total), nil
+}
+
+// loadAppRelations fills in the domains and policies of apps.
+func loadAppRelations(ctx context.Context, q querier, apps []access.App) error {
+	if len(apps) == 0 {
+		return nil
+	}
+	ids := make([]string, len(apps))
+	index := make(map[string]*access.App, len(apps))
+	for i := range apps {
+		ids[i] = apps[i].ID
+		index[apps[i].ID] = &apps[i]
+		apps[i].SelfHostedDomains = []string{}
+		apps[i].Destinations = []access.Destination{}
+		apps[i].Policies = []access.Policy{}
+	}
+	rows, err := q.Query(ctx, `SELECT app_id, domain FROM app_domains WHERE app_id = ANY($1) ORDER BY app_id, position`, ids)
+	if err != nil {
+		return err
+	}
+	var appID, domain string
+	_, err = pgx.ForEachRow(rows, []any{&appID, &domain}, func() error {
+		a := index[appID]
+		a.SelfHostedDomains = append(a.SelfHostedDomains, domain)
+		a.Destinations = append(a.Destinations, access.Destination{Type: "public", URI: domain})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load app domains: %w", err)
+	}
+	rows, err = q.Query(ctx, `SELECT ap.app_id, ap.precedence, `+policyColumns+`
+		FROM app_policies ap JOIN policies p ON p.id = ap.policy_id
+		WHERE ap.app_id = ANY($1) ORDER BY ap.app_id, ap.precedence`, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var precedence int
+		p, err := scanPolicy(rows, &appID, &precedence)
+		if err != nil {
+			return fmt.Errorf("load app policies: %w", err)
+		}
+		p.Precedence = precedence
+		a := index[appID]
+		a.Policies = append(a.Policies, p)
+	}
+	return rows.Err()
+}
+
+func insertDomains(ctx context.Context, tx pgx.Tx, appID string, domains []string) error {
+	for i, d := range domains {
+		if _, err := tx.Exec(ctx, `INSERT INTO app_domains (app_id, position, domain) VALUES ($1, $2, $3)`, appID, i, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setAppPolicies replaces an app's policy links. Every policy must belong
+// to the account and be reusable or scoped to this app, and every policy
+// scoped to this app must stay linked (delete it to remove it).
+func setAppPolicies(ctx context.Context, tx pgx.Tx, accountID, appID string, links []access.PolicyLink) error {
+	ids := make([]string, len(links))
+	for i, l := range links {
+		ids[i] = l.ID
+	}
+	owner := map[string]*string{}
+	rows, err := tx.Query(ctx, `SELECT id, app_id FROM policies WHERE account_id = $1 AND (id = ANY($2) OR app_id = $3)`, accountID, ids, appID)
+	if err != nil {
+		return err
+	}
+	var id string
+	var app *string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &app}, func() error {
+		if app != nil {
+			a := *app
+			owner[id] = &a
+		} else {
+			owner[id] = nil
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	var errs []access.FieldError
+	linked := map[string]bool{}
+	used := map[int]bool{}
+	precedences := make([]int, len(links))
+	for i, l := range links {
+		linked[l.ID] = true
+		a, ok := owner[l.ID]
+		switch {
+		case !ok:
+			errs = append(errs, access.FieldError{Field: fmt.Sprintf("policies[%d].id", i), Message: "no policy with this id exists in the account"})
+		case a != nil && *a != appID:
+			errs = append(errs, access.FieldError{Field: fmt.Sprintf("policies[%d].id", i), Message: "the policy belongs to another application; link a reusable policy instead"})
+		}
+		precedences[i] = l.Precedence
+		if precedences[i] == 0 {
+			precedences[i] = i + 1
+		}
+		if used[precedences[i]] {
+			errs = append(errs, access.FieldError{Field: fmt.Sprintf("policies[%d].precedence", i), Message: fmt.Sprintf("precedence %d is used twice", precedences[i])})
+		}
+		used[precedences[i]] = true
+	}
+	for pid, a := range owner {
+		if a != nil && *a == appID && !linked[pid] {
+			errs = append(errs, access.FieldError{Field: "policies", Message: fmt.Sprintf("must list the application's own policy %s; delete it through /apps/{app_id}/policies/%s to remove it", pid, pid)})
+		}
+	}
+	if err := access.InvalidFields(errs); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM app_policies WHERE app_id = $1`, appID); err != nil {
+		return err
+	}
+	for i, l := range links {
+		if _, err := tx.Exec(ctx, `INSERT INTO app_policies (account_id, app_id, policy_id, precedence) VALUES ($1, $2, $3, $4)`,
+			accountID, appID, l.ID, precedences[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,67 @@
+package store
+
+import (
+	"errors"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gatehouse-dev/gatehouse/internal/access"
+)
+
+// constraintErrors turns a named constraint's violation into the domain
+// error a caller sees. Matching is by SQLSTATE and constraint name, never
+// by message text.
+var constraintErrors = map[string]func() *access.Error{
+	"apps_account_name_key": func() *access.Error {
+		return access.Conflict("name", "an application with this name already exists in the account")
+	},
+	"app_domains_domain_key": func() *access.Error {
+		return access.Conflict("domain", "this domain is already protected by another application")
+	},
+	"policies_reusable_name_key": func() *access.Error {
+		return access.Conflict("name", "a reusable policy with this name already exists in the account")
+	},
+	"policies_app_name_key": func() *access.Error {
+		return access.Conflict("name", "the application already has a policy with this name")
+	},
+	"app_policies_precedence_key": func() *access.Error {
+		return access.Conflict("precedence", "another policy of the application has this precedence")
+	},
+	"app_policies_pkey": func() *access.Error {
+		return access.Conflict("policies", "the policy is already linked to the application")
+	},
+	"app_policies_policy_fkey": func() *access.Error {
+		return access.Invalid("policies", "names a policy that does not exist in the account")
+	},
+	"service_tokens_account_name_key": func() *access.Error {
+		return access.Conflict("name", "a service token with this name already exists in the account")
+	},
+	"policy_service_tokens_token_fkey": func() *access.Error {
+		return access.Errorf(access.EConflict, "the service token is used by a policy, or a policy rule names a service token that does not exist")
+	},
+	"apps_bypass_excludes_cors": func() *access.Error {
+		return access.Invalid("options_preflight_bypass", "cannot be true while cors_headers is set")
+	},
+}
+
+// interpret maps a PostgreSQL error to a domain error, or returns nil.
+func interpret(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return nil
+	}
+	switch pgErr.Code {
+	case pgerrcode.UniqueViolation, pgerrcode.ForeignKeyViolation, pgerrcode.CheckViolation:
+		if f, ok := constraintErrors[pgErr.ConstraintName]; ok {
+			return f()
+		}
+		if pgErr.Code == pgerrcode.UniqueViolation {
+			return access.Errorf(access.EConflict, "conflicts with an existing resource")
+		}
+		return access.Errorf(access.EInvalid, "refers to something that does not exist or breaks a rule")
+	case pgerrcode.InvalidTextRepresentation:
+		return access.Errorf(access.ENotFound, "not found")
+	}
+	return nil
+}

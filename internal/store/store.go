@@ -1,0 +1,176 @@
+// Package store is Gatehouse's PostgreSQL data layer. Every public method
+// runs in exactly one transaction, scopes every query by account, and for a
+// write also records an audit entry, bumps the config version and notifies
+// the edges, all in that same transaction.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gatehouse-dev/gatehouse/internal/access"
+)
+
+// ConfigChannel is the LISTEN/NOTIFY channel on which every committed
+// change announces the new config version (the payload, in decimal).
+const ConfigChannel = "gatehouse_config"
+
+// Store reads and writes Gatehouse's state.
+type Store struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock makes the store read "now" from clock instead of time.Now.
+func WithClock(clock func() time.Time) Option { return func(s *Store) { s.now = clock } }
+
+// Open connects to the database at url. It does not run migrations.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("store: parse database url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	s := &Store{pool: pool, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Close closes every connection.
+func (s *Store) Close() { s.pool.Close() }
+
+// Pool is the underlying connection pool, for health checks and metrics.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// querier is either the pool or a transaction.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// inTx runs fn in a transaction, with "now" fixed when it starts. The
+// transaction is rolled back if fn fails or panics.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx, now time.Time) error) error {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(tx, now) })
+}
+
+// change is one audited write.
+type change struct {
+	accountID    string
+	action       string // e.g. "create", "update", "delete", "rotate"
+	resourceType string // e.g. "app", "policy", "service_token"
+	resourceID   string
+	before       any
+	after        any
+}
+
+// record writes the audit entry for c, bumps the config version and
+// notifies listeners. It must run inside the write's transaction, so that
+// the version becomes visible exactly when the change does.
+func record(ctx context.Context, tx pgx.Tx, now time.Time, actor access.Actor, c change) error {
+	var version int64
+	if err := tx.QueryRow(ctx, `UPDATE config_state SET version = version + 1 RETURNING version`).Scan(&version); err != nil {
+		return fmt.Errorf("bump config version: %w", err)
+	}
+	before, err := auditJSON(c.before)
+	if err != nil {
+		return err
+	}
+	after, err := auditJSON(c.after)
+	if err != nil {
+		return err
+	}
+	var tokenID *string
+	if actor.TokenID != "" {
+		tokenID = &actor.TokenID
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO audit_log (account_id, created_at, actor_token_id, actor_name, request_id,
+		                       action, resource_type, resource_id, before, after, config_version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		c.accountID, now, tokenID, actor.Name, actor.RequestID,
+		c.resourceType+"."+c.action, c.resourceType, c.resourceID, before, after, version)
+	if err != nil {
+		return fmt.Errorf("write audit entry: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ConfigChannel, strconv.FormatInt(version, 10)); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	return nil
+}
+
+// auditJSON encodes a before/after value. Secrets never reach it: service
+// tokens are recorded without their secret (the field is empty on every
+// stored value) and secret hashes are not part of any model.
+func auditJSON(v any) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode audit value: %w", err)
+	}
+	return b, nil
+}
+
+// ConfigVersion returns the version of the latest committed change.
+func (s *Store) ConfigVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := s.pool.QueryRow(ctx, `SELECT version FROM config_state`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: config version: %w", err)
+	}
+	return v, nil
+}
+
+// notFound is the error for a missing resource; the same for one that
+// belongs to another account, so existence never leaks.
+func notFound(what string) error { return access.Errorf(access.ENotFound, "%s not found", what) }
+
+// wrap adds context to err, mapping PostgreSQL errors to domain errors.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ae *access.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	if mapped := interpret(err); mapped != nil {
+		return mapped
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// total returns the page's total row count from a COUNT(*) OVER () column,
+// falling back to a count query when the page is past the end.
+func pageTotal(ctx context.Context, q querier, n int, first int, countSQL string, args ...any) (int, error) {
+	if n > 0 {
+		return first, nil
+	}
+	var total int
+	if err := q.QueryRow(ctx, countSQL, args...).Scan(&total); err != nil {
+		return 0, err
+	}
+	return total, nil
+}

@@ -1,0 +1,10 @@
+DROP TABLE audit_log;
+DROP TABLE policy_service_tokens;
+DROP TABLE service_tokens;
+DROP TABLE app_policies;
+DROP TABLE policies;
+DROP TABLE app_domains;
+DROP TABLE apps;
+DROP TABLE config_state;
+DROP TABLE api_tokens;
+DROP TABLE accounts;
