@@ -116,7 +116,10 @@ func (s *Server) rotateServiceToken(w http.ResponseWriter, r *http.Request) erro
 	if err := decode(w, r, &spec, true); err != nil {
 		return err
 	}
-	t, err := s.store.RotateServiceToken(r.Context(), actor(r), accountID(r), id, spec.PreviousClientSecretExpiresAt)
+	if err := s.validateStruct(&spec); err != nil {
+		return err
+	}
+	t, err := s.store.RotateServiceToken(r.Context(), actor(r), accountID(r), id, access.ParseTime(spec.PreviousClientSecretExpiresAt))
 	if err != nil {
 		return err
 	}

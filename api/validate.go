@@ -39,6 +39,7 @@ var (
 		"http_url":         "must be an absolute http:// or https:// URL",
 		"uuid":             "must be a UUID",
 		"unique":           "must not contain duplicates",
+		"datetime":         "must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
 	}
 )
 

@@ -36,8 +36,8 @@ type ServiceTokenSpec struct {
 	Duration string `json:"duration" validate:"omitempty,token_duration"`
 	// ClientSecretVersion and PreviousClientSecretExpiresAt are accepted
 	// for compatibility; on create they have no effect beyond the version.
-	ClientSecretVersion           int64      `json:"client_secret_version" validate:"min=0"`
-	PreviousClientSecretExpiresAt *time.Time `json:"previous_client_secret_expires_at"`
+	ClientSecretVersion           int64   `json:"client_secret_version" validate:"min=0"`
+	PreviousClientSecretExpiresAt *string `json:"previous_client_secret_expires_at" validate:"omitempty,datetime=2006-01-02T15:04:05Z07:00"`
 }
 
 // ServiceTokenUpdate is what a caller sends to update a service token.
@@ -46,13 +46,26 @@ type ServiceTokenUpdate struct {
 	Name     *string `json:"name" validate:"omitempty,min=1,max=350"`
 	Duration *string `json:"duration" validate:"omitempty,token_duration"`
 	// A ClientSecretVersion above the current one rotates the secret.
-	ClientSecretVersion           *int64     `json:"client_secret_version" validate:"omitempty,min=1"`
-	PreviousClientSecretExpiresAt *time.Time `json:"previous_client_secret_expires_at"`
+	ClientSecretVersion           *int64  `json:"client_secret_version" validate:"omitempty,min=1"`
+	PreviousClientSecretExpiresAt *string `json:"previous_client_secret_expires_at" validate:"omitempty,datetime=2006-01-02T15:04:05Z07:00"`
 }
 
 // RotateSpec is the optional body of a rotate request.
 type RotateSpec struct {
-	PreviousClientSecretExpiresAt *time.Time `json:"previous_client_secret_expires_at"`
+	PreviousClientSecretExpiresAt *string `json:"previous_client_secret_expires_at" validate:"omitempty,datetime=2006-01-02T15:04:05Z07:00"`
+}
+
+// ParseTime returns an optional RFC 3339 time that passed validation.
+func ParseTime(s *string) *time.Time {
+	if s == nil {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, *s)
+	if err != nil {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
 // NewClientID returns a fresh client id: 32 hex characters and ".access".

@@ -125,8 +125,8 @@ func (s *Store) UpdateServiceToken(ctx context.Context, actor access.Actor, acco
 			duration = *upd.Duration
 		}
 		prevExpires := before.PreviousClientSecretExpiresAt
-		if upd.PreviousClientSecretExpiresAt != nil {
-			prevExpires = upd.PreviousClientSecretExpiresAt
+		if t := access.ParseTime(upd.PreviousClientSecretExpiresAt); t != nil {
+			prevExpires = t
 		}
 		_, err = tx.Exec(ctx, `
 			UPDATE service_tokens SET name = $3, duration = $4, previous_secret_expires_at = $5,
@@ -139,7 +139,7 @@ func (s *Store) UpdateServiceToken(ctx context.Context, actor access.Actor, acco
 			if *v < before.ClientSecretVersion {
 				return access.Invalid("client_secret_version", "can only be raised (it is %d)", before.ClientSecretVersion)
 			}
-			if secret, err = rotate(ctx, tx, accountID, id, *v, upd.PreviousClientSecretExpiresAt, now); err != nil {
+			if secret, err = rotate(ctx, tx, accountID, id, *v, access.ParseTime(upd.PreviousClientSecretExpiresAt), now); err != nil {
 				return err
 			}
 		}
