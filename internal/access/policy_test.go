@@ -1,0 +1,108 @@
+package access
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestParseRule(t *testing.T) {
+	tests := []struct {
+		name  string
+		raw   string
+		want  string // canonical JSON of the parsed rule; empty for failures
+		field string // field of the error for failures
+	}{
+		{"ok/email lower-cased", `{"email":{"email":"Ann@Example.COM"}}`, `{"email":{"email":"ann@example.com"}}`, ""},
+		{"ok/email domain without @", `{"email_domain":{"domain":"@Example.com"}}`, `{"email_domain":{"domain":"example.com"}}`, ""},
+		{"ok/everyone", `{"everyone":{}}`, `{"everyone":{}}`, ""},
+		{"ok/ip host bits masked", `{"ip":{"ip":"10.9.8.7/8"}}`, `{"ip":{"ip":"10.0.0.0/8"}}`, ""},
+		{"ok/bare ip is a host range", `{"ip":{"ip":"2001:db8::1"}}`, `{"ip":{"ip":"2001:db8::1/128"}}`, ""},
+		{"ok/token id canonical", `{"service_token":{"token_id":"6F1F7E7E-0000-4000-8000-000000000000"}}`, `{"service_token":{"token_id":"6f1f7e7e-0000-4000-8000-000000000000"}}`, ""},
+		{"ok/any valid token", `{"any_valid_service_token":{}}`, `{"any_valid_service_token":{}}`, ""},
+		{"ok/geo upper-cased", `{"geo":{"country_code":"de"}}`, `{"geo":{"country_code":"DE"}}`, ""},
+		{"ok/login method", `{"login_method":{"id":"otp"}}`, `{"login_method":{"id":"otp"}}`, ""},
+		{"fail/not an object", `"everyone"`, "", "r"},
+		{"fail/null", `null`, "", "r"},
+		{"fail/two types", `{"everyone":{},"geo":{"country_code":"DE"}}`, "", "r"},
+		{"fail/unknown type", `{"device_posture":{}}`, "", "r.device_posture"},
+		{"fail/email display name", `{"email":{"email":"Ann <ann@example.com>"}}`, "", "r.email.email"},
+		{"fail/domain with space", `{"email_domain":{"domain":"exa mple.com"}}`, "", "r.email_domain.domain"},
+		{"fail/cidr", `{"ip":{"ip":"300.1.1.1/8"}}`, "", "r.ip.ip"},
+		{"fail/token id", `{"service_token":{"token_id":""}}`, "", "r.service_token.token_id"},
+		{"fail/country", `{"geo":{"country_code":"D1"}}`, "", "r.geo.country_code"},
+		{"fail/empty login method", `{"login_method":{"id":""}}`, "", "r.login_method.id"},
+		{"fail/wrong inner type", `{"ip":{"ip":8}}`, "", "r.ip"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, errs := ParseRule("r", json.RawMessage(tc.raw))
+			if tc.want == "" {
+				if len(errs) != 1 || errs[0].Field != tc.field {
+					t.Fatalf("errors %+v, want one on %q", errs, tc.field)
+				}
+				return
+			}
+			if len(errs) != 0 {
+				t.Fatalf("unexpected errors %+v", errs)
+			}
+			got, _ := json.Marshal(r)
+			if string(got) != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzParseRule checks that any input either fails cleanly or yields a
+// rule with exactly one type that parses again to itself.
+func FuzzParseRule(f *testing.F) {
+	for _, s := range []string{`{"email":{"email":"a@b.c"}}`, `{"ip":{"ip":"10.0.0.0/8"}}`, `{"geo":{"country_code":"us"}}`, `{"everyone":{}}`, `{}`, `[]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		r, errs := ParseRule("r", json.RawMessage(raw))
+		if len(errs) > 0 {
+			return
+		}
+		if r.Type() == "" {
+			t.Fatalf("%q parsed to a rule with no type", raw)
+		}
+		enc, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, errs := ParseRule("r", enc)
+		if len(errs) > 0 {
+			t.Fatalf("canonical form %s does not parse: %+v", enc, errs)
+		}
+		if enc2, _ := json.Marshal(again); string(enc2) != string(enc) {
+			t.Fatalf("not canonical: %s then %s", enc, enc2)
+		}
+	})
+}
+
+func TestNormalizeAppSpec(t *testing.T) {
+	s := AppSpec{Type: "self_hosted", Name: "x", Domain: "Example.COM/API/",
+		CORSHeaders: &CORSSettings{AllowedOrigins: []string{"HTTPS://Web.Example.com:8443"}}}
+	domains, err := s.Normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(domains) != 1 || domains[0] != "example.com/API" || s.Domain != "example.com/API" {
+		t.Errorf("domains %q domain %q: the host is lower-cased, the path kept, the trailing slash dropped", domains, s.Domain)
+	}
+	if s.CORSHeaders.AllowedOrigins[0] != "https://web.example.com:8443" {
+		t.Errorf("origin %q", s.CORSHeaders.AllowedOrigins[0])
+	}
+	if s.SessionDuration != "24h" || !*s.HTTPOnlyCookieAttribute {
+		t.Error("defaults not applied")
+	}
+	empty := AppSpec{Type: "self_hosted", Name: "x", Domain: "a.test", OptionsPreflightBypass: true, CORSHeaders: &CORSSettings{}}
+	if _, err := empty.Normalize(); err != nil || empty.CORSHeaders != nil {
+		t.Errorf("bypass with empty cors_headers: %v, cors %+v", err, empty.CORSHeaders)
+	}
+	both := AppSpec{Type: "self_hosted", Name: "x", Domain: "a.test", OptionsPreflightBypass: true, CORSHeaders: &CORSSettings{MaxAge: 5}}
+	if _, err := both.Normalize(); KindOf(err) != EInvalid {
+		t.Errorf("bypass with cors settings: %v", err)
+	}
+}
