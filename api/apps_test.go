@@ -112,6 +112,9 @@ func TestAppValidationNamesEveryBadField(t *testing.T) {
 		{"fail/cors origin wildcard", func(b map[string]any) {
 			b["cors_headers"] = map[string]any{"allowed_origins": []string{"https://ok.test", "*"}}
 		}, []string{"cors_headers.allowed_origins[1]"}},
+		{"fail/cors origins equal once lower-cased", func(b map[string]any) {
+			b["cors_headers"] = map[string]any{"allowed_origins": []string{"https://A.test", "https://a.test"}}
+		}, []string{"cors_headers.allowed_origins[1]"}},
 		{"fail/cors method", func(b map[string]any) {
 			b["cors_headers"] = map[string]any{"allowed_methods": []string{"GET", "get", "FETCH"}}
 		}, []string{"cors_headers.allowed_methods[1]", "cors_headers.allowed_methods[2]"}},

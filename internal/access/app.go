@@ -208,8 +208,13 @@ func (s *AppSpec) Normalize() ([]string, error) {
 				*list = []string{}
 			}
 		}
+		seenOrigin := map[string]bool{}
 		for i, o := range c.AllowedOrigins {
 			c.AllowedOrigins[i] = CanonicalOrigin(o)
+			if seenOrigin[c.AllowedOrigins[i]] {
+				fail(fmt.Sprintf("cors_headers.allowed_origins[%d]", i), "origin %s is listed twice", c.AllowedOrigins[i])
+			}
+			seenOrigin[c.AllowedOrigins[i]] = true
 		}
 		if s.OptionsPreflightBypass && c.Configured() {
 			fail("options_preflight_bypass", "cannot be true while cors_headers is set: turning on the bypass removes the CORS settings, so send cors_headers empty or leave it out")
