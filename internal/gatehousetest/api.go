@@ -93,6 +93,10 @@ func NewAPI(tb testing.TB) *API {
 	return a
 }
 
+// HTTPClient is the spec-checking client, for other API clients (such as
+// Cloudflare's SDK) to send their requests through.
+func (a *API) HTTPClient() *http.Client { return a.client }
+
 // SkipSpecCheck stops validating responses against openapi.yaml, for
 // benchmarks that measure the server rather than the validator.
 func (a *API) SkipSpecCheck() {
