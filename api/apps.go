@@ -39,7 +39,7 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	f := store.AppFilter{Name: q.Get("name"), Domain: q.Get("domain"), Search: q.Get("search")}
+	f := store.AppFilter{Name: q.Get("name"), Domain: q.Get("domain"), Search: q.Get("search"), AUD: q.Get("aud")}
 	apps, info, err := s.store.ListApps(r.Context(), accountID(r), f, p)
 	if err != nil {
 		return err

@@ -232,6 +232,10 @@ func TestListAppsPaginatesAndFilters(t *testing.T) {
 	if len(found) != 1 || found[0].Name != "app-4" {
 		t.Errorf("search filter found %d", len(found))
 	}
+	a.MustCall(t, "GET", "access/apps?aud="+found[0].AUD, nil, &found)
+	if len(found) != 1 || found[0].Name != "app-4" {
+		t.Errorf("aud filter found %d", len(found))
+	}
 	a.MustCall(t, "GET", "access/apps?domain="+uniq(t, "h2.test"), nil, &found)
 	if len(found) != 1 || found[0].Name != "app-2" {
 		t.Errorf("domain filter found %d", len(found))

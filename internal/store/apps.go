@@ -17,6 +17,7 @@ type AppFilter struct {
 	Name   string // exact name
 	Domain string // exact protected domain
 	Search string // case-insensitive substring of name or any domain
+	AUD    string // exact audience tag
 }
 
 const appColumns = `a.id, a.account_id, a.aud, a.type, a.name, a.domain, a.origin, a.session_duration,
@@ -157,10 +158,11 @@ func (s *Store) ListApps(ctx context.Context, accountID string, f AppFilter, p a
 		AND ($2 = '' OR a.name = $2)
 		AND ($3 = '' OR EXISTS (SELECT 1 FROM app_domains d WHERE d.app_id = a.id AND d.domain = lower($3)))
 		AND ($4 = '' OR a.name ILIKE '%' || $4 || '%'
-		     OR EXISTS (SELECT 1 FROM app_domains d WHERE d.app_id = a.id AND d.domain ILIKE '%' || $4 || '%'))`
-	args := []any{accountID, f.Name, f.Domain, f.Search}
+		     OR EXISTS (SELECT 1 FROM app_domains d WHERE d.app_id = a.id AND d.domain ILIKE '%' || $4 || '%'))
+		AND ($5 = '' OR a.aud = $5)`
+	args := []any{accountID, f.Name, f.Domain, f.Search, f.AUD}
 	rows, err := s.pool.Query(ctx, `SELECT `+appColumns+`, count(*) OVER () FROM apps a WHERE `+where+`
-		ORDER BY a.created_at, a.id LIMIT $5 OFFSET $6`, append(args, p.PerPage, p.Offset())...)
+		ORDER BY a.created_at, a.id LIMIT $6 OFFSET $7`, append(args, p.PerPage, p.Offset())...)
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("list apps", err)
 	}

@@ -240,12 +240,17 @@ func getPolicy(ctx context.Context, q querier, sc PolicyScope, id string) (acces
 
 // lockPolicy locks a policy row for a write and checks the precondition.
 func lockPolicy(ctx context.Context, tx pgx.Tx, sc PolicyScope, id string, ifRevision int64) (access.Policy, error) {
-	p, err := getPolicy(ctx, tx, sc, id)
+	var rev int64
+	err := tx.QueryRow(ctx, `SELECT revision FROM policies WHERE account_id = $1 AND id = $2 FOR UPDATE`, sc.AccountID, id).Scan(&rev)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return access.Policy{}, notFound("policy")
+	}
 	if err != nil {
 		return access.Policy{}, err
 	}
-	var rev int64
-	if err := tx.QueryRow(ctx, `SELECT revision FROM policies WHERE account_id = $1 AND id = $2 FOR UPDATE`, sc.AccountID, id).Scan(&rev); err != nil {
+	// Read after locking, so "before" is what this write replaces.
+	p, err := getPolicy(ctx, tx, sc, id)
+	if err != nil {
 		return access.Policy{}, err
 	}
 	if ifRevision != 0 && ifRevision != rev {
