@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/internal/pgcluster"
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	root.AddCommand(serveCommand(ctx, env, &databaseURL, stdout, stderr))
+	root.AddCommand(edgeCommand(ctx, env, &databaseURL, stdout, stderr))
+	root.AddCommand(keysCommand(ctx, env, &databaseURL, stdout))
 
 	migrateCmd := &cobra.Command{Use: "migrate", Short: "Apply or revert schema migrations"}
 	migrateCmd.AddCommand(
@@ -176,10 +179,11 @@ func openStore(ctx context.Context, url string) (*store.Store, error) {
 
 func serveCommand(ctx context.Context, env func(string, string) string, databaseURL *string, stdout, stderr io.Writer) *cobra.Command {
 	var apiAddr, localPG, logFormat string
-	var bootstrap, migrate bool
+	var bootstrap, migrate, noEdge bool
+	var ef edgeFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the control-plane API",
+		Short: "Run the control-plane API and the edge",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logFormat, stderr)
@@ -220,10 +224,23 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 					return err
 				}
 			}
-			return serveHTTP(ctx, log, apiAddr, api.New(st, log).Handler(), stdout)
+			g, gctx := errgroup.WithContext(ctx)
+			if !noEdge {
+				runEdgeServer, err := startEdge(gctx, log, st, ef, localPG, stdout)
+				if err != nil {
+					return err
+				}
+				g.Go(runEdgeServer)
+			}
+			g.Go(func() error {
+				return serveHTTP(gctx, log, "api", apiAddr, api.New(st, log).Handler(), "", "", stdout)
+			})
+			return g.Wait()
 		},
 	}
 	f := cmd.Flags()
+	ef.register(f, env)
+	f.BoolVar(&noEdge, "no-edge", env("GATEHOUSE_NO_EDGE", "") == "true", "run only the API (env GATEHOUSE_NO_EDGE=true)")
 	f.StringVar(&apiAddr, "api-addr", env("GATEHOUSE_API_ADDR", "127.0.0.1:8080"), "API listen address (env GATEHOUSE_API_ADDR)")
 	f.StringVar(&localPG, "local-postgres", env("GATEHOUSE_LOCAL_POSTGRES", ""), "when no database URL is set, run a local PostgreSQL with its data in this directory (env GATEHOUSE_LOCAL_POSTGRES)")
 	f.StringVar(&logFormat, "log-format", env("GATEHOUSE_LOG_FORMAT", "json"), "log format: json or text (env GATEHOUSE_LOG_FORMAT)")
@@ -295,23 +312,44 @@ func bootstrapAccount(ctx context.Context, st *store.Store, stdout io.Writer) er
 }
 
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
-func serveHTTP(ctx context.Context, log *slog.Logger, addr string, h http.Handler, stdout io.Writer) error {
+// With a certificate and key it serves HTTPS.
+func serveHTTP(ctx context.Context, log *slog.Logger, name, addr string, h http.Handler, certFile, keyFile string, stdout io.Writer) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return fmt.Errorf("%s: listen on %s: %w", name, addr, err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
-	log.Info("api listening", "addr", ln.Addr().String())
-	fmt.Fprintf(stdout, "Gatehouse API on http://%s/client/v4\n", ln.Addr())
+	scheme := "http"
+	if certFile != "" {
+		scheme = "https"
+	}
+	log.Info(name+" listening", "addr", ln.Addr().String(), "scheme", scheme)
+	if name == "api" {
+		fmt.Fprintf(stdout, "Gatehouse API on %s://%s/client/v4\n", scheme, ln.Addr())
+	} else {
+		fmt.Fprintf(stdout, "Gatehouse edge on %s://%s\n", scheme, ln.Addr())
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if certFile != "" {
+			errc <- srv.ServeTLS(ln, certFile, keyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
+	log.Info(name + " shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

@@ -102,14 +102,15 @@ func TestServeBootstrapsMigratesAndShutsDownGracefully(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, logs syncBuffer
-	env := map[string]string{"DATABASE_URL": url, "GATEHOUSE_API_ADDR": "127.0.0.1:0", "GATEHOUSE_BOOTSTRAP": "true"}
+	env := map[string]string{"DATABASE_URL": url, "GATEHOUSE_API_ADDR": "127.0.0.1:0", "GATEHOUSE_BOOTSTRAP": "true",
+		"GATEHOUSE_EDGE_ADDR": "127.0.0.1:0", "GATEHOUSE_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, &out, &logs) }()
 
 	addrRe := regexp.MustCompile(`Gatehouse API on (http://[0-9.:]+)/client/v4`)
 	var base string
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := addrRe.FindStringSubmatch(out.String()); m != nil {
+		if m := addrRe.FindStringSubmatch(out.String()); m != nil && strings.Contains(out.String(), "Gatehouse edge on") {
 			base = m[1]
 			break
 		}
@@ -121,7 +122,16 @@ func TestServeBootstrapsMigratesAndShutsDownGracefully(t *testing.T) {
 	if m == nil {
 		t.Fatalf("bootstrap did not print an account and token: %s", out.String())
 	}
-	resp, err := http.Get(base + "/readyz")
+	edgeBase := regexp.MustCompile(`Gatehouse edge on (http://[0-9.:]+)`).FindStringSubmatch(out.String())
+	if edgeBase == nil {
+		t.Fatalf("serve did not start the edge: %s", out.String())
+	}
+	resp, err := http.Get(edgeBase[1] + "/cdn-cgi/access/certs")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("edge certs: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get(base + "/readyz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("readyz: %v %v", resp, err)
 	}

@@ -1,0 +1,529 @@
+// Package edge is Gatehouse's enforcement server: the I/O around the
+// policy engine. It matches each request to an app, handles CORS
+// preflights, authenticates service tokens and session cookies, asks the
+// engine for a decision and reverse-proxies allowed requests to the origin
+// with a signed assertion.
+package edge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
+	"github.com/gatehouse-dev/gatehouse/internal/session"
+)
+
+// Cookie and header names of the Access wire protocol.
+const (
+	CookieName            = "CF_Authorization"
+	HeaderClientID        = "Cf-Access-Client-Id"
+	HeaderClientSecret    = "Cf-Access-Client-Secret"
+	HeaderAssertion       = "Cf-Access-Jwt-Assertion"
+	HeaderToken           = "Cf-Access-Token"
+	HeaderAuthenticatedAs = "Cf-Access-Authenticated-User-Email"
+	CertsPath             = "/cdn-cgi/access/certs"
+)
+
+// Config configures the edge.
+type Config struct {
+	// Issuer is the "iss" of every token: the auth domain's URL, e.g.
+	// https://auth.example.com.
+	Issuer string
+	// CountryHeader names a request header, set by a trusted proxy in
+	// front of the edge, that carries the client's ISO country code. Empty:
+	// the country is unknown (geo include rules never match, geo exclude
+	// rules always do).
+	CountryHeader string
+	// Secure marks cookies Secure; set when serving HTTPS.
+	Secure bool
+	// Transport reaches origins; nil for a pooled default.
+	Transport http.RoundTripper
+	Log       *slog.Logger
+}
+
+// Server handles edge traffic.
+type Server struct {
+	cfg      Config
+	loader   *Loader
+	proxy    *httputil.ReverseProxy
+	sessions verifyCache
+	minted   sync.Map // mintKey -> *mintedToken
+	lastSeen *LastSeen
+	now      func() time.Time
+}
+
+// New returns an edge server enforcing what loader holds.
+func New(cfg Config, loader *Loader, lastSeen *LastSeen) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = NewTransport()
+	}
+	s := &Server{cfg: cfg, loader: loader, lastSeen: lastSeen, now: time.Now}
+	s.sessions.init(100_000)
+	s.proxy = &httputil.ReverseProxy{
+		Rewrite:      rewrite,
+		Transport:    cfg.Transport,
+		BufferPool:   bufferPool{},
+		ErrorHandler: s.proxyError,
+	}
+	return s
+}
+
+// NewTransport returns the origin transport: a large idle pool per
+// origin, so that keep-alive connections are reused under load.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+}
+
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
+
+func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }
+
+// target is where and how an allowed request goes upstream.
+type target struct {
+	origin     *url.URL
+	assertion  string
+	email      string
+	tokenField string // the app's read_service_tokens_from_header, stripped
+}
+
+type targetKey struct{}
+
+// rewrite prepares the upstream request: the origin's URL, X-Forwarded-*
+// headers, and identity headers set by us alone.
+func rewrite(pr *httputil.ProxyRequest) {
+	t := pr.In.Context().Value(targetKey{}).(*target)
+	pr.SetURL(t.origin)
+	pr.SetXForwarded()
+	h := pr.Out.Header
+	for _, name := range []string{HeaderAssertion, HeaderClientID, HeaderClientSecret, HeaderToken, HeaderAuthenticatedAs} {
+		h.Del(name)
+	}
+	if t.tokenField != "" {
+		h.Del(t.tokenField)
+	}
+	if t.assertion != "" {
+		h.Set(HeaderAssertion, t.assertion)
+	}
+	if t.email != "" {
+		h.Set(HeaderAuthenticatedAs, t.email)
+	}
+}
+
+func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	s.cfg.Log.Warn("origin unreachable", "host", r.Host, "err", err)
+	writeJSON(w, http.StatusBadGateway, errorBody{Error: "origin_unreachable", Message: "the application's origin did not answer"})
+}
+
+// ServeHTTP handles one edge request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := s.loader.State()
+	if st == nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not_ready", Message: "the edge has not loaded its configuration yet"})
+		return
+	}
+	if r.URL.Path == CertsPath {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(st.Keys.CertsJSON())
+		return
+	}
+	host := canonicalHost(r.Host)
+	app := st.Snap.Match(host, r.URL.Path)
+	if app == nil {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: string(policy.ReasonAppNotFound), Message: policy.ReasonAppNotFound.Describe()})
+		return
+	}
+	if policy.IsPreflight(r) {
+		s.preflight(w, r, app)
+		return
+	}
+	now := s.now()
+	facts := policy.Facts{IP: clientIP(r), Country: s.country(r)}
+	var assertion string
+	var sessionFailure policy.Reason
+	if id, secret, present := serviceTokenHeaders(r, app); present {
+		tok, reason := st.Snap.AuthenticateServiceToken(app, id, secret, now)
+		if tok == nil {
+			s.refuse(w, r, app, http.StatusUnauthorized, reason)
+			return
+		}
+		facts.Token = tok
+		s.lastSeen.touch(tok.ID, now)
+	} else if raw := sessionToken(r); raw != "" {
+		claims, reason := s.verifySession(st, app, raw, now)
+		if reason == "" {
+			facts.Identity = &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod}
+			assertion = raw
+		} else {
+			sessionFailure = reason
+		}
+	}
+	d := app.Decide(facts)
+	switch d.Action {
+	case policy.Allow:
+		t := &target{origin: app.Origin, tokenField: app.ReadServiceTokensFromHeader}
+		switch {
+		case d.Reason == policy.ReasonBypassPolicy:
+			// Bypass: no identity, and no token to the origin.
+		case facts.Token != nil:
+			jwt, exp, err := s.mintForToken(st, app, facts.Token, now)
+			if err != nil {
+				s.cfg.Log.Error("sign service token assertion", "err", err)
+				writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal", Message: "could not sign the assertion"})
+				return
+			}
+			t.assertion = jwt
+			s.setCookie(w, r, app, jwt, exp)
+		default:
+			t.assertion = assertion
+			t.email = facts.Identity.Email
+		}
+		s.forward(w, r, app, t)
+	case policy.Login:
+		reason := d.Reason
+		if sessionFailure != "" {
+			reason = sessionFailure
+		}
+		s.login(w, r, app, reason)
+	default:
+		s.deny(w, r, app, d)
+	}
+}
+
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request, app *policy.App) {
+	pf := app.Preflight(r.Header.Get("Origin"), r.Header.Get("Access-Control-Request-Method"), r.Header.Get("Access-Control-Request-Headers"))
+	switch pf.Outcome {
+	case policy.PreflightForward:
+		s.forward(w, r, app, &target{origin: app.Origin, tokenField: app.ReadServiceTokensFromHeader})
+	case policy.PreflightAnswer:
+		h := w.Header()
+		for k, v := range pf.Headers {
+			h[k] = v
+		}
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		writeJSON(w, http.StatusForbidden, errorBody{Error: string(pf.Reason), Message: pf.Reason.Describe()})
+	}
+}
+
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App, t *target) {
+	if t.origin == nil {
+		writeJSON(w, http.StatusBadGateway, errorBody{Error: "no_origin", Message: "the application has no origin configured"})
+		return
+	}
+	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, t)))
+}
+
+// errorBody is the JSON body of every response the edge makes itself.
+type errorBody struct {
+	Error    string `json:"error"`
+	Message  string `json:"message"`
+	LoginURL string `json:"login_url,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, body errorBody) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// refuse answers a failed service-token authentication: always a status
+// a script can read, never a login redirect.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, app *policy.App, status int, reason policy.Reason) {
+	copyHeaders(w.Header(), app.ResponseCORS(r.Header.Get("Origin")))
+	writeJSON(w, status, errorBody{Error: string(reason), Message: reason.Describe()})
+}
+
+// login answers a request without valid credentials. A browser
+// navigation is redirected to the login page; anything else (a fetch with
+// an Origin header, an API client) gets a 401 it can read, with CORS
+// headers when the app allows the page's origin, naming the login URL.
+func (s *Server) login(w http.ResponseWriter, r *http.Request, app *policy.App, reason policy.Reason) {
+	loginURL := s.loginURL(r)
+	if isNavigation(r) {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, loginURL, http.StatusFound)
+		return
+	}
+	copyHeaders(w.Header(), app.ResponseCORS(r.Header.Get("Origin")))
+	writeJSON(w, http.StatusUnauthorized, errorBody{Error: string(reason), Message: reason.Describe(), LoginURL: loginURL})
+}
+
+var denyPage = template.Must(template.New("deny").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Access denied</title></head>
+<body><h1>Access denied</h1><p>{{.Message}}</p><p><small>{{.Reason}}</small></p></body></html>
+`))
+
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, app *policy.App, d policy.Decision) {
+	msg := d.Reason.Describe()
+	if app.CustomDenyMessage != "" {
+		msg = app.CustomDenyMessage
+	}
+	if isNavigation(r) {
+		if app.CustomDenyURL != "" {
+			http.Redirect(w, r, app.CustomDenyURL, http.StatusFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusForbidden)
+		_ = denyPage.Execute(w, map[string]string{"Message": msg, "Reason": string(d.Reason)})
+		return
+	}
+	copyHeaders(w.Header(), app.ResponseCORS(r.Header.Get("Origin")))
+	writeJSON(w, http.StatusForbidden, errorBody{Error: string(d.Reason), Message: msg})
+}
+
+func copyHeaders(dst, src http.Header) {
+	for k, v := range src {
+		dst[k] = v
+	}
+}
+
+// isNavigation reports whether r is a browser loading a page (where a
+// redirect to login helps) rather than a script (where it only causes a
+// CORS error).
+func isNavigation(r *http.Request) bool {
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
+		return mode == "navigate"
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	return r.Header.Get("Origin") == "" && strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// loginURL is the auth domain's login page for this request, returning to
+// the request's own URL afterwards.
+func (s *Server) loginURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	back := scheme + "://" + r.Host + r.URL.RequestURI()
+	return s.cfg.Issuer + "/cdn-cgi/access/login/" + url.PathEscape(canonicalHost(r.Host)) + "?redirect_url=" + url.QueryEscape(back)
+}
+
+// canonicalHost lower-cases a Host header and drops its port and any
+// trailing dot.
+func canonicalHost(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(h, ".")
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
+
+func clientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+func (s *Server) country(r *http.Request) string {
+	if s.cfg.CountryHeader == "" {
+		return ""
+	}
+	c := strings.ToUpper(strings.TrimSpace(r.Header.Get(s.cfg.CountryHeader)))
+	if len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' {
+		return ""
+	}
+	return c
+}
+
+// serviceTokenHeaders returns the presented client id and secret: the two
+// CF-Access-Client-* headers, or the one JSON header the app names.
+func serviceTokenHeaders(r *http.Request, app *policy.App) (id, secret string, present bool) {
+	id, secret = r.Header.Get(HeaderClientID), r.Header.Get(HeaderClientSecret)
+	if id != "" || secret != "" {
+		return id, secret, true
+	}
+	if app.ReadServiceTokensFromHeader == "" {
+		return "", "", false
+	}
+	raw := r.Header.Get(app.ReadServiceTokensFromHeader)
+	if raw == "" {
+		return "", "", false
+	}
+	var v struct {
+		ID     string `json:"cf-access-client-id"`
+		Secret string `json:"cf-access-client-secret"`
+	}
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
+		return "", "", true
+	}
+	return v.ID, v.Secret, true
+}
+
+// sessionToken returns the app token from the CF_Authorization cookie or
+// the cf-access-token header.
+func sessionToken(r *http.Request) string {
+	if t := r.Header.Get(HeaderToken); t != "" {
+		return t
+	}
+	if c, err := r.Cookie(CookieName); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// verifyCache remembers verified session tokens by hash, so that a token
+// is checked cryptographically once per key set rather than per request.
+type verifyCache struct {
+	max     int64
+	entries atomic.Pointer[sync.Map] // [32]byte -> *verified
+	size    atomic.Int64
+}
+
+type verified struct {
+	claims     session.Claims
+	generation string
+}
+
+func (c *verifyCache) init(max int64) {
+	c.max = max
+	c.entries.Store(&sync.Map{})
+}
+
+func (c *verifyCache) get(key [32]byte, generation string) *verified {
+	if v, ok := c.entries.Load().Load(key); ok {
+		if e := v.(*verified); e.generation == generation {
+			return e
+		}
+	}
+	return nil
+}
+
+func (c *verifyCache) put(key [32]byte, v *verified) {
+	if c.size.Add(1) > c.max {
+		// Full: start over rather than track recency on the hot path.
+		c.entries.Store(&sync.Map{})
+		c.size.Store(1)
+	}
+	c.entries.Load().Store(key, v)
+}
+
+// verifySession checks a session token for app: signature, issuer, expiry
+// and audience. Verified tokens are cached by hash per key set; expiry and
+// audience are re-checked on every use.
+func (s *Server) verifySession(st *State, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason) {
+	key := sha256.Sum256([]byte(raw))
+	gen := st.Keys.Generation()
+	if e := s.sessions.get(key, gen); e != nil {
+		if !now.Before(e.claims.Expiry) {
+			return session.Claims{}, policy.ReasonSessionExpired
+		}
+		for _, aud := range e.claims.Audience {
+			if aud == app.AUD {
+				return e.claims, ""
+			}
+		}
+		return session.Claims{}, policy.ReasonSessionWrongAudience
+	}
+	claims, err := st.Keys.Verify(raw, app.AUD, s.cfg.Issuer, now)
+	switch {
+	case err == nil:
+		s.sessions.put(key, &verified{claims: claims, generation: gen})
+		return claims, ""
+	case errors.Is(err, session.ErrExpired):
+		return session.Claims{}, policy.ReasonSessionExpired
+	case errors.Is(err, session.ErrAudience):
+		return session.Claims{}, policy.ReasonSessionWrongAudience
+	case errors.Is(err, session.ErrSignature), errors.Is(err, session.ErrUnknownKey), errors.Is(err, session.ErrIssuer):
+		return session.Claims{}, policy.ReasonSessionSignatureFailed
+	default:
+		return session.Claims{}, policy.ReasonSessionInvalid
+	}
+}
+
+// mintedToken is a signed app token for a service token, reused until
+// most of its lifetime has passed: signing on every request would cost
+// more than the rest of the request.
+type mintedToken struct {
+	jwt        string
+	renewAt    time.Time
+	expires    time.Time
+	generation string
+}
+
+type mintKey struct{ token, app string }
+
+func (s *Server) mintForToken(st *State, app *policy.App, tok *policy.Token, now time.Time) (string, time.Time, error) {
+	k := mintKey{tok.ID, app.ID}
+	gen := st.Keys.Generation()
+	if v, ok := s.minted.Load(k); ok {
+		m := v.(*mintedToken)
+		if m.generation == gen && now.Before(m.renewAt) {
+			return m.jwt, m.expires, nil
+		}
+	}
+	life := app.SessionDuration
+	exp := now.Add(life)
+	jwt, err := st.Keys.Sign(session.Claims{
+		Audience: []string{app.AUD}, Issuer: s.cfg.Issuer, IssuedAt: now, NotBefore: now, Expiry: exp,
+		Type: "app", CommonName: tok.ClientID,
+	})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	s.minted.Store(k, &mintedToken{jwt: jwt, renewAt: now.Add(life * 4 / 5), expires: exp, generation: gen})
+	return jwt, exp, nil
+}
+
+// setCookie gives the client an app session cookie, as Access does after a
+// successful service-token authentication.
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, app *policy.App, jwt string, exp time.Time) {
+	c := &http.Cookie{Name: CookieName, Value: jwt, Path: "/", Expires: exp, HttpOnly: app.CookieHTTPOnly, Secure: s.cfg.Secure || r.TLS != nil}
+	if app.CookiePathScoped && app.Path != "" {
+		c.Path = app.Path
+	}
+	switch app.CookieSameSite {
+	case "strict":
+		c.SameSite = http.SameSiteStrictMode
+	case "lax":
+		c.SameSite = http.SameSiteLaxMode
+	case "none":
+		c.SameSite = http.SameSiteNoneMode
+		c.Secure = true
+	}
+	http.SetCookie(w, c)
+}

@@ -1,0 +1,202 @@
+package gatehousetest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/edge"
+	"github.com/gatehouse-dev/gatehouse/internal/session"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// MasterKey is the signing-key encryption key every test edge uses.
+var MasterKey = mustMasterKey()
+
+func mustMasterKey() []byte {
+	k, err := session.ParseMasterKey("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// Edge is an edge server on loopback, following a database.
+type Edge struct {
+	URL      string
+	Issuer   string
+	Loader   *edge.Loader
+	Keys     *session.KeyStore
+	LastSeen *edge.LastSeen
+	Server   *edge.Server
+	// Client sends requests to the edge; use Request to set the Host.
+	Client *http.Client
+}
+
+// EdgeOptions tune StartEdge.
+type EdgeOptions struct {
+	Store          *store.Store // default: a new store on this package's database
+	CountryHeader  string
+	ReloadInterval time.Duration // default 200ms
+}
+
+// StartEdge starts an edge server (and its change-feed follower) for the
+// test, stopped when it ends.
+func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
+	tb.Helper()
+	st := opts.Store
+	if st == nil {
+		st = Store(tb)
+	}
+	if opts.ReloadInterval == 0 {
+		opts.ReloadInterval = 200 * time.Millisecond
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	log := testLogger()
+	keys := session.NewKeyStore(st.Pool(), MasterKey)
+	loader := edge.NewLoader(st, keys, log, opts.ReloadInterval)
+	if err := loader.Load(ctx); err != nil {
+		cancel()
+		tb.Fatalf("edge: first load: %v", err)
+	}
+	lastSeen := edge.NewLastSeen(st, log)
+	e := &Edge{Loader: loader, Keys: keys, LastSeen: lastSeen}
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Start()
+	e.URL = srv.URL
+	e.Issuer = srv.URL
+	e.Server = edge.New(edge.Config{Issuer: e.Issuer, CountryHeader: opts.CountryHeader, Log: log}, loader, lastSeen)
+	srv.Config.Handler = e.Server
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); loader.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		srv.Close()
+	})
+	e.Client = &http.Client{
+		Transport:     &http.Transport{MaxIdleConnsPerHost: 64},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return e
+}
+
+// testLogger discards logs unless GATEHOUSE_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("GATEHOUSE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// Request builds a request to the edge for host and path.
+func (e *Edge) Request(tb testing.TB, method, host, path string, body io.Reader) *http.Request {
+	tb.Helper()
+	req, err := http.NewRequest(method, e.URL+path, body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Host = host
+	return req
+}
+
+// Do sends a request and returns the response with its body read.
+func (e *Edge) Do(tb testing.TB, req *http.Request) (*http.Response, string) {
+	tb.Helper()
+	resp, err := e.Client.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s%s: %v", req.Method, req.Host, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// WaitForVersion waits until the edge enforces config version v or newer.
+func (e *Edge) WaitForVersion(tb testing.TB, v int64) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Loader.State().Snap.Version < v {
+		if time.Now().After(deadline) {
+			tb.Fatalf("edge still at version %d, want %d", e.Loader.State().Snap.Version, v)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// Sync waits until the edge has applied every change committed so far.
+func (e *Edge) Sync(tb testing.TB, st *store.Store) {
+	tb.Helper()
+	v, err := st.ConfigVersion(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.WaitForVersion(tb, v)
+}
+
+// MintSession signs an app session token for email, as the login flow
+// will, with the edge's current keys.
+func (e *Edge) MintSession(tb testing.TB, aud, email string, ttl time.Duration) string {
+	tb.Helper()
+	now := time.Now()
+	jwt, err := e.Loader.State().Keys.Sign(session.Claims{
+		Audience: []string{aud}, Email: email, Subject: "user-" + email, Issuer: e.Issuer,
+		IssuedAt: now, NotBefore: now, Expiry: now.Add(ttl), Type: "app", LoginMethod: "test-idp",
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return jwt
+}
+
+// Origin is an upstream server on loopback that records what reached it.
+type Origin struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []*http.Request
+}
+
+// StartOrigin starts a recording origin that answers 200 "origin ok".
+func StartOrigin(tb testing.TB) *Origin {
+	tb.Helper()
+	o := &Origin{}
+	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(nil)
+		_ = body
+		o.mu.Lock()
+		o.requests = append(o.requests, r.Clone(context.Background()))
+		o.mu.Unlock()
+		w.Header().Set("X-Origin", "yes")
+		_, _ = io.WriteString(w, "origin ok")
+	}))
+	tb.Cleanup(o.Close)
+	return o
+}
+
+// Requests returns what reached the origin so far.
+func (o *Origin) Requests() []*http.Request {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]*http.Request(nil), o.requests...)
+}
+
+// Last returns the last request that reached the origin, or nil.
+func (o *Origin) Last() *http.Request {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.requests) == 0 {
+		return nil
+	}
+	return o.requests[len(o.requests)-1]
+}

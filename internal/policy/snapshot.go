@@ -1,0 +1,337 @@
+// Package policy is Gatehouse's enforcement engine: the only code that
+// decides who gets through. It compiles the control plane's configuration
+// into an immutable Snapshot, then answers each request from the snapshot
+// and the request's facts alone: no database, no clock, no network, no
+// locks. Every decision carries a stable Reason.
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/access"
+)
+
+// Snapshot is a compiled, immutable view of the configuration at one
+// version. It is safe for concurrent use.
+type Snapshot struct {
+	Version int64
+
+	exact    map[string][]*App // host -> apps on it, longest path first
+	wildcard map[string][]*App // "example.com" for "*.example.com" -> apps
+	tokens   map[string]*Token // client id -> token
+	apps     map[string]*App   // app id -> app
+}
+
+// App is one compiled application (one of its domains: an app with several
+// destinations appears once per destination, sharing everything else).
+type App struct {
+	ID        string
+	AccountID string
+	AUD       string
+	Name      string
+	// Host and Path are the matched destination: Path is "" or "/prefix".
+	Host string
+	Path string
+	// Origin is the upstream URL; nil when none is configured.
+	Origin *url.URL
+
+	PreflightBypass bool
+	CORS            *CORS
+
+	SessionDuration             time.Duration
+	CookieSameSite              string
+	CookieHTTPOnly              bool
+	CookiePathScoped            bool
+	ServiceAuth401Redirect      bool
+	ReadServiceTokensFromHeader string
+	CustomDenyMessage           string
+	CustomDenyURL               string
+	CustomNonIdentityDenyURL    string
+
+	bypass      []*Policy
+	serviceAuth []*Policy
+	identity    []*Policy // allow and deny, by precedence
+}
+
+// Policy is one compiled policy.
+type Policy struct {
+	ID              string
+	Name            string
+	Decision        access.Decision
+	Precedence      int
+	SessionDuration time.Duration
+	include         []rule
+	require         []rule
+	exclude         []rule
+}
+
+// Token is one service token's credential.
+type Token struct {
+	ID         string
+	AccountID  string
+	Name       string
+	ClientID   string
+	hash       []byte
+	prevHash   []byte
+	prevExpiry time.Time
+	expires    time.Time
+}
+
+// Compile builds a snapshot from a configuration. It does every costly
+// step (parsing, lower-casing, indexing) once, so that decisions do none.
+func Compile(cfg access.Config) (*Snapshot, error) {
+	s := &Snapshot{
+		Version:  cfg.Version,
+		exact:    map[string][]*App{},
+		wildcard: map[string][]*App{},
+		tokens:   make(map[string]*Token, len(cfg.ServiceTokens)),
+		apps:     make(map[string]*App, len(cfg.Apps)),
+	}
+	for _, a := range cfg.Apps {
+		base, err := compileApp(a)
+		if err != nil {
+			return nil, fmt.Errorf("policy: app %s: %w", a.ID, err)
+		}
+		s.apps[a.ID] = base
+		for _, d := range a.SelfHostedDomains {
+			app := *base
+			host, path, _ := strings.Cut(d, "/")
+			app.Host = host
+			if path != "" {
+				app.Path = "/" + path
+			}
+			if suffix, ok := strings.CutPrefix(host, "*."); ok {
+				s.wildcard[suffix] = append(s.wildcard[suffix], &app)
+			} else {
+				s.exact[host] = append(s.exact[host], &app)
+			}
+		}
+	}
+	for _, m := range []map[string][]*App{s.exact, s.wildcard} {
+		for _, apps := range m {
+			slices.SortStableFunc(apps, func(a, b *App) int { return len(b.Path) - len(a.Path) })
+		}
+	}
+	for _, t := range cfg.ServiceTokens {
+		tok := &Token{ID: t.ID, AccountID: t.AccountID, Name: t.Name, ClientID: t.ClientID,
+			hash: t.SecretHash, prevHash: t.PreviousSecretHash, expires: t.ExpiresAt}
+		if t.PreviousSecretExpiresAt != nil {
+			tok.prevExpiry = *t.PreviousSecretExpiresAt
+		}
+		s.tokens[t.ClientID] = tok
+	}
+	return s, nil
+}
+
+func compileApp(a access.App) (*App, error) {
+	app := &App{
+		ID: a.ID, AccountID: a.AccountID, AUD: a.AUD, Name: a.Name,
+		PreflightBypass:             a.OptionsPreflightBypass,
+		CookieSameSite:              a.SameSiteCookieAttribute,
+		CookieHTTPOnly:              a.HTTPOnlyCookieAttribute == nil || *a.HTTPOnlyCookieAttribute,
+		CookiePathScoped:            a.PathCookieAttribute,
+		ServiceAuth401Redirect:      a.ServiceAuth401Redirect,
+		ReadServiceTokensFromHeader: a.ReadServiceTokensFromHeader,
+		CustomDenyMessage:           a.CustomDenyMessage,
+		CustomDenyURL:               a.CustomDenyURL,
+		CustomNonIdentityDenyURL:    a.CustomNonIdentityDenyURL,
+	}
+	if a.Origin != "" {
+		u, err := url.Parse(a.Origin)
+		if err != nil {
+			return nil, fmt.Errorf("origin: %w", err)
+		}
+		app.Origin = u
+	}
+	d, err := time.ParseDuration(a.SessionDuration)
+	if err != nil {
+		return nil, fmt.Errorf("session_duration: %w", err)
+	}
+	app.SessionDuration = d
+	if a.CORSHeaders.Configured() {
+		app.CORS = compileCORS(a.CORSHeaders)
+	}
+	for _, p := range a.Policies {
+		cp, err := compilePolicy(p)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", p.ID, err)
+		}
+		switch p.Decision {
+		case access.DecisionBypass:
+			app.bypass = append(app.bypass, cp)
+		case access.DecisionNonIdentity:
+			app.serviceAuth = append(app.serviceAuth, cp)
+		case access.DecisionAllow, access.DecisionDeny:
+			app.identity = append(app.identity, cp)
+		default:
+			return nil, fmt.Errorf("policy %s: unknown decision %q", p.ID, p.Decision)
+		}
+	}
+	return app, nil
+}
+
+func compilePolicy(p access.Policy) (*Policy, error) {
+	cp := &Policy{ID: p.ID, Name: p.Name, Decision: p.Decision, Precedence: p.Precedence}
+	if p.SessionDuration != "" {
+		d, err := time.ParseDuration(p.SessionDuration)
+		if err != nil {
+			return nil, fmt.Errorf("session_duration: %w", err)
+		}
+		cp.SessionDuration = d
+	}
+	var err error
+	if cp.include, err = compileRules(p.Include); err != nil {
+		return nil, err
+	}
+	if cp.require, err = compileRules(p.Require); err != nil {
+		return nil, err
+	}
+	if cp.exclude, err = compileRules(p.Exclude); err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
+// CORS is an app's compiled CORS settings, with the preflight answer's
+// header values prepared.
+type CORS struct {
+	allowAllOrigins bool
+	origins         map[string]bool
+	allowAllMethods bool
+	methods         map[string]bool
+	allowAllHeaders bool
+	headers         map[string]bool // lower-case
+	credentials     bool
+
+	methodsValue string // Access-Control-Allow-Methods
+	headersValue string // Access-Control-Allow-Headers
+	maxAgeValue  string // Access-Control-Max-Age, "" to omit
+}
+
+func compileCORS(c *access.CORSSettings) *CORS {
+	cc := &CORS{
+		allowAllOrigins: c.AllowAllOrigins,
+		origins:         map[string]bool{},
+		allowAllMethods: c.AllowAllMethods,
+		methods:         map[string]bool{},
+		allowAllHeaders: c.AllowAllHeaders,
+		headers:         map[string]bool{},
+		credentials:     c.AllowCredentials,
+		methodsValue:    strings.Join(c.AllowedMethods, ", "),
+		headersValue:    strings.Join(c.AllowedHeaders, ", "),
+	}
+	for _, o := range c.AllowedOrigins {
+		cc.origins[o] = true
+	}
+	for _, m := range c.AllowedMethods {
+		cc.methods[m] = true
+	}
+	for _, h := range c.AllowedHeaders {
+		cc.headers[strings.ToLower(h)] = true
+	}
+	switch {
+	case c.MaxAge > 0:
+		cc.maxAgeValue = strconv.Itoa(int(c.MaxAge))
+	case c.MaxAge < 0:
+		cc.maxAgeValue = "0" // -1: the browser must not cache the answer
+	}
+	return cc
+}
+
+// Match returns the app protecting host and path: exact hosts before
+// wildcards, then the longest path prefix. host must be lower-case and
+// without a port.
+func (s *Snapshot) Match(host, path string) *App {
+	if app := matchPath(s.exact[host], path); app != nil {
+		return app
+	}
+	// "*.example.com" covers a.example.com and a.b.example.com: try each
+	// parent domain, nearest first.
+	for rest := host; ; {
+		_, parent, ok := strings.Cut(rest, ".")
+		if !ok {
+			return nil
+		}
+		if app := matchPath(s.wildcard[parent], path); app != nil {
+			return app
+		}
+		rest = parent
+	}
+}
+
+func matchPath(apps []*App, path string) *App {
+	for _, a := range apps {
+		if a.Path == "" {
+			return a
+		}
+		if strings.HasPrefix(path, a.Path) && (len(path) == len(a.Path) || path[len(a.Path)] == '/') {
+			return a
+		}
+	}
+	return nil
+}
+
+// App returns an app by id, or nil.
+func (s *Snapshot) App(id string) *App { return s.apps[id] }
+
+// Apps returns how many apps the snapshot holds.
+func (s *Snapshot) Apps() int { return len(s.apps) }
+
+// ruleKind enumerates compiled rule types.
+type ruleKind uint8
+
+const (
+	ruleEmail ruleKind = iota + 1
+	ruleEmailDomain
+	ruleEveryone
+	ruleIP
+	ruleServiceToken
+	ruleAnyValidServiceToken
+	ruleGeo
+	ruleLoginMethod
+)
+
+type rule struct {
+	kind   ruleKind
+	value  string // email, "@domain", token id, country, idp id
+	prefix netip.Prefix
+}
+
+func compileRules(rules []access.Rule) ([]rule, error) {
+	out := make([]rule, 0, len(rules))
+	for _, r := range rules {
+		var cr rule
+		switch {
+		case r.Email != nil:
+			cr = rule{kind: ruleEmail, value: strings.ToLower(r.Email.Email)}
+		case r.EmailDomain != nil:
+			cr = rule{kind: ruleEmailDomain, value: "@" + strings.ToLower(r.EmailDomain.Domain)}
+		case r.Everyone != nil:
+			cr = rule{kind: ruleEveryone}
+		case r.IP != nil:
+			p, err := access.ParseCIDR(r.IP.IP)
+			if err != nil {
+				return nil, fmt.Errorf("ip rule %q: %w", r.IP.IP, err)
+			}
+			cr = rule{kind: ruleIP, prefix: p}
+		case r.ServiceToken != nil:
+			cr = rule{kind: ruleServiceToken, value: r.ServiceToken.TokenID}
+		case r.AnyValidServiceToken != nil:
+			cr = rule{kind: ruleAnyValidServiceToken}
+		case r.Geo != nil:
+			cr = rule{kind: ruleGeo, value: strings.ToUpper(r.Geo.CountryCode)}
+		case r.LoginMethod != nil:
+			cr = rule{kind: ruleLoginMethod, value: r.LoginMethod.ID}
+		default:
+			return nil, fmt.Errorf("rule with no known type")
+		}
+		out = append(out, cr)
+	}
+	return out, nil
+}

@@ -1,0 +1,79 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-dev/gatehouse/internal/access"
+)
+
+// LoadConfig reads everything the edge enforces, across all accounts, as
+// one consistent snapshot with its config version.
+func (s *Store) LoadConfig(ctx context.Context) (access.Config, error) {
+	var cfg access.Config
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT version FROM config_state`).Scan(&cfg.Version); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+appColumns+` FROM apps a ORDER BY a.created_at, a.id`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			app, err := scanApp(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			cfg.Apps = append(cfg.Apps, app)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if err := loadAppRelations(ctx, tx, cfg.Apps); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT id, account_id, name, client_id, secret_hash, previous_secret_hash,
+			previous_secret_expires_at, expires_at FROM service_tokens`)
+		if err != nil {
+			return err
+		}
+		var t access.ServiceTokenCredential
+		_, err = pgx.ForEachRow(rows, []any{&t.ID, &t.AccountID, &t.Name, &t.ClientID, &t.SecretHash, &t.PreviousSecretHash,
+			&t.PreviousSecretExpiresAt, &t.ExpiresAt}, func() error {
+			cfg.ServiceTokens = append(cfg.ServiceTokens, t)
+			t = access.ServiceTokenCredential{}
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return access.Config{}, fmt.Errorf("store: load config: %w", err)
+	}
+	return cfg, nil
+}
+
+// TouchServiceTokens records when service tokens were last used. The edge
+// batches these, so a request never waits for a database write.
+func (s *Store) TouchServiceTokens(ctx context.Context, seen map[string]time.Time) error {
+	if len(seen) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(seen))
+	times := make([]time.Time, 0, len(seen))
+	for id, t := range seen {
+		ids = append(ids, id)
+		times = append(times, t)
+	}
+	_, err := s.pool.Exec(ctx, `
+		UPDATE service_tokens t SET last_seen_at = GREATEST(t.last_seen_at, u.seen)
+		FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, seen)
+		WHERE t.id = u.id`, ids, times)
+	if err != nil {
+		return fmt.Errorf("store: touch service tokens: %w", err)
+	}
+	return nil
+}
