@@ -1,10 +1,14 @@
 package edge_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -155,7 +159,9 @@ func TestPreflightBypassGoesToOriginUntouched(t *testing.T) {
 	e := newEnv(t)
 	h := host(t, "api")
 	e.app(t, h, map[string]any{"options_preflight_bypass": true}, pol("staff", "allow", rules(t, `{"email":{"email":"a@b.test"}}`)))
-	resp, body := e.edge.Do(t, preflight(e, t, h, "https://example.test", "POST", "content-type"))
+	req := preflight(e, t, h, "https://example.test", "POST", "content-type")
+	req.Header.Set("Cf-Access-Jwt-Assertion", "forged")
+	resp, body := e.edge.Do(t, req)
 	if resp.StatusCode != 200 || body != "origin ok" {
 		t.Fatalf("bypassed preflight: %d %s", resp.StatusCode, body)
 	}
@@ -396,8 +402,11 @@ func TestPolicyOrderAtTheEdge(t *testing.T) {
 		pol("staff", "allow", rules(t, `{"email_domain":{"domain":"example.test"}}`)),
 		pol("health checks", "bypass", rules(t, `{"ip":{"ip":"127.0.0.0/8"}}`)))
 	_ = app
-	// The bypass (evaluated first) lets loopback in without credentials.
-	resp, _ := e.edge.Do(t, e.edge.Request(t, "GET", h, "/", nil))
+	// The bypass (evaluated first) lets loopback in without credentials,
+	// and without any assertion (a forged one is stripped).
+	req := e.edge.Request(t, "GET", h, "/", nil)
+	req.Header.Set("Cf-Access-Jwt-Assertion", "forged")
+	resp, _ := e.edge.Do(t, req)
 	if resp.StatusCode != 200 || e.origin.Last().Header.Get("Cf-Access-Jwt-Assertion") != "" {
 		t.Fatalf("bypass: %d", resp.StatusCode)
 	}
@@ -473,5 +482,54 @@ func TestFailStaticWhileTheDatabaseIsAway(t *testing.T) {
 	e.edge.Sync(t, e.api.Store)
 	if resp, _ := e.edge.Do(t, e.edge.Request(t, "GET", h, "/", nil)); resp.StatusCode != 401 {
 		t.Fatalf("after the database returned, the change is not enforced: %d", resp.StatusCode)
+	}
+}
+
+func TestWebSocketUpgradeIsProxied(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	ed := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store})
+	// An origin that switches protocols and echoes what it reads.
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" || r.Header.Get("Cf-Access-Jwt-Assertion") == "" {
+			http.Error(w, "want an authenticated upgrade", 400)
+			return
+		}
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		_ = buf.Flush()
+		_, _ = io.Copy(conn, buf)
+	}))
+	t.Cleanup(origin.Close)
+	e := &env{api: a, edge: ed}
+	h := host(t, "ws")
+	var app access.App
+	a.MustCall(t, "POST", "access/apps", map[string]any{"type": "self_hosted", "name": h, "domain": h, "origin": origin.URL}, &app)
+	a.MustCall(t, "POST", "access/apps/"+app.ID+"/policies", pol("staff", "allow", rules(t, `{"everyone":{}}`)), nil)
+	e.edge.Sync(t, a.Store)
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ed.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	cookie := ed.MintSession(t, app.AUD, "ann@example.test", time.Hour)
+	fmt.Fprintf(conn, "GET /socket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nCookie: CF_Authorization=%s\r\n\r\n", h, cookie)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	if _, err := conn.Write([]byte("ping through the edge")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len("ping through the edge"))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "ping through the edge" {
+		t.Fatalf("echo: %q %v", got, err)
 	}
 }
