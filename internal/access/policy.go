@@ -231,8 +231,13 @@ func ParseCIDR(s string) (netip.Prefix, error) {
 		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 	}
 	p, err := netip.ParsePrefix(s)
-	if err != nil {
+	if err != nil || p.Addr().Zone() != "" {
 		return netip.Prefix{}, fmt.Errorf("must be an IP address or CIDR range such as 10.0.0.0/8")
+	}
+	// An IPv4-mapped range (::ffff:10.0.0.0/104) means the IPv4 range:
+	// client addresses are compared unmapped.
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 	}
 	return p.Masked(), nil
 }

@@ -17,6 +17,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,6 +160,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	host := canonicalHost(r.Host)
+	canonicalPath(r)
 	app := st.Snap.Match(host, r.URL.Path)
 	if app == nil {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: string(policy.ReasonAppNotFound), Message: policy.ReasonAppNotFound.Describe()})
@@ -351,12 +353,33 @@ func canonicalHost(h string) string {
 	return h
 }
 
+// canonicalPath rewrites the request's path to its clean form (no "." or
+// ".." segments, no repeated slashes) before it is matched, and forwards
+// that form: otherwise "/public/../admin" would be matched to the /public
+// app and served by an origin that resolves it to /admin.
+func canonicalPath(r *http.Request) {
+	p := r.URL.Path
+	if p == "" {
+		r.URL.Path = "/"
+		return
+	}
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+		return
+	}
+	clean := path.Clean("/" + p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	r.URL.Path = clean
+	r.URL.RawPath = ""
+}
+
 func clientIP(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return netip.Addr{}
 	}
-	return ap.Addr().Unmap()
+	return ap.Addr().Unmap().WithZone("")
 }
 
 func (s *Server) country(r *http.Request) string {
@@ -364,7 +387,8 @@ func (s *Server) country(r *http.Request) string {
 		return ""
 	}
 	c := strings.ToUpper(strings.TrimSpace(r.Header.Get(s.cfg.CountryHeader)))
-	if len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' {
+	// XX is Cloudflare's "unknown"; anything else malformed is unknown too.
+	if len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' || c == "XX" {
 		return ""
 	}
 	return c

@@ -533,3 +533,28 @@ func TestWebSocketUpgradeIsProxied(t *testing.T) {
 		t.Fatalf("echo: %q %v", got, err)
 	}
 }
+
+func TestDotSegmentsCannotCrossIntoAnotherApp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := host(t, "site")
+	// /public is open to anyone; the rest of the host needs a login.
+	e.app(t, h+"/public", nil, pol("open", "bypass", rules(t, `{"everyone":{}}`)))
+	e.app(t, h, nil, pol("staff", "allow", rules(t, `{"email_domain":{"domain":"example.test"}}`)))
+	for _, p := range []string{"/public/../admin", "/public/./../admin", "//admin", "/public/%2e%2e/admin"} {
+		req := e.edge.Request(t, "GET", h, "/", nil)
+		req.URL.Opaque = p // sent as written
+		resp, body := e.edge.Do(t, req)
+		// 401 from the root app; "//admin" reads as an authority, so it is
+		// an unknown host (404). Never the open /public app.
+		if resp.StatusCode != 401 && resp.StatusCode != 404 {
+			t.Errorf("%s: %d %s, want 401 from the root app", p, resp.StatusCode, body)
+		}
+	}
+	if resp, _ := e.edge.Do(t, e.edge.Request(t, "GET", h, "/public/./page", nil)); resp.StatusCode != 200 || e.origin.Last().URL.Path != "/public/page" {
+		t.Errorf("a clean path inside /public: %d, origin got %q", resp.StatusCode, e.origin.Last().URL.Path)
+	}
+	if n := len(e.origin.Requests()); n != 1 {
+		t.Errorf("origin saw %d requests, want 1", n)
+	}
+}

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
@@ -88,10 +87,16 @@ func (a *App) Decide(f Facts) Decision {
 	return Decision{Action: Deny, Reason: ReasonNoPolicyMatched}
 }
 
+// matches reports whether the policy applies to f. When a fact a rule
+// needs is unknown (no country, no client address), the rule is read the
+// way that denies: a Deny policy's include and require rules match and its
+// exclude rules do not; every other policy's include and require rules do
+// not match and its exclude rules do. Not knowing never lets anyone in.
 func (p *Policy) matches(f *Facts) bool {
+	deny := p.Decision == access.DecisionDeny
 	included := false
 	for i := range p.include {
-		if p.include[i].matches(f, false) {
+		if p.include[i].matches(f, deny) {
 			included = true
 			break
 		}
@@ -100,48 +105,68 @@ func (p *Policy) matches(f *Facts) bool {
 		return false
 	}
 	for i := range p.require {
-		if !p.require[i].matches(f, false) {
+		if !p.require[i].matches(f, deny) {
 			return false
 		}
 	}
 	for i := range p.exclude {
-		if p.exclude[i].matches(f, true) {
+		if p.exclude[i].matches(f, !deny) {
 			return false
 		}
 	}
 	return true
 }
 
-// matches reports whether r holds for f. unknownMatches is the answer
-// when the fact the rule needs is unknown (a missing country): true for
-// exclude rules, so that not knowing never lets anyone in.
+// matches reports whether r holds for f; unknownMatches is the answer when
+// the fact the rule needs is unknown.
 func (r *rule) matches(f *Facts, unknownMatches bool) bool {
 	switch r.kind {
 	case ruleEveryone:
 		return true
 	case ruleEmail:
-		return f.Identity != nil && strings.EqualFold(f.Identity.Email, r.value)
+		return f.Identity != nil && asciiEqualFold(f.Identity.Email, r.value)
 	case ruleEmailDomain:
 		return f.Identity != nil && len(f.Identity.Email) > len(r.value) &&
-			strings.EqualFold(f.Identity.Email[len(f.Identity.Email)-len(r.value):], r.value)
+			asciiEqualFold(f.Identity.Email[len(f.Identity.Email)-len(r.value):], r.value)
 	case ruleIP:
 		if !f.IP.IsValid() {
 			return unknownMatches
 		}
-		return r.prefix.Contains(f.IP.Unmap())
+		return r.prefix.Contains(f.IP.Unmap().WithZone(""))
 	case ruleServiceToken:
 		return f.Token != nil && f.Token.ID == r.value
 	case ruleAnyValidServiceToken:
 		return f.Token != nil
 	case ruleGeo:
-		if f.Country == "" {
+		if f.Country == "" || f.Country == "XX" {
 			return unknownMatches
 		}
-		return f.Country == r.value
+		return asciiEqualFold(f.Country, r.value)
 	case ruleLoginMethod:
 		return f.Identity != nil && f.Identity.LoginMethod == r.value
 	}
 	return unknownMatches
+}
+
+// asciiEqualFold compares case-insensitively in ASCII only: Unicode folding
+// would let "\u212Aate@x" (KELVIN SIGN) pass a rule for "kate@x".
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
 }
 
 // AuthenticateServiceToken checks a presented client id and secret for an
