@@ -15,9 +15,10 @@
 //		fmt.Fprintf(w, "hello, %s\n", claims.Email)
 //	})))
 //
-// The keys are fetched on first use and cached. A token signed by a key
-// the cache does not know triggers a refetch (at most one per
-// MinRefreshInterval), so key rotation needs no restart.
+// The keys are fetched on first use and cached for up to an hour (longer
+// while the certs endpoint is unreachable). A token signed by a key the
+// cache does not know triggers a refetch, at most one per minimum refresh
+// interval, so key rotation needs no restart.
 package accessjwt
 
 import (

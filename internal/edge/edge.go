@@ -492,7 +492,9 @@ func (s *Server) verifySession(st *State, app *policy.App, raw string, now time.
 		return session.Claims{}, policy.ReasonSessionExpired
 	case errors.Is(err, session.ErrAudience):
 		return session.Claims{}, policy.ReasonSessionWrongAudience
-	case errors.Is(err, session.ErrSignature), errors.Is(err, session.ErrUnknownKey), errors.Is(err, session.ErrIssuer):
+	case errors.Is(err, session.ErrIssuer):
+		return session.Claims{}, policy.ReasonSessionWrongIssuer
+	case errors.Is(err, session.ErrSignature), errors.Is(err, session.ErrUnknownKey):
 		return session.Claims{}, policy.ReasonSessionSignatureFailed
 	default:
 		return session.Claims{}, policy.ReasonSessionInvalid

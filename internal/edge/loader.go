@@ -145,6 +145,18 @@ func (l *Loader) listen(ctx context.Context) error {
 	}
 }
 
+// keyRetired reports whether a signing key in the current State has
+// reached its retirement: reloading drops it, so its tokens stop working
+// even if no config change comes along.
+func (l *Loader) keyRetired() bool {
+	st := l.state.Load()
+	if st == nil {
+		return false
+	}
+	next := st.Keys.NextRetirement()
+	return !next.IsZero() && !time.Now().Before(next)
+}
+
 func (l *Loader) checkVersion(ctx context.Context, conn *pgx.Conn) error {
 	var v int64
 	qctx, cancel := context.WithTimeout(ctx, l.interval+5*time.Second)
@@ -152,7 +164,7 @@ func (l *Loader) checkVersion(ctx context.Context, conn *pgx.Conn) error {
 	if err := conn.QueryRow(qctx, `SELECT version FROM config_state`).Scan(&v); err != nil {
 		return err
 	}
-	if v > l.version() {
+	if v > l.version() || l.keyRetired() {
 		if err := l.Load(ctx); err != nil {
 			l.log.Error("reload failed: keeping the last config", "version", l.version(), "err", err)
 		}

@@ -32,6 +32,7 @@ const (
 	ReasonSessionExpired         Reason = "session_expired"
 	ReasonSessionWrongAudience   Reason = "session_wrong_audience"
 	ReasonSessionSignatureFailed Reason = "session_bad_signature"
+	ReasonSessionWrongIssuer     Reason = "session_wrong_issuer"
 )
 
 // Describe says a reason in words, for people.
@@ -79,6 +80,8 @@ func (r Reason) Describe() string {
 		return "the session has expired: log in again"
 	case ReasonSessionWrongAudience:
 		return "the session token is for another application"
+	case ReasonSessionWrongIssuer:
+		return "the session token was issued by another auth domain"
 	case ReasonSessionSignatureFailed:
 		return "the session token's signature does not verify"
 	}

@@ -148,6 +148,20 @@ func (k *Keyring) CurrentKID() string { return k.keys[0].kid }
 // or removed), so that callers can cache verification results per keyring.
 func (k *Keyring) Generation() string { return k.generation }
 
+// NextRetirement is when the next key of this keyring retires (zero if
+// none is scheduled). From then on Verify refuses that key's tokens, but
+// Generation only changes once the keyring is loaded again, so callers
+// that cache verifications per generation should reload at that time.
+func (k *Keyring) NextRetirement() time.Time {
+	var next time.Time
+	for _, key := range k.keys {
+		if !key.retiresAt.IsZero() && (next.IsZero() || key.retiresAt.Before(next)) {
+			next = key.retiresAt
+		}
+	}
+	return next
+}
+
 // CertsJSON is the body of /cdn-cgi/access/certs: the public keys as JWKs
 // and as self-signed certificates, current key first. It never contains
 // private key material.
