@@ -11,9 +11,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/accessjwt"
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
 )
@@ -556,5 +558,47 @@ func TestDotSegmentsCannotCrossIntoAnotherApp(t *testing.T) {
 	}
 	if n := len(e.origin.Requests()); n != 1 {
 		t.Errorf("origin saw %d requests, want 1", n)
+	}
+}
+
+func TestOriginVerifiesTheAssertionWithAccessjwt(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	ed := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store})
+	h := host(t, "app")
+	var app access.App
+	var seenClaims atomic.Pointer[accessjwt.Claims]
+	// The origin trusts nothing but a verified assertion.
+	var verifier *accessjwt.Verifier
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		verifier.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, _ := accessjwt.ClaimsFromContext(r.Context())
+			seenClaims.Store(c)
+			_, _ = io.WriteString(w, "hello "+c.Email)
+		})).ServeHTTP(w, r)
+	}))
+	t.Cleanup(origin.Close)
+	a.MustCall(t, "POST", "access/apps", map[string]any{"type": "self_hosted", "name": h, "domain": h, "origin": origin.URL}, &app)
+	a.MustCall(t, "POST", "access/apps/"+app.ID+"/policies", pol("staff", "allow", rules(t, `{"email_domain":{"domain":"example.test"}}`)), nil)
+	ed.Sync(t, a.Store)
+	verifier = accessjwt.NewVerifier(ed.URL+"/cdn-cgi/access/certs", app.AUD, accessjwt.WithIssuer(ed.Issuer))
+
+	req := ed.Request(t, "GET", h, "/", nil)
+	req.AddCookie(&http.Cookie{Name: "CF_Authorization", Value: ed.MintSession(t, app.AUD, "ann@example.test", time.Hour)})
+	resp, body := ed.Do(t, req)
+	seen := seenClaims.Load()
+	if resp.StatusCode != 200 || body != "hello ann@example.test" || seen == nil || seen.Issuer != ed.Issuer {
+		t.Fatalf("through the edge: %d %q claims %+v", resp.StatusCode, body, seen)
+	}
+	// Straight to the origin with a forged header: refused by the origin.
+	direct, _ := http.NewRequest("GET", origin.URL, nil)
+	direct.Header.Set("Cf-Access-Jwt-Assertion", "forged")
+	r2, err := http.DefaultClient.Do(direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode != 403 {
+		t.Fatalf("origin accepted a forged assertion: %d", r2.StatusCode)
 	}
 }
