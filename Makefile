@@ -20,6 +20,13 @@ test:
 bench:
 	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench . -benchmem -count=1 $(TESTFLAGS) ./...
 
+# Load test of the edge against a bare reverse proxy, and API-to-edge
+# propagation, e.g. make bench-edge EDGEBENCH_FLAGS='-duration 5s'.
+EDGEBENCH_FLAGS ?=
+.PHONY: bench-edge
+bench-edge:
+	$(GO) run ./cmd/withpg -- $(GO) run ./cmd/edgebench $(EDGEBENCH_FLAGS)
+
 vet:
 	$(GO) vet ./...
 

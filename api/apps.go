@@ -97,3 +97,17 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) error {
 	writeResult(w, map[string]string{"id": id})
 	return nil
 }
+
+// revokeAppTokens makes every existing session of the app invalid. As in
+// Cloudflare, the result is null and any body is ignored.
+func (s *Server) revokeAppTokens(w http.ResponseWriter, r *http.Request) error {
+	id, err := idParam(r, "app_id", "application")
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.RevokeAppSessions(r.Context(), actor(r), accountID(r), id); err != nil {
+		return err
+	}
+	writeResult(w, nil)
+	return nil
+}

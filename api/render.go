@@ -23,6 +23,7 @@ const (
 	CodePreconditionFailed = 1007
 	CodeMethodNotAllowed   = 1008
 	CodeUnavailable        = 1009
+	CodeRateLimited        = 1010
 	CodeUnauthenticated    = 10000
 	CodeForbidden          = 10001
 )
@@ -101,6 +102,8 @@ func kindStatus(k access.ErrorKind) (int, int) {
 		return http.StatusUnauthorized, CodeUnauthenticated
 	case access.EForbidden:
 		return http.StatusForbidden, CodeForbidden
+	case access.ERateLimited:
+		return http.StatusTooManyRequests, CodeRateLimited
 	}
 	return http.StatusInternalServerError, CodeInternal
 }

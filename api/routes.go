@@ -28,6 +28,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/access/apps/{app_id}", s.handle(s.getApp))
 		r.Put("/access/apps/{app_id}", s.handle(s.updateApp))
 		r.Delete("/access/apps/{app_id}", s.handle(s.deleteApp))
+		r.Post("/access/apps/{app_id}/revoke_tokens", s.handle(s.revokeAppTokens))
 
 		r.Get("/access/apps/{app_id}/policies", s.handle(s.listPolicies))
 		r.Post("/access/apps/{app_id}/policies", s.handle(s.createPolicy))
@@ -48,6 +49,12 @@ func (s *Server) Handler() http.Handler {
 		r.Delete("/access/service_tokens/{token_id}", s.handle(s.deleteServiceToken))
 		r.Post("/access/service_tokens/{token_id}/refresh", s.handle(s.refreshServiceToken))
 		r.Post("/access/service_tokens/{token_id}/rotate", s.handle(s.rotateServiceToken))
+
+		r.Get("/access/identity_providers", s.handle(s.listIdentityProviders))
+		r.Post("/access/identity_providers", s.handle(s.createIdentityProvider))
+		r.Get("/access/identity_providers/{identity_provider_id}", s.handle(s.getIdentityProvider))
+		r.Put("/access/identity_providers/{identity_provider_id}", s.handle(s.updateIdentityProvider))
+		r.Delete("/access/identity_providers/{identity_provider_id}", s.handle(s.deleteIdentityProvider))
 
 		r.Get("/audit_logs", s.handle(s.listAudit))
 	})

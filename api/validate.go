@@ -28,6 +28,7 @@ var (
 	pathRe     = regexp.MustCompile(`^(/[A-Za-z0-9._~!$&'()+,;=:@%-]*)+$`)
 	tokenRe    = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	schemeRe   = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
+	scopeRe    = regexp.MustCompile(`^[\x21\x23-\x5b\x5d-\x7e]+$`) // RFC 6749 scope-token
 	messageFor = map[string]string{
 		"app_domain":       "must be a hostname with an optional path, such as app.example.com or example.com/api (a leading *. wildcard label is allowed)",
 		"origin_url":       "must be an absolute http:// or https:// URL with a host and no query, fragment or credentials, such as http://127.0.0.1:3000",
@@ -37,6 +38,8 @@ var (
 		"session_duration": "must be a duration such as 30m or 24h, at most 8760h",
 		"token_duration":   "must be a duration such as 8760h, greater than zero",
 		"http_url":         "must be an absolute http:// or https:// URL",
+		"idp_url":          "must be an absolute https:// URL without credentials or fragment, such as https://login.example.com (http:// is accepted for tests on loopback)",
+		"oauth_scope":      "must be an OAuth scope: printable ASCII without spaces, quotes or backslashes",
 		"uuid":             "must be a UUID",
 		"unique":           "must not contain duplicates",
 		"datetime":         "must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
@@ -70,7 +73,21 @@ func newValidator() *validator.Validate {
 		u, err := url.Parse(s)
 		return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && len(s) <= 2048
 	})
+	must("idp_url", validIdPURL)
+	must("oauth_scope", scopeRe.MatchString)
 	return v
+}
+
+// validIdPURL accepts an identity provider's issuer or endpoint URL. http
+// is allowed so that tests can run a provider on loopback; production
+// providers should be https.
+func validIdPURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || len(s) > 2048 {
+		return false
+	}
+	return (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil &&
+		u.Fragment == "" && u.Opaque == ""
 }
 
 func validDuration(s string, max time.Duration) bool {

@@ -29,6 +29,8 @@ type edgeFlags struct {
 	masterKey, authDomain       string
 	countryHeader               string
 	reloadInterval, rotateEvery time.Duration
+	smtpAddr, smtpFrom          string
+	smtpUser, smtpPassword      string
 }
 
 func (f *edgeFlags) register(fs *pflag.FlagSet, env func(string, string) string) {
@@ -39,6 +41,10 @@ func (f *edgeFlags) register(fs *pflag.FlagSet, env func(string, string) string)
 	fs.StringVar(&f.authDomain, "auth-domain", env("GATEHOUSE_AUTH_DOMAIN", ""), "host of the login (team) domain; tokens' issuer is https://HOST (env GATEHOUSE_AUTH_DOMAIN; default: the edge's address)")
 	fs.StringVar(&f.countryHeader, "country-header", env("GATEHOUSE_COUNTRY_HEADER", ""), "trusted request header with the client's ISO country code, e.g. CF-IPCountry (env GATEHOUSE_COUNTRY_HEADER; default none: country unknown)")
 	fs.DurationVar(&f.reloadInterval, "reload-interval", envDuration(env, "GATEHOUSE_RELOAD_INTERVAL", 2*time.Second), "safety-net config version check period (env GATEHOUSE_RELOAD_INTERVAL)")
+	fs.StringVar(&f.smtpAddr, "smtp-addr", env("GATEHOUSE_SMTP_ADDR", ""), "SMTP server host:port for one-time PIN mail (env GATEHOUSE_SMTP_ADDR; default none: PINs are written to the log)")
+	fs.StringVar(&f.smtpFrom, "smtp-from", env("GATEHOUSE_SMTP_FROM", "gatehouse@localhost"), "sender address of PIN mail (env GATEHOUSE_SMTP_FROM)")
+	fs.StringVar(&f.smtpUser, "smtp-user", env("GATEHOUSE_SMTP_USER", ""), "SMTP user (env GATEHOUSE_SMTP_USER)")
+	fs.StringVar(&f.smtpPassword, "smtp-password", env("GATEHOUSE_SMTP_PASSWORD", ""), "SMTP password (env GATEHOUSE_SMTP_PASSWORD)")
 	fs.DurationVar(&f.rotateEvery, "key-rotation", envDuration(env, "GATEHOUSE_KEY_ROTATION", keyRotationPeriod), "rotate signing keys this often (env GATEHOUSE_KEY_ROTATION)")
 }
 
@@ -116,7 +122,12 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 		return nil, err
 	}
 	lastSeen := edge.NewLastSeen(st, log)
-	srv := edge.New(edge.Config{Issuer: issuer, CountryHeader: f.countryHeader, Secure: f.tlsCert != "", Log: log}, loader, lastSeen)
+	var mailer edge.Mailer
+	if f.smtpAddr != "" {
+		mailer = edge.SMTPMailer{Addr: f.smtpAddr, From: f.smtpFrom, Username: f.smtpUser, Password: f.smtpPassword}
+	}
+	srv := edge.New(edge.Config{Issuer: issuer, CountryHeader: f.countryHeader, Secure: f.tlsCert != "", Log: log,
+		MasterKey: mk, Mailer: mailer}, loader, lastSeen)
 	return func() error {
 		go loader.Run(ctx)
 		go lastSeen.Run(ctx, 5*time.Second)
@@ -155,7 +166,11 @@ func edgeCommand(ctx context.Context, env func(string, string) string, databaseU
 			if *databaseURL == "" {
 				return errors.New("no database: set DATABASE_URL or --database-url")
 			}
-			st, err := openStore(ctx, *databaseURL)
+			mk, err := masterKeyFor(ef, "", stdout)
+			if err != nil {
+				return err
+			}
+			st, err := openStore(ctx, *databaseURL, store.WithMasterKey(mk))
 			if err != nil {
 				return err
 			}

@@ -165,8 +165,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return root.ExecuteContext(ctx)
 }
 
-func openStore(ctx context.Context, url string) (*store.Store, error) {
-	st, err := store.Open(ctx, url)
+func openStore(ctx context.Context, url string, opts ...store.Option) (*store.Store, error) {
+	st, err := store.Open(ctx, url, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +214,19 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 					return err
 				}
 			}
-			st, err := openStore(ctx, url)
+			// The master key seals identity provider secrets (API) and
+			// signing keys (edge). Only an API-only process may run without.
+			var storeOpts []store.Option
+			mk, err := masterKeyFor(ef, localPG, stdout)
+			switch {
+			case err == nil:
+				storeOpts = append(storeOpts, store.WithMasterKey(mk))
+			case !noEdge:
+				return err
+			default:
+				log.Warn("no master key: identity providers with secrets cannot be created", "err", err)
+			}
+			st, err := openStore(ctx, url, storeOpts...)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 // Package access is Gatehouse's domain model: accounts and API tokens,
 // Access applications with their CORS settings, policies and their rules,
-// service tokens, and the error kinds every layer shares. It has no I/O.
+// service tokens, identity providers, and the error kinds every layer
+// shares. It has no I/O.
 package access
 
 import "time"

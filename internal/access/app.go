@@ -109,6 +109,9 @@ type App struct {
 
 	AccountID string `json:"-"`
 	Revision  int64  `json:"-"`
+	// SessionsRevokedAt is when revoke_tokens last ran: app tokens issued
+	// before it are refused. Not part of the wire format.
+	SessionsRevokedAt *time.Time `json:"-"`
 }
 
 // PolicyLink attaches a policy to an app. On the wire it is either the

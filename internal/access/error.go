@@ -17,6 +17,7 @@ const (
 	EPreconditionFailed ErrorKind = "precondition_failed"
 	EUnauthorized       ErrorKind = "unauthorized"
 	EForbidden          ErrorKind = "forbidden"
+	ERateLimited        ErrorKind = "rate_limited"
 	EInternal           ErrorKind = "internal"
 )
 

@@ -7,7 +7,6 @@ package edge
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -52,17 +51,22 @@ type Config struct {
 	Secure bool
 	// Transport reaches origins; nil for a pooled default.
 	Transport http.RoundTripper
-	Log       *slog.Logger
+	// MasterKey seals login state cookies.
+	MasterKey []byte
+	// Mailer sends one-time PINs; nil writes them to the log.
+	Mailer Mailer
+	Log    *slog.Logger
 }
 
 // Server handles edge traffic.
 type Server struct {
 	cfg      Config
 	loader   *Loader
-	proxy    *httputil.ReverseProxy
+	proxies  sync.Map // origin URL string -> *httputil.ReverseProxy
 	sessions verifyCache
 	minted   sync.Map // mintKey -> *mintedToken
 	lastSeen *LastSeen
+	logins   *logins
 	now      func() time.Time
 }
 
@@ -74,14 +78,12 @@ func New(cfg Config, loader *Loader, lastSeen *LastSeen) *Server {
 	if cfg.Transport == nil {
 		cfg.Transport = NewTransport()
 	}
-	s := &Server{cfg: cfg, loader: loader, lastSeen: lastSeen, now: time.Now}
-	s.sessions.init(100_000)
-	s.proxy = &httputil.ReverseProxy{
-		Rewrite:      rewrite,
-		Transport:    cfg.Transport,
-		BufferPool:   bufferPool{},
-		ErrorHandler: s.proxyError,
+	if cfg.Mailer == nil {
+		cfg.Mailer = LogMailer{Log: cfg.Log}
 	}
+	s := &Server{cfg: cfg, loader: loader, lastSeen: lastSeen, now: time.Now}
+	s.logins = newLogins(cfg.Issuer, cfg.MasterKey, cfg.Mailer)
+	s.sessions.init(100_000)
 	return s
 }
 
@@ -115,27 +117,28 @@ type target struct {
 	tokenField string // the app's read_service_tokens_from_header, stripped
 }
 
-type targetKey struct{}
+// identityHeaders are set by the edge alone: any copy a client sends is
+// removed before a request goes upstream. The names are in canonical form.
+var identityHeaders = []string{HeaderAssertion, HeaderClientID, HeaderClientSecret, HeaderToken, HeaderAuthenticatedAs}
 
-// rewrite prepares the upstream request: the origin's URL, X-Forwarded-*
-// headers, and identity headers set by us alone.
-func rewrite(pr *httputil.ProxyRequest) {
-	t := pr.In.Context().Value(targetKey{}).(*target)
-	pr.SetURL(t.origin)
-	pr.SetXForwarded()
-	h := pr.Out.Header
-	for _, name := range []string{HeaderAssertion, HeaderClientID, HeaderClientSecret, HeaderToken, HeaderAuthenticatedAs} {
-		h.Del(name)
+// proxyFor returns the reverse proxy for an origin, made once: the
+// origin is fixed per proxy, so a request carries nothing extra.
+func (s *Server) proxyFor(origin *url.URL) *httputil.ReverseProxy {
+	key := origin.String()
+	if p, ok := s.proxies.Load(key); ok {
+		return p.(*httputil.ReverseProxy)
 	}
-	if t.tokenField != "" {
-		h.Del(t.tokenField)
+	p := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(origin)
+			pr.SetXForwarded()
+		},
+		Transport:    s.cfg.Transport,
+		BufferPool:   bufferPool{},
+		ErrorHandler: s.proxyError,
 	}
-	if t.assertion != "" {
-		h.Set(HeaderAssertion, t.assertion)
-	}
-	if t.email != "" {
-		h.Set(HeaderAuthenticatedAs, t.email)
-	}
+	actual, _ := s.proxies.LoadOrStore(key, p)
+	return actual.(*httputil.ReverseProxy)
 }
 
 func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
@@ -161,9 +164,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	host := canonicalHost(r.Host)
 	canonicalPath(r)
+	if host == s.logins.authHost {
+		s.serveAuthDomain(w, r, st)
+		return
+	}
 	app := st.Snap.Match(host, r.URL.Path)
 	if app == nil {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: string(policy.ReasonAppNotFound), Message: policy.ReasonAppNotFound.Describe()})
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/cdn-cgi/access/") && s.serveAppEndpoints(w, r, st, app) {
 		return
 	}
 	if policy.IsPreflight(r) {
@@ -199,14 +209,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case d.Reason == policy.ReasonBypassPolicy:
 			// Bypass: no identity, and no token to the origin.
 		case facts.Token != nil:
-			jwt, exp, err := s.mintForToken(st, app, facts.Token, now)
+			m, err := s.mintForToken(r, st, app, facts.Token, now)
 			if err != nil {
 				s.cfg.Log.Error("sign service token assertion", "err", err)
 				writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal", Message: "could not sign the assertion"})
 				return
 			}
-			t.assertion = jwt
-			s.setCookie(w, r, app, jwt, exp)
+			t.assertion = m.jwt
+			w.Header()["Set-Cookie"] = []string{m.cookie}
 		default:
 			t.assertion = assertion
 			t.email = facts.Identity.Email
@@ -244,7 +254,22 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 		writeJSON(w, http.StatusBadGateway, errorBody{Error: "no_origin", Message: "the application has no origin configured"})
 		return
 	}
-	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, t)))
+	// The outbound request copies these headers: strip what only the edge
+	// may say, then say it.
+	h := r.Header
+	for _, name := range identityHeaders {
+		delete(h, name)
+	}
+	if t.tokenField != "" {
+		h.Del(t.tokenField)
+	}
+	if t.assertion != "" {
+		h[HeaderAssertion] = []string{t.assertion}
+	}
+	if t.email != "" {
+		h[HeaderAuthenticatedAs] = []string{t.email}
+	}
+	s.proxyFor(t.origin).ServeHTTP(w, r)
 }
 
 // errorBody is the JSON body of every response the edge makes itself.
@@ -419,13 +444,21 @@ func serviceTokenHeaders(r *http.Request, app *policy.App) (id, secret string, p
 }
 
 // sessionToken returns the app token from the CF_Authorization cookie or
-// the cf-access-token header.
+// the cf-access-token header. It scans the Cookie headers for the one
+// cookie rather than parsing them all.
 func sessionToken(r *http.Request) string {
-	if t := r.Header.Get(HeaderToken); t != "" {
-		return t
+	if t := r.Header[HeaderToken]; len(t) > 0 && t[0] != "" {
+		return t[0]
 	}
-	if c, err := r.Cookie(CookieName); err == nil {
-		return c.Value
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			if v, ok := strings.CutPrefix(part, CookieName+"="); ok {
+				return strings.Trim(v, `"`)
+			}
+		}
 	}
 	return ""
 }
@@ -434,11 +467,12 @@ func sessionToken(r *http.Request) string {
 // is checked cryptographically once per key set rather than per request.
 type verifyCache struct {
 	max     int64
-	entries atomic.Pointer[sync.Map] // [32]byte -> *verified
+	entries atomic.Pointer[sync.Map] // signature segment -> *verified
 	size    atomic.Int64
 }
 
 type verified struct {
+	token      string
 	claims     session.Claims
 	generation string
 }
@@ -448,16 +482,27 @@ func (c *verifyCache) init(max int64) {
 	c.entries.Store(&sync.Map{})
 }
 
-func (c *verifyCache) get(key [32]byte, generation string) *verified {
-	if v, ok := c.entries.Load().Load(key); ok {
-		if e := v.(*verified); e.generation == generation {
+// cacheKey is a token's signature segment: unique per signed content, and
+// cheaper to hash than the whole token. A hit still compares the whole
+// token, so a valid signature with another payload never matches.
+func cacheKey(token string) string {
+	if i := strings.LastIndexByte(token, '.'); i >= 0 {
+		return token[i+1:]
+	}
+	return token
+}
+
+func (c *verifyCache) get(token, generation string) *verified {
+	if v, ok := c.entries.Load().Load(cacheKey(token)); ok {
+		if e := v.(*verified); e.generation == generation && e.token == token {
 			return e
 		}
 	}
 	return nil
 }
 
-func (c *verifyCache) put(key [32]byte, v *verified) {
+func (c *verifyCache) put(v *verified) {
+	key := cacheKey(v.token)
 	if c.size.Add(1) > c.max {
 		// Full: start over rather than track recency on the hot path.
 		c.entries.Store(&sync.Map{})
@@ -470,11 +515,13 @@ func (c *verifyCache) put(key [32]byte, v *verified) {
 // and audience. Verified tokens are cached by hash per key set; expiry and
 // audience are re-checked on every use.
 func (s *Server) verifySession(st *State, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason) {
-	key := sha256.Sum256([]byte(raw))
 	gen := st.Keys.Generation()
-	if e := s.sessions.get(key, gen); e != nil {
+	if e := s.sessions.get(raw, gen); e != nil {
 		if !now.Before(e.claims.Expiry) {
 			return session.Claims{}, policy.ReasonSessionExpired
+		}
+		if e.claims.IssuedAt.Before(app.SessionsRevokedAt) {
+			return session.Claims{}, policy.ReasonSessionRevoked
 		}
 		for _, aud := range e.claims.Audience {
 			if aud == app.AUD {
@@ -485,8 +532,13 @@ func (s *Server) verifySession(st *State, app *policy.App, raw string, now time.
 	}
 	claims, err := st.Keys.Verify(raw, app.AUD, s.cfg.Issuer, now)
 	switch {
+	case err == nil && claims.Type != session.TypeApp:
+		// A login token or an auth-domain session is not an app session.
+		return session.Claims{}, policy.ReasonSessionInvalid
+	case err == nil && claims.IssuedAt.Before(app.SessionsRevokedAt):
+		return session.Claims{}, policy.ReasonSessionRevoked
 	case err == nil:
-		s.sessions.put(key, &verified{claims: claims, generation: gen})
+		s.sessions.put(&verified{token: raw, claims: claims, generation: gen})
 		return claims, ""
 	case errors.Is(err, session.ErrExpired):
 		return session.Claims{}, policy.ReasonSessionExpired
@@ -506,50 +558,39 @@ func (s *Server) verifySession(st *State, app *policy.App, raw string, now time.
 // more than the rest of the request.
 type mintedToken struct {
 	jwt        string
+	cookie     string // the Set-Cookie value, formatted once
 	renewAt    time.Time
 	expires    time.Time
 	generation string
 }
 
-type mintKey struct{ token, app string }
+type mintKey struct {
+	token, app string
+	secure     bool
+}
 
-func (s *Server) mintForToken(st *State, app *policy.App, tok *policy.Token, now time.Time) (string, time.Time, error) {
-	k := mintKey{tok.ID, app.ID}
+// mintForToken returns the app token (and its Set-Cookie value) for a
+// service token, signing a new one only when the cached one is old or the
+// keys changed.
+func (s *Server) mintForToken(r *http.Request, st *State, app *policy.App, tok *policy.Token, now time.Time) (*mintedToken, error) {
+	k := mintKey{tok.ID, app.ID, s.secure(r)}
 	gen := st.Keys.Generation()
 	if v, ok := s.minted.Load(k); ok {
 		m := v.(*mintedToken)
 		if m.generation == gen && now.Before(m.renewAt) {
-			return m.jwt, m.expires, nil
+			return m, nil
 		}
 	}
 	life := app.SessionDuration
 	exp := now.Add(life)
 	jwt, err := st.Keys.Sign(session.Claims{
 		Audience: []string{app.AUD}, Issuer: s.cfg.Issuer, IssuedAt: now, NotBefore: now, Expiry: exp,
-		Type: "app", CommonName: tok.ClientID,
+		Type: session.TypeApp, CommonName: tok.ClientID,
 	})
 	if err != nil {
-		return "", time.Time{}, err
+		return nil, err
 	}
-	s.minted.Store(k, &mintedToken{jwt: jwt, renewAt: now.Add(life * 4 / 5), expires: exp, generation: gen})
-	return jwt, exp, nil
-}
-
-// setCookie gives the client an app session cookie, as Access does after a
-// successful service-token authentication.
-func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, app *policy.App, jwt string, exp time.Time) {
-	c := &http.Cookie{Name: CookieName, Value: jwt, Path: "/", Expires: exp, HttpOnly: app.CookieHTTPOnly, Secure: s.cfg.Secure || r.TLS != nil}
-	if app.CookiePathScoped && app.Path != "" {
-		c.Path = app.Path
-	}
-	switch app.CookieSameSite {
-	case "strict":
-		c.SameSite = http.SameSiteStrictMode
-	case "lax":
-		c.SameSite = http.SameSiteLaxMode
-	case "none":
-		c.SameSite = http.SameSiteNoneMode
-		c.Secure = true
-	}
-	http.SetCookie(w, c)
+	m := &mintedToken{jwt: jwt, cookie: s.appCookie(r, app, jwt, exp).String(), renewAt: now.Add(life * 4 / 5), expires: exp, generation: gen}
+	s.minted.Store(k, m)
+	return m, nil
 }

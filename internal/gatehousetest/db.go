@@ -140,7 +140,7 @@ func NewDatabase(tb testing.TB) string {
 // Store opens a store on this package's database, closed when tb ends.
 func Store(tb testing.TB) *store.Store {
 	tb.Helper()
-	st, err := store.Open(context.Background(), DatabaseURL(tb))
+	st, err := store.Open(context.Background(), DatabaseURL(tb), store.WithMasterKey(MasterKey))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,11 +2,15 @@ package gatehousetest
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
+	stdlog "log"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +48,11 @@ type EdgeOptions struct {
 	Store          *store.Store // default: a new store on this package's database
 	CountryHeader  string
 	ReloadInterval time.Duration // default 200ms
+	// Mailer receives one-time PINs; nil logs them.
+	Mailer edge.Mailer
+	// TLS serves HTTPS with LoopbackCert, marks cookies Secure, and makes
+	// the issuer https://auth.gatehouse.test:<port>, for browser tests.
+	TLS bool
 }
 
 // StartEdge starts an edge server (and its change-feed follower) for the
@@ -68,10 +77,22 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	lastSeen := edge.NewLastSeen(st, log)
 	e := &Edge{Loader: loader, Keys: keys, LastSeen: lastSeen}
 	srv := httptest.NewUnstartedServer(nil)
-	srv.Start()
+	transport := &http.Transport{MaxIdleConnsPerHost: 64}
+	if opts.TLS {
+		cert, roots := LoopbackCert(tb)
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		// Browsers open connections they never use; their handshake errors are noise.
+		srv.Config.ErrorLog = stdlog.New(io.Discard, "", 0)
+		srv.StartTLS()
+		transport.TLSClientConfig = &tls.Config{RootCAs: roots}
+		e.Issuer = "https://auth.gatehouse.test:" + strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
+	} else {
+		srv.Start()
+		e.Issuer = srv.URL
+	}
 	e.URL = srv.URL
-	e.Issuer = srv.URL
-	e.Server = edge.New(edge.Config{Issuer: e.Issuer, CountryHeader: opts.CountryHeader, Log: log}, loader, lastSeen)
+	e.Server = edge.New(edge.Config{Issuer: e.Issuer, Secure: opts.TLS, CountryHeader: opts.CountryHeader, Log: log,
+		MasterKey: MasterKey, Mailer: opts.Mailer}, loader, lastSeen)
 	srv.Config.Handler = e.Server
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -82,7 +103,7 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 		srv.Close()
 	})
 	e.Client = &http.Client{
-		Transport:     &http.Transport{MaxIdleConnsPerHost: 64},
+		Transport:     transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return e

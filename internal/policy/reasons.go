@@ -33,6 +33,7 @@ const (
 	ReasonSessionWrongAudience   Reason = "session_wrong_audience"
 	ReasonSessionSignatureFailed Reason = "session_bad_signature"
 	ReasonSessionWrongIssuer     Reason = "session_wrong_issuer"
+	ReasonSessionRevoked         Reason = "session_revoked"
 )
 
 // Describe says a reason in words, for people.
@@ -80,6 +81,8 @@ func (r Reason) Describe() string {
 		return "the session has expired: log in again"
 	case ReasonSessionWrongAudience:
 		return "the session token is for another application"
+	case ReasonSessionRevoked:
+		return "the application's sessions were revoked: log in again"
 	case ReasonSessionWrongIssuer:
 		return "the session token was issued by another auth domain"
 	case ReasonSessionSignatureFailed:

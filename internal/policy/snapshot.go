@@ -26,6 +26,12 @@ type Snapshot struct {
 	wildcard map[string][]*App // "example.com" for "*.example.com" -> apps
 	tokens   map[string]*Token // client id -> token
 	apps     map[string]*App   // app id -> app
+	idps     map[string]*IdentityProvider
+}
+
+// IdentityProvider is one login method of an account.
+type IdentityProvider struct {
+	access.IdentityProvider
 }
 
 // App is one compiled application (one of its domains: an app with several
@@ -53,6 +59,12 @@ type App struct {
 	CustomDenyMessage           string
 	CustomDenyURL               string
 	CustomNonIdentityDenyURL    string
+	// AllowedIdPs limits the login methods offered (empty: all of the
+	// account's); AutoRedirect skips the chooser when there is one.
+	AllowedIdPs  []string
+	AutoRedirect bool
+	// SessionsRevokedAt: app tokens issued before it are refused.
+	SessionsRevokedAt time.Time
 
 	bypass      []*Policy
 	serviceAuth []*Policy
@@ -92,6 +104,10 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 		wildcard: map[string][]*App{},
 		tokens:   make(map[string]*Token, len(cfg.ServiceTokens)),
 		apps:     make(map[string]*App, len(cfg.Apps)),
+		idps:     make(map[string]*IdentityProvider, len(cfg.IdentityProviders)),
+	}
+	for _, p := range cfg.IdentityProviders {
+		s.idps[p.ID] = &IdentityProvider{p}
 	}
 	for _, a := range cfg.Apps {
 		base, err := compileApp(a)
@@ -141,6 +157,11 @@ func compileApp(a access.App) (*App, error) {
 		CustomDenyMessage:           a.CustomDenyMessage,
 		CustomDenyURL:               a.CustomDenyURL,
 		CustomNonIdentityDenyURL:    a.CustomNonIdentityDenyURL,
+		AllowedIdPs:                 a.AllowedIdPs,
+		AutoRedirect:                a.AutoRedirectToIdentity,
+	}
+	if a.SessionsRevokedAt != nil {
+		app.SessionsRevokedAt = *a.SessionsRevokedAt
 	}
 	if a.Origin != "" {
 		u, err := url.Parse(a.Origin)
@@ -273,6 +294,35 @@ func matchPath(apps []*App, path string) *App {
 		if strings.HasPrefix(path, a.Path) && (len(path) == len(a.Path) || path[len(a.Path)] == '/') {
 			return a
 		}
+	}
+	return nil
+}
+
+// LoginMethods returns the identity providers an app offers, in a stable
+// order: its allowed_idps, or every provider of its account.
+func (s *Snapshot) LoginMethods(app *App) []*IdentityProvider {
+	var out []*IdentityProvider
+	if len(app.AllowedIdPs) > 0 {
+		for _, id := range app.AllowedIdPs {
+			if p := s.idps[id]; p != nil && p.AccountID == app.AccountID {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	for _, p := range s.idps {
+		if p.AccountID == app.AccountID {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b *IdentityProvider) int { return strings.Compare(a.Name+a.ID, b.Name+b.ID) })
+	return out
+}
+
+// IdentityProvider returns an account's provider by id, or nil.
+func (s *Snapshot) IdentityProvider(accountID, id string) *IdentityProvider {
+	if p := s.idps[id]; p != nil && p.AccountID == accountID {
+		return p
 	}
 	return nil
 }

@@ -21,12 +21,12 @@ type AppFilter struct {
 }
 
 const appColumns = `a.id, a.account_id, a.aud, a.type, a.name, a.domain, a.origin, a.session_duration,
-	a.cors_headers, a.options_preflight_bypass, a.settings, a.revision, a.created_at, a.updated_at`
+	a.cors_headers, a.options_preflight_bypass, a.settings, a.revision, a.created_at, a.updated_at, a.sessions_revoked_at`
 
 func scanApp(row pgx.Row, extra ...any) (access.App, error) {
 	var a access.App
 	dest := append([]any{&a.ID, &a.AccountID, &a.AUD, &a.Type, &a.Name, &a.Domain, &a.Origin, &a.SessionDuration,
-		&a.CORSHeaders, &a.OptionsPreflightBypass, &a.AppSettings, &a.Revision, &a.CreatedAt, &a.UpdatedAt}, extra...)
+		&a.CORSHeaders, &a.OptionsPreflightBypass, &a.AppSettings, &a.Revision, &a.CreatedAt, &a.UpdatedAt, &a.SessionsRevokedAt}, extra...)
 	err := row.Scan(dest...)
 	return a, err
 }
@@ -36,6 +36,9 @@ func scanApp(row pgx.Row, extra ...any) (access.App, error) {
 func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID string, spec access.AppSpec, domains []string) (access.App, error) {
 	var app access.App
 	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
+		if err := checkAllowedIdPs(ctx, tx, accountID, spec.AllowedIdPs); err != nil {
+			return err
+		}
 		id := uuid.NewString()
 		_, err := tx.Exec(ctx, `
 			INSERT INTO apps (id, account_id, aud, type, name, domain, origin, session_duration, cors_headers,
@@ -69,6 +72,9 @@ func (s *Store) UpdateApp(ctx context.Context, actor access.Actor, accountID, id
 	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		before, err := lockApp(ctx, tx, accountID, id, ifRevision)
 		if err != nil {
+			return err
+		}
+		if err := checkAllowedIdPs(ctx, tx, accountID, spec.AllowedIdPs); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `
@@ -112,6 +118,28 @@ func (s *Store) DeleteApp(ctx context.Context, actor access.Actor, accountID, id
 		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "app", resourceID: id, before: before})
 	})
 	return wrap("delete app", err)
+}
+
+// RevokeAppSessions makes the edges refuse every app token issued for the
+// application until now, so every user has to log in again. The app's
+// revision changes; nothing visible in its wire format does.
+func (s *Store) RevokeAppSessions(ctx context.Context, actor access.Actor, accountID, id string) (access.App, error) {
+	var app access.App
+	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
+		if _, err := lockApp(ctx, tx, accountID, id, 0); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE apps SET sessions_revoked_at = $3, revision = revision + 1
+			WHERE account_id = $1 AND id = $2`, accountID, id, now); err != nil {
+			return err
+		}
+		var err error
+		if app, err = getApp(ctx, tx, accountID, id); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "revoke_tokens", resourceType: "app", resourceID: id, after: app})
+	})
+	return app, wrap("revoke app sessions", err)
 }
 
 // lockApp locks an app row for a write, checks the precondition, and

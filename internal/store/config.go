@@ -11,7 +11,9 @@ import (
 )
 
 // LoadConfig reads everything the edge enforces, across all accounts, as
-// one consistent snapshot with its config version.
+// one consistent snapshot with its config version. Identity providers come
+// with their client secrets opened with the master key (empty without
+// one); a secret that does not open fails the load.
 func (s *Store) LoadConfig(ctx context.Context) (access.Config, error) {
 	var cfg access.Config
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
@@ -48,6 +50,10 @@ func (s *Store) LoadConfig(ctx context.Context) (access.Config, error) {
 			t = access.ServiceTokenCredential{}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		cfg.IdentityProviders, err = s.loadIdentityProviders(ctx, tx)
 		return err
 	})
 	if err != nil {

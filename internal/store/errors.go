@@ -40,6 +40,12 @@ var constraintErrors = map[string]func() *access.Error{
 	"policy_service_tokens_token_fkey": func() *access.Error {
 		return access.Errorf(access.EConflict, "the service token is used by a policy, or a policy rule names a service token that does not exist")
 	},
+	"identity_providers_account_name_key": func() *access.Error {
+		return access.Conflict("name", "an identity provider with this name already exists in the account")
+	},
+	"identity_providers_onetimepin_key": func() *access.Error {
+		return access.Conflict("type", "the account already has a onetimepin identity provider")
+	},
 	"apps_bypass_excludes_cors": func() *access.Error {
 		return access.Invalid("options_preflight_bypass", "cannot be true while cors_headers is set")
 	},

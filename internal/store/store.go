@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,8 +26,11 @@ const ConfigChannel = "gatehouse_config"
 
 // Store reads and writes Gatehouse's state.
 type Store struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
+	pool      *pgxpool.Pool
+	now       func() time.Time
+	masterKey []byte
+	// nextSweep is when expired login artefacts are next deleted (Unix ns).
+	nextSweep atomic.Int64
 }
 
 // Option configures a Store.
@@ -34,6 +38,14 @@ type Option func(*Store)
 
 // WithClock makes the store read "now" from clock instead of time.Now.
 func WithClock(clock func() time.Time) Option { return func(s *Store) { s.now = clock } }
+
+// WithMasterKey gives the store the installation's master key (32 bytes,
+// from session.ParseMasterKey), with which it seals identity providers'
+// client secrets at rest and opens them for LoadConfig. Without it,
+// storing a secret fails and LoadConfig leaves secrets empty.
+func WithMasterKey(key []byte) Option {
+	return func(s *Store) { s.masterKey = append([]byte(nil), key...) }
+}
 
 // Open connects to the database at url. It does not run migrations.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
