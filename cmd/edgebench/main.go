@@ -48,12 +48,12 @@ type config struct {
 	cpuProfile  string
 }
 
-// targetNames are the load targets, in the order they run. By default
-// all but bare-cookie run: the bare proxy sent the session target's exact
+// targetNames are the load targets, in the order they run; all run by
+// default. bare-cookie is the bare proxy sent the session target's exact
 // request, to tell the cost of carrying the cookie from the edge's own.
 var (
 	targetNames    = []string{"bare", "bare-cookie", "session", "token", "preflight"}
-	defaultTargets = []string{"bare", "session", "token", "preflight"}
+	defaultTargets = targetNames
 )
 
 func parseFlags(args []string, getenv func(string) string, out io.Writer) (config, error) {
@@ -219,10 +219,13 @@ func printConfig(w io.Writer, cfg config, s *stack) {
 
 func printResults(w io.Writer, results []result) {
 	fmt.Fprintf(w, "%-28s %8s %9s %9s %7s %6s %9s\n", "target", "req/s", "p50", "p99", "errors", "cpu", "cpu/req")
-	var bare *result
+	var bare, bareCookie *result
 	for i := range results {
-		if results[i].name == bareName {
+		switch results[i].name {
+		case bareName:
 			bare = &results[i]
+		case bareName + " + cookie":
+			bareCookie = &results[i]
 		}
 	}
 	for _, r := range results {
@@ -233,6 +236,10 @@ func printResults(w io.Writer, results []result) {
 			if r.cpuTime > 0 {
 				line += fmt.Sprintf(" (cpu ratio %.2fx)", float64(bare.cpuPerRequest())/float64(r.cpuPerRequest()))
 			}
+		}
+		if bareCookie != nil && r.name == "edge (session cookie)" {
+			// The same request, byte for byte: what Gatehouse itself adds.
+			line += fmt.Sprintf(", %.2fx of bare + cookie", r.rate()/bareCookie.rate())
 		}
 		if r.errors > 0 {
 			line += "   FLAGGED: " + r.firstError

@@ -265,6 +265,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 	}
 	if t.assertion != "" {
 		h[HeaderAssertion] = []string{t.assertion}
+		stripSessionCookie(h)
 	}
 	if t.email != "" {
 		h[HeaderAuthenticatedAs] = []string{t.email}
@@ -441,6 +442,44 @@ func serviceTokenHeaders(r *http.Request, app *policy.App) (id, secret string, p
 		return "", "", true
 	}
 	return v.ID, v.Secret, true
+}
+
+// stripSessionCookie removes the CF_Authorization cookie from the Cookie
+// headers going upstream: the origin gets the same token once, verified,
+// in Cf-Access-Jwt-Assertion, and need not see the bearer credential.
+func stripSessionCookie(h http.Header) {
+	lines := h["Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	var kept []string
+	changed := false
+	for _, line := range lines {
+		if !strings.Contains(line, CookieName+"=") {
+			kept = append(kept, line)
+			continue
+		}
+		changed = true
+		var parts []string
+		for rest := line; rest != ""; {
+			var part string
+			part, rest, _ = strings.Cut(rest, ";")
+			if p := strings.TrimSpace(part); p != "" && !strings.HasPrefix(p, CookieName+"=") {
+				parts = append(parts, p)
+			}
+		}
+		if len(parts) > 0 {
+			kept = append(kept, strings.Join(parts, "; "))
+		}
+	}
+	if !changed {
+		return
+	}
+	if len(kept) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = kept
 }
 
 // sessionToken returns the app token from the CF_Authorization cookie or

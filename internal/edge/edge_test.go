@@ -328,13 +328,18 @@ func TestSessionCookie(t *testing.T) {
 	valid := e.edge.MintSession(t, app.AUD, "ann@example.test", time.Hour)
 
 	req := e.edge.Request(t, "GET", h, "/page", nil)
+	req.AddCookie(&http.Cookie{Name: "theme", Value: "dark"})
 	req.AddCookie(&http.Cookie{Name: "CF_Authorization", Value: valid})
+	req.AddCookie(&http.Cookie{Name: "lang", Value: "en"})
 	req.Header.Set("Cf-Access-Authenticated-User-Email", "ceo@example.test")
 	resp, body := e.edge.Do(t, req)
 	if resp.StatusCode != 200 || body != "origin ok" {
 		t.Fatalf("valid cookie: %d %s", resp.StatusCode, body)
 	}
 	got := e.origin.Last()
+	if got.Header.Get("Cookie") != "theme=dark; lang=en" {
+		t.Errorf("origin got Cookie %q: the session cookie should be gone, the others kept", got.Header.Get("Cookie"))
+	}
 	if got.Header.Get("Cf-Access-Jwt-Assertion") != valid || got.Header.Get("Cf-Access-Authenticated-User-Email") != "ann@example.test" {
 		t.Errorf("origin headers: assertion=%q email=%q", got.Header.Get("Cf-Access-Jwt-Assertion"), got.Header.Get("Cf-Access-Authenticated-User-Email"))
 	}
