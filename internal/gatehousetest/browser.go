@@ -60,8 +60,9 @@ func browserFlags(edgeIP, userDataDir, spki string) [][2]string {
 			rules = append(rules, "MAP "+h+" "+edgeIP)
 		}
 	}
-	// Nothing else resolves: the test never leaves the machine.
-	rules = append(rules, "MAP * ~NOTFOUND")
+	// Nothing else resolves, so the test never leaves the machine; the
+	// loopback address stays itself (the test OpenID Provider lives there).
+	rules = append(rules, "MAP * ~NOTFOUND", "EXCLUDE 127.0.0.1")
 	return [][2]string{
 		{"headless", ""},
 		{"no-sandbox", ""},
@@ -274,8 +275,9 @@ func (b *Browser) SetCookie(tb testing.TB, host string, c *http.Cookie) {
 }
 
 // BlockThirdPartyCookies makes the browser keep cookies off cross-site
-// requests, as Safari, Firefox and Chromium's own default do, and reloads
-// the page, which the setting needs to take effect.
+// requests, as Safari and Chromium's own default do (and Firefox, in
+// effect, by partitioning them), and reloads the page, which the setting
+// needs to take effect.
 func (b *Browser) BlockThirdPartyCookies(tb testing.TB) {
 	tb.Helper()
 	run(tb, b, "block third-party cookies", chromedp.Steps(
