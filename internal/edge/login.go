@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -77,7 +78,12 @@ type logins struct {
 	mailer    Mailer
 	providers sync.Map // idp id + config hash -> *oidcClient
 	limiters  sync.Map // client ip -> *rate.Limiter
+	nLimiters atomic.Int64
 }
+
+// maxLimiters bounds the per-IP limiter table; past it the table starts
+// over, which at worst gives an address a fresh burst.
+const maxLimiters = 100_000
 
 type oidcClient struct {
 	provider *oidc.Provider
@@ -101,7 +107,14 @@ func newLogins(issuer string, masterKey []byte, mailer Mailer) *logins {
 // one every 3 seconds.
 func (l *logins) allow(r *http.Request) bool {
 	ip := clientIP(r).String()
-	v, _ := l.limiters.LoadOrStore(ip, rate.NewLimiter(rate.Every(3*time.Second), 20))
+	v, ok := l.limiters.Load(ip)
+	if !ok {
+		if l.nLimiters.Add(1) > maxLimiters {
+			l.limiters.Clear()
+			l.nLimiters.Store(1)
+		}
+		v, _ = l.limiters.LoadOrStore(ip, rate.NewLimiter(rate.Every(3*time.Second), 20))
+	}
 	return v.(*rate.Limiter).Allow()
 }
 

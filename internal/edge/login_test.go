@@ -309,3 +309,58 @@ func TestRevokedSessionsStopWorkingAtTheEdge(t *testing.T) {
 		t.Fatalf("new session after revocation: %d", s)
 	}
 }
+
+func TestOIDCCallbackChecksStateAndRateLimits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	op := gatehousetest.StartOIDCProvider(t, e.edge.Issuer+"/cdn-cgi/access/callback")
+	var idp access.IdentityProvider
+	e.api.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": "Test OIDC", "type": "oidc",
+		"config": map[string]any{"client_id": op.ClientID, "client_secret": op.ClientSecret, "issuer_url": op.Issuer}}, &idp)
+	h := host(t, "app")
+	e.app(t, h, map[string]any{"allowed_idps": []string{idp.ID}, "auto_redirect_to_identity": true}, pol("all", "allow", rules(t, `{"everyone":{}}`)))
+	port := e.edge.URL[strings.LastIndex(e.edge.URL, ":"):]
+	c := browserish(t, e.edge.URL)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+	// Start a login: the edge sends the browser to the provider with
+	// state, nonce and a PKCE challenge, and keeps them in a sealed cookie.
+	follow := func(resp *http.Response) *http.Response {
+		next, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
+		if err != nil || resp.StatusCode != http.StatusFound {
+			t.Fatalf("expected a redirect, got %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		r, _ := get(t, c, next.String())
+		return r
+	}
+	resp, _ := get(t, c, "http://"+h+port+"/")
+	resp = follow(resp) // the auth domain's login page: auto-redirect to start
+	resp = follow(resp) // start: off to the provider
+	auth, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || !strings.HasPrefix(auth.String(), op.Issuer) {
+		t.Fatalf("not sent to the provider: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	q := auth.Query()
+	if q.Get("state") == "" || q.Get("nonce") == "" || q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" {
+		t.Fatalf("authorization request lacks state, nonce or PKCE: %s", auth.RawQuery)
+	}
+	// A callback with another state is refused (and spends the login).
+	resp, body := get(t, c, e.edge.Issuer+"/cdn-cgi/access/callback?code=x&state=forged")
+	if resp.StatusCode != 400 || !strings.Contains(body, "does not match") {
+		t.Errorf("forged state: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = get(t, c, e.edge.Issuer+"/cdn-cgi/access/callback?code=x&state="+q.Get("state"))
+	if resp.StatusCode != 400 {
+		t.Errorf("callback after the login state was spent: %d", resp.StatusCode)
+	}
+	// A burst of login starts from one address is cut off.
+	start := e.edge.Issuer + "/cdn-cgi/access/start?" + url.Values{"idp": {idp.ID}, "app": {q.Get("x")}}.Encode()
+	limited := false
+	for i := 0; i < 40 && !limited; i++ {
+		resp, _ := get(t, c, start)
+		limited = resp.StatusCode == http.StatusTooManyRequests
+	}
+	if !limited {
+		t.Error("40 login starts from one address were never rate-limited")
+	}
+}
