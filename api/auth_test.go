@@ -26,6 +26,7 @@ func TestAuthentication(t *testing.T) {
 		{"fail/own token on a made-up account gets 404", gatehousetest.Request{Method: "GET", Path: "/client/v4/accounts/0123456789abcdef0123456789abcdef/access/apps"}, 404, 1005},
 		{"fail/read-only token cannot write", gatehousetest.Request{Method: "POST", Path: "access/service_tokens", Token: a.ReadOnlyToken, Body: map[string]any{"name": "x"}}, 403, 10001},
 		{"fail/read-only token cannot delete", gatehousetest.Request{Method: "DELETE", Path: "access/apps/6f1f7e7e-0000-4000-8000-000000000000", Token: a.ReadOnlyToken}, 403, 10001},
+		{"ok/read-only token may use the policy tester", gatehousetest.Request{Method: "POST", Path: "gatehouse/policy_test", Token: a.ReadOnlyToken, Body: map[string]any{"app_id": "nope"}}, 400, 1002},
 		{"ok/read-only token can read", gatehousetest.Request{Method: "GET", Path: "access/apps", Token: a.ReadOnlyToken}, 200, 0},
 		{"ok/read-write token can read", gatehousetest.Request{Method: "GET", Path: "access/service_tokens"}, 200, 0},
 	}

@@ -57,6 +57,7 @@ func (s *Server) Handler() http.Handler {
 		r.Delete("/access/identity_providers/{identity_provider_id}", s.handle(s.deleteIdentityProvider))
 
 		r.Get("/audit_logs", s.handle(s.listAudit))
+		r.Post("/gatehouse/policy_test", s.handle(s.testPolicy))
 	})
 	return r
 }

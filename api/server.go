@@ -122,7 +122,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, r, s.log, access.Errorf(access.ENotFound, "account not found"))
 			return
 		}
-		if tok.ReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if tok.ReadOnly && !readsOnly(r) {
 			writeError(w, r, s.log, access.Errorf(access.EForbidden, "this API token is read-only"))
 			return
 		}
@@ -144,6 +144,15 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// readsOnly reports whether a request changes nothing: reads, and the
+// policy tester, which is a POST only because it takes a body.
+func readsOnly(r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/gatehouse/policy_test")
 }
 
 // handle adapts a handler that returns an error.

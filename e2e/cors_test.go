@@ -41,7 +41,8 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	a := gatehousetest.NewAPI(t)
-	ed := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store, TLS: true})
+	// TestHostsToEdge: a relay app's origin may be another app on this edge.
+	ed := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store, TLS: true, TestHostsToEdge: true})
 	w := &world{api: a, edge: ed, browser: gatehousetest.StartBrowser(t, ed.URL)}
 	w.page = host("app", "example.test")
 	w.pageOrigin = w.browser.Origin(w.page)

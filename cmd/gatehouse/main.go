@@ -33,7 +33,7 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gatehouse:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -67,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.AddCommand(serveCommand(ctx, env, &databaseURL, stdout, stderr))
 	root.AddCommand(edgeCommand(ctx, env, &databaseURL, stdout, stderr))
 	root.AddCommand(keysCommand(ctx, env, &databaseURL, stdout))
+	root.AddCommand(corsCommand(ctx, stdout), doctorCommand(stdout))
+	addClientCommands(root, env, stdout)
 
 	migrateCmd := &cobra.Command{Use: "migrate", Short: "Apply or revert schema migrations"}
 	migrateCmd.AddCommand(

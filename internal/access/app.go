@@ -85,6 +85,8 @@ type AppSpec struct {
 	SessionDuration        string        `json:"session_duration" validate:"omitempty,session_duration"`
 	CORSHeaders            *CORSSettings `json:"cors_headers"`
 	OptionsPreflightBypass bool          `json:"options_preflight_bypass"`
+	// UpstreamServiceToken makes the app a relay (Gatehouse extension).
+	UpstreamServiceToken UpstreamServiceTokenField `json:"upstream_service_token,omitzero"`
 	AppSettings
 	Policies []PolicyLink `json:"policies" validate:"max=100,dive"`
 }
@@ -102,6 +104,9 @@ type App struct {
 	SessionDuration        string        `json:"session_duration"`
 	CORSHeaders            *CORSSettings `json:"cors_headers,omitempty"`
 	OptionsPreflightBypass bool          `json:"options_preflight_bypass"`
+	// UpstreamServiceToken is the credential the edge presents to the
+	// origin, an app protected by Access itself (Gatehouse extension).
+	UpstreamServiceToken *UpstreamServiceToken `json:"upstream_service_token,omitempty"`
 	AppSettings
 	Policies  []Policy  `json:"policies"`
 	CreatedAt time.Time `json:"created_at"`
@@ -112,6 +117,61 @@ type App struct {
 	// SessionsRevokedAt is when revoke_tokens last ran: app tokens issued
 	// before it are refused. Not part of the wire format.
 	SessionsRevokedAt *time.Time `json:"-"`
+	// UpstreamClientSecret is the upstream service token's secret, filled
+	// in only in the edge's Config; never part of the wire format.
+	UpstreamClientSecret string `json:"-"`
+}
+
+// Bounds of an upstream service token credential.
+const (
+	MaxUpstreamClientIDLen     = 256
+	MaxUpstreamClientSecretLen = 512
+)
+
+// UpstreamServiceToken is a relay app's upstream credential as shown: the
+// secret is write-only.
+type UpstreamServiceToken struct {
+	ClientID        string `json:"client_id"`
+	ClientSecretSet bool   `json:"client_secret_set"`
+}
+
+// UpstreamServiceTokenSpec is an upstream credential as a caller sends it.
+// On a replacement, an empty ClientSecret keeps the stored one.
+type UpstreamServiceTokenSpec struct {
+	ClientID     string `json:"client_id" validate:"required,max=256"`
+	ClientSecret string `json:"client_secret" validate:"max=512"`
+}
+
+// UpstreamServiceTokenField is the upstream_service_token of a request
+// body, which has three states: absent (Present false: keep what is
+// stored), null (Present with a nil Token: remove it) or a credential.
+type UpstreamServiceTokenField struct {
+	Present bool                      `json:"-"`
+	Token   *UpstreamServiceTokenSpec `json:"-"`
+}
+
+// MarshalJSON writes null or the credential; an absent field is left out
+// by omitzero.
+func (f UpstreamServiceTokenField) MarshalJSON() ([]byte, error) {
+	return json.Marshal(f.Token)
+}
+
+// UnmarshalJSON records that the field was sent, and decodes null or a
+// credential object strictly.
+func (f *UpstreamServiceTokenField) UnmarshalJSON(b []byte) error {
+	f.Present = true
+	f.Token = nil
+	if string(b) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	var t UpstreamServiceTokenSpec
+	if err := dec.Decode(&t); err != nil {
+		return fmt.Errorf("upstream_service_token is null or {\"client_id\", \"client_secret\"}: %w", err)
+	}
+	f.Token = &t
+	return nil
 }
 
 // PolicyLink attaches a policy to an app. On the wire it is either the
@@ -227,6 +287,18 @@ func (s *AppSpec) Normalize() ([]string, error) {
 		}
 	}
 
+	if t := s.UpstreamServiceToken.Token; t != nil {
+		if !printableASCII(t.ClientID) {
+			fail("upstream_service_token.client_id", "must be printable ASCII (it is sent in a request header)")
+		}
+		if !printableASCII(t.ClientSecret) {
+			fail("upstream_service_token.client_secret", "must be printable ASCII (it is sent in a request header)")
+		}
+		if s.Origin == "" {
+			fail("upstream_service_token", "needs an origin: the credential is presented to the origin")
+		}
+	}
+
 	if s.HTTPOnlyCookieAttribute == nil {
 		s.HTTPOnlyCookieAttribute = ptr(true)
 	}
@@ -292,6 +364,15 @@ func sameStrings(a, b []string) bool {
 	}
 	for _, s := range b {
 		if !set[s] {
+			return false
+		}
+	}
+	return true
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
 			return false
 		}
 	}

@@ -115,16 +115,27 @@ type target struct {
 	assertion  string
 	email      string
 	tokenField string // the app's read_service_tokens_from_header, stripped
+	// relayID and relaySecret are the service token a relay app presents
+	// to its origin instead of the user's identity.
+	relayID, relaySecret string
 }
 
 // identityHeaders are set by the edge alone: any copy a client sends is
 // removed before a request goes upstream. The names are in canonical form.
 var identityHeaders = []string{HeaderAssertion, HeaderClientID, HeaderClientSecret, HeaderToken, HeaderAuthenticatedAs}
 
+// proxyKey identifies a reverse proxy: its origin, and whether it relays.
+type proxyKey struct {
+	origin string
+	relay  bool
+}
+
 // proxyFor returns the reverse proxy for an origin, made once: the
-// origin is fixed per proxy, so a request carries nothing extra.
-func (s *Server) proxyFor(origin *url.URL) *httputil.ReverseProxy {
-	key := origin.String()
+// origin is fixed per proxy, so a request carries nothing extra. A relay's
+// proxy drops the upstream gateway's session cookie from responses: set
+// on this host, it would replace the user's own session.
+func (s *Server) proxyFor(origin *url.URL, relay bool) *httputil.ReverseProxy {
+	key := proxyKey{origin.String(), relay}
 	if p, ok := s.proxies.Load(key); ok {
 		return p.(*httputil.ReverseProxy)
 	}
@@ -136,6 +147,12 @@ func (s *Server) proxyFor(origin *url.URL) *httputil.ReverseProxy {
 		Transport:    s.cfg.Transport,
 		BufferPool:   bufferPool{},
 		ErrorHandler: s.proxyError,
+	}
+	if relay {
+		p.ModifyResponse = func(resp *http.Response) error {
+			dropSessionSetCookie(resp.Header)
+			return nil
+		}
 	}
 	actual, _ := s.proxies.LoadOrStore(key, p)
 	return actual.(*httputil.ReverseProxy)
@@ -221,6 +238,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			t.assertion = assertion
 			t.email = facts.Identity.Email
 		}
+		if app.UpstreamClientID != "" {
+			// Relay: the origin is another Access app, and it is shown
+			// this app's service token, not the user's identity.
+			t.assertion, t.email = "", ""
+			t.relayID, t.relaySecret = app.UpstreamClientID, app.UpstreamClientSecret
+		}
 		s.forward(w, r, app, t)
 	case policy.Login:
 		reason := d.Reason
@@ -270,7 +293,32 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 	if t.email != "" {
 		h[HeaderAuthenticatedAs] = []string{t.email}
 	}
-	s.proxyFor(t.origin).ServeHTTP(w, r)
+	relay := app.UpstreamClientID != ""
+	if relay {
+		// The user's cookies belong to this host, not to the upstream's.
+		delete(h, "Cookie")
+		if t.relayID != "" {
+			h[HeaderClientID] = []string{t.relayID}
+			h[HeaderClientSecret] = []string{t.relaySecret}
+		}
+	}
+	s.proxyFor(t.origin, relay).ServeHTTP(w, r)
+}
+
+// dropSessionSetCookie removes Set-Cookie lines for CF_Authorization.
+func dropSessionSetCookie(h http.Header) {
+	lines := h["Set-Cookie"]
+	kept := lines[:0]
+	for _, line := range lines {
+		if !strings.HasPrefix(strings.TrimSpace(line), CookieName+"=") {
+			kept = append(kept, line)
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Set-Cookie")
+		return
+	}
+	h["Set-Cookie"] = kept
 }
 
 // errorBody is the JSON body of every response the edge makes itself.

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,12 +54,22 @@ type EdgeOptions struct {
 	// TLS serves HTTPS with LoopbackCert, marks cookies Secure, and makes
 	// the issuer https://auth.gatehouse.test:<port>, for browser tests.
 	TLS bool
+	// Transport is the edge's origin transport; nil for edge.NewTransport.
+	Transport http.RoundTripper
+	// TestHostsToEdge makes the default origin transport connect to the
+	// edge itself for every *.test host (trusting LoopbackCert), so that a
+	// relay app's origin can be another app on the same edge, such as
+	// https://api.mysite.test:<edge port>.
+	TestHostsToEdge bool
 }
 
 // StartEdge starts an edge server (and its change-feed follower) for the
 // test, stopped when it ends.
 func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	tb.Helper()
+	if opts.TestHostsToEdge && opts.Transport != nil {
+		tb.Fatal("gatehousetest: EdgeOptions.Transport and TestHostsToEdge are exclusive")
+	}
 	st := opts.Store
 	if st == nil {
 		st = Store(tb)
@@ -91,8 +102,11 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 		e.Issuer = srv.URL
 	}
 	e.URL = srv.URL
+	if opts.TestHostsToEdge {
+		opts.Transport = testHostsTo(tb, srv.Listener.Addr().String())
+	}
 	e.Server = edge.New(edge.Config{Issuer: e.Issuer, Secure: opts.TLS, CountryHeader: opts.CountryHeader, Log: log,
-		MasterKey: MasterKey, Mailer: opts.Mailer}, loader, lastSeen)
+		MasterKey: MasterKey, Mailer: opts.Mailer, Transport: opts.Transport}, loader, lastSeen)
 	srv.Config.Handler = e.Server
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -107,6 +121,22 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return e
+}
+
+// testHostsTo returns an origin transport that connects to addr for any
+// *.test host and trusts LoopbackCert.
+func testHostsTo(tb testing.TB, addr string) *http.Transport {
+	_, roots := LoopbackCert(tb)
+	t := edge.NewTransport()
+	dial := t.DialContext
+	t.DialContext = func(ctx context.Context, network, hostport string) (net.Conn, error) {
+		if host, _, err := net.SplitHostPort(hostport); err == nil && strings.HasSuffix(host, ".test") {
+			hostport = addr
+		}
+		return dial(ctx, network, hostport)
+	}
+	t.TLSClientConfig = &tls.Config{RootCAs: roots}
+	return t
 }
 
 // testLogger discards logs unless GATEHOUSE_TEST_LOG is set.

@@ -59,14 +59,27 @@ type Decision struct {
 // by precedence; the first match decides and no match denies. A policy
 // matches when any include rule, every require rule and no exclude rule
 // matches.
-func (a *App) Decide(f Facts) Decision {
+func (a *App) Decide(f Facts) Decision { return a.decide(&f, nil) }
+
+// decide is the one evaluation loop behind Decide and Explain. seen, when
+// not nil, is told the outcome of each policy evaluated, in order; Decide
+// passes nil and so stays allocation-free.
+func (a *App) decide(f *Facts, seen func(*Policy, policyMatch)) Decision {
 	for _, p := range a.bypass {
-		if p.matches(&f) {
+		m := p.match(f)
+		if seen != nil {
+			seen(p, m)
+		}
+		if m.matched {
 			return Decision{Action: Allow, Reason: ReasonBypassPolicy, Policy: p, NonIdentity: true}
 		}
 	}
 	for _, p := range a.serviceAuth {
-		if p.matches(&f) {
+		m := p.match(f)
+		if seen != nil {
+			seen(p, m)
+		}
+		if m.matched {
 			return Decision{Action: Allow, Reason: ReasonServiceAuthPolicy, Policy: p, NonIdentity: true}
 		}
 	}
@@ -77,7 +90,11 @@ func (a *App) Decide(f Facts) Decision {
 		return Decision{Action: Login, Reason: ReasonLoginRequired}
 	}
 	for _, p := range a.identity {
-		if p.matches(&f) {
+		m := p.match(f)
+		if seen != nil {
+			seen(p, m)
+		}
+		if m.matched {
 			if p.Decision == access.DecisionAllow {
 				return Decision{Action: Allow, Reason: ReasonAllowPolicy, Policy: p}
 			}
@@ -87,34 +104,46 @@ func (a *App) Decide(f Facts) Decision {
 	return Decision{Action: Deny, Reason: ReasonNoPolicyMatched}
 }
 
-// matches reports whether the policy applies to f. When a fact a rule
-// needs is unknown (no country, no client address), the rule is read the
-// way that denies: a Deny policy's include and require rules match and its
-// exclude rules do not; every other policy's include and require rules do
-// not match and its exclude rules do. Not knowing never lets anyone in.
-func (p *Policy) matches(f *Facts) bool {
+// policyMatch is how a policy fared against one request: whether it
+// matched, and the index of the include rule that matched, of the first
+// require rule that failed and of the first exclude rule that matched (-1
+// for none).
+type policyMatch struct {
+	matched                   bool
+	include, require, exclude int
+}
+
+// match evaluates the policy against f. When a fact a rule needs is
+// unknown (no country, no client address), the rule is read the way that
+// denies: a Deny policy's include and require rules match and its exclude
+// rules do not; every other policy's include and require rules do not
+// match and its exclude rules do. Not knowing never lets anyone in.
+func (p *Policy) match(f *Facts) policyMatch {
+	m := policyMatch{include: -1, require: -1, exclude: -1}
 	deny := p.Decision == access.DecisionDeny
-	included := false
 	for i := range p.include {
 		if p.include[i].matches(f, deny) {
-			included = true
+			m.include = i
 			break
 		}
 	}
-	if !included {
-		return false
+	if m.include < 0 {
+		return m
 	}
 	for i := range p.require {
 		if !p.require[i].matches(f, deny) {
-			return false
+			m.require = i
+			return m
 		}
 	}
 	for i := range p.exclude {
 		if p.exclude[i].matches(f, !deny) {
-			return false
+			m.exclude = i
+			return m
 		}
 	}
-	return true
+	m.matched = true
+	return m
 }
 
 // matches reports whether r holds for f; unknownMatches is the answer when

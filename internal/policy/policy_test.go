@@ -679,7 +679,11 @@ func decide(tb testing.TB, f policy.Facts, ps ...access.Policy) policy.Decision 
 	if app == nil {
 		tb.Fatal("app not matched")
 	}
-	return app.Decide(f)
+	d := app.Decide(f)
+	if ex := app.Explain(f); ex.Decision != d {
+		tb.Fatalf("Explain decided %+v, Decide %+v", ex.Decision, d)
+	}
+	return d
 }
 
 // TestDecideDeniesWhenUnsure holds cases where a fact is missing or

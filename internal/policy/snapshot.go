@@ -65,6 +65,11 @@ type App struct {
 	AutoRedirect bool
 	// SessionsRevokedAt: app tokens issued before it are refused.
 	SessionsRevokedAt time.Time
+	// UpstreamClientID and UpstreamClientSecret are the service token a
+	// relay app presents to its origin, itself protected by Access; the
+	// client id is "" for an ordinary app.
+	UpstreamClientID     string
+	UpstreamClientSecret string
 
 	bypass      []*Policy
 	serviceAuth []*Policy
@@ -162,6 +167,10 @@ func compileApp(a access.App) (*App, error) {
 	}
 	if a.SessionsRevokedAt != nil {
 		app.SessionsRevokedAt = *a.SessionsRevokedAt
+	}
+	if a.UpstreamServiceToken != nil {
+		app.UpstreamClientID = a.UpstreamServiceToken.ClientID
+		app.UpstreamClientSecret = a.UpstreamClientSecret
 	}
 	if a.Origin != "" {
 		u, err := url.Parse(a.Origin)

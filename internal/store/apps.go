@@ -20,32 +20,69 @@ type AppFilter struct {
 	AUD    string // exact audience tag
 }
 
+// appColumns never include the sealed upstream secret, only whether there
+// is one: nothing read through them can leak it.
 const appColumns = `a.id, a.account_id, a.aud, a.type, a.name, a.domain, a.origin, a.session_duration,
-	a.cors_headers, a.options_preflight_bypass, a.settings, a.revision, a.created_at, a.updated_at, a.sessions_revoked_at`
+	a.cors_headers, a.options_preflight_bypass, a.settings, a.revision, a.created_at, a.updated_at, a.sessions_revoked_at,
+	a.upstream_client_id, a.upstream_client_secret IS NOT NULL`
 
 func scanApp(row pgx.Row, extra ...any) (access.App, error) {
 	var a access.App
+	var upstreamID *string
+	var upstreamSecretSet bool
 	dest := append([]any{&a.ID, &a.AccountID, &a.AUD, &a.Type, &a.Name, &a.Domain, &a.Origin, &a.SessionDuration,
-		&a.CORSHeaders, &a.OptionsPreflightBypass, &a.AppSettings, &a.Revision, &a.CreatedAt, &a.UpdatedAt, &a.SessionsRevokedAt}, extra...)
-	err := row.Scan(dest...)
-	return a, err
+		&a.CORSHeaders, &a.OptionsPreflightBypass, &a.AppSettings, &a.Revision, &a.CreatedAt, &a.UpdatedAt, &a.SessionsRevokedAt,
+		&upstreamID, &upstreamSecretSet}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return access.App{}, err
+	}
+	if upstreamID != nil {
+		a.UpstreamServiceToken = &access.UpstreamServiceToken{ClientID: *upstreamID, ClientSecretSet: upstreamSecretSet}
+	}
+	return a, nil
+}
+
+// sealUpstreamSecret seals a relay app's upstream client secret for its
+// row (nil for none).
+func (s *Store) sealUpstreamSecret(appID string, t *access.UpstreamServiceTokenSpec) ([]byte, error) {
+	if t == nil || t.ClientSecret == "" {
+		return nil, nil
+	}
+	return s.sealSecret(appID, t.ClientSecret)
+}
+
+// upstreamClientID is the upstream_client_id column's value for a spec.
+func upstreamClientID(t *access.UpstreamServiceTokenSpec) *string {
+	if t == nil {
+		return nil
+	}
+	return &t.ClientID
 }
 
 // CreateApp stores a new application. spec must have passed validation and
 // Normalize, which also returned domains.
 func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID string, spec access.AppSpec, domains []string) (access.App, error) {
 	var app access.App
-	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
+	id := uuid.NewString()
+	upstream := spec.UpstreamServiceToken.Token
+	if upstream != nil && upstream.ClientSecret == "" {
+		return app, access.Invalid("upstream_service_token.client_secret", "is required")
+	}
+	upstreamSecret, err := s.sealUpstreamSecret(id, upstream)
+	if err != nil {
+		return app, fmt.Errorf("store: create app %q: %w", spec.Name, err)
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		if err := checkAllowedIdPs(ctx, tx, accountID, spec.AllowedIdPs); err != nil {
 			return err
 		}
-		id := uuid.NewString()
 		_, err := tx.Exec(ctx, `
 			INSERT INTO apps (id, account_id, aud, type, name, domain, origin, session_duration, cors_headers,
-			                  options_preflight_bypass, settings, revision, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)`,
+			                  options_preflight_bypass, settings, upstream_client_id, upstream_client_secret,
+			                  revision, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14)`,
 			id, accountID, access.NewAUD(), spec.Type, spec.Name, spec.Domain, spec.Origin, spec.SessionDuration,
-			spec.CORSHeaders, spec.OptionsPreflightBypass, spec.AppSettings, now)
+			spec.CORSHeaders, spec.OptionsPreflightBypass, spec.AppSettings, upstreamClientID(upstream), upstreamSecret, now)
 		if err != nil {
 			return err
 		}
@@ -66,10 +103,19 @@ func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID str
 // UpdateApp replaces an application. When ifRevision is not zero the app
 // must still be at that revision (its ETag), or the update fails with
 // EPreconditionFailed. A nil spec.Policies leaves the app's policy links
-// as they are.
+// as they are. An absent spec.UpstreamServiceToken keeps the stored one, a
+// null one removes it, and one without a client secret keeps the stored
+// secret (there must be one).
 func (s *Store) UpdateApp(ctx context.Context, actor access.Actor, accountID, id string, ifRevision int64, spec access.AppSpec, domains []string) (access.App, error) {
 	var app access.App
-	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
+	upstream := spec.UpstreamServiceToken.Token
+	keepUpstream := !spec.UpstreamServiceToken.Present
+	keepUpstreamSecret := keepUpstream || (upstream != nil && upstream.ClientSecret == "")
+	upstreamSecret, err := s.sealUpstreamSecret(id, upstream)
+	if err != nil {
+		return app, fmt.Errorf("store: update app %s: %w", id, err)
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		before, err := lockApp(ctx, tx, accountID, id, ifRevision)
 		if err != nil {
 			return err
@@ -77,12 +123,22 @@ func (s *Store) UpdateApp(ctx context.Context, actor access.Actor, accountID, id
 		if err := checkAllowedIdPs(ctx, tx, accountID, spec.AllowedIdPs); err != nil {
 			return err
 		}
+		if keepUpstreamSecret && !keepUpstream && before.UpstreamServiceToken == nil {
+			return access.Invalid("upstream_service_token.client_secret", "is required (no upstream service token is stored for this application)")
+		}
+		if keepUpstream && before.UpstreamServiceToken != nil && spec.Origin == "" {
+			return access.Invalid("origin", "is required while the application has an upstream_service_token (send \"upstream_service_token\": null to remove it)")
+		}
 		_, err = tx.Exec(ctx, `
 			UPDATE apps SET name = $3, domain = $4, origin = $5, session_duration = $6, cors_headers = $7,
-			       options_preflight_bypass = $8, settings = $9, revision = revision + 1, updated_at = $10
+			       options_preflight_bypass = $8, settings = $9,
+			       upstream_client_id = CASE WHEN $10 THEN upstream_client_id ELSE $11 END,
+			       upstream_client_secret = CASE WHEN $12 THEN upstream_client_secret ELSE $13 END,
+			       revision = revision + 1, updated_at = $14
 			WHERE account_id = $1 AND id = $2`,
 			accountID, id, spec.Name, spec.Domain, spec.Origin, spec.SessionDuration, spec.CORSHeaders,
-			spec.OptionsPreflightBypass, spec.AppSettings, now)
+			spec.OptionsPreflightBypass, spec.AppSettings,
+			keepUpstream, upstreamClientID(upstream), keepUpstreamSecret, upstreamSecret, now)
 		if err != nil {
 			return err
 		}

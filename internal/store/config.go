@@ -8,25 +8,31 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/sealed"
 )
 
 // LoadConfig reads everything the edge enforces, across all accounts, as
-// one consistent snapshot with its config version. Identity providers come
-// with their client secrets opened with the master key (empty without
-// one); a secret that does not open fails the load.
+// one consistent snapshot with its config version. Identity providers and
+// relay apps come with their client secrets opened with the master key
+// (empty without one); a secret that does not open fails the load.
 func (s *Store) LoadConfig(ctx context.Context) (access.Config, error) {
 	var cfg access.Config
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT version FROM config_state`).Scan(&cfg.Version); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT `+appColumns+` FROM apps a ORDER BY a.created_at, a.id`)
+		rows, err := tx.Query(ctx, `SELECT `+appColumns+`, a.upstream_client_secret FROM apps a ORDER BY a.created_at, a.id`)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			app, err := scanApp(rows)
+			var box []byte
+			app, err := scanApp(rows, &box)
 			if err != nil {
+				rows.Close()
+				return err
+			}
+			if app.UpstreamClientSecret, err = s.openUpstreamSecret(app.ID, box); err != nil {
 				rows.Close()
 				return err
 			}
@@ -60,6 +66,18 @@ func (s *Store) LoadConfig(ctx context.Context) (access.Config, error) {
 		return access.Config{}, fmt.Errorf("store: load config: %w", err)
 	}
 	return cfg, nil
+}
+
+// openUpstreamSecret opens a relay app's sealed upstream client secret.
+func (s *Store) openUpstreamSecret(appID string, box []byte) (string, error) {
+	if box == nil || len(s.masterKey) == 0 {
+		return "", nil
+	}
+	secret, err := sealed.Open(s.masterKey, appID, box)
+	if err != nil {
+		return "", fmt.Errorf("app %s: upstream client secret: %w (wrong GATEHOUSE_MASTER_KEY?)", appID, err)
+	}
+	return string(secret), nil
 }
 
 // TouchServiceTokens records when service tokens were last used. The edge

@@ -33,9 +33,10 @@ func scanIdP(row pgx.Row, extra ...any) (access.IdentityProvider, error) {
 
 // errNoMasterKey is the failure to store a secret without a master key: a
 // wiring mistake, so an internal error rather than the caller's fault.
-var errNoMasterKey = errors.New("no master key: cannot seal an identity provider's client secret (open the store with WithMasterKey)")
+var errNoMasterKey = errors.New("no master key: cannot seal a client secret (open the store with WithMasterKey)")
 
-// sealSecret seals an identity provider's client secret for its row.
+// sealSecret seals a client secret (an identity provider's, or a relay
+// app's upstream one) for the row with the given id.
 func (s *Store) sealSecret(id, secret string) ([]byte, error) {
 	if len(s.masterKey) == 0 {
 		return nil, errNoMasterKey
