@@ -55,7 +55,9 @@ type Config struct {
 	MasterKey []byte
 	// Mailer sends one-time PINs; nil writes them to the log.
 	Mailer Mailer
-	Log    *slog.Logger
+	// Observers see a Record of every request (access log, metrics).
+	Observers []Observer
+	Log       *slog.Logger
 }
 
 // Server handles edge traffic.
@@ -166,8 +168,26 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, http.StatusBadGateway, errorBody{Error: "origin_unreachable", Message: "the application's origin did not answer"})
 }
 
-// ServeHTTP handles one edge request.
+// ServeHTTP handles one edge request and reports it to the observers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(s.cfg.Observers) == 0 {
+		s.serve(w, r, nil)
+		return
+	}
+	rec := records.Get().(*Record)
+	*rec = Record{Time: s.now(), RayID: newRayID(), Method: r.Method}
+	w.Header()["Cf-Ray"] = []string{rec.RayID}
+	s.serve(w, r, rec)
+	if rec.Action != "" {
+		for _, o := range s.cfg.Observers {
+			o.Observe(rec)
+		}
+	}
+	records.Put(rec)
+}
+
+// serve handles one request, filling in rec (when not nil) as it goes.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 	st := s.loader.State()
 	if st == nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not_ready", Message: "the edge has not loaded its configuration yet"})
@@ -187,38 +207,72 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	app := st.Snap.Match(host, r.URL.Path)
 	if app == nil {
+		if rec != nil {
+			rec.Action, rec.Reason, rec.AppDomain = ActionNotFound, policy.ReasonAppNotFound, host
+			rec.IP = clientIP(r).String()
+		}
 		writeJSON(w, http.StatusNotFound, errorBody{Error: string(policy.ReasonAppNotFound), Message: policy.ReasonAppNotFound.Describe()})
 		return
 	}
-	if strings.HasPrefix(r.URL.Path, "/cdn-cgi/access/") && s.serveAppEndpoints(w, r, st, app) {
+	facts := policy.Facts{IP: clientIP(r), Country: s.country(r)}
+	if rec != nil {
+		rec.AccountID, rec.AppID, rec.AppDomain = app.AccountID, app.ID, app.Host+app.Path
+		rec.IP, rec.Country = facts.IP.String(), facts.Country
+	}
+	if strings.HasPrefix(r.URL.Path, "/cdn-cgi/access/") && s.serveAppEndpoints(w, r, st, app, rec) {
 		return
 	}
 	if policy.IsPreflight(r) {
-		s.preflight(w, r, app)
+		s.preflight(w, r, app, rec)
 		return
 	}
 	now := s.now()
-	facts := policy.Facts{IP: clientIP(r), Country: s.country(r)}
 	var assertion string
 	var sessionFailure policy.Reason
 	if id, secret, present := serviceTokenHeaders(r, app); present {
 		tok, reason := st.Snap.AuthenticateServiceToken(app, id, secret, now)
+		if rec != nil {
+			rec.Connection = "service_token"
+		}
 		if tok == nil {
+			if rec != nil {
+				rec.Action, rec.Reason = ActionDeny, reason
+			}
 			s.refuse(w, r, app, http.StatusUnauthorized, reason)
 			return
 		}
 		facts.Token = tok
 		s.lastSeen.touch(tok.ID, now)
+		if rec != nil {
+			rec.TokenID, rec.TokenName = tok.ID, tok.Name
+		}
 	} else if raw := sessionToken(r); raw != "" {
 		claims, reason := s.verifySession(st, app, raw, now)
 		if reason == "" {
 			facts.Identity = &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod}
 			assertion = raw
+			if rec != nil {
+				rec.Email, rec.Connection = claims.Email, claims.LoginMethod
+			}
 		} else {
 			sessionFailure = reason
 		}
 	}
 	d := app.Decide(facts)
+	if rec != nil {
+		rec.Reason, rec.NonIdentity, rec.Allowed = d.Reason, d.NonIdentity, d.Action == policy.Allow
+		rec.Action = ActionDeny
+		if rec.Allowed {
+			rec.Action = ActionAllow
+			if app.UpstreamClientID != "" {
+				rec.Action = ActionRelay
+			}
+		}
+		if d.Action == policy.Login && sessionFailure != "" {
+			rec.Reason = sessionFailure
+		}
+		rec.Decision = time.Since(rec.Time)
+	}
 	switch d.Action {
 	case policy.Allow:
 		t := &target{origin: app.Origin, tokenField: app.ReadServiceTokensFromHeader}
@@ -244,7 +298,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			t.assertion, t.email = "", ""
 			t.relayID, t.relaySecret = app.UpstreamClientID, app.UpstreamClientSecret
 		}
-		s.forward(w, r, app, t)
+		s.forward(w, r, app, t, rec)
 	case policy.Login:
 		reason := d.Reason
 		if sessionFailure != "" {
@@ -256,11 +310,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) preflight(w http.ResponseWriter, r *http.Request, app *policy.App) {
-	pf := app.Preflight(r.Header.Get("Origin"), r.Header.Get("Access-Control-Request-Method"), r.Header.Get("Access-Control-Request-Headers"))
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request, app *policy.App, rec *Record) {
+	origin, method, headers := r.Header.Get("Origin"), r.Header.Get("Access-Control-Request-Method"), r.Header.Get("Access-Control-Request-Headers")
+	pf := app.Preflight(origin, method, headers)
+	if rec != nil {
+		rec.Origin, rec.RequestMethod, rec.RequestHeaders, rec.Reason = origin, method, headers, pf.Reason
+		rec.NonIdentity = true
+		switch pf.Outcome {
+		case policy.PreflightForward:
+			rec.Action, rec.Allowed = ActionPreflightBypassed, true
+		case policy.PreflightAnswer:
+			rec.Action, rec.Allowed = ActionPreflightAnswered, pf.Reason == policy.ReasonPreflightAnswered
+		default:
+			rec.Action = ActionPreflightRefused
+		}
+		rec.Decision = time.Since(rec.Time)
+	}
 	switch pf.Outcome {
 	case policy.PreflightForward:
-		s.forward(w, r, app, &target{origin: app.Origin, tokenField: app.ReadServiceTokensFromHeader})
+		s.forward(w, r, app, &target{origin: app.Origin, tokenField: app.ReadServiceTokensFromHeader}, rec)
 	case policy.PreflightAnswer:
 		h := w.Header()
 		for k, v := range pf.Headers {
@@ -272,7 +340,7 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request, app *policy.A
 	}
 }
 
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App, t *target) {
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App, t *target, rec *Record) {
 	if t.origin == nil {
 		writeJSON(w, http.StatusBadGateway, errorBody{Error: "no_origin", Message: "the application has no origin configured"})
 		return
@@ -302,7 +370,14 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 			h[HeaderClientSecret] = []string{t.relaySecret}
 		}
 	}
-	s.proxyFor(t.origin, relay).ServeHTTP(w, r)
+	if rec == nil {
+		s.proxyFor(t.origin, relay).ServeHTTP(w, r)
+		return
+	}
+	uw := &upstreamWriter{ResponseWriter: w}
+	start := time.Now()
+	s.proxyFor(t.origin, relay).ServeHTTP(uw, r)
+	rec.UpstreamStatus, rec.UpstreamLatency = uw.status, time.Since(start)
 }
 
 // dropSessionSetCookie removes Set-Cookie lines for CF_Authorization.

@@ -532,10 +532,10 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, st *State, 
 
 // serveAppEndpoints handles /cdn-cgi/access/* on an app's host. It
 // reports whether it handled the request.
-func (s *Server) serveAppEndpoints(w http.ResponseWriter, r *http.Request, st *State, app *policy.App) bool {
+func (s *Server) serveAppEndpoints(w http.ResponseWriter, r *http.Request, st *State, app *policy.App, rec *Record) bool {
 	switch r.URL.Path {
 	case authorizedPath:
-		s.authorized(w, r, st, app)
+		s.authorized(w, r, st, app, rec)
 	case logoutPath:
 		http.SetCookie(w, s.appCookie(r, app, "", time.Unix(0, 0)))
 		http.Redirect(w, r, s.cfg.Issuer+logoutPath, http.StatusFound)
@@ -549,7 +549,7 @@ func (s *Server) serveAppEndpoints(w http.ResponseWriter, r *http.Request, st *S
 
 // authorized turns a single-use login token into the app's own
 // CF_Authorization cookie, if the app's policies let the user in.
-func (s *Server) authorized(w http.ResponseWriter, r *http.Request, st *State, app *policy.App) {
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request, st *State, app *policy.App, rec *Record) {
 	now := s.now()
 	claims, err := st.Keys.Verify(r.URL.Query().Get("token"), app.AUD, s.cfg.Issuer, now)
 	if err != nil || claims.Type != authorizedTy || claims.TokenID == "" {
@@ -567,6 +567,10 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, st *State, a
 		return
 	}
 	d := app.Decide(policy.Facts{IP: clientIP(r), Country: s.country(r), Identity: &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod}})
+	if rec != nil {
+		rec.Action, rec.Allowed, rec.Reason = ActionLogin, d.Action == policy.Allow, d.Reason
+		rec.Email, rec.Connection = claims.Email, claims.LoginMethod
+	}
 	if d.Action != policy.Allow {
 		s.deny(w, r, app, d)
 		return
