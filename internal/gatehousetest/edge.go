@@ -51,6 +51,8 @@ type EdgeOptions struct {
 	ReloadInterval time.Duration // default 200ms
 	// Mailer receives one-time PINs; nil logs them.
 	Mailer edge.Mailer
+	// Observers see a Record of every request.
+	Observers []edge.Observer
 	// TLS serves HTTPS with LoopbackCert, marks cookies Secure, and makes
 	// the issuer https://auth.gatehouse.test:<port>, for browser tests.
 	TLS bool
@@ -106,7 +108,7 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 		opts.Transport = testHostsTo(tb, srv.Listener.Addr().String())
 	}
 	e.Server = edge.New(edge.Config{Issuer: e.Issuer, Secure: opts.TLS, CountryHeader: opts.CountryHeader, Log: log,
-		MasterKey: MasterKey, Mailer: opts.Mailer, Transport: opts.Transport}, loader, lastSeen)
+		MasterKey: MasterKey, Mailer: opts.Mailer, Transport: opts.Transport, Observers: opts.Observers}, loader, lastSeen)
 	srv.Config.Handler = e.Server
 	var wg sync.WaitGroup
 	wg.Add(1)
