@@ -57,7 +57,9 @@ func (s *Server) Handler() http.Handler {
 		r.Delete("/access/identity_providers/{identity_provider_id}", s.handle(s.deleteIdentityProvider))
 
 		r.Get("/audit_logs", s.handle(s.listAudit))
+		r.Get("/access/logs/access_requests", s.handle(s.listAccessLogs))
 		r.Post("/gatehouse/policy_test", s.handle(s.testPolicy))
+		r.Get("/gatehouse/edges", s.handle(s.listEdges))
 	})
 	return r
 }

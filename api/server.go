@@ -27,11 +27,28 @@ type Server struct {
 	store    *store.Store
 	log      *slog.Logger
 	validate *validator.Validate
+	observer Observer
 }
 
+// Observer is told of every API request once it is answered: its route
+// pattern (never the raw path), method, status and duration.
+type Observer interface {
+	ObserveRequest(route, method string, status int, took time.Duration)
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithObserver reports every request to o (metrics).
+func WithObserver(o Observer) Option { return func(s *Server) { s.observer = o } }
+
 // New returns a Server over st that logs to log.
-func New(st *store.Store, log *slog.Logger) *Server {
-	return &Server{store: st, log: log, validate: newValidator()}
+func New(st *store.Store, log *slog.Logger, opts ...Option) *Server {
+	s := &Server{store: st, log: log, validate: newValidator()}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 type ctxKey int
@@ -92,13 +109,17 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		route := chi.RouteContext(r.Context()).RoutePattern()
+		took := time.Since(start)
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "api request",
 			slog.String("request_id", requestID(r.Context())),
 			slog.String("method", r.Method),
 			slog.String("route", route),
 			slog.Int("status", rec.status),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", took),
 			slog.String("token_id", caller(r.Context()).ID))
+		if s.observer != nil {
+			s.observer.ObserveRequest(route, r.Method, rec.status, took)
+		}
 	})
 }
 

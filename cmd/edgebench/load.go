@@ -11,10 +11,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/accesslog"
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
 )
 
-const bareName = "bare reverse proxy"
+const (
+	bareName       = "bare reverse proxy"
+	sessionName    = "edge (session cookie)"
+	sessionLogName = "edge (session cookie, access log on)"
+)
 
 // target is one server under load and the request it is sent.
 type target struct {
@@ -24,6 +29,9 @@ type target struct {
 	wantStatus int
 	wantBody   []byte // nil: not checked
 	wantHeader string // a response header that must be present, if set
+	// accessLog, if set, is the access log the target writes; its rows
+	// written in the measured windows are counted.
+	accessLog *accesslog.Logger
 }
 
 // targets returns the selected load targets, in the order they run.
@@ -38,8 +46,15 @@ func (s *stack) targets(names []string) ([]target, error) {
 			newRequest: s.request(s.bareURL, http.MethodGet, s.withSession),
 		},
 		"session": {
-			name: "edge (session cookie)", proxied: true, wantStatus: http.StatusOK, wantBody: originBody,
+			name: sessionName, proxied: true, wantStatus: http.StatusOK, wantBody: originBody,
 			newRequest: s.request(s.edgeURL, http.MethodGet, func(r *http.Request) {
+				r.Host = appHost
+				s.withSession(r)
+			}),
+		},
+		"session-log": {
+			name: sessionLogName, proxied: true, wantStatus: http.StatusOK, wantBody: originBody, accessLog: s.accessLog,
+			newRequest: s.request(s.logEdgeURL, http.MethodGet, func(r *http.Request) {
 				r.Host = appHost
 				s.withSession(r)
 			}),
@@ -147,6 +162,11 @@ type result struct {
 	window     time.Duration // measured time
 	cpuTime    time.Duration // CPU time this process used in the window
 	p50, p99   time.Duration
+	// Access log targets: rows written in the window, and rows dropped
+	// and still waiting when the run ended.
+	logged, dropped uint64
+	waiting         int
+	logs            bool
 }
 
 func (r result) rate() float64 { return float64(r.requests) / r.window.Seconds() }
@@ -172,6 +192,7 @@ type load struct {
 	workers   []*worker
 	window    time.Duration
 	cpuTime   time.Duration
+	logged    uint64
 }
 
 // worker is one closed-loop client: it sends its next request as soon as
@@ -200,6 +221,14 @@ func newLoad(ctx context.Context, t target, concurrency int) (*load, error) {
 
 func (l *load) close() { l.transport.CloseIdleConnections() }
 
+// written is the access log's count of rows written, or 0 without one.
+func (l *load) written() uint64 {
+	if l.accessLog == nil {
+		return 0
+	}
+	return l.accessLog.Written()
+}
+
 // run puts the clients on the target for warmup unmeasured, then for
 // duration, recording the latency of every request sent in that window.
 // Non-2xx answers and transport failures are errors.
@@ -210,7 +239,10 @@ func (l *load) run(ctx context.Context, warmup, duration time.Duration) error {
 	for _, w := range l.workers {
 		wg.Go(func() { w.loop(start, end) })
 	}
+	sleepUntil(ctx, start)
+	written0 := l.written()
 	cpu, ok := cpuTimeBetween(ctx, start, end)
+	l.logged += l.written() - written0
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
@@ -281,7 +313,10 @@ func (w *worker) roundTrip() error {
 
 // result summarizes every run so far.
 func (l *load) result() result {
-	r := result{name: l.name, proxied: l.proxied, window: l.window, cpuTime: l.cpuTime}
+	r := result{name: l.name, proxied: l.proxied, window: l.window, cpuTime: l.cpuTime, logged: l.logged}
+	if l.accessLog != nil {
+		r.logs, r.dropped, r.waiting = true, l.accessLog.Dropped(), l.accessLog.QueueDepth()
+	}
 	var all []time.Duration
 	for _, w := range l.workers {
 		all = append(all, w.latencies...)

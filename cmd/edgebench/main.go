@@ -52,7 +52,7 @@ type config struct {
 // default. bare-cookie is the bare proxy sent the session target's exact
 // request, to tell the cost of carrying the cookie from the edge's own.
 var (
-	targetNames    = []string{"bare", "bare-cookie", "session", "token", "preflight"}
+	targetNames    = []string{"bare", "bare-cookie", "session", "session-log", "token", "preflight"}
 	defaultTargets = targetNames
 )
 
@@ -218,18 +218,20 @@ func printConfig(w io.Writer, cfg config, s *stack) {
 }
 
 func printResults(w io.Writer, results []result) {
-	fmt.Fprintf(w, "%-28s %8s %9s %9s %7s %6s %9s\n", "target", "req/s", "p50", "p99", "errors", "cpu", "cpu/req")
-	var bare, bareCookie *result
+	fmt.Fprintf(w, "%-38s %8s %9s %9s %7s %6s %9s\n", "target", "req/s", "p50", "p99", "errors", "cpu", "cpu/req")
+	var bare, bareCookie, session *result
 	for i := range results {
 		switch results[i].name {
 		case bareName:
 			bare = &results[i]
 		case bareName + " + cookie":
 			bareCookie = &results[i]
+		case sessionName:
+			session = &results[i]
 		}
 	}
 	for _, r := range results {
-		line := fmt.Sprintf("%-28s %8.0f %9s %9s %7d %5.0f%% %7.0fµs", r.name, r.rate(), ms(r.p50), ms(r.p99), r.errors,
+		line := fmt.Sprintf("%-38s %8.0f %9s %9s %7d %5.0f%% %7.0fµs", r.name, r.rate(), ms(r.p50), ms(r.p99), r.errors,
 			100*r.cpus(), float64(r.cpuPerRequest())/float64(time.Microsecond))
 		if bare != nil && r.name != bareName && r.proxied {
 			line += fmt.Sprintf("   ratio %.2fx", r.rate()/bare.rate())
@@ -237,7 +239,10 @@ func printResults(w io.Writer, results []result) {
 				line += fmt.Sprintf(" (cpu ratio %.2fx)", float64(bare.cpuPerRequest())/float64(r.cpuPerRequest()))
 			}
 		}
-		if bareCookie != nil && r.name == "edge (session cookie)" {
+		if session != nil && r.name == sessionLogName {
+			line += fmt.Sprintf(", %.2fx of the edge without the log", r.rate()/session.rate())
+		}
+		if bareCookie != nil && r.name == sessionName {
 			// The same request, byte for byte: what Gatehouse itself adds.
 			line += fmt.Sprintf(", %.2fx of bare + cookie", r.rate()/bareCookie.rate())
 		}
@@ -245,6 +250,12 @@ func printResults(w io.Writer, results []result) {
 			line += "   FLAGGED: " + r.firstError
 		}
 		fmt.Fprintln(w, line)
+	}
+	for _, r := range results {
+		if r.logs {
+			fmt.Fprintf(w, "access log: %.0f rows/s written while %s was measured (%d rows); %d dropped, %d waiting at the end\n",
+				float64(r.logged)/r.window.Seconds(), r.name, r.logged, r.dropped, r.waiting)
+		}
 	}
 }
 

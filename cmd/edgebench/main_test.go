@@ -29,7 +29,7 @@ func TestRunMeasuresEveryTargetAndDropsItsDatabase(t *testing.T) {
 		t.Fatalf("run: %v\n%s\n%s", err, out, logs)
 	}
 	for _, want := range []string{"bare reverse proxy ", "bare reverse proxy + cookie", "edge (session cookie)", "edge (service token)",
-		"edge (CORS preflight)", "ratio", "propagation (API write -> edge enforces), 3 writes: p50"} {
+		"edge (CORS preflight)", "ratio", "edge (session cookie, access log on)", "of the edge without the log", "rows/s written", "propagation (API write -> edge enforces), 3 writes: p50"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

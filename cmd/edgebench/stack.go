@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/accesslog"
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -36,17 +37,21 @@ var originBody = []byte(strings.Repeat("edgebench origin", 4)) // 64 bytes
 // and an edge over a fresh database, an origin, and a bare reverse proxy
 // in front of the same origin.
 type stack struct {
-	store    *store.Store
-	loader   *edge.Loader
-	issuer   string
-	cp       *controlPlane
-	app      access.App
-	token    access.ServiceToken
-	session  string // a CF_Authorization value for the app
-	origin   *url.URL
-	edgeURL  string
-	bareURL  string
-	cleanups []func()
+	store   *store.Store
+	loader  *edge.Loader
+	issuer  string
+	cp      *controlPlane
+	app     access.App
+	token   access.ServiceToken
+	session string // a CF_Authorization value for the app
+	origin  *url.URL
+	edgeURL string
+	// logEdgeURL is a second edge, on the same loader, that also writes
+	// an access log row per request through accessLog.
+	logEdgeURL string
+	accessLog  *accesslog.Logger
+	bareURL    string
+	cleanups   []func()
 }
 
 // close stops everything started, newest first, and drops the database.
@@ -219,14 +224,30 @@ func (s *stack) startEdge(ctx context.Context, log *slog.Logger) error {
 		IdleTimeout:       120 * time.Second,
 	}
 
+	logLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("edge: %w", err)
+	}
+	s.logEdgeURL = "http://" + logLn.Addr().String()
+	s.accessLog = accesslog.New(s.store, accesslog.Config{Log: log})
+	logSrv := &http.Server{
+		Handler:           edge.New(edge.Config{Issuer: s.issuer, Log: log, Observers: []edge.Observer{s.accessLog}}, s.loader, lastSeen),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { s.loader.Run(runCtx) })
 	wg.Go(func() { lastSeen.Run(runCtx, 5*time.Second) })
+	wg.Go(func() { s.accessLog.Run(runCtx) })
 	wg.Go(func() { _ = srv.Serve(ln) })
+	wg.Go(func() { _ = logSrv.Serve(logLn) })
 	s.onClose(func() {
 		cancel()
 		_ = srv.Close()
+		_ = logSrv.Close()
 		wg.Wait()
 	})
 	return nil

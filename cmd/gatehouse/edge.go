@@ -9,13 +9,17 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/gatehouse-dev/gatehouse/internal/accesslog"
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -31,6 +35,8 @@ type edgeFlags struct {
 	reloadInterval, rotateEvery time.Duration
 	smtpAddr, smtpFrom          string
 	smtpUser, smtpPassword      string
+	logRetention                time.Duration
+	logMaxRows                  int64
 }
 
 func (f *edgeFlags) register(fs *pflag.FlagSet, env func(string, string) string) {
@@ -46,6 +52,8 @@ func (f *edgeFlags) register(fs *pflag.FlagSet, env func(string, string) string)
 	fs.StringVar(&f.smtpUser, "smtp-user", env("GATEHOUSE_SMTP_USER", ""), "SMTP user (env GATEHOUSE_SMTP_USER)")
 	fs.StringVar(&f.smtpPassword, "smtp-password", env("GATEHOUSE_SMTP_PASSWORD", ""), "SMTP password (env GATEHOUSE_SMTP_PASSWORD)")
 	fs.DurationVar(&f.rotateEvery, "key-rotation", envDuration(env, "GATEHOUSE_KEY_ROTATION", keyRotationPeriod), "rotate signing keys this often (env GATEHOUSE_KEY_ROTATION)")
+	fs.DurationVar(&f.logRetention, "log-retention", envDuration(env, "GATEHOUSE_LOG_RETENTION", accesslog.DefaultMaxAge), "delete access log rows older than this; 0 keeps them (env GATEHOUSE_LOG_RETENTION)")
+	fs.Int64Var(&f.logMaxRows, "log-max-rows", envInt64(env, "GATEHOUSE_LOG_MAX_ROWS", accesslog.DefaultMaxRows), "keep at most this many access log rows, deleting the oldest; 0: no limit (env GATEHOUSE_LOG_MAX_ROWS)")
 }
 
 func envDuration(env func(string, string) string, name string, def time.Duration) time.Duration {
@@ -55,7 +63,20 @@ func envDuration(env func(string, string) string, name string, def time.Duration
 	return def
 }
 
+func envInt64(env func(string, string) string, name string, def int64) int64 {
+	if n, err := strconv.ParseInt(env(name, ""), 10, 64); err == nil && n >= 0 {
+		return n
+	}
+	return def
+}
+
 func (f *edgeFlags) validate() error {
+	if f.logRetention < 0 {
+		return fmt.Errorf("--log-retention %v: must not be negative (0 keeps rows)", f.logRetention)
+	}
+	if f.logMaxRows < 0 {
+		return fmt.Errorf("--log-max-rows %d: must not be negative (0: no limit)", f.logMaxRows)
+	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
@@ -97,7 +118,7 @@ func masterKeyFor(f edgeFlags, localPG string, stdout io.Writer) ([]byte, error)
 
 // startEdge loads the edge's configuration (which must succeed) and starts
 // following changes; it returns the function that serves edge traffic.
-func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFlags, localPG string, stdout io.Writer) (func() error, error) {
+func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFlags, localPG string, stdout io.Writer, m *metrics.Metrics) (func() error, error) {
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
@@ -118,6 +139,11 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 		return nil, err
 	}
 	loader := edge.NewLoader(st, keys, log, f.reloadInterval)
+	var observers []edge.Observer
+	if m != nil {
+		loader.OnApply = m.Applied
+		observers = append(observers, m)
+	}
 	if err := loader.Load(ctx); err != nil {
 		return nil, err
 	}
@@ -126,11 +152,21 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 	if f.smtpAddr != "" {
 		mailer = edge.SMTPMailer{Addr: f.smtpAddr, From: f.smtpFrom, Username: f.smtpUser, Password: f.smtpPassword}
 	}
+	accessLog := accesslog.New(st, accesslog.Config{MaxAge: offIfZero(f.logRetention), MaxRows: offIfZero(f.logMaxRows), Log: log})
+	observers = append(observers, accessLog)
+	if m != nil {
+		m.WatchAccessLog(accessLog)
+	}
 	srv := edge.New(edge.Config{Issuer: issuer, CountryHeader: f.countryHeader, Secure: f.tlsCert != "", Log: log,
-		MasterKey: mk, Mailer: mailer}, loader, lastSeen)
+		MasterKey: mk, Mailer: mailer, Observers: observers}, loader, lastSeen)
+	registry := edge.NewRegistry(st, loader, log, edge.Self(f.addr))
 	return func() error {
 		go loader.Run(ctx)
 		go lastSeen.Run(ctx, 5*time.Second)
+		accessLogDone := make(chan struct{})
+		go func() { defer close(accessLogDone); accessLog.Run(ctx) }()
+		registryDone := make(chan struct{})
+		go func() { defer close(registryDone); registry.Run(ctx, 5*time.Second) }()
 		go func() {
 			t := time.NewTicker(time.Hour)
 			defer t.Stop()
@@ -147,12 +183,28 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 				}
 			}
 		}()
-		return serveHTTP(ctx, log, "edge", f.addr, srv, f.tlsCert, f.tlsKey, stdout)
+		err := serveHTTP(ctx, log, "edge", f.addr, srv, f.tlsCert, f.tlsKey, stdout)
+		if ctx.Err() != nil {
+			<-registryDone // the edge deletes its row before the pool closes
+			// Queued access log rows are written before the pool closes.
+			<-accessLogDone
+		}
+		return err
 	}, nil
+}
+
+// offIfZero maps a retention flag's 0 ("no limit") to the access log's
+// "off" (negative).
+func offIfZero[T time.Duration | int64](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 func edgeCommand(ctx context.Context, env func(string, string) string, databaseURL *string, stdout, stderr io.Writer) *cobra.Command {
 	var ef edgeFlags
+	var mf metricsFlags
 	var logFormat string
 	cmd := &cobra.Command{
 		Use:   "edge",
@@ -161,6 +213,9 @@ func edgeCommand(ctx context.Context, env func(string, string) string, databaseU
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logFormat, stderr)
 			if err != nil {
+				return err
+			}
+			if err := mf.validate(); err != nil {
 				return err
 			}
 			if *databaseURL == "" {
@@ -175,14 +230,19 @@ func edgeCommand(ctx context.Context, env func(string, string) string, databaseU
 				return err
 			}
 			defer st.Close()
-			run, err := startEdge(ctx, log, st, ef, "", stdout)
+			m := mf.newMetrics(st)
+			g, gctx := errgroup.WithContext(ctx)
+			run, err := startEdge(gctx, log, st, ef, "", stdout, m)
 			if err != nil {
 				return err
 			}
-			return run()
+			g.Go(run)
+			g.Go(func() error { return serveMetrics(gctx, log, mf, m, stdout) })
+			return g.Wait()
 		},
 	}
 	ef.register(cmd.Flags(), env)
+	mf.register(cmd.Flags(), env)
 	cmd.Flags().StringVar(&logFormat, "log-format", env("GATEHOUSE_LOG_FORMAT", "json"), "log format: json or text (env GATEHOUSE_LOG_FORMAT)")
 	return cmd
 }

@@ -69,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.AddCommand(keysCommand(ctx, env, &databaseURL, stdout))
 	root.AddCommand(corsCommand(ctx, stdout), doctorCommand(stdout))
 	addClientCommands(root, env, stdout)
+	root.AddCommand(statusCommand(env, stdout))
+	root.AddCommand(logsCommand(env, stdout))
 
 	migrateCmd := &cobra.Command{Use: "migrate", Short: "Apply or revert schema migrations"}
 	migrateCmd.AddCommand(
@@ -183,6 +185,7 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 	var apiAddr, localPG, logFormat string
 	var bootstrap, migrate, noEdge bool
 	var ef edgeFlags
+	var mf metricsFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the control-plane API and the edge",
@@ -194,6 +197,9 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 			}
 			if _, _, err := net.SplitHostPort(apiAddr); err != nil {
 				return fmt.Errorf("--api-addr %q: must be host:port", apiAddr)
+			}
+			if err := mf.validate(); err != nil {
+				return err
 			}
 			url := *databaseURL
 			if url == "" {
@@ -238,22 +244,29 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 					return err
 				}
 			}
+			m := mf.newMetrics(st)
+			var apiOpts []api.Option
+			if m != nil {
+				apiOpts = append(apiOpts, api.WithObserver(m))
+			}
 			g, gctx := errgroup.WithContext(ctx)
+			g.Go(func() error { return serveMetrics(gctx, log, mf, m, stdout) })
 			if !noEdge {
-				runEdgeServer, err := startEdge(gctx, log, st, ef, localPG, stdout)
+				runEdgeServer, err := startEdge(gctx, log, st, ef, localPG, stdout, m)
 				if err != nil {
 					return err
 				}
 				g.Go(runEdgeServer)
 			}
 			g.Go(func() error {
-				return serveHTTP(gctx, log, "api", apiAddr, api.New(st, log).Handler(), "", "", stdout)
+				return serveHTTP(gctx, log, "api", apiAddr, api.New(st, log, apiOpts...).Handler(), "", "", stdout)
 			})
 			return g.Wait()
 		},
 	}
 	f := cmd.Flags()
 	ef.register(f, env)
+	mf.register(f, env)
 	f.BoolVar(&noEdge, "no-edge", env("GATEHOUSE_NO_EDGE", "") == "true", "run only the API (env GATEHOUSE_NO_EDGE=true)")
 	f.StringVar(&apiAddr, "api-addr", env("GATEHOUSE_API_ADDR", "127.0.0.1:8080"), "API listen address (env GATEHOUSE_API_ADDR)")
 	f.StringVar(&localPG, "local-postgres", env("GATEHOUSE_LOCAL_POSTGRES", ""), "when no database URL is set, run a local PostgreSQL with its data in this directory (env GATEHOUSE_LOCAL_POSTGRES)")
@@ -340,6 +353,8 @@ func serveHTTP(ctx context.Context, log *slog.Logger, name, addr string, h http.
 	log.Info(name+" listening", "addr", ln.Addr().String(), "scheme", scheme)
 	if name == "api" {
 		fmt.Fprintf(stdout, "Gatehouse API on %s://%s/client/v4\n", scheme, ln.Addr())
+	} else if name == "metrics" {
+		fmt.Fprintf(stdout, "Gatehouse metrics on %s://%s/metrics\n", scheme, ln.Addr())
 	} else {
 		fmt.Fprintf(stdout, "Gatehouse edge on %s://%s\n", scheme, ln.Addr())
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,9 @@ type State struct {
 	Snap     *policy.Snapshot
 	Keys     *session.Keyring
 	LoadedAt time.Time
+	// NotifiedAt is when the change notification that caused this load
+	// arrived; zero for loads not caused by one (start, periodic check).
+	NotifiedAt time.Time
 }
 
 // Loader keeps the edge's State current: it loads it at start, then
@@ -34,6 +38,10 @@ type Loader struct {
 	log      *slog.Logger
 	interval time.Duration
 	state    atomic.Pointer[State]
+
+	errMu   sync.Mutex
+	lastErr string
+	errAt   time.Time
 
 	// OnApply, if set, is called after each new State is swapped in.
 	OnApply func(*State, time.Duration)
@@ -51,9 +59,32 @@ func NewLoader(st *store.Store, keys *session.KeyStore, log *slog.Logger, interv
 // State returns the current state; nil before the first Load.
 func (l *Loader) State() *State { return l.state.Load() }
 
+// LastError returns the loader's current problem following the config (a
+// failed reload, the database unreachable) and when it happened, or ""
+// when the last attempt succeeded.
+func (l *Loader) LastError() (string, time.Time) {
+	l.errMu.Lock()
+	defer l.errMu.Unlock()
+	return l.lastErr, l.errAt
+}
+
+// setError records err as the current problem; nil clears it.
+func (l *Loader) setError(err error) {
+	l.errMu.Lock()
+	defer l.errMu.Unlock()
+	if err == nil {
+		l.lastErr, l.errAt = "", time.Time{}
+		return
+	}
+	l.lastErr, l.errAt = err.Error(), time.Now()
+}
+
 // Load builds a new State from the database and swaps it in. On failure
 // the previous State stays.
-func (l *Loader) Load(ctx context.Context) error {
+func (l *Loader) Load(ctx context.Context) error { return l.load(ctx, time.Time{}) }
+
+// load is Load for a change notification that arrived at notifiedAt.
+func (l *Loader) load(ctx context.Context, notifiedAt time.Time) error {
 	start := time.Now()
 	cfg, err := l.store.LoadConfig(ctx)
 	if err != nil {
@@ -67,8 +98,9 @@ func (l *Loader) Load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("edge: compile config version %d: %w", cfg.Version, err)
 	}
-	st := &State{Snap: snap, Keys: keys, LoadedAt: time.Now()}
+	st := &State{Snap: snap, Keys: keys, LoadedAt: time.Now(), NotifiedAt: notifiedAt}
 	l.state.Store(st)
+	l.setError(nil)
 	took := time.Since(start)
 	l.log.Info("config applied", "version", snap.Version, "apps", snap.Apps(), "took", took)
 	if l.OnApply != nil {
@@ -93,6 +125,7 @@ func (l *Loader) Run(ctx context.Context) {
 			return
 		}
 		l.log.Error("database unreachable: serving the last config (fail static)", "version", l.version(), "err", err, "retry_in", backoff)
+		l.setError(fmt.Errorf("database unreachable: %w", err))
 		select {
 		case <-ctx.Done():
 			return
@@ -125,14 +158,16 @@ func (l *Loader) listen(ctx context.Context) error {
 		waitCtx, cancel := context.WithTimeout(ctx, l.interval)
 		n, err := conn.WaitForNotification(waitCtx)
 		cancel()
+		arrived := time.Now()
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err == nil:
 			v, perr := strconv.ParseInt(n.Payload, 10, 64)
 			if perr != nil || v > l.version() {
-				if err := l.Load(ctx); err != nil {
+				if err := l.load(ctx, arrived); err != nil {
 					l.log.Error("reload failed: keeping the last config", "version", l.version(), "err", err)
+					l.setError(err)
 				}
 			}
 		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
@@ -167,7 +202,10 @@ func (l *Loader) checkVersion(ctx context.Context, conn *pgx.Conn) error {
 	if v > l.version() || l.keyRetired() {
 		if err := l.Load(ctx); err != nil {
 			l.log.Error("reload failed: keeping the last config", "version", l.version(), "err", err)
+			l.setError(err)
 		}
+	} else {
+		l.setError(nil) // up to date and the database answers
 	}
 	return nil
 }

@@ -80,12 +80,13 @@ func (r Response) Fields() []string {
 
 // NewAPI starts the API on a fresh loopback port, over this package's
 // database, with a new account, a read-write and a read-only token. Every
-// response it receives is validated against openapi.yaml.
-func NewAPI(tb testing.TB) *API {
+// response it receives is validated against openapi.yaml. opts configure
+// the API server.
+func NewAPI(tb testing.TB, opts ...api.Option) *API {
 	tb.Helper()
 	st := Store(tb)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(api.New(st, log).Handler())
+	srv := httptest.NewServer(api.New(st, log, opts...).Handler())
 	tb.Cleanup(srv.Close)
 	a := &API{URL: srv.URL, Store: st}
 	a.client = &http.Client{Transport: &validatingTransport{tb: tb, router: specRouter(tb, srv.URL), next: http.DefaultTransport}}

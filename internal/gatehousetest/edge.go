@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -42,6 +43,10 @@ type Edge struct {
 	Server   *edge.Server
 	// Client sends requests to the edge; use Request to set the Host.
 	Client *http.Client
+	// Registry reports the edge's status, when EdgeOptions.HeartbeatInterval
+	// is set; StopHeartbeat stops it (the edge deletes its row) and waits.
+	Registry      *edge.Registry
+	StopHeartbeat func()
 }
 
 // EdgeOptions tune StartEdge.
@@ -53,6 +58,8 @@ type EdgeOptions struct {
 	Mailer edge.Mailer
 	// Observers see a Record of every request.
 	Observers []edge.Observer
+	// OnApply is the loader's OnApply, set before the first load.
+	OnApply func(*edge.State, time.Duration)
 	// TLS serves HTTPS with LoopbackCert, marks cookies Secure, and makes
 	// the issuer https://auth.gatehouse.test:<port>, for browser tests.
 	TLS bool
@@ -63,6 +70,8 @@ type EdgeOptions struct {
 	// relay app's origin can be another app on the same edge, such as
 	// https://api.mysite.test:<edge port>.
 	TestHostsToEdge bool
+	// HeartbeatInterval, if set, runs an edge.Registry with this interval.
+	HeartbeatInterval time.Duration
 }
 
 // StartEdge starts an edge server (and its change-feed follower) for the
@@ -83,6 +92,7 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	log := testLogger()
 	keys := session.NewKeyStore(st.Pool(), MasterKey)
 	loader := edge.NewLoader(st, keys, log, opts.ReloadInterval)
+	loader.OnApply = opts.OnApply
 	if err := loader.Load(ctx); err != nil {
 		cancel()
 		tb.Fatalf("edge: first load: %v", err)
@@ -113,6 +123,15 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); loader.Run(ctx) }()
+	if opts.HeartbeatInterval > 0 {
+		e.Registry = edge.NewRegistry(st, loader, log, access.EdgeStatus{ID: edge.InstanceID("localhost"),
+			Hostname: "localhost", Addr: srv.Listener.Addr().String(), StartedAt: time.Now().UTC()})
+		rctx, rcancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); e.Registry.Run(rctx, opts.HeartbeatInterval) }()
+		e.StopHeartbeat = func() { rcancel(); <-done }
+		tb.Cleanup(e.StopHeartbeat)
+	}
 	tb.Cleanup(func() {
 		cancel()
 		wg.Wait()
