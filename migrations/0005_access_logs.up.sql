@@ -29,7 +29,8 @@ CREATE TABLE access_logs (
 
 CREATE INDEX access_logs_account_created ON access_logs (account_id, created_at DESC);
 CREATE INDEX access_logs_account_app_created ON access_logs (account_id, app_id, created_at DESC);
-CREATE INDEX access_logs_account_email ON access_logs (account_id, user_email);
+-- No index on user_email: the email filter is a substring match, which a
+-- btree cannot serve, and every index slows the edge's log writes.
 -- Retention finds old rows across accounts. Rows arrive in time order, so
 -- a BRIN index serves it at almost no cost per insert.
 CREATE INDEX access_logs_created ON access_logs USING brin (created_at);
