@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/cipher"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -18,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gatehouse-dev/gatehouse/internal/sealed"
 )
 
 const (
@@ -45,12 +46,12 @@ const (
 // KeyStore keeps the installation's keyring in PostgreSQL (table
 // signing_keys). It is safe for concurrent use.
 type KeyStore struct {
-	pool   *pgxpool.Pool
-	aead   cipher.AEAD
-	keyErr error // a bad master key, reported by every method
-	now    func() time.Time
-	grace  time.Duration
-	last   atomic.Pointer[Keyring] // the last keyring built, reused while the rows are unchanged
+	pool      *pgxpool.Pool
+	masterKey []byte
+	keyErr    error // a bad master key, reported by every method
+	now       func() time.Time
+	grace     time.Duration
+	last      atomic.Pointer[Keyring] // the last keyring built, reused while the rows are unchanged
 }
 
 // KeyStoreOption configures a KeyStore.
@@ -72,7 +73,10 @@ func WithGrace(d time.Duration) KeyStoreOption {
 // length is reported by every method.
 func NewKeyStore(pool *pgxpool.Pool, masterKey []byte, opts ...KeyStoreOption) *KeyStore {
 	s := &KeyStore{pool: pool, now: time.Now, grace: DefaultGrace}
-	s.aead, s.keyErr = newAEAD(masterKey)
+	s.masterKey = masterKey
+	if len(masterKey) != MasterKeySize {
+		s.keyErr = fmt.Errorf("session: master key is %d bytes, want %d", len(masterKey), MasterKeySize)
+	}
 	for _, o := range opts {
 		o(s)
 	}
@@ -279,9 +283,9 @@ func (s *KeyStore) liveKeyring(ctx context.Context, q querier, now time.Time) (*
 		return last, nil
 	}
 	for i, r := range krs {
-		der, err := open(s.aead, r.KID, r.PrivateKey)
+		der, err := sealed.Open(s.masterKey, r.KID, r.PrivateKey)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("session: cannot decrypt signing key %s: %w", r.KID, ErrWrongMasterKey)
 		}
 		priv, err := x509.ParsePKCS8PrivateKey(der)
 		if err != nil {
@@ -323,10 +327,14 @@ func (s *KeyStore) insertKey(ctx context.Context, q querier, created time.Time) 
 	if err != nil {
 		return "", fmt.Errorf("encode public key: %w", err)
 	}
+	box, err := sealed.Seal(s.masterKey, jwk.KID, der)
+	if err != nil {
+		return "", fmt.Errorf("seal signing key: %w", err)
+	}
 	_, err = q.Exec(ctx, `
 		INSERT INTO signing_keys (kid, private_key, public_jwk, public_cert, created_at)
 		VALUES ($1, $2, $3, $4, $5)`,
-		jwk.KID, seal(s.aead, jwk.KID, der), jwkJSON, certPEM, created)
+		jwk.KID, box, jwkJSON, certPEM, created)
 	if err != nil {
 		return "", fmt.Errorf("insert signing key %s: %w", jwk.KID, err)
 	}
