@@ -9,6 +9,6 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/gatehouse ./cmd/ga
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/gatehouse /usr/local/bin/gatehouse
 USER nonroot:nonroot
-EXPOSE 8080
+EXPOSE 8080 8000
 ENTRYPOINT ["/usr/local/bin/gatehouse"]
 CMD ["serve"]
