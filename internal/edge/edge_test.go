@@ -2,6 +2,7 @@ package edge_test
 
 import (
 	"bufio"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,11 +38,25 @@ func newEnv(t *testing.T) *env {
 }
 
 // host returns a hostname unique to the test (domains are global).
+// Each test run gets its own random label, so that reruns (-count=N)
+// never collide with the domains an earlier run left in the database.
 func host(t *testing.T, name string) string {
-	h := fnv.New64a()
-	h.Write([]byte(t.Name()))
-	return fmt.Sprintf("%s.t%x.test", name, h.Sum64())
+	runLabelsMu.Lock()
+	label, ok := runLabels[t]
+	if !ok {
+		h := fnv.New64a()
+		h.Write([]byte(t.Name()))
+		label = fmt.Sprintf("t%x%s", h.Sum64()&0xffffffff, strings.ToLower(rand.Text()[:8]))
+		runLabels[t] = label
+	}
+	runLabelsMu.Unlock()
+	return name + "." + label + ".test"
 }
+
+var (
+	runLabelsMu sync.Mutex
+	runLabels   = map[*testing.T]string{}
+)
 
 // app creates an app for domain with the given extra fields and policies,
 // and waits until the edge enforces it.
