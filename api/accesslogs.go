@@ -34,21 +34,12 @@ func (s *Server) listAccessLogs(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	q := access.AccessLogQuery{Email: query.Get("email"), Reason: query.Get("reason")}
-	switch query.Get("direction") {
-	case "", "desc":
-	case "asc":
-		q.Ascending = true
-	default:
-		return access.Invalid("direction", "must be asc or desc")
+	var err error
+	if q.Ascending, err = ascending(query); err != nil {
+		return err
 	}
-	for name, dst := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
-		if v := query.Get(name); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				return access.Invalid(name, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
-			}
-			*dst = t
-		}
+	if err := timeParams(query, map[string]*time.Time{"since": &q.Since, "until": &q.Until}); err != nil {
+		return err
 	}
 	exact, err := boolParam(query.Get("email_exact"), "email_exact")
 	if err != nil {

@@ -8,8 +8,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -146,4 +148,31 @@ func ifMatch(r *http.Request) (int64, error) {
 		return 0, access.Errorf(access.EPreconditionFailed, "If-Match does not match the resource's ETag")
 	}
 	return n, nil
+}
+
+// ascending reads the direction parameter: desc (the default) or asc.
+func ascending(q url.Values) (bool, error) {
+	switch q.Get("direction") {
+	case "", "desc":
+		return false, nil
+	case "asc":
+		return true, nil
+	}
+	return false, access.Invalid("direction", "must be asc or desc")
+}
+
+// timeParams reads optional RFC 3339 query parameters into dst.
+func timeParams(q url.Values, dst map[string]*time.Time) error {
+	for name, t := range dst {
+		v := q.Get(name)
+		if v == "" {
+			continue
+		}
+		parsed, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return access.Invalid(name, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+		}
+		*t = parsed
+	}
+	return nil
 }

@@ -67,15 +67,7 @@ func host(label, domain string) string {
 // policies, and waits until the edge enforces it.
 func (w *world) app(t *testing.T, domain, origin string, fields map[string]any, policies ...map[string]any) access.App {
 	t.Helper()
-	body := map[string]any{"type": "self_hosted", "name": domain, "domain": domain, "origin": origin}
-	for k, v := range fields {
-		body[k] = v
-	}
-	var app access.App
-	w.api.MustCall(t, "POST", "access/apps", body, &app)
-	for _, p := range policies {
-		w.api.MustCall(t, "POST", "access/apps/"+app.ID+"/policies", p, nil)
-	}
+	app := w.api.CreateApp(t, domain, origin, fields, policies...)
 	w.edge.Sync(t, w.api.Store)
 	return app
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"hash/fnv"
 	"net"
 	"net/url"
 	"os/exec"
@@ -12,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
 )
 
@@ -60,22 +57,13 @@ func TestCORSCheckCommand(t *testing.T) {
 	a := gatehousetest.NewAPI(t)
 	edge := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store})
 	origin := gatehousetest.StartCORSOrigin(t)
-	h := fnv.New64a()
-	h.Write([]byte(t.Name()))
-	withCORS := fmt.Sprintf("cors.t%x.test", h.Sum64())
-	neither := fmt.Sprintf("neither.t%x.test", h.Sum64())
+	withCORS, neither := gatehousetest.Host(t, "cors"), gatehousetest.Host(t, "neither")
 	for domain, fields := range map[string]map[string]any{
 		withCORS: {"cors_headers": map[string]any{"allowed_origins": []string{"https://app.example.test"}, "allowed_methods": []string{"PUT"}, "allow_credentials": true}},
 		neither:  {},
 	} {
-		body := map[string]any{"type": "self_hosted", "name": domain, "domain": domain, "origin": origin.URL}
-		for k, v := range fields {
-			body[k] = v
-		}
-		var app access.App
-		a.MustCall(t, "POST", "access/apps", body, &app)
-		a.MustCall(t, "POST", "access/apps/"+app.ID+"/policies", map[string]any{"name": "all", "decision": "bypass",
-			"include": []any{map[string]any{"everyone": map[string]any{}}}}, nil)
+		a.CreateApp(t, domain, origin.URL, fields, map[string]any{"name": "all", "decision": "bypass",
+			"include": []any{map[string]any{"everyone": map[string]any{}}}})
 	}
 	edge.Sync(t, a.Store)
 	u, _ := url.Parse(edge.URL)

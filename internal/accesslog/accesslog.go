@@ -8,6 +8,7 @@ package accesslog
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -268,6 +269,13 @@ func (l *Logger) pruneLoop(ctx context.Context) {
 	}
 }
 
+func ipString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
 // entryOf turns an edge record into an access log row.
 func entryOf(r *edge.Record) access.AccessLogEntry {
 	return access.AccessLogEntry{
@@ -284,7 +292,7 @@ func entryOf(r *edge.Record) access.AccessLogEntry {
 		ServiceTokenID:    r.TokenID,
 		ServiceTokenName:  r.TokenName,
 		NonIdentity:       r.NonIdentity,
-		IPAddress:         r.IP,
+		IPAddress:         ipString(r.IP),
 		Country:           r.Country,
 		Method:            r.Method,
 		Origin:            r.Origin,

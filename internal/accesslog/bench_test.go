@@ -3,6 +3,7 @@ package accesslog
 import (
 	"io"
 	"log/slog"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ func BenchmarkObserve(b *testing.B) {
 	l := New(nil, Config{Capacity: 4096, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	rec := &edge.Record{Time: time.Now(), RayID: "0123abcd1f", AccountID: "acct", AppID: "6f1c0c4e-0000-4000-8000-000000000000",
 		AppDomain: "app.example.test", Action: edge.ActionAllow, Allowed: true, Reason: policy.ReasonAllowPolicy,
-		Email: "ann@example.test", Connection: "idp", IP: "192.0.2.1", Method: "GET", UpstreamStatus: 200}
+		Email: "ann@example.test", Connection: "idp", IP: netip.MustParseAddr("192.0.2.1"), Method: "GET", UpstreamStatus: 200}
 	b.ReportAllocs()
 	for b.Loop() {
 		if len(l.queue) == cap(l.queue) {

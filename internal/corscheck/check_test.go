@@ -2,8 +2,6 @@ package corscheck_test
 
 import (
 	"context"
-	"fmt"
-	"hash/fnv"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -41,23 +39,11 @@ func newEnv(t *testing.T) *env {
 	return &env{api: a, edge: e, client: client, port: u.Port()}
 }
 
-func host(t *testing.T, name string) string {
-	h := fnv.New64a()
-	h.Write([]byte(t.Name()))
-	return fmt.Sprintf("%s.t%x.test", name, h.Sum64())
-}
+var host = gatehousetest.Host
 
 func (e *env) app(t *testing.T, domain, origin string, fields map[string]any, policies ...map[string]any) access.App {
 	t.Helper()
-	body := map[string]any{"type": "self_hosted", "name": domain, "domain": domain, "origin": origin}
-	for k, v := range fields {
-		body[k] = v
-	}
-	var app access.App
-	e.api.MustCall(t, "POST", "access/apps", body, &app)
-	for _, p := range policies {
-		e.api.MustCall(t, "POST", "access/apps/"+app.ID+"/policies", p, nil)
-	}
+	app := e.api.CreateApp(t, domain, origin, fields, policies...)
 	e.edge.Sync(t, e.api.Store)
 	return app
 }

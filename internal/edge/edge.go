@@ -209,15 +209,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 	if app == nil {
 		if rec != nil {
 			rec.Action, rec.Reason, rec.AppDomain = ActionNotFound, policy.ReasonAppNotFound, host
-			rec.IP = clientIP(r).String()
+			rec.IP = clientIP(r)
 		}
 		writeJSON(w, http.StatusNotFound, errorBody{Error: string(policy.ReasonAppNotFound), Message: policy.ReasonAppNotFound.Describe()})
 		return
 	}
 	facts := policy.Facts{IP: clientIP(r), Country: s.country(r)}
 	if rec != nil {
-		rec.AccountID, rec.AppID, rec.AppDomain = app.AccountID, app.ID, app.Host+app.Path
-		rec.IP, rec.Country = facts.IP.String(), facts.Country
+		rec.AccountID, rec.AppID, rec.AppDomain = app.AccountID, app.ID, app.Domain
+		rec.IP, rec.Country = facts.IP, facts.Country
 	}
 	if strings.HasPrefix(r.URL.Path, "/cdn-cgi/access/") && s.serveAppEndpoints(w, r, st, app, rec) {
 		return

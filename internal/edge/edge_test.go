@@ -2,17 +2,14 @@ package edge_test
 
 import (
 	"bufio"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,40 +34,14 @@ func newEnv(t *testing.T) *env {
 	return &env{api: a, edge: gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store}), origin: gatehousetest.StartOrigin(t)}
 }
 
-// host returns a hostname unique to the test (domains are global).
-// Each test run gets its own random label, so that reruns (-count=N)
-// never collide with the domains an earlier run left in the database.
-func host(t *testing.T, name string) string {
-	runLabelsMu.Lock()
-	label, ok := runLabels[t]
-	if !ok {
-		h := fnv.New64a()
-		h.Write([]byte(t.Name()))
-		label = fmt.Sprintf("t%x%s", h.Sum64()&0xffffffff, strings.ToLower(rand.Text()[:8]))
-		runLabels[t] = label
-	}
-	runLabelsMu.Unlock()
-	return name + "." + label + ".test"
-}
-
-var (
-	runLabelsMu sync.Mutex
-	runLabels   = map[*testing.T]string{}
-)
+// host returns a hostname unique to this run of the test.
+var host = gatehousetest.Host
 
 // app creates an app for domain with the given extra fields and policies,
 // and waits until the edge enforces it.
 func (e *env) app(t *testing.T, domain string, fields map[string]any, policies ...map[string]any) access.App {
 	t.Helper()
-	body := map[string]any{"type": "self_hosted", "name": domain, "domain": domain, "origin": e.origin.URL}
-	for k, v := range fields {
-		body[k] = v
-	}
-	var app access.App
-	e.api.MustCall(t, "POST", "access/apps", body, &app)
-	for _, p := range policies {
-		e.api.MustCall(t, "POST", "access/apps/"+app.ID+"/policies", p, nil)
-	}
+	app := e.api.CreateApp(t, domain, e.origin.URL, fields, policies...)
 	e.edge.Sync(t, e.api.Store)
 	return app
 }

@@ -317,10 +317,6 @@ func (s *Server) oidcClient(ctx context.Context, p *policy.IdentityProvider, red
 	return oc, nil
 }
 
-func (s *Server) callbackURL(r *http.Request) string {
-	return s.cfg.Issuer + callbackPath
-}
-
 // startOIDC sends the user to the provider with state, nonce and a PKCE
 // challenge; what must come back is sealed in a cookie.
 func (s *Server) startOIDC(w http.ResponseWriter, r *http.Request, st *State) {
@@ -334,7 +330,7 @@ func (s *Server) startOIDC(w http.ResponseWriter, r *http.Request, st *State) {
 		loginError(w, r, http.StatusBadRequest, "bad_login", "This sign-in link is not valid.")
 		return
 	}
-	oc, err := s.oidcClient(r.Context(), idp, s.callbackURL(r))
+	oc, err := s.oidcClient(r.Context(), idp, s.cfg.Issuer+callbackPath)
 	if err != nil {
 		s.cfg.Log.Error("oidc provider", "idp", idp.ID, "err", err)
 		loginError(w, r, http.StatusBadGateway, "idp_unavailable", "The identity provider cannot be reached.")
@@ -395,7 +391,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request, st *State)
 		loginError(w, r, http.StatusBadRequest, "bad_login", err.Error())
 		return
 	}
-	oc, err := s.oidcClient(r.Context(), idp, s.callbackURL(r))
+	oc, err := s.oidcClient(r.Context(), idp, s.cfg.Issuer+callbackPath)
 	if err != nil {
 		loginError(w, r, http.StatusBadGateway, "idp_unavailable", "The identity provider cannot be reached.")
 		return

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,7 @@ type Record struct {
 	TokenID     string
 	TokenName   string
 	NonIdentity bool
-	IP          string
+	IP          netip.Addr // formatted by observers off the request path
 	Country     string
 	Method      string
 	// CORS facts of a preflight.

@@ -2,7 +2,6 @@ package metrics_test
 
 import (
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,12 +22,7 @@ import (
 
 func TestMain(m *testing.M) { gatehousetest.Main(m) }
 
-// host returns a hostname unique to the test (domains are global).
-func host(t *testing.T, name string) string {
-	h := fnv.New64a()
-	h.Write([]byte(t.Name()))
-	return fmt.Sprintf("%s.t%x.test", name, h.Sum64())
-}
+var host = gatehousetest.Host
 
 type logStats struct{}
 
@@ -96,21 +90,14 @@ func TestMetricsFollowEdgeAndAPITraffic(t *testing.T) {
 	a := gatehousetest.NewAPI(t, api.WithObserver(m))
 	m.WatchPool(a.Store.Pool())
 	m.WatchAccessLog(logStats{})
-	e := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store, Observers: []edge.Observer{m}, OnApply: m.Applied})
+	e := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store, Observers: []edge.Observer{m}, OnApply: m.Applied, ReloadInterval: time.Minute})
 	origin := gatehousetest.StartOrigin(t)
 	srv := httptest.NewServer(m.Handler())
 	t.Cleanup(srv.Close)
 
 	app := func(domain string, fields map[string]any, decision string) access.App {
-		body := map[string]any{"type": "self_hosted", "name": domain, "domain": domain, "origin": origin.URL}
-		for k, v := range fields {
-			body[k] = v
-		}
-		var app access.App
-		a.MustCall(t, "POST", "access/apps", body, &app)
-		a.MustCall(t, "POST", "access/apps/"+app.ID+"/policies",
-			map[string]any{"name": "all", "decision": decision, "include": []any{map[string]any{"everyone": map[string]any{}}}}, nil)
-		return app
+		return a.CreateApp(t, domain, origin.URL, fields,
+			map[string]any{"name": "all", "decision": decision, "include": []any{map[string]any{"everyone": map[string]any{}}}})
 	}
 	open := app(host(t, "open"), map[string]any{"cors_headers": map[string]any{
 		"allowed_origins": []string{"https://example.test"}, "allowed_methods": []string{"GET"},
@@ -133,16 +120,24 @@ func TestMetricsFollowEdgeAndAPITraffic(t *testing.T) {
 	do("OPTIONS", host(t, "closed"), preflight)
 	do("GET", host(t, "nowhere"), nil)
 
+	// The NOTIFY-to-applied lag is observed only for loads a notification
+	// caused; a change made before the edge was listening is picked up by
+	// its catch-up check instead. Keep committing changes until one has
+	// arrived by NOTIFY, then wait for the edge to apply the last one.
 	var fams map[string]*dto.MetricFamily
-	version := float64(e.Loader.State().Snap.Version)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var version float64
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		e.Sync(t, a.Store)
+		version = float64(e.Loader.State().Snap.Version)
 		fams = scrape(t, srv.URL)
 		v, _ := value(fams, "gatehouse_edge_config_version", nil)
 		lag, _ := value(fams, "gatehouse_edge_notify_to_applied_seconds", nil)
 		if v == version && lag > 0 || time.Now().After(deadline) {
 			break
 		}
+		a.MustCall(t, "POST", "access/policies", map[string]any{"name": fmt.Sprintf("nudge %d", i), "decision": "allow",
+			"include": []any{map[string]any{"everyone": map[string]any{}}}}, nil)
 		time.Sleep(10 * time.Millisecond)
 	}
 

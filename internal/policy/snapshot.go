@@ -41,9 +41,11 @@ type App struct {
 	AccountID string
 	AUD       string
 	Name      string
-	// Host and Path are the matched destination: Path is "" or "/prefix".
-	Host string
-	Path string
+	// Host and Path are the matched destination: Path is "" or "/prefix";
+	// Domain is the two together, as stored ("host/prefix").
+	Host   string
+	Path   string
+	Domain string
 	// Origin is the upstream URL; nil when none is configured.
 	Origin *url.URL
 
@@ -123,7 +125,7 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 		for _, d := range a.SelfHostedDomains {
 			app := *base
 			host, path, _ := strings.Cut(d, "/")
-			app.Host = host
+			app.Host, app.Domain = host, d
 			if path != "" {
 				app.Path = "/" + path
 			}
