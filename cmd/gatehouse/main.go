@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/pgcluster"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -259,7 +260,8 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 				g.Go(runEdgeServer)
 			}
 			g.Go(func() error {
-				return serveHTTP(gctx, log, "api", apiAddr, api.New(st, log, apiOpts...).Handler(), "", "", stdout)
+				// The dashboard shares the API's listener (and so its origin).
+				return serveHTTP(gctx, log, "api", apiAddr, dashboard.Mount(api.New(st, log, apiOpts...).Handler()), "", "", stdout)
 			})
 			return g.Wait()
 		},
@@ -334,7 +336,7 @@ func bootstrapAccount(ctx context.Context, st *store.Store, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Created the default account.\n  account id: %s\n  admin token: %s\n(The token is shown only now; keep it.)\n", a.ID, token)
+	fmt.Fprintf(stdout, "Created the default account.\n  account id: %s\n  admin token: %s\n(The token is shown only now; keep it. Sign in to the dashboard with it.)\n", a.ID, token)
 	return nil
 }
 
@@ -353,6 +355,7 @@ func serveHTTP(ctx context.Context, log *slog.Logger, name, addr string, h http.
 	log.Info(name+" listening", "addr", ln.Addr().String(), "scheme", scheme)
 	if name == "api" {
 		fmt.Fprintf(stdout, "Gatehouse API on %s://%s/client/v4\n", scheme, ln.Addr())
+		fmt.Fprintf(stdout, "Gatehouse dashboard on %s://%s%s\n", scheme, ln.Addr(), dashboard.Prefix)
 	} else if name == "metrics" {
 		fmt.Fprintf(stdout, "Gatehouse metrics on %s://%s/metrics\n", scheme, ln.Addr())
 	} else {

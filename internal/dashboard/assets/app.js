@@ -1,0 +1,150 @@
+// The dashboard shell: sign-in, the side navigation and the hash router.
+// Each page is a module whose render(main, params) fills the main area.
+import {currentSession, resume, signIn, signOut} from './api.js';
+import {h, clear, field, errorBox, loading, toast} from './dom.js';
+import * as apps from './apps.js';
+import * as policies from './policies.js';
+import * as tokens from './tokens.js';
+import * as relays from './relays.js';
+import * as idps from './idps.js';
+import * as logs from './logs.js';
+import * as audit from './audit.js';
+import * as edges from './edges.js';
+
+const root = document.getElementById('root');
+
+// The side navigation, in the order of Cloudflare's Zero Trust console.
+const nav = [
+  {section: 'Access'},
+  {path: 'apps', label: 'Applications', page: apps},
+  {path: 'policies', label: 'Policies', page: policies},
+  {path: 'service-tokens', label: 'Service tokens', page: tokens, group: 'Service Auth'},
+  {path: 'relays', label: 'Relays', page: relays},
+  {path: 'idps', label: 'Identity providers', page: idps, group: 'Settings'},
+  {section: 'Logs'},
+  {path: 'logs', label: 'Access requests', page: logs},
+  {path: 'audit', label: 'Audit log', page: audit},
+  {section: 'Gatehouse'},
+  {path: 'edges', label: 'Edges', page: edges},
+];
+
+function parseHash() {
+  const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  return {name: parts[0] || 'apps', params: parts.slice(1)};
+}
+
+let main = null;
+let navLinks = [];
+
+function shell(s) {
+  clear(root);
+  root.className = 'shell';
+  const links = [];
+  const navList = h('ul');
+  for (const item of nav) {
+    if (item.section) { navList.appendChild(h('li.nav-section', {role: 'presentation'}, item.section)); continue; }
+    const a = h('a', {href: `#/${item.path}`, dataset: {path: item.path}}, item.label);
+    links.push(a);
+    navList.appendChild(h('li', a));
+  }
+  navLinks = links;
+  const signOutBtn = h('button.btn.small', {type: 'button', id: 'sign-out'}, 'Sign out');
+  signOutBtn.addEventListener('click', async () => {
+    try { await signOut(); } catch (e) { toast(e.message, 'error'); }
+    location.hash = '#/apps';
+    showSignIn();
+  });
+  const menu = h('button.btn.small.menu-toggle', {type: 'button', 'aria-expanded': 'false', 'aria-controls': 'sidenav'}, 'Menu');
+  const side = h('nav.sidenav', {id: 'sidenav', 'aria-label': 'Main'}, navList);
+  menu.addEventListener('click', () => {
+    const open = side.classList.toggle('open');
+    menu.setAttribute('aria-expanded', String(open));
+  });
+  side.addEventListener('click', (e) => { if (e.target.tagName === 'A') { side.classList.remove('open'); menu.setAttribute('aria-expanded', 'false'); } });
+  main = h('main', {id: 'main', tabindex: '-1'});
+  root.append(
+    h('header.topbar',
+      menu,
+      h('a.brand', {href: '#/apps'}, h('img', {src: 'favicon.svg', alt: '', width: '24', height: '24'}), 'Gatehouse'),
+      h('div.who',
+        h('span', {title: `account ${s.account_id}`}, `Account ${s.account_id.slice(0, 8)}…`),
+        h('span', {id: 'token-name'}, `token ${s.token_name}`),
+        s.read_only ? h('span.badge.warn', {id: 'read-only-badge'}, 'read-only') : null,
+        signOutBtn)),
+    side,
+    main);
+}
+
+async function route() {
+  const s = currentSession();
+  if (!s) return;
+  const {name, params} = parseHash();
+  const item = nav.find((n) => n.path === name);
+  for (const a of navLinks) {
+    if (a.dataset.path === name) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  clear(main);
+  if (!item) {
+    main.append(h('h1', 'Not found'), h('p', 'No such page. '), h('a', {href: '#/apps'}, 'Go to Applications'));
+    return;
+  }
+  document.title = `${item.label} · Gatehouse`;
+  try {
+    await item.page.render(main, params);
+  } catch (e) {
+    main.append(errorBox(e));
+  }
+}
+
+function showSignIn(message) {
+  clear(root);
+  root.className = 'signin';
+  const token = h('input', {type: 'password', name: 'token', id: 'signin-token', autocomplete: 'off', required: true, spellcheck: 'false'});
+  const err = h('div', {id: 'signin-error', 'aria-live': 'assertive'});
+  const submit = h('button.btn.primary', {type: 'submit'}, 'Sign in');
+  const form = h('form.card', {id: 'signin-form', novalidate: true},
+    h('h1', h('img', {src: 'favicon.svg', alt: '', width: '32', height: '32'}), 'Gatehouse'),
+    h('p', 'Sign in with a Gatehouse API token.'),
+    field('API token', token, {hint: 'make run prints an admin token on its first run; gatehouse token create --account ID makes another. The token is sent once; the dashboard keeps only a session cookie.'}),
+    err,
+    h('div.actions', submit));
+  if (message) err.append(h('div.alert.info', message));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clear(err);
+    if (!token.value.trim()) { err.append(h('div.alert.error', {role: 'alert'}, 'Enter an API token.')); token.focus(); return; }
+    submit.disabled = true;
+    try {
+      const s = await signIn(token.value.trim());
+      token.value = '';
+      start(s);
+    } catch (ex) {
+      err.append(h('div.alert.error', {role: 'alert'}, ex.status === 401 ? 'That token is not valid.' : ex.message));
+      submit.disabled = false;
+      token.focus();
+    }
+  });
+  root.append(h('main', {id: 'main'}, form));
+  token.focus();
+}
+
+function start(s) {
+  shell(s);
+  route();
+}
+
+window.addEventListener('hashchange', route);
+window.addEventListener('gatehouse:signedout', () => showSignIn('Your session has ended. Sign in again.'));
+
+(async () => {
+  try {
+    const s = await resume();
+    if (s) start(s);
+    else showSignIn();
+  } catch (e) {
+    clear(root);
+    root.append(h('main', {id: 'main'}, h('h1', 'Gatehouse'), errorBox(e)));
+  }
+})();
+
