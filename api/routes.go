@@ -20,6 +20,11 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 
+	// Not under an account: the API token signing in decides the account.
+	r.Post("/client/v4/gatehouse/dashboard/session", s.handle(s.createDashboardSession))
+	r.Get("/client/v4/gatehouse/dashboard/session", s.handle(s.getDashboardSession))
+	r.Delete("/client/v4/gatehouse/dashboard/session", s.handle(s.deleteDashboardSession))
+
 	r.Route("/client/v4/accounts/{account_id}", func(r chi.Router) {
 		r.Use(s.authenticate)
 

@@ -28,6 +28,9 @@ type Server struct {
 	log      *slog.Logger
 	validate *validator.Validate
 	observer Observer
+
+	sessionTTL time.Duration // dashboard sessions' lifetime
+	signIns    *signInLimiter
 }
 
 // Observer is told of every API request once it is answered: its route
@@ -44,7 +47,7 @@ func WithObserver(o Observer) Option { return func(s *Server) { s.observer = o }
 
 // New returns a Server over st that logs to log.
 func New(st *store.Store, log *slog.Logger, opts ...Option) *Server {
-	s := &Server{store: st, log: log, validate: newValidator()}
+	s := &Server{store: st, log: log, validate: newValidator(), sessionTTL: DefaultDashboardSessionTTL, signIns: newSignInLimiter()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -56,6 +59,7 @@ type ctxKey int
 const (
 	requestIDKey ctxKey = iota
 	tokenKey
+	viaDashboardKey // the request authenticated with a dashboard session cookie
 )
 
 func requestID(ctx context.Context) string {
@@ -69,10 +73,15 @@ func caller(ctx context.Context) access.APIToken {
 	return t
 }
 
-// actor describes the caller for the audit log.
+// actor describes the caller for the audit log, naming the dashboard when
+// the token acted through a dashboard session.
 func actor(r *http.Request) access.Actor {
 	t := caller(r.Context())
-	return access.Actor{TokenID: t.ID, Name: "token " + t.Name, RequestID: requestID(r.Context())}
+	name := "token " + t.Name
+	if via, _ := r.Context().Value(viaDashboardKey).(bool); via {
+		name += " (dashboard)"
+	}
+	return access.Actor{TokenID: t.ID, Name: name, RequestID: requestID(r.Context())}
 }
 
 // accountID is the account the request is about (already checked against
@@ -123,21 +132,38 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate requires a bearer API token for the account in the path.
-// A token for another account gets 404, as if the account did not exist;
-// a read-only token may only read.
+// authenticate requires a bearer API token for the account in the path,
+// or, when there is no Authorization header, a dashboard session cookie
+// with its CSRF header; the session acts as its API token. A token for
+// another account gets 404, as if the account did not exist; a read-only
+// token may only read.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		value, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		value = strings.TrimSpace(value)
-		if !ok || value == "" {
-			writeError(w, r, s.log, access.Errorf(access.EUnauthorized, "missing API token: send Authorization: Bearer <token>"))
-			return
-		}
-		tok, err := s.store.AuthenticateAPIToken(r.Context(), value)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
+		ctx := r.Context()
+		var tok access.APIToken
+		if _, err := r.Cookie(DashboardSessionCookie); err == nil && len(r.Header.Values("Authorization")) == 0 {
+			d, err := s.dashboardSession(w, r)
+			if err == nil {
+				err = checkCSRF(r, d)
+			}
+			if err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
+			tok = d.Token
+			ctx = context.WithValue(ctx, viaDashboardKey, true)
+		} else {
+			value, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			value = strings.TrimSpace(value)
+			if !ok || value == "" {
+				writeError(w, r, s.log, access.Errorf(access.EUnauthorized, "missing API token: send Authorization: Bearer <token>"))
+				return
+			}
+			var err error
+			if tok, err = s.store.AuthenticateAPIToken(ctx, value); err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
 		}
 		if tok.AccountID != chi.URLParam(r, "account_id") {
 			writeError(w, r, s.log, access.Errorf(access.ENotFound, "account not found"))
@@ -147,7 +173,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, r, s.log, access.Errorf(access.EForbidden, "this API token is read-only"))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey, tok)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, tokenKey, tok)))
 	})
 }
 

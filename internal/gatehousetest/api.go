@@ -84,7 +84,13 @@ func (r Response) Fields() []string {
 // the API server.
 func NewAPI(tb testing.TB, opts ...api.Option) *API {
 	tb.Helper()
-	st := Store(tb)
+	return NewAPIOn(tb, Store(tb), opts...)
+}
+
+// NewAPIOn is NewAPI over st, for a store with its own options (such as a
+// clock the test moves).
+func NewAPIOn(tb testing.TB, st *store.Store, opts ...api.Option) *API {
+	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewServer(api.New(st, log, opts...).Handler())
 	tb.Cleanup(srv.Close)
