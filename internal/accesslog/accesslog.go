@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,11 +52,24 @@ type Config struct {
 }
 
 // Logger is an edge.Observer that writes an access log row per request.
+//
+// Records gather in batch-sized buffers under a mutex: a request copies
+// its record into a buffer that is warm in the cache, and the writer
+// takes whole buffers. (A channel as long as the queue cost the request
+// path a cold cache line per record, and the collector a scan of the
+// whole queue on every cycle.)
 type Logger struct {
-	st      *store.Store
-	cfg     Config
-	queue   chan edge.Record
-	pending atomic.Int64
+	st  *store.Store
+	cfg Config
+
+	mu     sync.Mutex
+	cur    []edge.Record   // filling
+	full   [][]edge.Record // filled, for the writer
+	free   [][]edge.Record // written, for reuse
+	queued int             // records in cur and full
+	wake   chan struct{}   // a buffer filled
+
+	pending atomic.Int64 // rows the writer holds (for a batch, or while the database fails)
 	dropped atomic.Uint64
 	written atomic.Uint64
 }
@@ -89,22 +103,75 @@ func New(st *store.Store, cfg Config) *Logger {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Logger{st: st, cfg: cfg, queue: make(chan edge.Record, cfg.Capacity)}
+	return &Logger{st: st, cfg: cfg, wake: make(chan struct{}, 1)}
 }
 
 // Observe queues a copy of rec without ever blocking: when the queue is
 // full the record is dropped and counted.
 func (l *Logger) Observe(rec *edge.Record) {
-	select {
-	case l.queue <- *rec:
-	default:
+	l.mu.Lock()
+	if l.queued >= l.cfg.Capacity {
+		l.mu.Unlock()
 		l.dropped.Add(1)
+		return
 	}
+	if l.cur == nil {
+		if n := len(l.free); n > 0 {
+			l.cur, l.free = l.free[n-1][:0], l.free[:n-1]
+		} else {
+			l.cur = make([]edge.Record, 0, min(l.cfg.BatchSize, l.cfg.Capacity))
+		}
+	}
+	l.cur = append(l.cur, *rec)
+	l.queued++
+	filled := len(l.cur) == cap(l.cur)
+	if filled {
+		l.full = append(l.full, l.cur)
+		l.cur = nil
+	}
+	l.mu.Unlock()
+	if filled {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// takeQueued moves every queued record into rows and recycles the
+// buffers.
+func (l *Logger) takeQueued(rows []access.AccessLogEntry) []access.AccessLogEntry {
+	l.mu.Lock()
+	full, cur := l.full, l.cur
+	l.full, l.cur, l.queued = nil, nil, 0
+	l.mu.Unlock()
+	if cur != nil {
+		full = append(full, cur)
+	}
+	for _, b := range full {
+		for i := range b {
+			rows = append(rows, entryOf(&b[i]))
+			b[i] = edge.Record{} // let what it names be collected
+		}
+	}
+	l.mu.Lock()
+	for _, b := range full {
+		if len(l.free) < 4 {
+			l.free = append(l.free, b[:0])
+		}
+	}
+	l.mu.Unlock()
+	return rows
 }
 
 // QueueDepth is the number of rows waiting to be written: queued, and
 // held by the writer (for a batch, or while the database fails).
-func (l *Logger) QueueDepth() int { return len(l.queue) + int(l.pending.Load()) }
+func (l *Logger) QueueDepth() int {
+	l.mu.Lock()
+	n := l.queued
+	l.mu.Unlock()
+	return n + int(l.pending.Load())
+}
 
 // Dropped is the number of rows dropped since start, because the queue
 // was full or the database was away for too long.
@@ -124,88 +191,72 @@ func (l *Logger) Run(ctx context.Context) {
 	var pending []access.AccessLogEntry
 	var backoff time.Duration
 	failing := false
-	take := func(r edge.Record) {
-		pending = append(pending, entryOf(&r))
+	take := func() {
+		pending = l.takeQueued(pending)
 		if over := len(pending) - l.cfg.MaxPending; over > 0 {
-			pending = pending[over:]
+			pending = append(pending[:0], pending[over:]...)
 			l.dropped.Add(uint64(over))
 		}
 		l.pending.Store(int64(len(pending)))
 	}
+	tick := time.NewTicker(l.cfg.FlushInterval)
+	defer tick.Stop()
 	for {
-		if len(pending) == 0 {
-			select {
-			case <-ctx.Done():
-				l.final(pending)
-				return
-			case r := <-l.queue:
-				take(r)
-			}
-		}
-		// Let rows gather rather than waking for each: a row waits at
-		// most FlushInterval, and the request path never wakes the writer.
+		// Rows wait at most FlushInterval, or until a batch is full; the
+		// request path wakes the writer only for a full batch.
 		if len(pending) < l.cfg.BatchSize {
-			wait := time.NewTimer(l.cfg.FlushInterval)
 			select {
-			case <-wait.C:
 			case <-ctx.Done():
-				wait.Stop()
+			case <-tick.C:
+			case <-l.wake:
 			}
 		}
-	drain:
-		for len(pending) < l.cfg.MaxPending {
-			select {
-			case r := <-l.queue:
-				take(r)
-			default:
-				break drain
-			}
-		}
+		take()
 		if ctx.Err() != nil {
 			l.final(pending)
 			return
 		}
-		n := min(len(pending), l.cfg.BatchSize)
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := l.st.InsertAccessLogs(wctx, pending[:n])
-		cancel()
-		if err == nil {
-			l.written.Add(uint64(n))
-			if n == len(pending) {
-				pending = pending[:0]
-			} else {
-				pending = pending[n:]
+		for len(pending) > 0 {
+			n := min(len(pending), l.cfg.BatchSize)
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := l.st.InsertAccessLogs(wctx, pending[:n])
+			cancel()
+			if err == nil {
+				l.written.Add(uint64(n))
+				pending = append(pending[:0], pending[n:]...)
+				l.pending.Store(int64(len(pending)))
+				if failing {
+					l.cfg.Log.Info("access log: writing again")
+				}
+				failing, backoff = false, 0
+				continue
 			}
-			l.pending.Store(int64(len(pending)))
-			if failing {
-				l.cfg.Log.Info("access log: writing again")
-			}
-			failing, backoff = false, 0
-			continue
-		}
-		if ctx.Err() != nil {
-			l.final(pending)
-			return
-		}
-		if !failing {
-			l.cfg.Log.Warn("access log: write failed; keeping rows and retrying", "rows", len(pending), "err", err)
-		}
-		failing = true
-		backoff = min(max(2*backoff, 100*time.Millisecond), maxBackoff)
-		// While waiting, keep taking rows off the queue, so that the
-		// newest are kept and the oldest dropped.
-		wait := time.NewTimer(backoff)
-	retry:
-		for {
-			select {
-			case <-ctx.Done():
-				wait.Stop()
+			if ctx.Err() != nil {
 				l.final(pending)
 				return
-			case <-wait.C:
-				break retry
-			case r := <-l.queue:
-				take(r)
+			}
+			if !failing {
+				l.cfg.Log.Warn("access log: write failed; keeping rows and retrying", "rows", len(pending), "err", err)
+			}
+			failing = true
+			backoff = min(max(2*backoff, 100*time.Millisecond), maxBackoff)
+			// While waiting, keep taking rows from the queue, so that the
+			// newest are kept and the oldest dropped.
+			wait := time.NewTimer(backoff)
+		retry:
+			for {
+				select {
+				case <-ctx.Done():
+					wait.Stop()
+					l.final(pending)
+					return
+				case <-wait.C:
+					break retry
+				case <-tick.C:
+					take()
+				case <-l.wake:
+					take()
+				}
 			}
 		}
 	}
@@ -214,15 +265,7 @@ func (l *Logger) Run(ctx context.Context) {
 // final writes what is pending and queued when Run stops, giving up
 // after a few seconds.
 func (l *Logger) final(pending []access.AccessLogEntry) {
-	for {
-		select {
-		case r := <-l.queue:
-			pending = append(pending, entryOf(&r))
-			continue
-		default:
-		}
-		break
-	}
+	pending = l.takeQueued(pending)
 	if len(pending) == 0 {
 		return
 	}

@@ -1,39 +1,115 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 )
 
-var accessLogColumns = []string{
-	"created_at", "ray_id", "account_id", "app_id", "app_domain", "action", "allowed", "reason",
+// The access log is stored in chunks (migration 0007): a row of
+// access_log_chunks holds one batch of one account's entries, each column
+// an array with an element per entry, sorted by time. Per entry that
+// costs PostgreSQL a few array elements instead of a tuple, its index
+// entries and their WAL.
+
+// accessLogArrays are the chunk's per-entry columns, in the order of
+// chunkColumns' arrays.
+var accessLogArrays = []string{
+	"created_at", "ray_id", "app_id", "app_domain", "action", "allowed", "reason",
 	"user_email", "connection", "service_token_id", "service_token_name", "non_identity", "ip_address",
 	"country", "method", "origin", "request_method", "request_headers", "upstream_status",
 	"upstream_latency_us", "decision_us",
 }
 
-// InsertAccessLogs writes a batch of access log entries with one COPY.
-// Entries without an account (no app matched) are stored with a NULL
-// account and are never listed.
-func (s *Store) InsertAccessLogs(ctx context.Context, entries []access.AccessLogEntry) error {
-	rows := make([][]any, len(entries))
-	for i := range entries {
-		e := &entries[i]
-		rows[i] = []any{
-			e.CreatedAt, e.RayID, nullText(e.AccountID), nullUUID(e.AppUID), e.AppDomain, e.Action, e.Allowed, e.Reason,
-			e.UserEmail, e.Connection, nullUUID(e.ServiceTokenID), e.ServiceTokenName, e.NonIdentity, e.IPAddress,
-			e.Country, e.Method, e.Origin, e.RequestMethod, e.RequestHeaders, int32(e.UpstreamStatus),
-			int64(math.Round(e.UpstreamLatencyMS * 1000)), e.DecisionUS,
-		}
+var chunkColumns = append([]string{"account_id", "first_at", "last_at", "n", "has_allowed", "has_denied", "app_ids", "reasons"}, accessLogArrays...)
+
+// chunkSource feeds COPY one row per chunk, building its arrays on demand.
+type chunkSource struct {
+	chunks [][]access.AccessLogEntry
+	i      int
+	row    []any
+}
+
+func (c *chunkSource) Next() bool { c.i++; return c.i <= len(c.chunks) }
+func (c *chunkSource) Err() error { return nil }
+
+func (c *chunkSource) Values() ([]any, error) {
+	es := c.chunks[c.i-1]
+	n := len(es)
+	var (
+		createdAt = make([]time.Time, n)
+		strs      = make([][]string, 14)
+		allowed   = make([]bool, n)
+		nonID     = make([]bool, n)
+		status    = make([]int32, n)
+		upstream  = make([]int64, n)
+		decision  = make([]int64, n)
+	)
+	for j := range strs {
+		strs[j] = make([]string, n)
 	}
-	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"access_logs"}, accessLogColumns, pgx.CopyFromRows(rows)); err != nil {
+	for i := range es {
+		e := &es[i]
+		createdAt[i] = e.CreatedAt
+		strs[0][i], strs[1][i], strs[2][i], strs[3][i] = e.RayID, e.AppUID, e.AppDomain, e.Action
+		strs[4][i], strs[5][i], strs[6][i], strs[7][i] = e.Reason, e.UserEmail, e.Connection, e.ServiceTokenID
+		strs[8][i], strs[9][i], strs[10][i], strs[11][i] = e.ServiceTokenName, e.IPAddress, e.Country, e.Method
+		strs[12][i], strs[13][i] = e.Origin, e.RequestMethod
+		allowed[i], nonID[i] = e.Allowed, e.NonIdentity
+		status[i] = int32(e.UpstreamStatus)
+		upstream[i] = int64(math.Round(e.UpstreamLatencyMS * 1000))
+		decision[i] = e.DecisionUS
+	}
+	headers := make([]string, n)
+	var hasAllowed, hasDenied bool
+	apps, reasons := map[string]bool{}, map[string]bool{}
+	for i := range es {
+		headers[i] = es[i].RequestHeaders
+		hasAllowed = hasAllowed || es[i].Allowed
+		hasDenied = hasDenied || !es[i].Allowed
+		apps[es[i].AppUID], reasons[es[i].Reason] = true, true
+	}
+	c.row = append(c.row[:0],
+		nullText(es[0].AccountID), es[0].CreatedAt, es[n-1].CreatedAt, int32(n),
+		hasAllowed, hasDenied, slices.Collect(maps.Keys(apps)), slices.Collect(maps.Keys(reasons)),
+		createdAt, strs[0], strs[1], strs[2], strs[3], allowed, strs[4],
+		strs[5], strs[6], strs[7], strs[8], nonID, strs[9],
+		strs[10], strs[11], strs[12], strs[13], headers, status,
+		upstream, decision)
+	return c.row, nil
+}
+
+// InsertAccessLogs writes a batch of access log entries with one COPY, as
+// one chunk per account. Entries without an account (no app matched) are
+// stored with a NULL account and are never listed.
+func (s *Store) InsertAccessLogs(ctx context.Context, entries []access.AccessLogEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	byAccount := map[string][]access.AccessLogEntry{}
+	var order []string
+	for _, e := range entries {
+		if _, ok := byAccount[e.AccountID]; !ok {
+			order = append(order, e.AccountID)
+		}
+		byAccount[e.AccountID] = append(byAccount[e.AccountID], e)
+	}
+	src := &chunkSource{}
+	for _, acct := range order {
+		chunk := byAccount[acct]
+		// Pruning trims a chunk's oldest entries off its front.
+		slices.SortStableFunc(chunk, func(a, b access.AccessLogEntry) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		src.chunks = append(src.chunks, chunk)
+	}
+	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"access_log_chunks"}, chunkColumns, src); err != nil {
 		return wrap("insert access logs", err)
 	}
 	return nil
@@ -46,23 +122,27 @@ func nullText(v string) *string {
 	return &v
 }
 
-// nullUUID is a uuid column's value: NULL for "" or anything that is not
-// a UUID (ids come from the edge's snapshot, so that never happens).
-func nullUUID(v string) pgtype.UUID {
-	var u pgtype.UUID
-	if v != "" {
-		_ = u.Scan(v)
-	}
-	return u
+// unnestChunk is the FROM clause that turns chunks c into entries r.
+var unnestChunk = `access_log_chunks c CROSS JOIN LATERAL unnest(` +
+	"c." + strings.Join(accessLogArrays, ", c.") + `) WITH ORDINALITY AS r(` +
+	strings.Join(accessLogArrays, ", ") + `, ord)`
+
+// Chunks are read in batches, newest (or oldest) first, until the page
+// is complete and no unread chunk can hold an entry that belongs on it.
+const (
+	firstChunkBatch = 2
+	maxChunkBatch   = 256
+)
+
+// listedEntry is an entry with its position in the log's total order.
+type listedEntry struct {
+	access.AccessLogEntry
+	chunk, ord int64
 }
 
 // ListAccessLogs returns one page of an account's access log, newest
 // first unless q.Ascending. Rows without an account are never returned.
 func (s *Store) ListAccessLogs(ctx context.Context, accountID string, q access.AccessLogQuery, pg access.Page) ([]access.AccessLogEntry, error) {
-	order := "DESC"
-	if q.Ascending {
-		order = "ASC"
-	}
 	var since, until *time.Time
 	if !q.Since.IsZero() {
 		since = &q.Since
@@ -70,104 +150,223 @@ func (s *Store) ListAccessLogs(ctx context.Context, accountID string, q access.A
 	if !q.Until.IsZero() {
 		until = &q.Until
 	}
-	var appID *string
-	if q.AppID != "" {
-		appID = &q.AppID
-	}
 	// The edge stores emails lower-cased.
 	email, exact := strings.ToLower(q.Email), q.EmailExact
 	if !exact && email != "" {
 		email = "%" + escapeLike(email) + "%"
 	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT created_at, ray_id, account_id, COALESCE(app_id::text, ''), app_domain, action, allowed, reason,
-		       user_email, connection, COALESCE(service_token_id::text, ''), service_token_name, non_identity,
-		       ip_address, country, method, origin, request_method, request_headers, upstream_status,
-		       upstream_latency_us, decision_us
-		FROM access_logs
-		WHERE account_id = $1
-		  AND ($2::timestamptz IS NULL OR created_at >= $2)
-		  AND ($3::timestamptz IS NULL OR created_at < $3)
-		  AND ($4::uuid IS NULL OR app_id = $4)
-		  AND ($5::boolean IS NULL OR allowed = $5)
-		  AND ($6 = '' OR reason = $6)
-		  AND ($7 = '' OR CASE WHEN $8 THEN user_email = $7 ELSE lower(user_email) LIKE $7 END)
-		ORDER BY created_at `+order+`, id `+order+`
-		LIMIT $9 OFFSET $10`,
-		accountID, since, until, appID, q.Allowed, q.Reason, email, exact, pg.PerPage, pg.Offset())
-	if err != nil {
-		return nil, wrap("list access logs", err)
+	// Entries sort by time, then by where they were written.
+	compare := func(a, b listedEntry) int {
+		c := cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.chunk, b.chunk), cmp.Compare(a.ord, b.ord))
+		if q.Ascending {
+			return c
+		}
+		return -c
 	}
-	defer rows.Close()
-	entries := []access.AccessLogEntry{}
-	for rows.Next() {
-		var e access.AccessLogEntry
-		var upstreamUS int64
-		if err := rows.Scan(&e.CreatedAt, &e.RayID, &e.AccountID, &e.AppUID, &e.AppDomain, &e.Action, &e.Allowed, &e.Reason,
-			&e.UserEmail, &e.Connection, &e.ServiceTokenID, &e.ServiceTokenName, &e.NonIdentity,
-			&e.IPAddress, &e.Country, &e.Method, &e.Origin, &e.RequestMethod, &e.RequestHeaders, &e.UpstreamStatus,
-			&upstreamUS, &e.DecisionUS); err != nil {
+	dir, chunkOrder, chunkEdge, cursorOp := "DESC", "last_at DESC, id DESC", "last_at", "<"
+	if q.Ascending {
+		dir, chunkOrder, chunkEdge, cursorOp = "ASC", "first_at ASC, id ASC", "first_at", ">"
+	}
+	need := pg.Offset() + pg.PerPage
+	var (
+		got       []listedEntry
+		cursorAt  *time.Time
+		cursorID  int64
+		batchSize = firstChunkBatch
+	)
+	for {
+		ids, edges, err := s.accessLogChunks(ctx, accountID, q, since, until, chunkEdge, chunkOrder, cursorOp, cursorAt, cursorID, batchSize)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			break
+		}
+		rows, err := s.pool.Query(ctx, `
+			SELECT c.id, r.ord, r.created_at, r.ray_id, r.app_id, r.app_domain, r.action, r.allowed, r.reason,
+			       r.user_email, r.connection, r.service_token_id, r.service_token_name, r.non_identity,
+			       r.ip_address, r.country, r.method, r.origin, r.request_method, r.request_headers,
+			       r.upstream_status, r.upstream_latency_us, r.decision_us
+			FROM `+unnestChunk+`
+			WHERE c.id = ANY($1)
+			  AND ($2::timestamptz IS NULL OR r.created_at >= $2)
+			  AND ($3::timestamptz IS NULL OR r.created_at < $3)
+			  AND ($4 = '' OR r.app_id = $4)
+			  AND ($5::boolean IS NULL OR r.allowed = $5)
+			  AND ($6 = '' OR r.reason = $6)
+			  AND ($7 = '' OR CASE WHEN $8 THEN r.user_email = $7 ELSE lower(r.user_email) LIKE $7 END)
+			ORDER BY r.created_at `+dir+`, c.id `+dir+`, r.ord `+dir+`
+			LIMIT $9`,
+			ids, since, until, q.AppID, q.Allowed, q.Reason, email, exact, need)
+		if err != nil {
 			return nil, wrap("list access logs", err)
 		}
-		e.UpstreamLatencyMS = float64(upstreamUS) / 1000
-		entries = append(entries, e)
+		for rows.Next() {
+			var e listedEntry
+			var upstreamUS int64
+			if err := rows.Scan(&e.chunk, &e.ord, &e.CreatedAt, &e.RayID, &e.AppUID, &e.AppDomain, &e.Action, &e.Allowed, &e.Reason,
+				&e.UserEmail, &e.Connection, &e.ServiceTokenID, &e.ServiceTokenName, &e.NonIdentity,
+				&e.IPAddress, &e.Country, &e.Method, &e.Origin, &e.RequestMethod, &e.RequestHeaders, &e.UpstreamStatus,
+				&upstreamUS, &e.DecisionUS); err != nil {
+				rows.Close()
+				return nil, wrap("list access logs", err)
+			}
+			e.AccountID = accountID
+			e.UpstreamLatencyMS = float64(upstreamUS) / 1000
+			got = append(got, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, wrap("list access logs", err)
+		}
+		slices.SortFunc(got, compare)
+		got = got[:min(len(got), need)]
+		// Every unread chunk's entries are at or beyond its edge, which
+		// is at or beyond the last edge read.
+		last := edges[len(edges)-1]
+		if len(ids) < batchSize {
+			break
+		}
+		if len(got) == need {
+			t := got[need-1].CreatedAt
+			if (!q.Ascending && t.After(last)) || (q.Ascending && t.Before(last)) {
+				break
+			}
+		}
+		cursorAt, cursorID = &last, ids[len(ids)-1]
+		batchSize = min(2*batchSize, maxChunkBatch)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap("list access logs", err)
+	entries := make([]access.AccessLogEntry, 0, pg.PerPage)
+	for i := pg.Offset(); i < len(got); i++ {
+		entries = append(entries, got[i].AccessLogEntry)
 	}
 	return entries, nil
+}
+
+// accessLogChunks returns the ids and edge times (last_at, or first_at
+// when reading oldest first) of the next batch of an account's chunks
+// that may hold entries in [since, until) matching q, after the cursor.
+func (s *Store) accessLogChunks(ctx context.Context, accountID string, q access.AccessLogQuery, since, until *time.Time,
+	edge, order, cursorOp string, cursorAt *time.Time, cursorID int64, limit int) ([]int64, []time.Time, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, `+edge+` FROM access_log_chunks
+		WHERE account_id = $1
+		  AND ($2::timestamptz IS NULL OR last_at >= $2)
+		  AND ($3::timestamptz IS NULL OR first_at < $3)
+		  AND ($4::timestamptz IS NULL OR (`+edge+`, id) `+cursorOp+` ($4, $5))
+		  AND ($7::boolean IS NULL OR CASE WHEN $7 THEN has_allowed ELSE has_denied END)
+		  AND ($8 = '' OR $8 = ANY(app_ids))
+		  AND ($9 = '' OR $9 = ANY(reasons))
+		ORDER BY `+order+`
+		LIMIT $6`, accountID, since, until, cursorAt, cursorID, limit, q.Allowed, q.AppID, q.Reason)
+	if err != nil {
+		return nil, nil, wrap("list access log chunks", err)
+	}
+	var ids []int64
+	var edges []time.Time
+	var id int64
+	var at time.Time
+	_, err = pgx.ForEachRow(rows, []any{&id, &at}, func() error {
+		ids, edges = append(ids, id), append(edges, at)
+		return nil
+	})
+	return ids, edges, wrap("list access log chunks", err)
 }
 
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// PruneAccessLogs deletes access log rows older than maxAge and, beyond
-// the newest maxRows, the oldest rows, at most chunk rows per statement so
-// that no statement holds locks for long. Zero maxAge or maxRows turns
+// trimFront is the SET list that drops a chunk's first k entries (k an
+// SQL expression), keeping the rest in order.
+func trimFront(k string) string {
+	var b strings.Builder
+	for _, col := range accessLogArrays {
+		b.WriteString(col + " = " + col + "[" + k + " + 1:], ")
+	}
+	b.WriteString("first_at = created_at[" + k + " + 1], n = n - " + k)
+	return b.String()
+}
+
+// PruneAccessLogs deletes access log entries older than maxAge and,
+// beyond the newest maxRows, the oldest entries. Whole chunks are deleted
+// at most chunk at a time, so that no statement holds locks for long, and
+// a chunk straddling a limit is trimmed. Zero maxAge or maxRows turns
 // that limit off. Retention is the installation's, across accounts. It
-// returns the number of rows deleted.
+// returns the number of entries deleted.
 func (s *Store) PruneAccessLogs(ctx context.Context, maxAge time.Duration, maxRows int64, chunk int) (int64, error) {
 	var total int64
 	if maxAge > 0 {
 		cutoff := s.now().Add(-maxAge)
-		n, err := deleteInChunks(ctx, s, chunk, `
-			DELETE FROM access_logs WHERE id IN (
-				SELECT id FROM access_logs WHERE created_at < $1 LIMIT $2)`, cutoff)
+		n, err := deleteChunks(ctx, s, chunk, `last_at < $1`, cutoff)
 		total += n
+		if err != nil {
+			return total, wrap("prune access logs by age", err)
+		}
+		var trimmed *int64
+		err = s.pool.QueryRow(ctx, `
+			WITH old AS (
+				SELECT id, (SELECT count(*) FROM unnest(created_at) t WHERE t < $1)::int AS k
+				FROM access_log_chunks WHERE first_at < $1 AND last_at >= $1),
+			trimmed AS (
+				UPDATE access_log_chunks c SET `+trimFront("old.k")+`
+				FROM old WHERE c.id = old.id AND old.k > 0
+				RETURNING old.k)
+			SELECT sum(k) FROM trimmed`, cutoff).Scan(&trimmed)
+		if trimmed != nil {
+			total += *trimmed
+		}
 		if err != nil {
 			return total, wrap("prune access logs by age", err)
 		}
 	}
 	if maxRows > 0 {
-		// Ids only grow, so the newest maxRows rows all have an id above
-		// max(id) - maxRows: no count of a large table is needed.
-		var maxID *int64
-		if err := s.pool.QueryRow(ctx, `SELECT max(id) FROM access_logs`).Scan(&maxID); err != nil {
+		// The newest chunks holding maxRows entries stay; the oldest of
+		// them may lose its front.
+		var keepFrom, n, keep int64
+		err := s.pool.QueryRow(ctx, `
+			SELECT id, n, $1 - newer FROM (
+				SELECT id, n, sum(n) OVER (ORDER BY id DESC) - n AS newer FROM access_log_chunks) t
+			WHERE newer < $1 ORDER BY id LIMIT 1`, maxRows).Scan(&keepFrom, &n, &keep)
+		switch {
+		case err == pgx.ErrNoRows:
+		case err != nil:
 			return total, wrap("prune access logs by count", err)
-		}
-		if maxID != nil && *maxID > maxRows {
-			n, err := deleteInChunks(ctx, s, chunk, `
-				DELETE FROM access_logs WHERE id IN (
-					SELECT id FROM access_logs WHERE id <= $1 ORDER BY id LIMIT $2)`, *maxID-maxRows)
-			total += n
+		default:
+			deleted, err := deleteChunks(ctx, s, chunk, `id < $1`, keepFrom)
+			total += deleted
 			if err != nil {
 				return total, wrap("prune access logs by count", err)
+			}
+			if n > keep {
+				if _, err := s.pool.Exec(ctx, `
+					UPDATE access_log_chunks SET `+trimFront("$2::int")+` WHERE id = $1`, keepFrom, n-keep); err != nil {
+					return total, wrap("prune access logs by count", err)
+				}
+				total += n - keep
 			}
 		}
 	}
 	return total, nil
 }
 
-func deleteInChunks(ctx context.Context, s *Store, chunk int, sql string, bound any) (int64, error) {
+// deleteChunks deletes the chunks matching where ($1 is bound), at most
+// chunk per statement, and returns how many entries they held.
+func deleteChunks(ctx context.Context, s *Store, chunk int, where string, bound any) (int64, error) {
 	var total int64
 	for {
-		tag, err := s.pool.Exec(ctx, sql, bound, chunk)
+		var chunks, entries int64
+		err := s.pool.QueryRow(ctx, `
+			WITH gone AS (
+				DELETE FROM access_log_chunks WHERE id IN (
+					SELECT id FROM access_log_chunks WHERE `+where+` LIMIT $2)
+				RETURNING n)
+			SELECT count(*), COALESCE(sum(n), 0) FROM gone`, bound, chunk).Scan(&chunks, &entries)
 		if err != nil {
 			return total, err
 		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < int64(chunk) {
+		total += entries
+		if chunks < int64(chunk) {
 			return total, nil
 		}
 	}
