@@ -361,6 +361,7 @@ function preview(app) {
         request_headers: lines(hdrs.value)}, {signal: ctl.signal});
       if (n !== seq) return;
       clear(out).append(previewResult(result.preflight));
+      out.dataset.request = [originIn.value, method.value, hdrs.value].join(' ');
     } catch (e) {
       if (e.name === 'AbortError' || n !== seq) return;
       const rest = e instanceof APIError ? showFieldErrors(form, e.errors) : [e];

@@ -20,7 +20,7 @@ export async function render(main) {
         ro ? null : h('td', h('button.btn.small.danger.write', {type: 'button', on: {click: async () => {
           if (!await confirmDialog(`Delete ${p.name}?`, h('p', 'Users can no longer log in with it. Gatehouse refuses while an application or a login method rule names it.'), 'Delete', true)) return;
           try { await api('DELETE', `/access/identity_providers/${p.id}`); toast(`Deleted ${p.name}`); load(); } catch (e) { toast(e.message, 'error'); }
-        }}}, 'Delete'))))), 'No identity providers yet.'));
+        }}}, 'Delete')))), 'No identity providers yet.'));
     } catch (e) { clear(box).append(errorBox(e)); }
   };
   if (!ro) main.append(createForm(load));

@@ -42,7 +42,7 @@ export async function render(main) {
           ro ? null : h('td.nowrap',
             h('button.btn.small.write', {type: 'button', on: {click: () => refresh(t)}, title: 'Extend the expiry to now plus the duration'}, 'Refresh'),
             h('button.btn.small.write', {type: 'button', on: {click: () => rotate(t)}}, 'Rotate'),
-            h('button.btn.small.danger.write', {type: 'button', on: {click: () => remove(t)}}, 'Delete'))))),
+            h('button.btn.small.danger.write', {type: 'button', on: {click: () => remove(t)}}, 'Delete')))),
         'No service tokens yet.'));
     } catch (e) { clear(listBox).append(errorBox(e)); }
   };

@@ -1,0 +1,477 @@
+package e2e_test
+
+// Browser tests of the web dashboard (internal/dashboard): headless
+// Chromium signs in on the API's listener, where gatehouse serve mounts
+// the dashboard, and works the pages as an operator would, against the
+// real API, PostgreSQL and a real edge. With GATEHOUSE_SCREENSHOTS set,
+// they save a screenshot of every page there.
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
+)
+
+// console is one test's control plane with the dashboard, an edge
+// following the same database, and a browser at 1280×800.
+type console struct {
+	api     *gatehousetest.API
+	edge    *gatehousetest.Edge
+	browser *gatehousetest.Browser
+}
+
+func newConsole(t *testing.T, edgeOpts gatehousetest.EdgeOptions) *console {
+	t.Helper()
+	a := gatehousetest.NewDashboardAPI(t)
+	edgeOpts.Store, edgeOpts.TLS = a.Store, true
+	ed := gatehousetest.StartEdge(t, edgeOpts)
+	b := gatehousetest.StartBrowser(t, ed.URL)
+	b.SetViewport(t, 1280, 800)
+	return &console{api: a, edge: ed, browser: b}
+}
+
+// signIn opens the dashboard and signs in with token, as a person would.
+func (c *console) signIn(t *testing.T, token string) {
+	t.Helper()
+	c.browser.Navigate(t, c.api.URL+"/")
+	c.browser.WaitJS(t, "the sign-in form", `document.querySelector('#signin-token')`)
+	c.browser.Screenshot(t, "sign-in")
+	c.browser.Run(t, "sign in",
+		chromedp.SendKeys(chromedp.CSS("#signin-token"), token),
+		chromedp.Click(chromedp.CSS("#signin-form button[type=submit]")))
+	c.browser.WaitJS(t, "the console", `document.querySelector('#sign-out')`)
+}
+
+// open goes to a page of the single-page app and waits for ready, a
+// JavaScript condition.
+func (c *console) open(t *testing.T, hash, ready string) {
+	t.Helper()
+	c.browser.Eval(t, fmt.Sprintf(`location.hash = %q`, hash), nil)
+	c.browser.WaitJS(t, hash, ready)
+}
+
+// fill replaces the value of the control sel by typing value.
+func (c *console) fill(t *testing.T, sel, value string) {
+	t.Helper()
+	c.js(t, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = ''; e.dispatchEvent(new Event('input', {bubbles: true})); })()`, sel), nil)
+	c.browser.Run(t, "type into "+sel, chromedp.SendKeys(chromedp.CSS(sel), value))
+}
+
+func (c *console) click(t *testing.T, sel string) {
+	t.Helper()
+	c.browser.Run(t, "click "+sel, chromedp.Click(chromedp.CSS(sel)))
+}
+
+func (c *console) js(t *testing.T, js string, out any) {
+	t.Helper()
+	c.browser.Eval(t, js, out)
+}
+
+func (c *console) text(t *testing.T, sel string) string {
+	t.Helper()
+	var s string
+	c.js(t, fmt.Sprintf(`(document.querySelector(%q) || {textContent: ''}).textContent`, sel), &s)
+	return s
+}
+
+// noWriteControls fails the test if the page shows any control that
+// changes something.
+func (c *console) noWriteControls(t *testing.T, page string) {
+	t.Helper()
+	var found []string
+	c.js(t, `[...document.querySelectorAll('main .write, main button[type=submit]:not(#preview-form *):not(#tester-form *):not(.filters *), main input:not([disabled]):not(#preview-form *):not(#tester-form *):not(.filters *):not([type=search])')]
+		.filter((e) => !e.closest('fieldset[disabled]')).map((e) => e.outerHTML.slice(0, 120))`, &found)
+	if len(found) > 0 {
+		t.Errorf("%s: a read-only console shows edit controls: %q", page, found)
+	}
+}
+
+var appURL = regexp.MustCompile(`#/apps/([0-9a-f-]{36})/`)
+
+// preflightRow is the preview's answer as the page shows it.
+type preflightRow struct {
+	Status  string            `json:"status"`
+	Outcome string            `json:"outcome"`
+	Reason  string            `json:"reason"`
+	Headers map[string]string `json:"headers"`
+}
+
+const readPreview = `(() => {
+	const s = document.querySelector('#preview-status');
+	if (!s) return null;
+	const headers = {};
+	for (const tr of document.querySelectorAll('#preview-result tr[data-header]')) headers[tr.dataset.header] = tr.dataset.value;
+	return {status: s.dataset.status, outcome: s.dataset.outcome, reason: document.querySelector('#preview-reason').textContent, headers};
+})()`
+
+// waitPreview waits until the preview answers for origin and returns it.
+func (c *console) waitPreview(t *testing.T, origin string) preflightRow {
+	t.Helper()
+	// The result names the request it answers: the form's current one.
+	c.browser.WaitJS(t, "the preview for "+origin, fmt.Sprintf(`(() => {
+		const out = document.querySelector('#preview-result');
+		const now = [document.querySelector('#preview-origin').value, document.querySelector('#preview-method').value, document.querySelector('#preview-request-headers').value].join(' ');
+		return document.querySelector('#preview-origin').value === %q && out.dataset.request === now && document.querySelector('#preview-status');
+	})()`, origin))
+	var p preflightRow
+	c.js(t, readPreview, &p)
+	return p
+}
+
+// rawPreflight sends the browser's preflight straight to the edge and
+// returns its status and Access-Control-* headers.
+func (c *console) rawPreflight(t *testing.T, host, origin, method, headers string) (int, map[string]string) {
+	t.Helper()
+	req := c.edge.Request(t, "OPTIONS", host, "/data", nil)
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", method)
+	req.Header.Set("Access-Control-Request-Headers", headers)
+	resp, _ := c.edge.Do(t, req)
+	return resp.StatusCode, accessControl(resp.Header)
+}
+
+// accessControl picks the Access-Control-* headers, by canonical name.
+func accessControl(h http.Header) map[string]string {
+	out := map[string]string{}
+	for k, v := range h {
+		if strings.HasPrefix(http.CanonicalHeaderKey(k), "Access-Control-") {
+			out[http.CanonicalHeaderKey(k)] = strings.Join(v, ", ")
+		}
+	}
+	return out
+}
+
+func previewAccessControl(p preflightRow) map[string]string {
+	out := map[string]string{}
+	for k, v := range p.Headers {
+		out[http.CanonicalHeaderKey(k)] = v
+	}
+	return accessControl(toHeader(out))
+}
+
+func toHeader(m map[string]string) http.Header {
+	h := http.Header{}
+	for k, v := range m {
+		h.Set(k, v)
+	}
+	return h
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// An operator creates an application with CORS settings through the
+// console; the preflight preview shows exactly what the edge then answers
+// a raw OPTIONS request. An invalid origin is refused next to its field,
+// and turning on the bypass (after a confirmation) clears the settings.
+func TestDashboardAppCORSSettingsPreviewMatchesTheEdge(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t, gatehousetest.EdgeOptions{})
+	origin := gatehousetest.StartCORSOrigin(t)
+	apiHost := gatehousetest.Host(t, "api")
+	page := "https://web.example.test"
+	c.signIn(t, c.api.Token)
+	c.browser.WaitJS(t, "the empty list", `document.querySelector('#app-list .empty')`)
+
+	c.click(t, "#add-app")
+	c.browser.WaitJS(t, "the new app form", `document.querySelector('#app-form')`)
+	c.fill(t, "#app-form input[name=name]", "Orders API")
+	c.fill(t, "#app-form textarea[name=domains]", apiHost)
+	c.fill(t, "#app-form input[name=origin]", origin.URL)
+	c.browser.Screenshot(t, "app-new-overview")
+	c.click(t, "#tab-settings")
+	c.fill(t, "#cors-origins", page)
+	c.click(t, "#cors-method-PUT")
+	c.click(t, "#cors-method-DELETE")
+	c.fill(t, "#cors-headers", "X-Custom\nContent-Type")
+	c.click(t, "#cors-credentials")
+	c.fill(t, "#cors-max-age", "600")
+	c.click(t, "#save-app")
+	c.browser.WaitJS(t, "the saved app", `/^#\/apps\/[0-9a-f-]{36}\/settings$/.test(location.hash) && document.querySelector('#preview-status')`)
+	var hash string
+	c.js(t, `location.hash`, &hash)
+	appID := appURL.FindStringSubmatch(hash + "/")[1]
+
+	var app access.App
+	c.api.MustCall(t, "GET", "access/apps/"+appID, nil, &app)
+	if app.Domain != apiHost || app.Origin != origin.URL || app.CORSHeaders == nil || !app.CORSHeaders.AllowCredentials ||
+		fmt.Sprint(app.CORSHeaders.AllowedOrigins) != "["+page+"]" || app.CORSHeaders.MaxAge != 600 {
+		t.Fatalf("stored app %+v, cors %+v", app, app.CORSHeaders)
+	}
+	c.edge.Sync(t, c.api.Store)
+
+	// The preview, for an allowed and a refused page origin, against the
+	// edge's answer to the same preflight.
+	for _, tc := range []struct{ origin, method, headers string }{
+		{page, "PUT", "x-custom"},
+		{page, "DELETE", "content-type,x-custom"},
+		{"https://evil.example.test", "PUT", "x-custom"},
+		{page, "PATCH", "x-custom"},
+	} {
+		c.fill(t, "#preview-request-headers", tc.headers)
+		c.browser.Run(t, "pick "+tc.method, chromedp.SetValue(chromedp.CSS("#preview-method"), tc.method))
+		c.js(t, `document.querySelector('#preview-method').dispatchEvent(new Event('change', {bubbles: true}))`, nil)
+		c.fill(t, "#preview-origin", tc.origin)
+		got := c.waitPreview(t, tc.origin)
+		status, edgeHeaders := c.rawPreflight(t, apiHost, tc.origin, tc.method, tc.headers)
+		if got.Status != fmt.Sprint(status) {
+			t.Errorf("%+v: preview says status %s, the edge answered %d", tc, got.Status, status)
+		}
+		if shown := previewAccessControl(got); fmt.Sprint(shown) != fmt.Sprint(edgeHeaders) {
+			t.Errorf("%+v: preview shows %v, the edge sent %v", tc, shown, edgeHeaders)
+		}
+		t.Logf("%+v: %s %v (%s)", tc, got.Status, keys(previewAccessControl(got)), got.Reason)
+	}
+	c.fill(t, "#preview-origin", page)
+	c.browser.Run(t, "pick PUT", chromedp.SetValue(chromedp.CSS("#preview-method"), "PUT"))
+	c.js(t, `document.querySelector('#preview-method').dispatchEvent(new Event('change', {bubbles: true}))`, nil)
+	c.fill(t, "#preview-request-headers", "X-Custom")
+	c.browser.WaitJS(t, "the allowed preview", `document.querySelector('#preview-status') && document.querySelector('#preview-status').dataset.status === '204' &&
+		document.querySelector('#preview-result tr[data-header="Access-Control-Allow-Origin"]')`)
+	c.browser.Screenshot(t, "app-settings-cors")
+
+	// An origin with a path: the API's field error shows next to the field.
+	c.fill(t, "#cors-origins", page+"/app")
+	c.click(t, "#save-app")
+	c.browser.WaitJS(t, "the field error", `document.querySelector('[data-field="cors_headers.allowed_origins"].invalid .field-error:not([hidden])')`)
+	msg := c.text(t, `[data-field="cors_headers.allowed_origins"] .field-error`)
+	if !strings.Contains(msg, "origin") {
+		t.Errorf("field error %q", msg)
+	}
+	var focused string
+	c.js(t, `document.activeElement.id`, &focused)
+	if focused != "cors-origins" {
+		t.Errorf("focus on %q after the field error, want the field", focused)
+	}
+	c.browser.Screenshot(t, "app-settings-field-error")
+	c.fill(t, "#cors-origins", page)
+
+	// Bypass: a confirmation, then every CORS field is empty; saved, the
+	// app has no CORS settings and the edge forwards preflights.
+	c.click(t, "#cors-bypass")
+	c.browser.WaitJS(t, "the confirmation", `document.querySelector('dialog.modal[open]')`)
+	c.browser.Screenshot(t, "app-settings-bypass-confirm")
+	c.click(t, "dialog.modal[open] .btn.danger")
+	var cleared struct {
+		Origins, Headers, MaxAge string
+		Methods                  int
+		Creds, Disabled          bool
+	}
+	c.js(t, `({origins: document.querySelector('#cors-origins').value, headers: document.querySelector('#cors-headers').value,
+		maxAge: document.querySelector('#cors-max-age').value, methods: document.querySelectorAll('[id^=cors-method-]:checked').length,
+		creds: document.querySelector('#cors-credentials').checked, disabled: document.querySelector('#cors-origins').disabled})`, &cleared)
+	if cleared.Origins != "" || cleared.Headers != "" || cleared.MaxAge != "" || cleared.Methods != 0 || cleared.Creds || !cleared.Disabled {
+		t.Fatalf("after turning on the bypass the CORS fields are %+v", cleared)
+	}
+	c.click(t, "#save-app")
+	c.browser.WaitJS(t, "the forwarded preview", `document.querySelector('#preview-status') && document.querySelector('#preview-status').dataset.outcome === 'forwarded' && document.querySelector('#cors-bypass').checked`)
+	var bypassed access.App
+	c.api.MustCall(t, "GET", "access/apps/"+appID, nil, &bypassed)
+	if bypassed.CORSHeaders != nil || !bypassed.OptionsPreflightBypass {
+		t.Fatalf("after the bypass: cors %+v, bypass %v", bypassed.CORSHeaders, bypassed.OptionsPreflightBypass)
+	}
+	c.edge.Sync(t, c.api.Store)
+	status, _ := c.rawPreflight(t, apiHost, page, "PUT", "x-custom")
+	if reqs := origin.Requests(); status != http.StatusNoContent || len(reqs) != 1 || reqs[0].Method != "OPTIONS" {
+		t.Errorf("edge answered %d, origin saw %v; want the preflight forwarded", status, methods(reqs))
+	}
+	var v string
+	if c.js(t, `document.querySelector('#cors-origins').value`, &v); v != "" {
+		t.Errorf("origins after reload %q", v)
+	}
+
+	c.open(t, "#/apps", `document.querySelector('#app-list [data-cors]')`)
+	if mode := c.text(t, "#app-list [data-cors]"); mode != "bypass to origin" {
+		t.Errorf("list says CORS %q", mode)
+	}
+}
+
+// A new service token's secret is shown once, with copy buttons, and is
+// gone after a reload; rotating shows the new one; both changes are in
+// the audit log with what changed.
+func TestDashboardServiceTokenSecretShownOnceRotateAndAudit(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t, gatehousetest.EdgeOptions{})
+	c.signIn(t, c.api.Token)
+	c.open(t, "#/service-tokens", `document.querySelector('#create-token') && document.querySelector('#token-list .empty')`)
+	c.fill(t, "#token-name-input", "ci-deploy")
+	c.click(t, "#create-token button[type=submit]")
+	c.browser.WaitJS(t, "the secret", `document.querySelector('#client-secret') && document.querySelector('#token-list tr[data-name="ci-deploy"]')`)
+	c.browser.Screenshot(t, "service-token-created")
+	secret, clientID := c.text(t, "#client-secret"), c.text(t, "#client-id")
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(secret) || !strings.HasSuffix(clientID, ".access") {
+		t.Fatalf("secret %q client id %q", secret, clientID)
+	}
+	var copies int
+	c.js(t, `document.querySelectorAll('#secret-box button[aria-label*="copy"]').length`, &copies)
+	if copies != 2 {
+		t.Errorf("%d copy buttons, want 2 (client id and secret)", copies)
+	}
+	// The secret works at the edge's door: a Service Auth app accepts it.
+	var tokens []access.ServiceToken
+	c.api.MustCall(t, "GET", "access/service_tokens", nil, &tokens)
+	if len(tokens) != 1 || tokens[0].ClientID != clientID {
+		t.Fatalf("tokens %+v", tokens)
+	}
+	if stored := storage(t, c); stored != "" {
+		t.Errorf("web storage holds %q", stored)
+	}
+
+	c.browser.Run(t, "reload", chromedp.Reload())
+	c.browser.WaitJS(t, "the list after reload", `document.querySelector('#token-list tr[data-name="ci-deploy"]')`)
+	var html string
+	c.js(t, `document.documentElement.outerHTML`, &html)
+	if strings.Contains(html, secret) || strings.Contains(html, "client-secret") {
+		t.Fatal("the secret is still shown after a reload")
+	}
+	c.browser.Screenshot(t, "service-tokens")
+
+	c.click(t, `#token-list tr[data-name="ci-deploy"] button:nth-of-type(2)`)
+	c.browser.WaitJS(t, "the rotate confirmation", `document.querySelector('dialog.modal[open] #rotate-grace')`)
+	c.click(t, "dialog.modal[open] .btn.danger")
+	c.browser.WaitJS(t, "the new secret", `document.querySelector('#client-secret')`)
+	if rotated := c.text(t, "#client-secret"); rotated == secret || len(rotated) != 64 {
+		t.Errorf("rotated secret %q (was %q)", rotated, secret)
+	}
+	var tok access.ServiceToken
+	c.api.MustCall(t, "GET", "access/service_tokens/"+tokens[0].ID, nil, &tok)
+	if tok.ClientSecretVersion != 2 {
+		t.Errorf("client_secret_version %d after rotate", tok.ClientSecretVersion)
+	}
+
+	c.open(t, "#/audit", `document.querySelector('#audit-list tr[data-action="service_token.rotate"]')`)
+	var actions []string
+	c.js(t, `[...document.querySelectorAll('#audit-list tr[data-action]')].map((tr) => tr.dataset.action)`, &actions)
+	if fmt.Sprint(actions) != "[service_token.rotate service_token.create]" {
+		t.Errorf("audit log shows %v", actions)
+	}
+	c.click(t, `#audit-list tr[data-action="service_token.rotate"] button`)
+	var change struct{ Before, After string }
+	c.js(t, `(() => { const tr = document.querySelector('#audit-list tr.detail:not([hidden]) tr[data-path="client_secret_version"]');
+		return tr ? {before: tr.querySelector('.before').textContent, after: tr.querySelector('.after').textContent} : {}; })()`, &change)
+	if change.Before != "1" || change.After != "2" {
+		t.Errorf("rotate diff shows client_secret_version %q -> %q", change.Before, change.After)
+	}
+	if who := c.text(t, `#audit-list tr[data-action="service_token.rotate"] td:nth-child(2)`); !strings.Contains(who, "token rw") {
+		t.Errorf("audit actor %q", who)
+	}
+	c.browser.Screenshot(t, "audit-log")
+}
+
+// storage returns anything the page keeps in web storage.
+func storage(t *testing.T, c *console) string {
+	var s string
+	c.js(t, `JSON.stringify(localStorage) === '{}' && JSON.stringify(sessionStorage) === '{}' ? '' : JSON.stringify([localStorage, sessionStorage])`, &s)
+	return s
+}
+
+// A read-only token's console shows every page and no edit controls.
+func TestDashboardReadOnlyTokenShowsNoEditControls(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t, gatehousetest.EdgeOptions{})
+	origin := gatehousetest.StartOrigin(t)
+	app := c.api.CreateApp(t, gatehousetest.Host(t, "ro"), origin.URL,
+		map[string]any{"cors_headers": map[string]any{"allowed_origins": []string{"https://web.example.test"}, "allowed_methods": []string{"PUT"}}},
+		map[string]any{"name": "staff", "decision": "allow", "include": []any{map[string]any{"email_domain": map[string]any{"domain": "example.test"}}}})
+	c.api.MustCall(t, "POST", "access/service_tokens", map[string]any{"name": "ci"}, nil)
+	c.signIn(t, c.api.ReadOnlyToken)
+	if c.text(t, "#read-only-badge") != "read-only" {
+		t.Error("no read-only badge")
+	}
+	pages := []struct{ hash, ready string }{
+		{"#/apps", `document.querySelector('#app-list table')`},
+		{"#/apps/" + app.ID + "/overview", `document.querySelector('#aud-tag')`},
+		{"#/apps/" + app.ID + "/policies", `document.querySelector('#app-policies table')`},
+		{"#/apps/" + app.ID + "/settings", `document.querySelector('#preview-status')`},
+		{"#/policies", `document.querySelector('h1') && document.querySelector('h1').textContent === 'Policies'`},
+		{"#/service-tokens", `document.querySelector('#token-list table')`},
+		{"#/idps", `document.querySelector('main .empty, main table')`},
+	}
+	for _, p := range pages {
+		c.open(t, p.hash, p.ready)
+		c.noWriteControls(t, p.hash)
+	}
+	c.open(t, "#/apps/"+app.ID+"/settings", `document.querySelector('#preview-status')`)
+	c.browser.Screenshot(t, "read-only-app-settings")
+	// The preview works for read-only tokens: the policy tester changes nothing.
+	if got := c.waitPreview(t, "https://web.example.test"); got.Status != "204" {
+		t.Errorf("read-only preview %+v", got)
+	}
+	// The API refuses a write anyway.
+	if r := c.browser.Fetch(t, c.api.URL+"/client/v4/accounts/"+c.api.AccountID+"/access/service_tokens", csrfFetch(t, c, `{"name":"x"}`)); r.Status != http.StatusForbidden {
+		t.Errorf("read-only write through the session: %+v", r)
+	}
+}
+
+// csrfFetch is a same-origin POST carrying the session's CSRF token,
+// read from the session endpoint as the dashboard does on reload.
+func csrfFetch(t *testing.T, c *console, body string) gatehousetest.FetchInit {
+	t.Helper()
+	r := c.browser.Fetch(t, c.api.URL+"/client/v4/gatehouse/dashboard/session", gatehousetest.FetchInit{})
+	var env struct {
+		Result struct {
+			CSRFToken string `json:"csrf_token"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(r.Body), &env); err != nil || env.Result.CSRFToken == "" {
+		t.Fatalf("session: %+v", r)
+	}
+	return gatehousetest.FetchInit{Method: "POST", Body: body, Headers: map[string]string{"Content-Type": "application/json", "X-Gatehouse-CSRF": env.Result.CSRFToken}}
+}
+
+// The session cookie is HttpOnly and nothing is kept in web storage; a
+// write from the page with the cookie but without the CSRF header is
+// refused, with it accepted; signing out ends the session on the server.
+func TestDashboardCookieWritesNeedTheCSRFHeader(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t, gatehousetest.EdgeOptions{})
+	c.signIn(t, c.api.Token)
+	var cookie string
+	c.js(t, `document.cookie`, &cookie)
+	if strings.Contains(cookie, "gatehouse_dashboard") {
+		t.Errorf("the page can read the session cookie: %q", cookie)
+	}
+	if s := storage(t, c); s != "" {
+		t.Errorf("web storage holds %q", s)
+	}
+	url := c.api.URL + "/client/v4/accounts/" + c.api.AccountID + "/access/service_tokens"
+	noCSRF := c.browser.Fetch(t, url, gatehousetest.FetchInit{Method: "POST", Body: `{"name":"sneaky"}`, Headers: map[string]string{"Content-Type": "application/json"}})
+	if noCSRF.Status != http.StatusForbidden {
+		t.Errorf("cookie write without the CSRF header: %+v, want 403", noCSRF)
+	}
+	withCSRF := c.browser.Fetch(t, url, csrfFetch(t, c, `{"name":"fine"}`))
+	if withCSRF.Status != http.StatusOK {
+		t.Errorf("cookie write with the CSRF header: %+v, want 200", withCSRF)
+	}
+	var tokens []access.ServiceToken
+	c.api.MustCall(t, "GET", "access/service_tokens", nil, &tokens)
+	if len(tokens) != 1 || tokens[0].Name != "fine" {
+		t.Errorf("tokens %+v", tokens)
+	}
+
+	c.click(t, "#sign-out")
+	c.browser.WaitJS(t, "the sign-in form", `document.querySelector('#signin-token')`)
+	if r := c.browser.Fetch(t, c.api.URL+"/client/v4/gatehouse/dashboard/session", gatehousetest.FetchInit{}); r.Status != http.StatusUnauthorized {
+		t.Errorf("session after sign-out: %+v", r)
+	}
+	c.browser.Run(t, "reload", chromedp.Reload())
+	c.browser.WaitJS(t, "the sign-in form after reload", `document.querySelector('#signin-token')`)
+	c.fill(t, "#signin-token", "ghat_not-a-token")
+	c.click(t, "#signin-form button[type=submit]")
+	c.browser.WaitJS(t, "the sign-in error", `document.querySelector('#signin-error .alert')`)
+}
