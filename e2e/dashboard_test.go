@@ -7,6 +7,7 @@ package e2e_test
 // they save a screenshot of every page there.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,10 +15,13 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/accesslog"
+	"github.com/gatehouse-dev/gatehouse/internal/edge"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
 )
 
@@ -474,4 +478,125 @@ func TestDashboardCookieWritesNeedTheCSRFHeader(t *testing.T) {
 	c.fill(t, "#signin-token", "ghat_not-a-token")
 	c.click(t, "#signin-form button[type=submit]")
 	c.browser.WaitJS(t, "the sign-in error", `document.querySelector('#signin-error .alert')`)
+}
+
+// Every page renders with real data and without script errors: a policy
+// built with the rule builder, linked to an application and moved up in
+// its order, the policy tester's decision, relays, identity providers,
+// access requests with reasons in words, the audit log and the edges.
+// This is also the test that saves a screenshot of each page.
+func TestDashboardEveryPagePoliciesTesterLogsAndEdges(t *testing.T) {
+	t.Parallel()
+	st := gatehousetest.Store(t)
+	logger := accesslog.New(st, accesslog.Config{FlushInterval: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); logger.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c := newConsole(t, gatehousetest.EdgeOptions{Observers: []edge.Observer{logger}, HeartbeatInterval: 100 * time.Millisecond})
+	origin := gatehousetest.StartOrigin(t)
+	var tok access.ServiceToken
+	c.api.MustCall(t, "POST", "access/service_tokens", map[string]any{"name": "ci-relay"}, &tok)
+	c.api.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": "Email PIN", "type": "onetimepin", "config": map[string]any{}}, nil)
+	apiHost := gatehousetest.Host(t, "api")
+	app := c.api.CreateApp(t, apiHost, origin.URL,
+		map[string]any{"name": "Orders API", "cors_headers": map[string]any{"allowed_origins": []string{"https://web.example.test"}, "allowed_methods": []string{"PUT"}}},
+		map[string]any{"name": "service auth", "decision": "non_identity", "include": []any{map[string]any{"service_token": map[string]any{"token_id": tok.ID}}}})
+	c.api.CreateApp(t, gatehousetest.Host(t, "relay"), "https://"+apiHost, map[string]any{"name": "Orders relay",
+		"upstream_service_token": map[string]any{"client_id": tok.ClientID, "client_secret": "0000"}})
+	c.edge.Sync(t, c.api.Store)
+	for _, o := range []string{"https://web.example.test", "https://evil.example.test"} {
+		c.rawPreflight(t, apiHost, o, "PUT", "x-custom")
+	}
+	c.edge.Do(t, c.edge.Request(t, "GET", apiHost, "/orders", nil))
+
+	c.signIn(t, c.api.Token)
+	c.browser.WaitJS(t, "the list", `document.querySelector('#app-list table')`)
+	c.browser.Screenshot(t, "applications")
+
+	// A reusable policy from the rule builder: email domain, and an IP range required.
+	c.open(t, "#/policies/new", `document.querySelector('#policy-name')`)
+	c.fill(t, "#policy-name", "Staff")
+	c.browser.Run(t, "pick email domain", chromedp.SetValue(chromedp.CSS("#rules-include .rule-row select"), "email_domain"))
+	c.js(t, `document.querySelector('#rules-include .rule-row select').dispatchEvent(new Event('change', {bubbles: true}))`, nil)
+	c.fill(t, "#rules-include .rule-row .rule-value input", "example.test")
+	c.click(t, `[data-field="require"] > button`)
+	c.browser.Run(t, "pick IP", chromedp.SetValue(chromedp.CSS("#rules-require .rule-row select"), "ip"))
+	c.js(t, `document.querySelector('#rules-require .rule-row select').dispatchEvent(new Event('change', {bubbles: true}))`, nil)
+	c.fill(t, "#rules-require .rule-row .rule-value input", "10.0.0.0/8")
+	c.browser.Screenshot(t, "policy-rule-builder")
+	c.click(t, ".policy-form button[type=submit]")
+	c.browser.WaitJS(t, "the policy list", `location.hash === '#/policies' && document.querySelector('main table')`)
+	c.browser.Screenshot(t, "policies")
+	var policies []access.Policy
+	c.api.MustCall(t, "GET", "access/policies", nil, &policies)
+	if raw, _ := json.Marshal(policies); len(policies) != 1 || !strings.Contains(string(raw),
+		`"include":[{"email_domain":{"domain":"example.test"}}],"require":[{"ip":{"ip":"10.0.0.0/8"}}],"exclude":[]`) {
+		t.Fatalf("stored policies %s", raw)
+	}
+
+	// Link it to the app, move it first, and ask the tester.
+	c.open(t, "#/apps/"+app.ID+"/policies", `document.querySelector('#app-policies table') && document.querySelector('#app-policies .inline-form select')`)
+	c.click(t, "#app-policies .inline-form button.btn:not(.primary)")
+	c.browser.WaitJS(t, "the linked policy", `document.querySelectorAll('#app-policies tr[data-policy]').length === 2`)
+	c.click(t, `#app-policies tr[data-policy="`+policies[0].ID+`"] .move-up`)
+	c.browser.WaitJS(t, "the new order", `document.querySelector('#app-policies tr[data-policy]').dataset.policy === '`+policies[0].ID+`'`)
+	var stored access.App
+	c.api.MustCall(t, "GET", "access/apps/"+app.ID, nil, &stored)
+	if len(stored.Policies) != 2 || stored.Policies[0].ID != policies[0].ID {
+		t.Fatalf("app policies after moving Staff up: %+v", stored.Policies)
+	}
+	c.fill(t, "#tester-email", "ann@example.test")
+	c.fill(t, "#tester-ip", "10.1.2.3")
+	c.click(t, "#tester-form button[type=submit]")
+	c.browser.WaitJS(t, "the decision", `document.querySelector('#tester-decision')`)
+	if d, p := c.text(t, "#tester-decision"), c.text(t, "#tester-policy"); d != "Allowed" || !strings.Contains(p, "Staff") || !strings.Contains(p, "include rule 1 (email_domain)") {
+		t.Errorf("tester says %q, %q", d, p)
+	}
+	c.browser.Screenshot(t, "app-policies-tester")
+	c.open(t, "#/apps/"+app.ID+"/overview", `document.querySelector('#aud-tag')`)
+	if aud := c.text(t, "#aud-tag"); aud != app.AUD {
+		t.Errorf("AUD tag %q, want %q", aud, app.AUD)
+	}
+	c.browser.Screenshot(t, "app-overview")
+	c.open(t, "#/apps/"+app.ID+"/authentication", `document.querySelector('#panel-authentication:not([hidden]) input[type=checkbox]')`)
+	c.browser.Screenshot(t, "app-authentication")
+
+	c.open(t, "#/relays", `document.querySelector('main table')`)
+	if s := c.text(t, "main table"); !strings.Contains(s, "Orders relay") || !strings.Contains(s, tok.ClientID) {
+		t.Errorf("relays page: %q", s)
+	}
+	c.browser.Screenshot(t, "relays")
+	c.open(t, "#/idps", `document.querySelector('main table')`)
+	c.browser.Screenshot(t, "identity-providers")
+
+	// Access requests: the refused preflight, in words, and the filter.
+	c.open(t, "#/logs", `document.querySelectorAll('#log-list tbody tr').length >= 3`)
+	if s := c.text(t, "#log-list"); !strings.Contains(s, "the Origin is not in allowed_origins") {
+		t.Errorf("access requests page: %q", s)
+	}
+	c.browser.Screenshot(t, "access-requests")
+	c.js(t, `(() => { const s = document.querySelectorAll('.filters select')[1]; s.value = 'false'; s.dispatchEvent(new Event('change', {bubbles: true})); })()`, nil)
+	c.browser.WaitJS(t, "only blocked rows", `(() => { const rows = [...document.querySelectorAll('#log-list tbody tr')];
+		return rows.length > 0 && rows.every((r) => r.textContent.includes('blocked')); })()`)
+
+	c.open(t, "#/audit", `document.querySelector('#audit-list tr[data-action="app.update"]')`)
+	c.browser.Screenshot(t, "audit")
+	c.open(t, "#/edges", `document.querySelector('#edge-list table')`)
+	if s := c.text(t, "#edge-list"); !strings.Contains(s, "current") {
+		t.Errorf("edges page: %q", s)
+	}
+	c.browser.Screenshot(t, "edges")
+
+	// Narrow window: the menu button opens the navigation.
+	c.browser.SetViewport(t, 420, 800)
+	c.click(t, ".menu-toggle")
+	c.browser.WaitJS(t, "the open menu", `document.querySelector('#sidenav.open')`)
+	c.browser.Screenshot(t, "narrow-menu")
+
+	for _, m := range c.browser.Console() {
+		if m.Type == chromedp.ConsoleException || (m.Type == "error" && !strings.Contains(m.Text, "Failed to load resource")) {
+			t.Errorf("browser console: %s", m)
+		}
+	}
 }

@@ -194,7 +194,7 @@ async function editPage(main, id, tab) {
   creds.input.id = 'cors-credentials';
   const maxAge = h('input', {type: 'number', id: 'cors-max-age', min: '-1', max: '86400', step: '1', value: cors.max_age ? String(cors.max_age) : ''});
   const corsFS = h('fieldset', {id: 'cors-settings'},
-    h('legend', 'CORS settings'),
+    h('legend', 'Preflight responses at the edge'),
     h('p.hint', 'How the edge answers preflight (OPTIONS) requests itself. Browsers send no cookies on preflights, so without these settings or the bypass every preflight gets 403.'),
     h('div.field-group', h('h3', 'Access-Control-Allow-Origin'), allOrigins.wrap,
       field('Allowed origins', originsTA, {field: 'cors_headers.allowed_origins', hint: 'One per line: scheme://host[:port], such as https://app.example.com.'})),
