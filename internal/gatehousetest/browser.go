@@ -274,6 +274,16 @@ func (b *Browser) SetCookie(tb testing.TB, host string, c *http.Cookie) {
 	}))
 }
 
+// oldSetCookieControlsParams is Network.setCookieControls as Chromium 148
+// (Debian bookworm's for a while) takes it: every field required.
+type oldSetCookieControlsParams struct {
+	EnableThirdPartyCookieRestriction bool `json:"enableThirdPartyCookieRestriction"`
+	DisableThirdPartyCookieMetadata   bool `json:"disableThirdPartyCookieMetadata"`
+	DisableThirdPartyCookieHeuristics bool `json:"disableThirdPartyCookieHeuristics"`
+}
+
+var oldSetCookieControls = cdp.Command[oldSetCookieControlsParams, cdp.Empty]{Method: network.CommandSetCookieControls}
+
 // BlockThirdPartyCookies makes the browser keep cookies off cross-site
 // requests, as Safari and Chromium's own default do (and Firefox, in
 // effect, by partitioning them), and reloads the page, which the setting
@@ -282,7 +292,12 @@ func (b *Browser) BlockThirdPartyCookies(tb testing.TB) {
 	tb.Helper()
 	run(tb, b, "block third-party cookies", chromedp.Steps(
 		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-			_, err := cdp.Call(ctx, t, network.SetCookieControls, network.SetCookieControlsParams{EnableThirdPartyCookieRestriction: true})
+			// Chromium before 150 or so requires two more parameters,
+			// which later versions dropped; try the old form first.
+			_, err := cdp.Call(ctx, t, oldSetCookieControls, oldSetCookieControlsParams{EnableThirdPartyCookieRestriction: true})
+			if err != nil {
+				_, err = cdp.Call(ctx, t, network.SetCookieControls, network.SetCookieControlsParams{EnableThirdPartyCookieRestriction: true})
+			}
 			return err
 		}),
 		chromedp.Reload(),
