@@ -321,7 +321,8 @@ async function editPage(main, id, tab) {
     }
   });
 
-  main.append(tabList, form, isNew ? null : panels.policies);
+  main.append(tabList, form);
+  if (!isNew) main.append(panels.policies);
   select_(names.some(([n]) => n === tab) ? tab : 'overview');
 }
 

@@ -218,7 +218,7 @@ export function badge(text, kind = '') { return h(`span.badge${kind ? '.' + kind
 
 /** Previous/next pagination from result_info. */
 export function pager(info, go) {
-  if (!info || info.total_pages <= 1) return null;
+  if (!info || info.total_pages <= 1) return document.createTextNode('');
   const prev = h('button.btn.small', {type: 'button', disabled: info.page <= 1, on: {click: () => go(info.page - 1)}}, '← Previous');
   const next = h('button.btn.small', {type: 'button', disabled: info.page >= info.total_pages, on: {click: () => go(info.page + 1)}}, 'Next →');
   return h('nav.pager', {'aria-label': 'Pages'}, prev, h('span', `Page ${info.page} of ${info.total_pages} (${info.total_count} in all)`), next);

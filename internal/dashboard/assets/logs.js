@@ -38,7 +38,7 @@ export async function render(main) {
       const {result} = await get(`/access/logs/access_requests?${q}`);
       clear(out).append(
         table('Access requests', ['Time', 'Application', 'Action', 'Result', 'Who', 'Reason', 'Client', 'Request', 'Ray ID'], result.map((e) => [
-          timeEl(e.created_at), e.app_domain, e.action.replaceAll('_', ' '),
+          h('span.nowrap', timeEl(e.created_at)), e.app_domain, e.action.replaceAll('_', ' '),
           e.allowed ? badge('allowed', 'allow') : badge('blocked', 'deny'),
           e.user_email || (e.service_token_name ? `service token ${e.service_token_name}` : h('span.muted', 'anonymous')),
           h('span', {title: e.reason}, e.reason_text || e.reason),

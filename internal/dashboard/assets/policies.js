@@ -210,7 +210,7 @@ export function policyTester(app, ctx) {
           s.name, decisionLabel(s.decision), s.evaluated ? 'yes' : 'no', s.matched ? 'yes' : 'no', s.explanation])));
     } catch (ex) {
       const rest = ex instanceof APIError ? showFieldErrors(form, ex.errors) : [ex];
-      clear(out).append(rest.length ? errorBox(rest.map((x) => x.message).join('; ')) : null);
+      clear(out).append(rest.length ? errorBox(rest.map((x) => x.message).join('; ')) : '');
     }
   });
   return h('section.tester', {'aria-labelledby': 'tester-title'}, h('h2', {id: 'tester-title'}, 'Policy tester'),

@@ -26,7 +26,7 @@ export async function render(main) {
   main.append(
     h('div.page-head', h('h1', 'Service tokens')),
     h('p.lead', 'Service tokens let scripts and services through Service Auth policies: they send CF-Access-Client-Id and CF-Access-Client-Secret instead of logging in.'),
-    secretBox, form, listBox);
+    secretBox, form || '', listBox);
   const load = async () => {
     try {
       const tokens = await getAll('/access/service_tokens');
