@@ -143,6 +143,15 @@ func TestServeBootstrapsMigratesAndShutsDownGracefully(t *testing.T) {
 		t.Fatalf("admin token does not work: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// The dashboard shares the API's listener, and serve says where.
+	if !strings.Contains(out.String(), "Gatehouse dashboard on "+base+"/dashboard/\n") {
+		t.Errorf("serve did not print the dashboard URL: %s", out.String())
+	}
+	resp, err = http.Get(base + "/")
+	if err != nil || resp.StatusCode != 200 || resp.Request.URL.Path != "/dashboard/" || resp.Header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("dashboard: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	if !strings.Contains(logs.String(), `"msg":"api request"`) {
 		t.Errorf("no JSON request log line: %s", logs.String())
 	}
