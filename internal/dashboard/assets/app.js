@@ -1,7 +1,7 @@
 // The dashboard shell: sign-in, the side navigation and the hash router.
 // Each page is a module whose render(main, params) fills the main area.
 import {currentSession, resume, signIn, signOut} from './api.js';
-import {h, clear, field, errorBox, loading, toast} from './dom.js';
+import {h, clear, field, errorBox, toast} from './dom.js';
 import * as apps from './apps.js';
 import * as policies from './policies.js';
 import * as tokens from './tokens.js';
@@ -18,9 +18,9 @@ const nav = [
   {section: 'Access'},
   {path: 'apps', label: 'Applications', page: apps},
   {path: 'policies', label: 'Policies', page: policies},
-  {path: 'service-tokens', label: 'Service tokens', page: tokens, group: 'Service Auth'},
+  {path: 'service-tokens', label: 'Service tokens', page: tokens},
   {path: 'relays', label: 'Relays', page: relays},
-  {path: 'idps', label: 'Identity providers', page: idps, group: 'Settings'},
+  {path: 'idps', label: 'Identity providers', page: idps},
   {section: 'Logs'},
   {path: 'logs', label: 'Access requests', page: logs},
   {path: 'audit', label: 'Audit log', page: audit},
