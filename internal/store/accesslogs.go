@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -31,62 +30,6 @@ var accessLogArrays = []string{
 
 var chunkColumns = append([]string{"account_id", "first_at", "last_at", "n", "has_allowed", "has_denied", "app_ids", "reasons"}, accessLogArrays...)
 
-// chunkSource feeds COPY one row per chunk, building its arrays on demand.
-type chunkSource struct {
-	chunks [][]access.AccessLogEntry
-	i      int
-	row    []any
-}
-
-func (c *chunkSource) Next() bool { c.i++; return c.i <= len(c.chunks) }
-func (c *chunkSource) Err() error { return nil }
-
-func (c *chunkSource) Values() ([]any, error) {
-	es := c.chunks[c.i-1]
-	n := len(es)
-	var (
-		createdAt = make([]time.Time, n)
-		strs      = make([][]string, 14)
-		allowed   = make([]bool, n)
-		nonID     = make([]bool, n)
-		status    = make([]int32, n)
-		upstream  = make([]int64, n)
-		decision  = make([]int64, n)
-	)
-	for j := range strs {
-		strs[j] = make([]string, n)
-	}
-	for i := range es {
-		e := &es[i]
-		createdAt[i] = e.CreatedAt
-		strs[0][i], strs[1][i], strs[2][i], strs[3][i] = e.RayID, e.AppUID, e.AppDomain, e.Action
-		strs[4][i], strs[5][i], strs[6][i], strs[7][i] = e.Reason, e.UserEmail, e.Connection, e.ServiceTokenID
-		strs[8][i], strs[9][i], strs[10][i], strs[11][i] = e.ServiceTokenName, e.IPAddress, e.Country, e.Method
-		strs[12][i], strs[13][i] = e.Origin, e.RequestMethod
-		allowed[i], nonID[i] = e.Allowed, e.NonIdentity
-		status[i] = int32(e.UpstreamStatus)
-		upstream[i] = int64(math.Round(e.UpstreamLatencyMS * 1000))
-		decision[i] = e.DecisionUS
-	}
-	headers := make([]string, n)
-	var hasAllowed, hasDenied bool
-	apps, reasons := map[string]bool{}, map[string]bool{}
-	for i := range es {
-		headers[i] = es[i].RequestHeaders
-		hasAllowed = hasAllowed || es[i].Allowed
-		hasDenied = hasDenied || !es[i].Allowed
-		apps[es[i].AppUID], reasons[es[i].Reason] = true, true
-	}
-	c.row = append(c.row[:0],
-		nullText(es[0].AccountID), es[0].CreatedAt, es[n-1].CreatedAt, int32(n),
-		hasAllowed, hasDenied, slices.Collect(maps.Keys(apps)), slices.Collect(maps.Keys(reasons)),
-		createdAt, strs[0], strs[1], strs[2], strs[3], allowed, strs[4],
-		strs[5], strs[6], strs[7], strs[8], nonID, strs[9],
-		strs[10], strs[11], strs[12], strs[13], headers, status,
-		upstream, decision)
-	return c.row, nil
-}
-
 // InsertAccessLogs writes a batch of access log entries with one COPY, as
 // one chunk per account. Entries without an account (no app matched) are
 // stored with a NULL account and are never listed.
@@ -94,26 +37,51 @@ func (s *Store) InsertAccessLogs(ctx context.Context, entries []access.AccessLog
 	if len(entries) == 0 {
 		return nil
 	}
-	byAccount := map[string][]access.AccessLogEntry{}
-	var order []string
-	for _, e := range entries {
-		if _, ok := byAccount[e.AccountID]; !ok {
-			order = append(order, e.AccountID)
+	s.copyMu.Lock()
+	defer s.copyMu.Unlock()
+	enc := &s.copyBuf
+	enc.reset()
+	// One chunk per account, in the order accounts first appear, each in
+	// time order: pruning trims a chunk's oldest entries off its front.
+	first := map[string]int{}
+	for i := range entries {
+		if _, ok := first[entries[i].AccountID]; !ok {
+			first[entries[i].AccountID] = i
 		}
-		byAccount[e.AccountID] = append(byAccount[e.AccountID], e)
 	}
-	src := &chunkSource{}
-	for _, acct := range order {
-		chunk := byAccount[acct]
-		// Pruning trims a chunk's oldest entries off its front.
-		slices.SortStableFunc(chunk, func(a, b access.AccessLogEntry) int { return a.CreatedAt.Compare(b.CreatedAt) })
-		src.chunks = append(src.chunks, chunk)
+	enc.rows = append(enc.rows[:0], entries...)
+	rows := enc.rows
+	slices.SortStableFunc(rows, func(a, b access.AccessLogEntry) int {
+		return cmp.Or(cmp.Compare(first[a.AccountID], first[b.AccountID]), a.CreatedAt.Compare(b.CreatedAt))
+	})
+	apps, reasons := map[string]bool{}, map[string]bool{}
+	for len(rows) > 0 {
+		n := 1
+		for n < len(rows) && rows[n].AccountID == rows[0].AccountID {
+			n++
+		}
+		clear(apps)
+		clear(reasons)
+		for i := range n {
+			apps[rows[i].AppUID], reasons[rows[i].Reason] = true, true
+		}
+		enc.chunk(rows[:n], slices.Sorted(maps.Keys(apps)), slices.Sorted(maps.Keys(reasons)))
+		rows = rows[n:]
 	}
-	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"access_log_chunks"}, chunkColumns, src); err != nil {
+	clear(enc.rows[:len(entries)]) // let the entries' strings be collected
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
 		return wrap("insert access logs", err)
 	}
-	return nil
+	defer conn.Release()
+	_, err = conn.Conn().PgConn().CopyFrom(ctx, enc.finish(), copyChunks)
+	if cap(enc.b) > 16<<20 {
+		enc.b, enc.rows = nil, nil // a huge batch: don't keep its buffers
+	}
+	return wrap("insert access logs", err)
 }
+
+var copyChunks = "COPY access_log_chunks (" + strings.Join(chunkColumns, ", ") + ") FROM STDIN (FORMAT binary)"
 
 func nullText(v string) *string {
 	if v == "" {

@@ -196,3 +196,27 @@ func TestListAccessLogsMatchesAModel(t *testing.T) {
 		}
 	}
 }
+
+// TestInsertAccessLogsSurvivesBytesPostgreSQLRefuses writes an entry
+// whose request carried invalid UTF-8 and a NUL: the batch is stored
+// (with replacement characters) instead of failing whole.
+func TestInsertAccessLogsSurvivesBytesPostgreSQLRefuses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := gatehousetest.Store(t)
+	acct := uuid.NewString()
+	at := time.Now()
+	if err := st.InsertAccessLogs(ctx, []access.AccessLogEntry{
+		{CreatedAt: at, RayID: "good", AccountID: acct, Action: "allow", Allowed: true},
+		{CreatedAt: at.Add(time.Millisecond), RayID: "odd", AccountID: acct, Action: "preflight_refused", Origin: "https://a\xff.test\x00x", RequestHeaders: "x-\xc3"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.ListAccessLogs(ctx, acct, access.AccessLogQuery{}, access.Page{Page: 1, PerPage: 10})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("got %d entries, %v", len(got), err)
+	}
+	if got[0].RayID != "odd" || got[0].Origin != "https://a\uFFFD.test\uFFFDx" || got[0].RequestHeaders != "x-\uFFFD" || got[1].RayID != "good" {
+		t.Fatalf("entries %q %q %q %q", got[0].RayID, got[0].Origin, got[0].RequestHeaders, got[1].RayID)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,9 @@ type Store struct {
 	masterKey []byte
 	// nextSweep is when expired login artefacts are next deleted (Unix ns).
 	nextSweep atomic.Int64
+	// copyBuf is the access log writer's COPY buffer, reused.
+	copyMu  sync.Mutex
+	copyBuf chunkEncoder
 }
 
 // Option configures a Store.
