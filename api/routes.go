@@ -28,6 +28,8 @@ func (s *Server) Handler() http.Handler {
 	r.Route("/client/v4/accounts/{account_id}", func(r chi.Router) {
 		r.Use(s.authenticate)
 
+		r.Get("/", s.handle(s.getAccount))
+
 		r.Get("/access/apps", s.handle(s.listApps))
 		r.Post("/access/apps", s.handle(s.createApp))
 		r.Get("/access/apps/{app_id}", s.handle(s.getApp))

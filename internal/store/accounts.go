@@ -22,6 +22,16 @@ func (s *Store) CreateAccount(ctx context.Context, name string) (access.Account,
 	return a, wrap("create account", err)
 }
 
+// GetAccount returns the account with the given id.
+func (s *Store) GetAccount(ctx context.Context, id string) (access.Account, error) {
+	var a access.Account
+	err := s.pool.QueryRow(ctx, `SELECT id, name, created_at FROM accounts WHERE id = $1`, id).Scan(&a.ID, &a.Name, &a.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return access.Account{}, notFound("account")
+	}
+	return a, wrap("get account", err)
+}
+
 // CountAccounts returns how many accounts exist.
 func (s *Store) CountAccounts(ctx context.Context) (int, error) {
 	var n int
