@@ -1,6 +1,6 @@
 // The dashboard shell: sign-in, the side navigation and the hash router.
 // Each page is a module whose render(main, params) fills the main area.
-import {currentSession, resume, signIn, signOut} from './api.js';
+import {currentSession, resume, signIn, signOut, api} from './api.js';
 import {h, clear, field, errorBox, toast} from './dom.js';
 import * as apps from './apps.js';
 import * as policies from './policies.js';
@@ -67,12 +67,24 @@ function shell(s) {
       menu,
       h('a.brand', {href: '#/apps'}, h('img', {src: 'favicon.svg', alt: '', width: '24', height: '24'}), 'Gatehouse'),
       h('div.who',
-        h('span', {title: `account ${s.account_id}`}, `Account ${s.account_id.slice(0, 8)}…`),
+        accountName(s),
         h('span', {id: 'token-name'}, `token ${s.token_name}`),
         s.read_only ? h('span.badge.warn', {id: 'read-only-badge'}, 'read-only') : null,
         signOutBtn)),
     side,
     main);
+}
+
+// accountName shows the account's name from GET /accounts/{id}, with the
+// shortened id until it arrives (or if it cannot be read) and the full
+// id in the tooltip.
+function accountName(s) {
+  const el = h('span', {id: 'account-name', title: `account ${s.account_id}`}, `Account ${s.account_id.slice(0, 8)}…`);
+  api('GET', '').then(({result}) => {
+    el.textContent = result.name;
+    el.dataset.loaded = 'true';
+  }).catch(() => {});
+  return el;
 }
 
 async function route() {

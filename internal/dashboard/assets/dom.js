@@ -103,6 +103,47 @@ export function confirmDialog(title, body, confirmLabel = 'Confirm', danger = fa
   });
 }
 
+/**
+ * A modal dialog holding a form. On submit it awaits save(); the dialog
+ * closes when that resolves, and stays open when it throws, with the
+ * API's field errors (err.errors) next to the fields of body and any
+ * other error above the buttons. Resolves true when saved, false when
+ * cancelled.
+ */
+export function formDialog(title, body, saveLabel, save) {
+  return new Promise((resolve) => {
+    const d = h('dialog.modal', {'aria-labelledby': 'dlg-title'});
+    const err = h('div', {'aria-live': 'assertive'});
+    const ok = h('button.btn.primary', {type: 'submit'}, saveLabel);
+    const cancel = h('button.btn', {type: 'button'}, 'Cancel');
+    const form = h('form', {novalidate: true}, h('h2', {id: 'dlg-title'}, title), h('div.dialog-body', body), err, h('div.actions', cancel, ok));
+    d.append(form);
+    let answered = false;
+    const done = (v) => { if (answered) return; answered = true; d.close(); d.remove(); resolve(v); };
+    cancel.addEventListener('click', () => done(false));
+    d.addEventListener('close', () => done(false));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clearFieldErrors(form);
+      clear(err);
+      ok.disabled = true;
+      try {
+        await save();
+        done(true);
+      } catch (ex) {
+        const rest = ex && Array.isArray(ex.errors) && ex.errors.length ? showFieldErrors(form, ex.errors) : [ex];
+        if (rest.length) err.append(errorBox(rest.map((x) => x.message || String(x)).join('; ')));
+      } finally {
+        ok.disabled = false;
+      }
+    });
+    document.body.appendChild(d);
+    d.showModal();
+    const first = form.querySelector('input, select, textarea');
+    if (first) first.focus();
+  });
+}
+
 /** A transient status message, announced to screen readers. */
 export function toast(message, kind = 'ok') {
   let area = document.getElementById('toasts');
@@ -156,9 +197,10 @@ export function select(options, value) {
  * Shows the API's field errors next to the fields of form: each error's
  * field (a path such as cors_headers.allowed_origins[0]) is matched to the
  * nearest [data-field] container by prefix. Returns the errors that no
- * field claimed.
+ * field claimed. The first bad field gets the focus (and its tab is shown)
+ * unless opts.focus is false, as for checks that run while the user types.
  */
-export function showFieldErrors(form, errors) {
+export function showFieldErrors(form, errors, opts = {}) {
   clearFieldErrors(form);
   const fields = [...form.querySelectorAll('[data-field]')];
   const rest = [];
@@ -186,7 +228,7 @@ export function showFieldErrors(form, errors) {
     if (ctl) ctl.setAttribute('aria-invalid', 'true');
     if (!first) first = best;
   }
-  if (first) {
+  if (first && opts.focus !== false) {
     form.dispatchEvent(new CustomEvent('fielderror', {detail: first}));
     const ctl = first.querySelector('input, select, textarea');
     if (ctl) ctl.focus();

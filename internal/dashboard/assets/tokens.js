@@ -1,8 +1,8 @@
 // Access → Service Auth → Service tokens. A new or rotated Client Secret
 // is shown once, in the page only: it is never stored by the dashboard,
 // and the API cannot show it again.
-import {api, getAll, readOnly, APIError} from './api.js';
-import {h, clear, field, select, table, badge, timeEl, copyButton, confirmDialog, toast, errorBox, loading,
+import {api, get, getAll, readOnly, APIError} from './api.js';
+import {h, clear, field, select, table, badge, timeEl, when, copyButton, confirmDialog, formDialog, toast, errorBox, loading,
   showFieldErrors, clearFieldErrors} from './dom.js';
 
 const durations = [['8760h', '1 year'], ['17520h', '2 years'], ['4380h', '6 months'], ['2160h', '90 days'], ['720h', '30 days'],
@@ -40,11 +40,35 @@ export async function render(main) {
           h('td', timeEl(t.expires_at), Date.parse(t.expires_at) < now ? [' ', badge('expired', 'deny')] : null),
           h('td', t.last_seen_at ? timeEl(t.last_seen_at) : h('span.muted', 'never')),
           ro ? null : h('td.nowrap',
+            h('button.btn.small.write.edit-token', {type: 'button', on: {click: () => edit(t)}, 'aria-label': `Edit ${t.name}`}, 'Edit'),
             h('button.btn.small.write', {type: 'button', on: {click: () => refresh(t)}, title: 'Extend the expiry to now plus the duration'}, 'Refresh'),
             h('button.btn.small.write', {type: 'button', on: {click: () => rotate(t)}}, 'Rotate'),
             h('button.btn.small.danger.write', {type: 'button', on: {click: () => remove(t)}}, 'Delete')))),
         'No service tokens yet.'));
     } catch (e) { clear(listBox).append(errorBox(e)); }
+  };
+  // edit renames a token or changes its duration (PUT with only those
+  // members), against the revision read when the dialog opens.
+  const edit = async (listed) => {
+    let t = listed;
+    let etag = null;
+    try { ({result: t, etag} = await get(`/access/service_tokens/${listed.id}`)); } catch (e) { toast(e.message, 'error'); return; }
+    const name = h('input', {type: 'text', id: 'edit-token-name', value: t.name, autocomplete: 'off'});
+    const options = durations.some(([v]) => v === t.duration) ? durations : [...durations, [t.duration, durationText(t.duration)]];
+    const dur = select(options, t.duration);
+    dur.id = 'edit-token-duration';
+    const saved = await formDialog(`Edit ${t.name}`, [
+      field('Service token name', name, {field: 'name'}),
+      field('Service token duration', dur, {field: 'duration', hint: `It now expires ${when(t.expires_at)}. A new duration counts from the next Refresh, which sets the expiry to then plus the duration.`}),
+    ], 'Save', async () => {
+      try {
+        await api('PUT', `/access/service_tokens/${t.id}`, {name: name.value.trim(), duration: dur.value}, {ifMatch: etag});
+      } catch (e) {
+        if (e instanceof APIError && e.status === 412) throw new Error('The token changed since you opened this dialog. Cancel and try again.');
+        throw e;
+      }
+    });
+    if (saved) { toast(`Saved ${name.value.trim()}`); load(); }
   };
   const refresh = async (t) => {
     try {
