@@ -13,7 +13,9 @@ import (
 )
 
 // policyTestInput is the policy tester's request: an app and the facts of
-// a hypothetical request to it (Gatehouse extension).
+// a hypothetical request to it (Gatehouse extension). CORSHeaders and
+// OptionsPreflightBypass, when either is given, are draft CORS settings
+// tested in place of the app's saved ones.
 type policyTestInput struct {
 	AppID          string   `json:"app_id" validate:"required,uuid"`
 	Path           string   `json:"path" validate:"omitempty,max=2048"`
@@ -25,12 +27,22 @@ type policyTestInput struct {
 	Method         string   `json:"method"`
 	Origin         string   `json:"origin" validate:"omitempty,cors_origin"`
 	RequestHeaders []string `json:"request_headers" validate:"max=64,dive,header_name"`
+
+	CORSHeaders            *access.CORSSettings `json:"cors_headers"`
+	OptionsPreflightBypass *bool                `json:"options_preflight_bypass"`
+}
+
+// draft reports whether the request gives CORS settings to test instead
+// of the saved ones.
+func (in *policyTestInput) draft() bool {
+	return in.CORSHeaders != nil || in.OptionsPreflightBypass != nil
 }
 
 // policyTestResult is the engine's explanation in the API's words.
 type policyTestResult struct {
 	AppID      string               `json:"app_id"`
 	Path       string               `json:"path"`
+	Draft      bool                 `json:"draft"`
 	Decision   string               `json:"decision"`
 	Reason     policy.Reason        `json:"reason"`
 	ReasonText string               `json:"reason_text"`
@@ -112,7 +124,10 @@ func isASCIILetters(s string) bool {
 // testPolicy answers what the edge would decide for a described request,
 // from the engine itself: the configuration is loaded and compiled with
 // the same code as the edge. It compiles a snapshot per call, which is
-// fine for an operator's tool; a cached snapshot can come later.
+// fine for an operator's tool; a cached snapshot can come later. Draft
+// CORS settings replace the app's in the loaded configuration before it
+// is compiled, so the engine answers for them as the edge would once they
+// are saved; nothing is stored.
 func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request) error {
 	var in policyTestInput
 	if err := decode(w, r, &in, false); err != nil {
@@ -127,6 +142,13 @@ func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request) error {
 		}
 		fields = append(ae.Fields, fields...)
 	}
+	var draftCORS *access.CORSSettings
+	draftBypass := in.OptionsPreflightBypass != nil && *in.OptionsPreflightBypass
+	if in.draft() {
+		var corsErrs []access.FieldError
+		draftCORS, corsErrs = access.NormalizeCORS(in.CORSHeaders, draftBypass)
+		fields = append(fields, corsErrs...)
+	}
 	if err := access.InvalidFields(fields); err != nil {
 		return err
 	}
@@ -134,14 +156,21 @@ func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("policy test: load config: %w", err)
 	}
+	acct := accountID(r)
+	i := slices.IndexFunc(cfg.Apps, func(a access.App) bool { return a.ID == in.AppID && a.AccountID == acct })
+	if i < 0 {
+		return access.Errorf(access.ENotFound, "application not found")
+	}
+	if in.draft() {
+		cfg.Apps[i].CORSHeaders, cfg.Apps[i].OptionsPreflightBypass = draftCORS, draftBypass
+	}
 	snap, err := policy.Compile(cfg)
 	if err != nil {
 		return fmt.Errorf("policy test: compile: %w", err)
 	}
-	acct := accountID(r)
 	app := snap.App(in.AppID)
-	if app == nil || app.AccountID != acct {
-		return access.Errorf(access.ENotFound, "application not found")
+	if app == nil {
+		return fmt.Errorf("policy test: app %s loaded but not compiled", in.AppID)
 	}
 	f := policy.Facts{Country: strings.ToUpper(in.Country)}
 	if in.IP != "" {
@@ -158,7 +187,7 @@ func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request) error {
 	ex := app.Explain(f)
 	d := ex.Decision
 	res := policyTestResult{
-		AppID: app.ID, Path: in.Path, Decision: d.Action.String(), Reason: d.Reason, ReasonText: d.Reason.Describe(),
+		AppID: app.ID, Path: in.Path, Draft: in.draft(), Decision: d.Action.String(), Reason: d.Reason, ReasonText: d.Reason.Describe(),
 		Policies: make([]policyTestStep, len(ex.Policies)),
 	}
 	if res.Path == "" {

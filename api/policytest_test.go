@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 type policyTestResult struct {
 	AppID      string `json:"app_id"`
+	Draft      bool   `json:"draft"`
 	Decision   string `json:"decision"`
 	Reason     string `json:"reason"`
 	ReasonText string `json:"reason_text"`
@@ -162,5 +164,136 @@ func TestPolicyTesterValidatesAndScopesToTheAccount(t *testing.T) {
 	resp = a.Call(t, "POST", "gatehouse/policy_test", map[string]any{"app_id": app.ID, "service_token_id": tok.ID})
 	if resp.Status != 400 || !slices.Contains(resp.Fields(), "service_token_id") {
 		t.Errorf("another account's token: %d %s", resp.Status, resp.Body)
+	}
+}
+
+// Draft CORS settings are tested instead of the saved ones, by the same
+// engine, and nothing is stored: the dashboard previews unsaved settings
+// with them.
+func TestPolicyTesterAnswersForDraftCORSSettingsAndStoresNothing(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	body := appBody("api", uniq(t, "api.example.test"))
+	saved := map[string]any{"allowed_origins": []string{"https://app.example.test"}, "allowed_methods": []string{"PUT"}}
+	body["cors_headers"] = saved
+	app := createApp(t, a, body)
+	a.MustCall(t, "POST", "access/apps/"+app.ID+"/policies", map[string]any{"name": "staff", "decision": "allow",
+		"include": []any{map[string]any{"email_domain": map[string]any{"domain": "example.test"}}}}, nil)
+	other := "https://other.example.test"
+	req := func(extra map[string]any) map[string]any {
+		b := map[string]any{"app_id": app.ID, "email": "ann@example.test", "origin": other, "method": "PUT", "request_headers": []string{"X-Custom"}}
+		for k, v := range extra {
+			b[k] = v
+		}
+		return b
+	}
+
+	res := policyTest(t, a, req(nil))
+	if res.Draft || res.Preflight == nil || res.Preflight.Reason != "preflight_origin_not_allowed" {
+		t.Fatalf("saved settings: draft %v, preflight %+v", res.Draft, res.Preflight)
+	}
+	draft := map[string]any{"allowed_origins": []string{"https://app.example.test", "HTTPS://Other.Example.test"},
+		"allowed_methods": []string{"PUT"}, "allowed_headers": []string{"X-Custom"}}
+	res = policyTest(t, a, req(map[string]any{"cors_headers": draft}))
+	if p := res.Preflight; !res.Draft || p == nil || p.Outcome != "answered" || p.Status != float64(204) ||
+		p.Headers["Access-Control-Allow-Origin"] != other || p.Headers["Access-Control-Allow-Headers"] == "" {
+		t.Fatalf("draft listing %s: draft %v, preflight %+v", other, res.Draft, res.Preflight)
+	}
+	// Only the CORS settings are drafted: the policies are the saved ones.
+	if res.Decision != "allow" || res.Policy == nil || res.Policy.Name != "staff" {
+		t.Errorf("draft decision %+v", res)
+	}
+	var stored access.App
+	a.MustCall(t, "GET", "access/apps/"+app.ID, nil, &stored)
+	if stored.CORSHeaders == nil || fmt.Sprint(stored.CORSHeaders.AllowedOrigins) != "[https://app.example.test]" ||
+		len(stored.CORSHeaders.AllowedHeaders) != 0 || stored.OptionsPreflightBypass || stored.UpdatedAt != app.UpdatedAt {
+		t.Errorf("the stored app changed: %+v cors %+v", stored, stored.CORSHeaders)
+	}
+	if res := policyTest(t, a, req(nil)); res.Draft || res.Preflight.Reason != "preflight_origin_not_allowed" {
+		t.Errorf("after a draft the saved settings answer: %+v", res.Preflight)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		extra map[string]any
+		want  [3]any
+	}{
+		{"bypass, cors_headers left out", map[string]any{"options_preflight_bypass": true}, [3]any{"forwarded", "preflight_bypassed", "forwarded"}},
+		{"bypass, cors_headers empty", map[string]any{"options_preflight_bypass": true, "cors_headers": map[string]any{}}, [3]any{"forwarded", "preflight_bypassed", "forwarded"}},
+		{"bypass off, cors_headers left out: none", map[string]any{"options_preflight_bypass": false}, [3]any{"refused", "preflight_no_cors_settings", float64(403)}},
+		{"all-zero cors_headers: none", map[string]any{"cors_headers": map[string]any{}}, [3]any{"refused", "preflight_no_cors_settings", float64(403)}},
+	} {
+		res := policyTest(t, a, req(tc.extra))
+		if p := res.Preflight; !res.Draft || p == nil || p.Outcome != tc.want[0] || p.Reason != tc.want[1] || p.Status != tc.want[2] {
+			t.Errorf("%s: draft %v, preflight %+v, want %v", tc.name, res.Draft, res.Preflight, tc.want)
+		}
+	}
+
+	// allow_all_origins with credentials: the engine echoes the origin,
+	// never * with credentials (the fetch standard refuses that pair).
+	res = policyTest(t, a, req(map[string]any{"cors_headers": map[string]any{"allow_all_origins": true, "allow_all_methods": true,
+		"allow_all_headers": true, "allow_credentials": true}}))
+	if p := res.Preflight; p == nil || p.Outcome != "answered" || p.Headers["Access-Control-Allow-Origin"] != other ||
+		p.Headers["Access-Control-Allow-Credentials"] != "true" {
+		t.Errorf("all origins with credentials: %+v", res.Preflight)
+	}
+	res = policyTest(t, a, req(map[string]any{"cors_headers": map[string]any{"allow_all_origins": true, "allow_all_methods": true, "allow_all_headers": true}}))
+	if p := res.Preflight; p == nil || p.Headers["Access-Control-Allow-Origin"] != "*" || p.Headers["Access-Control-Allow-Credentials"] != "" {
+		t.Errorf("all origins without credentials: %+v", res.Preflight)
+	}
+
+	// A read-only token may test drafts: nothing is changed.
+	ro := a.Do(t, gatehousetest.Request{Method: "POST", Path: "gatehouse/policy_test", Token: a.ReadOnlyToken,
+		Body: req(map[string]any{"cors_headers": draft})})
+	var roRes policyTestResult
+	if ro.Status != 200 {
+		t.Fatalf("read-only draft: %d %s", ro.Status, ro.Body)
+	}
+	if ro.Decode(t, &roRes); !roRes.Draft || roRes.Preflight == nil || roRes.Preflight.Outcome != "answered" {
+		t.Errorf("read-only draft: %+v", roRes)
+	}
+}
+
+// A bad draft is refused exactly as the same settings in an app PUT are:
+// the same status, field names and messages (one implementation).
+func TestPolicyTesterDraftIsValidatedAsAnAppBody(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	body := appBody("api", uniq(t, "api.example.test"))
+	app := createApp(t, a, body)
+	for _, tc := range []struct {
+		name  string
+		draft map[string]any
+		field string
+	}{
+		{"fail/origin with a path", map[string]any{"cors_headers": map[string]any{"allowed_origins": []string{"https://app.example.test/x"}}},
+			"cors_headers.allowed_origins[0]"},
+		{"fail/origin listed twice", map[string]any{"cors_headers": map[string]any{"allowed_origins": []string{"https://a.example.test", "HTTPS://A.example.test"}}},
+			"cors_headers.allowed_origins[1]"},
+		{"fail/fractional max_age", map[string]any{"cors_headers": map[string]any{"max_age": 1.5}}, "cors_headers.max_age"},
+		{"fail/unknown method", map[string]any{"cors_headers": map[string]any{"allowed_methods": []string{"FETCH"}}}, "cors_headers.allowed_methods[0]"},
+		{"fail/bypass with cors settings", map[string]any{"options_preflight_bypass": true,
+			"cors_headers": map[string]any{"allowed_origins": []string{"https://app.example.test"}}}, "options_preflight_bypass"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			test := map[string]any{"app_id": app.ID, "origin": "https://app.example.test", "method": "PUT"}
+			put := appBody("api", app.Domain)
+			for k, v := range tc.draft {
+				test[k], put[k] = v, v
+			}
+			got := a.Call(t, "POST", "gatehouse/policy_test", test)
+			want := a.Call(t, "PUT", "access/apps/"+app.ID, put)
+			if got.Status != 400 || want.Status != 400 || !slices.Contains(got.Fields(), tc.field) {
+				t.Fatalf("policy_test %d %s; PUT %d %s", got.Status, got.Body, want.Status, want.Body)
+			}
+			if fmt.Sprint(got.Env.Errors) != fmt.Sprint(want.Env.Errors) {
+				t.Errorf("policy_test errors %+v, PUT errors %+v", got.Env.Errors, want.Env.Errors)
+			}
+		})
+	}
+	var stored access.App
+	a.MustCall(t, "GET", "access/apps/"+app.ID, nil, &stored)
+	if stored.CORSHeaders != nil || stored.OptionsPreflightBypass {
+		t.Errorf("stored app %+v", stored)
 	}
 }

@@ -262,30 +262,9 @@ func (s *AppSpec) Normalize() ([]string, error) {
 		s.SessionDuration = DefaultSessionDuration
 	}
 
-	if c := s.CORSHeaders; c != nil {
-		if c.MaxAge != math.Trunc(c.MaxAge) {
-			fail("cors_headers.max_age", "must be a whole number of seconds")
-		}
-		for _, list := range []*[]string{&c.AllowedHeaders, &c.AllowedMethods, &c.AllowedOrigins} {
-			if *list == nil {
-				*list = []string{}
-			}
-		}
-		seenOrigin := map[string]bool{}
-		for i, o := range c.AllowedOrigins {
-			c.AllowedOrigins[i] = CanonicalOrigin(o)
-			if seenOrigin[c.AllowedOrigins[i]] {
-				fail(fmt.Sprintf("cors_headers.allowed_origins[%d]", i), "origin %s is listed twice", c.AllowedOrigins[i])
-			}
-			seenOrigin[c.AllowedOrigins[i]] = true
-		}
-		if s.OptionsPreflightBypass && c.Configured() {
-			fail("options_preflight_bypass", "cannot be true while cors_headers is set: turning on the bypass removes the CORS settings, so send cors_headers empty or leave it out")
-		}
-		if !c.Configured() {
-			s.CORSHeaders = nil
-		}
-	}
+	var corsErrs []FieldError
+	s.CORSHeaders, corsErrs = NormalizeCORS(s.CORSHeaders, s.OptionsPreflightBypass)
+	errs = append(errs, corsErrs...)
 
 	if t := s.UpstreamServiceToken.Token; t != nil {
 		if !printableASCII(t.ClientID) {
@@ -322,6 +301,44 @@ func (s *AppSpec) Normalize() ([]string, error) {
 		seenPolicy[l.ID] = true
 	}
 	return domains, InvalidFields(errs)
+}
+
+// NormalizeCORS completes CORS settings that passed field validation, as
+// an app body's cors_headers beside options_preflight_bypass: it
+// canonicalises the origins and applies the rule that the bypass cannot be
+// on while CORS settings are. It returns nil for settings that are all
+// zero, which are the same as none. Field names are an app body's.
+func NormalizeCORS(c *CORSSettings, bypass bool) (*CORSSettings, []FieldError) {
+	if c == nil {
+		return nil, nil
+	}
+	var errs []FieldError
+	fail := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	if c.MaxAge != math.Trunc(c.MaxAge) {
+		fail("cors_headers.max_age", "must be a whole number of seconds")
+	}
+	for _, list := range []*[]string{&c.AllowedHeaders, &c.AllowedMethods, &c.AllowedOrigins} {
+		if *list == nil {
+			*list = []string{}
+		}
+	}
+	seenOrigin := map[string]bool{}
+	for i, o := range c.AllowedOrigins {
+		c.AllowedOrigins[i] = CanonicalOrigin(o)
+		if seenOrigin[c.AllowedOrigins[i]] {
+			fail(fmt.Sprintf("cors_headers.allowed_origins[%d]", i), "origin %s is listed twice", c.AllowedOrigins[i])
+		}
+		seenOrigin[c.AllowedOrigins[i]] = true
+	}
+	if bypass && c.Configured() {
+		fail("options_preflight_bypass", "cannot be true while cors_headers is set: turning on the bypass removes the CORS settings, so send cors_headers empty or leave it out")
+	}
+	if !c.Configured() {
+		return nil, errs
+	}
+	return c, errs
 }
 
 // CanonicalDomain lower-cases the host part of an app domain and drops a

@@ -2,6 +2,7 @@ package access
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 )
 
@@ -104,5 +105,39 @@ func TestNormalizeAppSpec(t *testing.T) {
 	both := AppSpec{Type: "self_hosted", Name: "x", Domain: "a.test", OptionsPreflightBypass: true, CORSHeaders: &CORSSettings{MaxAge: 5}}
 	if _, err := both.Normalize(); KindOf(err) != EInvalid {
 		t.Errorf("bypass with cors settings: %v", err)
+	}
+}
+
+func TestNormalizeCORS(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		in     *CORSSettings
+		bypass bool
+		want   *CORSSettings
+		fields []string
+	}{
+		{"ok/nil is none", nil, false, nil, nil},
+		{"ok/all zero is none", &CORSSettings{}, false, nil, nil},
+		{"ok/all zero with the bypass is none", &CORSSettings{}, true, nil, nil},
+		{"ok/origins lower-cased, lists not nil", &CORSSettings{AllowedOrigins: []string{"HTTPS://A.Test"}},
+			false, &CORSSettings{AllowedOrigins: []string{"https://a.test"}, AllowedMethods: []string{}, AllowedHeaders: []string{}}, nil},
+		{"fail/origin listed twice", &CORSSettings{AllowedOrigins: []string{"https://a.test", "https://A.test"}}, false, nil,
+			[]string{"cors_headers.allowed_origins[1]"}},
+		{"fail/fractional max age", &CORSSettings{MaxAge: 0.5}, false, nil, []string{"cors_headers.max_age"}},
+		{"fail/bypass with settings", &CORSSettings{AllowCredentials: true}, true, nil, []string{"options_preflight_bypass"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, errs := NormalizeCORS(tc.in, tc.bypass)
+			var fields []string
+			for _, e := range errs {
+				fields = append(fields, e.Field)
+			}
+			if fmt.Sprint(fields) != fmt.Sprint(tc.fields) {
+				t.Fatalf("fields %q, want %q", fields, tc.fields)
+			}
+			if tc.fields == nil && fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", tc.want) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
