@@ -101,12 +101,14 @@ func (c *console) noWriteControls(t *testing.T, page string) {
 
 var appURL = regexp.MustCompile(`#/apps/([0-9a-f-]{36})/`)
 
-// preflightRow is the preview's answer as the page shows it.
+// preflightRow is the preview's answer as the page shows it. Unsaved is
+// whether it says the settings it answers for are not saved yet.
 type preflightRow struct {
 	Status  string            `json:"status"`
 	Outcome string            `json:"outcome"`
 	Reason  string            `json:"reason"`
 	Headers map[string]string `json:"headers"`
+	Unsaved bool              `json:"unsaved"`
 }
 
 const readPreview = `(() => {
@@ -114,18 +116,30 @@ const readPreview = `(() => {
 	if (!s) return null;
 	const headers = {};
 	for (const tr of document.querySelectorAll('#preview-result tr[data-header]')) headers[tr.dataset.header] = tr.dataset.value;
-	return {status: s.dataset.status, outcome: s.dataset.outcome, reason: document.querySelector('#preview-reason').textContent, headers};
+	return {status: s.dataset.status, outcome: s.dataset.outcome, reason: document.querySelector('#preview-reason').textContent, headers,
+		unsaved: !document.querySelector('#preview-draft').hidden};
 })()`
 
 // waitPreview waits until the preview answers for origin and returns it.
 func (c *console) waitPreview(t *testing.T, origin string) preflightRow {
 	t.Helper()
-	// The result names the request it answers: the form's current one.
-	c.browser.WaitJS(t, "the preview for "+origin, fmt.Sprintf(`(() => {
+	return c.waitPreviewFor(t, origin, "true")
+}
+
+// waitPreviewFor waits until the preview shows the answer to the form's
+// current request (page origin, method, headers and the CORS settings as
+// edited), for origin, where the request it answers (req, the body sent
+// to the policy tester) also meets the JavaScript condition cond, and
+// returns it. The page marks the answer pending on every change, before
+// the debounced request is sent, and drops answers to earlier requests.
+func (c *console) waitPreviewFor(t *testing.T, origin, cond string) preflightRow {
+	t.Helper()
+	c.browser.WaitJS(t, "the preview for "+origin+" where "+cond, fmt.Sprintf(`(() => {
 		const out = document.querySelector('#preview-result');
-		const now = [document.querySelector('#preview-origin').value, document.querySelector('#preview-method').value, document.querySelector('#preview-request-headers').value].join(' ');
-		return document.querySelector('#preview-origin').value === %q && out.dataset.request === now && document.querySelector('#preview-status');
-	})()`, origin))
+		if (!out || out.dataset.state !== 'current' || !document.querySelector('#preview-status')) return false;
+		const req = JSON.parse(out.dataset.request);
+		return document.querySelector('#preview-origin').value === %q && req.origin === %q && req.method === document.querySelector('#preview-method').value && (%s);
+	})()`, origin, origin, cond))
 	var p preflightRow
 	c.js(t, readPreview, &p)
 	return p
@@ -181,8 +195,9 @@ func keys(m map[string]string) []string {
 
 // An operator creates an application with CORS settings through the
 // console; the preflight preview shows exactly what the edge then answers
-// a raw OPTIONS request. An invalid origin is refused next to its field,
-// and turning on the bypass (after a confirmation) clears the settings.
+// a raw OPTIONS request, and for a change not yet saved what the edge
+// answers once it is. An invalid origin is refused next to its field, and
+// turning on the bypass (after a confirmation) clears the settings.
 func TestDashboardAppCORSSettingsPreviewMatchesTheEdge(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t, gatehousetest.EdgeOptions{})
@@ -239,15 +254,44 @@ func TestDashboardAppCORSSettingsPreviewMatchesTheEdge(t *testing.T) {
 		if shown := previewAccessControl(got); fmt.Sprint(shown) != fmt.Sprint(edgeHeaders) {
 			t.Errorf("%+v: preview shows %v, the edge sent %v", tc, shown, edgeHeaders)
 		}
+		if got.Unsaved {
+			t.Errorf("%+v: the preview calls the saved settings unsaved", tc)
+		}
 		t.Logf("%+v: %s %v (%s)", tc, got.Status, keys(previewAccessControl(got)), got.Reason)
 	}
-	c.fill(t, "#preview-origin", page)
-	c.browser.Run(t, "pick PUT", chromedp.SetValue(chromedp.CSS("#preview-method"), "PUT"))
-	c.js(t, `document.querySelector('#preview-method').dispatchEvent(new Event('change', {bubbles: true}))`, nil)
-	c.fill(t, "#preview-request-headers", "X-Custom")
-	c.browser.WaitJS(t, "the allowed preview", `document.querySelector('#preview-status') && document.querySelector('#preview-status').dataset.status === '204' &&
-		document.querySelector('#preview-result tr[data-header="Access-Control-Allow-Origin"]')`)
+
+	// Edited, not saved: PATCH allowed in the form. The preview answers
+	// for the form as edited and says so; the edge still does not allow it.
+	pick := func(m string) {
+		c.browser.Run(t, "pick "+m, chromedp.SetValue(chromedp.CSS("#preview-method"), m))
+		c.js(t, `document.querySelector('#preview-method').dispatchEvent(new Event('change', {bubbles: true}))`, nil)
+	}
+	const withPatch = `req.cors_headers.allowed_methods.includes('PATCH')`
+	// Clicked in the page: a pointer click may land on the save's toast.
+	c.js(t, `document.querySelector('#cors-method-PATCH').click()`, nil)
+	draft := c.waitPreviewFor(t, page, withPatch)
+	status, edgeHeaders := c.rawPreflight(t, apiHost, page, "PATCH", "x-custom")
+	if draft.Status != "204" || !draft.Unsaved || !strings.Contains(previewAccessControl(draft)["Access-Control-Allow-Methods"], "PATCH") {
+		t.Errorf("preview of the unsaved PATCH: %+v", draft)
+	}
+	// The saved settings do not allow PATCH: no Access-Control-Allow-*.
+	if edgeHeaders["Access-Control-Allow-Origin"] != "" || edgeHeaders["Access-Control-Allow-Methods"] != "" {
+		t.Errorf("before saving, the edge answered PATCH with %d %v, want the saved settings' answer without Access-Control-Allow-*", status, edgeHeaders)
+	}
 	c.browser.Screenshot(t, "app-settings-cors")
+	// Saved: the page reloads on the saved settings and the edge agrees
+	// with what the preview showed.
+	c.click(t, "#save-app")
+	c.browser.WaitJS(t, "the saved PATCH", `document.querySelector('#preview-draft') && document.querySelector('#preview-draft').hidden &&
+		document.querySelector('#preview-result').dataset.state === 'current' && document.querySelector('#cors-method-PATCH').checked`)
+	pick("PATCH")
+	saved := c.waitPreviewFor(t, page, withPatch)
+	c.edge.Sync(t, c.api.Store)
+	status, edgeHeaders = c.rawPreflight(t, apiHost, page, "PATCH", "x-custom")
+	if saved.Unsaved || saved.Status != fmt.Sprint(status) || fmt.Sprint(previewAccessControl(saved)) != fmt.Sprint(edgeHeaders) ||
+		fmt.Sprint(previewAccessControl(saved)) != fmt.Sprint(previewAccessControl(draft)) {
+		t.Errorf("after saving PATCH: preview %+v, edge %d %v; the unsaved preview showed %v", saved, status, edgeHeaders, previewAccessControl(draft))
+	}
 
 	// An origin with a path: the API's field error shows next to the field.
 	c.fill(t, "#cors-origins", page+"/app")
@@ -262,6 +306,9 @@ func TestDashboardAppCORSSettingsPreviewMatchesTheEdge(t *testing.T) {
 	if focused != "cors-origins" {
 		t.Errorf("focus on %q after the field error, want the field", focused)
 	}
+	// The preview tests the same draft and says why it has no answer.
+	c.browser.WaitJS(t, "the preview's note on the bad draft", `document.querySelector('#preview-result').dataset.state === 'current' &&
+		(document.querySelector('#preview-fix') || {}).textContent === 'Fix the settings to see the answer.'`)
 	c.browser.Screenshot(t, "app-settings-field-error")
 	c.fill(t, "#cors-origins", page)
 
@@ -282,15 +329,21 @@ func TestDashboardAppCORSSettingsPreviewMatchesTheEdge(t *testing.T) {
 	if cleared.Origins != "" || cleared.Headers != "" || cleared.MaxAge != "" || cleared.Methods != 0 || cleared.Creds || !cleared.Disabled {
 		t.Fatalf("after turning on the bypass the CORS fields are %+v", cleared)
 	}
+	unsavedBypass := c.waitPreviewFor(t, page, `req.options_preflight_bypass === true && !('cors_headers' in req)`)
+	if unsavedBypass.Outcome != "forwarded" || !unsavedBypass.Unsaved {
+		t.Errorf("preview of the unsaved bypass: %+v", unsavedBypass)
+	}
 	c.click(t, "#save-app")
-	c.browser.WaitJS(t, "the forwarded preview", `document.querySelector('#preview-status') && document.querySelector('#preview-status').dataset.outcome === 'forwarded' && document.querySelector('#cors-bypass').checked`)
+	// Saved when the reloaded page shows the bypass and no unsaved note.
+	c.browser.WaitJS(t, "the forwarded preview", `document.querySelector('#preview-status') && document.querySelector('#preview-status').dataset.outcome === 'forwarded' &&
+		document.querySelector('#preview-result').dataset.state === 'current' && document.querySelector('#preview-draft').hidden && document.querySelector('#cors-bypass').checked`)
 	var bypassed access.App
 	c.api.MustCall(t, "GET", "access/apps/"+appID, nil, &bypassed)
 	if bypassed.CORSHeaders != nil || !bypassed.OptionsPreflightBypass {
 		t.Fatalf("after the bypass: cors %+v, bypass %v", bypassed.CORSHeaders, bypassed.OptionsPreflightBypass)
 	}
 	c.edge.Sync(t, c.api.Store)
-	status, _ := c.rawPreflight(t, apiHost, page, "PUT", "x-custom")
+	status, _ = c.rawPreflight(t, apiHost, page, "PUT", "x-custom")
 	if reqs := origin.Requests(); status != http.StatusNoContent || len(reqs) != 1 || reqs[0].Method != "OPTIONS" {
 		t.Errorf("edge answered %d, origin saw %v; want the preflight forwarded", status, methods(reqs))
 	}

@@ -231,7 +231,31 @@ async function editPage(main, id, tab) {
       for (const c of methodChecks) c.input.checked = false;
     }
     syncCORS();
+    // Only now, after the confirmation: the preview never shows the
+    // half-way state of the bypass on with the settings still there.
+    if (pv) pv.refresh();
   });
+  // The CORS settings as the form has them, in an app body's members: the
+  // Save button sends them, the preview tests them as a draft.
+  const corsFromForm = () => {
+    if (bypass.input.checked) return {options_preflight_bypass: true};
+    const ma = maxAge.value.trim();
+    return {
+      options_preflight_bypass: false,
+      cors_headers: {
+        allow_all_origins: allOrigins.input.checked,
+        allowed_origins: allOrigins.input.checked ? [] : lines(originsTA.value),
+        allow_all_methods: allMethods.input.checked,
+        allowed_methods: allMethods.input.checked ? [] : methodChecks.filter((c) => c.input.checked).map((c) => c.input.value),
+        allow_all_headers: allHeaders.input.checked,
+        allowed_headers: allHeaders.input.checked ? [] : lines(headersTA.value),
+        allow_credentials: creds.input.checked,
+        max_age: ma === '' ? 0 : Number(ma),
+      },
+    };
+  };
+  const corsBox = h('div', {id: 'cors-box'}, h('h2', 'CORS settings'), bypass.wrap, corsFS);
+  const pv = app ? preview(app, {draft: corsFromForm, box: corsBox, watch: corsFS}) : null;
 
   const sameSite = select([['', 'not set'], ['strict', 'Strict'], ['lax', 'Lax'], ['none', 'None (cookies on cross-site requests; needs HTTPS)']], spec.same_site_cookie_attribute || '');
   const httpOnly = checkbox('HTTP Only', spec.http_only_cookie_attribute !== false, {field: 'http_only_cookie_attribute', hint: 'Scripts on the page cannot read the CF_Authorization cookie.'});
@@ -241,8 +265,8 @@ async function editPage(main, id, tab) {
   const tokenHeader = h('input', {type: 'text', value: spec.read_service_tokens_from_header || '', spellcheck: 'false', placeholder: 'Authorization'});
   panels.settings.append(
     h('div.settings-grid',
-      h('div', h('h2', 'CORS settings'), bypass.wrap, corsFS),
-      app ? preview(app) : h('aside.preview', h('h2', 'Preflight preview'), h('p.muted', 'Save the application to preview the edge\'s answers.'))),
+      corsBox,
+      pv ? pv.el : h('aside.preview', h('h2', 'Preflight preview'), h('p.muted', 'Save the application to preview the edge\'s answers.'))),
     h('fieldset', h('legend', 'Cookie settings'),
       field('Same Site attribute', sameSite, {field: 'same_site_cookie_attribute'}), httpOnly.wrap, binding.wrap, pathCookie.wrap),
     h('fieldset', h('legend', 'Service Auth'), svc401.wrap,
@@ -273,23 +297,8 @@ async function editPage(main, id, tab) {
     body.session_duration = dur.value;
     body.allowed_idps = idpChecks.filter((c) => c.input.checked).map((c) => c.id);
     body.auto_redirect_to_identity = autoRedirect.input.checked;
-    if (bypass.input.checked) {
-      body.options_preflight_bypass = true;
-      delete body.cors_headers;
-    } else {
-      body.options_preflight_bypass = false;
-      const ma = maxAge.value.trim();
-      body.cors_headers = {
-        allow_all_origins: allOrigins.input.checked,
-        allowed_origins: allOrigins.input.checked ? [] : lines(originsTA.value),
-        allow_all_methods: allMethods.input.checked,
-        allowed_methods: allMethods.input.checked ? [] : methodChecks.filter((c) => c.input.checked).map((c) => c.input.value),
-        allow_all_headers: allHeaders.input.checked,
-        allowed_headers: allHeaders.input.checked ? [] : lines(headersTA.value),
-        allow_credentials: creds.input.checked,
-        max_age: ma === '' ? 0 : Number(ma),
-      };
-    }
+    delete body.cors_headers;
+    Object.assign(body, corsFromForm());
     if (sameSite.value) body.same_site_cookie_attribute = sameSite.value; else delete body.same_site_cookie_attribute;
     body.http_only_cookie_attribute = httpOnly.input.checked;
     body.enable_binding_cookie = binding.input.checked;
@@ -337,48 +346,92 @@ async function deleteApp(app) {
   } catch (e) { toast(e.message, 'error'); }
 }
 
-/** The live preflight preview: what the edge answers, from the saved settings. */
-function preview(app) {
+/**
+ * The live preflight preview: what the edge answers for the CORS settings
+ * as edited (settings.draft(), sent to the policy tester as a draft), so
+ * far unsaved or not. It re-runs as the preview's form or settings.watch
+ * changes; the settings' field errors show in settings.box. Returns the
+ * element and refresh(), for changes made without an input event.
+ */
+function preview(app, settings) {
   const cors = app.cors_headers || {};
   const originIn = h('input', {type: 'text', id: 'preview-origin', spellcheck: 'false', value: (cors.allowed_origins || [])[0] || 'https://example.com'});
   const method = select(methods, (cors.allowed_methods || []).find((m) => !['GET', 'HEAD', 'POST'].includes(m)) || 'PUT');
   method.id = 'preview-method';
   const hdrs = h('input', {type: 'text', id: 'preview-request-headers', spellcheck: 'false', value: (cors.allowed_headers || [])[0] || 'Content-Type'});
   const out = h('div', {id: 'preview-result', 'aria-live': 'polite'});
+  const unsaved = h('p.draft-note', {id: 'preview-draft', hidden: true},
+    badge('Unsaved settings', 'warn'), h('span.muted', ' the edge answers so once you save them'));
   const form = h('form', {novalidate: true, id: 'preview-form'},
     field('Page origin', originIn, {field: 'origin'}),
     field('Request method', method, {field: 'method'}),
     field('Request headers', hdrs, {field: 'request_headers', hint: 'Comma separated, as in Access-Control-Request-Headers.'}));
+  // The form opens on the saved settings: a draft that differs is unsaved.
+  const saved = JSON.stringify(settings.draft());
+  const request = (draft) => ({app_id: app.id, origin: originIn.value.trim(), method: method.value,
+    request_headers: lines(hdrs.value), ...draft});
   let seq = 0;
   let ctl = null;
   const run = async () => {
+    // The key of the request as sent: an answer is shown only while the
+    // form still asks exactly this, whatever arrives in between.
+    const draft = settings.draft();
+    const body = request(draft);
+    const key = JSON.stringify(body);
     const n = ++seq;
     if (ctl) ctl.abort();
     ctl = new AbortController();
-    clearFieldErrors(form);
-    out.setAttribute('aria-busy', 'true');
+    let show;
     try {
-      const {result} = await api('POST', '/gatehouse/policy_test', {app_id: app.id, origin: originIn.value.trim(), method: method.value,
-        request_headers: lines(hdrs.value)}, {signal: ctl.signal});
-      if (n !== seq) return;
-      clear(out).append(previewResult(result.preflight));
-      out.dataset.request = [originIn.value, method.value, hdrs.value].join(' ');
+      const {result} = await api('POST', '/gatehouse/policy_test', body, {signal: ctl.signal});
+      show = () => {
+        clearFieldErrors(form);
+        clearFieldErrors(settings.box);
+        clear(out).append(previewResult(result.preflight));
+      };
     } catch (e) {
-      if (e.name === 'AbortError' || n !== seq) return;
-      const rest = e instanceof APIError ? showFieldErrors(form, e.errors) : [e];
-      clear(out).append(rest.length ? errorBox(rest.map((x) => x.message).join('; ')) : h('p.muted', 'Fix the request to see the answer.'));
-    } finally {
-      if (n === seq) out.removeAttribute('aria-busy');
+      if (e.name === 'AbortError') return;
+      show = () => {
+        if (!(e instanceof APIError) || !e.errors.length) { clear(out).append(errorBox(e)); return; }
+        // Live checks leave the focus where the user types.
+        const notSettings = showFieldErrors(settings.box, e.errors, {focus: false});
+        const rest = showFieldErrors(form, notSettings, {focus: false});
+        clear(out).append(rest.length ? errorBox(rest.map((x) => x.message).join('; '))
+          : h('p.muted', {id: 'preview-fix'}, notSettings.length < e.errors.length ? 'Fix the settings to see the answer.' : 'Fix the request to see the answer.'));
+      };
     }
+    if (n !== seq) return;
+    if (key !== JSON.stringify(request(settings.draft()))) {
+      // The form changed without an event (or its run is still waiting):
+      // this answer is stale, ask again.
+      kick();
+      return;
+    }
+    show();
+    unsaved.hidden = JSON.stringify(draft) === saved;
+    out.dataset.request = key;
+    out.dataset.state = 'current';
+    out.removeAttribute('aria-busy');
   };
-  form.addEventListener('input', debounce(run, 200));
-  form.addEventListener('change', debounce(run, 200));
-  form.addEventListener('submit', (e) => { e.preventDefault(); run(); });
-  run();
-  return h('aside.preview', {'aria-labelledby': 'preview-title'},
+  const later = debounce(run, 200);
+  // Marked at once, so nothing reads an answer to an earlier request as
+  // the current one while the next run waits.
+  const kick = () => {
+    out.dataset.state = 'pending';
+    out.setAttribute('aria-busy', 'true');
+    later();
+  };
+  for (const el of [form, settings.watch]) {
+    el.addEventListener('input', kick);
+    el.addEventListener('change', kick);
+  }
+  form.addEventListener('submit', (e) => { e.preventDefault(); kick(); });
+  kick();
+  const el = h('aside.preview', {'aria-labelledby': 'preview-title'},
     h('h2', {id: 'preview-title'}, 'Preflight preview'),
-    h('p.hint', 'What the edge answers to a browser\'s OPTIONS preflight, for the saved settings, computed by the edge\'s own engine.'),
-    form, out);
+    h('p.hint', 'What the edge answers to a browser\'s OPTIONS preflight for the CORS settings as edited, saved or not, computed by the edge\'s own engine.'),
+    form, unsaved, out);
+  return {el, refresh: kick};
 }
 
 function previewResult(p) {
