@@ -398,7 +398,7 @@ func TestDashboardServiceTokenSecretShownOnceRotateAndAudit(t *testing.T) {
 	}
 	c.browser.Screenshot(t, "service-tokens")
 
-	c.click(t, `#token-list tr[data-name="ci-deploy"] button:nth-of-type(2)`)
+	c.click(t, `#token-list tr[data-name="ci-deploy"] button.rotate-token`)
 	c.browser.WaitJS(t, "the rotate confirmation", `document.querySelector('dialog.modal[open] #rotate-grace')`)
 	c.click(t, "dialog.modal[open] .btn.danger")
 	c.browser.WaitJS(t, "the new secret", `document.querySelector('#client-secret')`)
@@ -646,6 +646,23 @@ func TestDashboardEveryPagePoliciesTesterLogsAndEdges(t *testing.T) {
 	c.click(t, ".menu-toggle")
 	c.browser.WaitJS(t, "the open menu", `document.querySelector('#sidenav.open')`)
 	c.browser.Screenshot(t, "narrow-menu")
+
+	// Dark when the system is: the page's colours follow the preference.
+	c.browser.SetViewport(t, 1280, 800)
+	c.browser.PreferColorScheme(t, "dark")
+	c.open(t, "#/apps", `document.querySelector('#app-list table')`)
+	var bg, fg string
+	c.js(t, `getComputedStyle(document.body).backgroundColor`, &bg)
+	c.js(t, `getComputedStyle(document.body).color`, &fg)
+	if bg != "rgb(20, 23, 28)" || fg != "rgb(230, 232, 236)" {
+		t.Errorf("dark mode: background %s, text %s", bg, fg)
+	}
+	c.browser.Screenshot(t, "applications-dark")
+	c.browser.PreferColorScheme(t, "light")
+	c.js(t, `getComputedStyle(document.body).backgroundColor`, &bg)
+	if bg == "rgb(20, 23, 28)" {
+		t.Errorf("light mode: background still %s", bg)
+	}
 
 	for _, m := range c.browser.Console() {
 		if m.Type == chromedp.ConsoleException || (m.Type == "error" && !strings.Contains(m.Text, "Failed to load resource")) {

@@ -1,6 +1,7 @@
 package gatehousetest
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatehouse-dev/gatehouse/api"
@@ -71,4 +74,18 @@ func (b *Browser) Screenshot(tb testing.TB, name string) {
 func (b *Browser) WaitJS(tb testing.TB, what, js string) {
 	tb.Helper()
 	run(tb, b, "wait for "+what, chromedp.Poll[bool](fmt.Sprintf("Boolean(%s)", js), chromedp.WithPollingTimeout(ActionTimeout-ActionTimeout/10)))
+}
+
+// PreferColorScheme makes the page see prefers-color-scheme: scheme
+// ("dark" or "light"; "" restores the system's).
+func (b *Browser) PreferColorScheme(tb testing.TB, scheme string) {
+	tb.Helper()
+	var features []*emulation.MediaFeature
+	if scheme != "" {
+		features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+	}
+	run(tb, b, "prefer color scheme "+scheme, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: features})
+		return err
+	}))
 }

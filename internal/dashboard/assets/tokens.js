@@ -40,10 +40,10 @@ export async function render(main) {
           h('td', timeEl(t.expires_at), Date.parse(t.expires_at) < now ? [' ', badge('expired', 'deny')] : null),
           h('td', t.last_seen_at ? timeEl(t.last_seen_at) : h('span.muted', 'never')),
           ro ? null : h('td.nowrap',
-            h('button.btn.small.write', {type: 'button', on: {click: () => refresh(t)}, title: 'Extend the expiry to now plus the duration'}, 'Refresh'),
-            h('button.btn.small.write', {type: 'button', on: {click: () => rotate(t)}}, 'Rotate'),
+            h('button.btn.small.write.refresh-token', {type: 'button', on: {click: () => refresh(t)}, title: 'Extend the expiry to now plus the duration'}, 'Refresh'),
+            h('button.btn.small.write.rotate-token', {type: 'button', on: {click: () => rotate(t)}}, 'Rotate'),
             h('button.btn.small.write.edit-token', {type: 'button', on: {click: () => edit(t)}, 'aria-label': `Edit ${t.name}`}, 'Edit'),
-            h('button.btn.small.danger.write', {type: 'button', on: {click: () => remove(t)}}, 'Delete')))),
+            h('button.btn.small.danger.write.delete-token', {type: 'button', on: {click: () => remove(t)}}, 'Delete')))),
         'No service tokens yet.'));
     } catch (e) { clear(listBox).append(errorBox(e)); }
   };
