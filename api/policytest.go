@@ -123,11 +123,10 @@ func isASCIILetters(s string) bool {
 
 // testPolicy answers what the edge would decide for a described request,
 // from the engine itself: the configuration is loaded and compiled with
-// the same code as the edge. It compiles a snapshot per call, which is
-// fine for an operator's tool; a cached snapshot can come later. Draft
-// CORS settings replace the app's in the loaded configuration before it
-// is compiled, so the engine answers for them as the edge would once they
-// are saved; nothing is stored.
+// the same code as the edge, per call, for the caller's account alone and
+// without secrets. Draft CORS settings replace the app's in the loaded
+// configuration before it is compiled, so the engine answers for them as
+// the edge would once they are saved; nothing is stored.
 func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request) error {
 	var in policyTestInput
 	if err := decode(w, r, &in, false); err != nil {
@@ -152,11 +151,11 @@ func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err := access.InvalidFields(fields); err != nil {
 		return err
 	}
-	cfg, err := s.store.LoadConfig(r.Context())
+	acct := accountID(r)
+	cfg, err := s.store.LoadAccountConfig(r.Context(), acct)
 	if err != nil {
 		return fmt.Errorf("policy test: load config: %w", err)
 	}
-	acct := accountID(r)
 	i := slices.IndexFunc(cfg.Apps, func(a access.App) bool { return a.ID == in.AppID && a.AccountID == acct })
 	if i < 0 {
 		return access.Errorf(access.ENotFound, "application not found")

@@ -16,12 +16,27 @@ import (
 // relay apps come with their client secrets opened with the master key
 // (empty without one); a secret that does not open fails the load.
 func (s *Store) LoadConfig(ctx context.Context) (access.Config, error) {
+	return s.loadConfig(ctx, "", true)
+}
+
+// LoadAccountConfig reads one account's part of what LoadConfig reads,
+// without any secret: for tools that explain the edge's decisions (the
+// policy tester), which must neither see other accounts nor open secrets
+// they do not use.
+func (s *Store) LoadAccountConfig(ctx context.Context, accountID string) (access.Config, error) {
+	return s.loadConfig(ctx, accountID, false)
+}
+
+// loadConfig is LoadConfig for one account, or every account when
+// accountID is "", opening secrets only when secrets says so.
+func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) (access.Config, error) {
 	var cfg access.Config
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT version FROM config_state`).Scan(&cfg.Version); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT `+appColumns+`, a.upstream_client_secret FROM apps a ORDER BY a.created_at, a.id`)
+		rows, err := tx.Query(ctx, `SELECT `+appColumns+`, a.upstream_client_secret FROM apps a
+			WHERE $1 = '' OR a.account_id = $1 ORDER BY a.created_at, a.id`, accountID)
 		if err != nil {
 			return err
 		}
@@ -32,9 +47,11 @@ func (s *Store) LoadConfig(ctx context.Context) (access.Config, error) {
 				rows.Close()
 				return err
 			}
-			if app.UpstreamClientSecret, err = s.openUpstreamSecret(app.ID, box); err != nil {
-				rows.Close()
-				return err
+			if secrets {
+				if app.UpstreamClientSecret, err = s.openUpstreamSecret(app.ID, box); err != nil {
+					rows.Close()
+					return err
+				}
 			}
 			cfg.Apps = append(cfg.Apps, app)
 		}
@@ -45,7 +62,7 @@ func (s *Store) LoadConfig(ctx context.Context) (access.Config, error) {
 			return err
 		}
 		rows, err = tx.Query(ctx, `SELECT id, account_id, name, client_id, secret_hash, previous_secret_hash,
-			previous_secret_expires_at, expires_at FROM service_tokens`)
+			previous_secret_expires_at, expires_at FROM service_tokens WHERE $1 = '' OR account_id = $1`, accountID)
 		if err != nil {
 			return err
 		}
@@ -59,7 +76,7 @@ func (s *Store) LoadConfig(ctx context.Context) (access.Config, error) {
 		if err != nil {
 			return err
 		}
-		cfg.IdentityProviders, err = s.loadIdentityProviders(ctx, tx)
+		cfg.IdentityProviders, err = s.loadIdentityProviders(ctx, tx, accountID, secrets)
 		return err
 	})
 	if err != nil {

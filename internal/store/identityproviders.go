@@ -248,8 +248,9 @@ func checkAllowedIdPs(ctx context.Context, tx pgx.Tx, accountID string, ids []st
 
 // loadIdentityProviders reads every account's identity providers for the
 // edge, with their client secrets opened (left empty without a master key).
-func (s *Store) loadIdentityProviders(ctx context.Context, q querier) ([]access.IdentityProvider, error) {
-	rows, err := q.Query(ctx, `SELECT `+idpColumns+`, p.client_secret FROM identity_providers p ORDER BY p.account_id, p.created_at, p.id`)
+func (s *Store) loadIdentityProviders(ctx context.Context, q querier, accountID string, secrets bool) ([]access.IdentityProvider, error) {
+	rows, err := q.Query(ctx, `SELECT `+idpColumns+`, p.client_secret FROM identity_providers p
+		WHERE $1 = '' OR p.account_id = $1 ORDER BY p.account_id, p.created_at, p.id`, accountID)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +262,7 @@ func (s *Store) loadIdentityProviders(ctx context.Context, q querier) ([]access.
 		if err != nil {
 			return nil, err
 		}
-		if box != nil && len(s.masterKey) > 0 {
+		if secrets && box != nil && len(s.masterKey) > 0 {
 			secret, err := sealed.Open(s.masterKey, p.ID, box)
 			if err != nil {
 				return nil, fmt.Errorf("identity provider %s: client secret: %w (wrong GATEHOUSE_MASTER_KEY?)", p.ID, err)

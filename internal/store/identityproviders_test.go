@@ -140,3 +140,53 @@ func TestRevokedSessionsReachLoadConfig(t *testing.T) {
 		t.Errorf("unknown app: %v", err)
 	}
 }
+
+// TestLoadAccountConfigIsOneAccountWithoutSecrets: the policy tester's
+// load sees the caller's account only, and opens no secret, where the
+// edge's load sees every account with its secrets.
+func TestLoadAccountConfigIsOneAccountWithoutSecrets(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := gatehousetest.Store(t)
+	actor := access.Actor{Name: "test"}
+	var ids [2]string
+	for i := range ids {
+		acct, err := st.CreateAccount(ctx, "scoped load")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = acct.ID
+		if _, err := st.CreateIdentityProvider(ctx, actor, acct.ID, oidcSpec("sso", "secret-of-"+acct.ID)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.CreateServiceToken(ctx, actor, acct.ID, access.ServiceTokenSpec{Name: "ci", Duration: "8760h"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scoped, err := st.LoadAccountConfig(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scoped.IdentityProviders) != 1 || len(scoped.ServiceTokens) != 1 {
+		t.Fatalf("scoped load: %d providers, %d tokens, want 1 and 1", len(scoped.IdentityProviders), len(scoped.ServiceTokens))
+	}
+	if p := scoped.IdentityProviders[0]; p.AccountID != ids[0] || p.Config.ClientSecret != "" {
+		t.Fatalf("scoped load: provider of %s with secret %q", p.AccountID, p.Config.ClientSecret)
+	}
+	if tok := scoped.ServiceTokens[0]; tok.AccountID != ids[0] {
+		t.Fatalf("scoped load: a token of %s", tok.AccountID)
+	}
+	all, err := st.LoadConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := 0
+	for _, p := range all.IdentityProviders {
+		if (p.AccountID == ids[0] || p.AccountID == ids[1]) && p.Config.ClientSecret == "secret-of-"+p.AccountID {
+			opened++
+		}
+	}
+	if opened != 2 {
+		t.Fatalf("the edge's load opened %d of the 2 secrets", opened)
+	}
+}
