@@ -318,25 +318,12 @@ func TestDashboardSessionEndsWhenItsAPITokenIsDeleted(t *testing.T) {
 	wantStatus(t, a.Do(t, withCookie("GET", sessionPath, secret, "", nil)), 401, 10000)
 }
 
-// clock is a settable "now" for a store.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // clockedAPI is an API whose store reads the time from a clock the test
 // moves.
-func clockedAPI(t *testing.T, opts ...api.Option) (*gatehousetest.API, *clock) {
+func clockedAPI(t *testing.T, opts ...api.Option) (*gatehousetest.API, *gatehousetest.Clock) {
 	t.Helper()
-	c := &clock{t: time.Now()}
-	st, err := store.Open(context.Background(), gatehousetest.DatabaseURL(t), store.WithClock(c.now))
+	c := gatehousetest.NewClock(time.Now())
+	st, err := store.Open(context.Background(), gatehousetest.DatabaseURL(t), store.WithClock(c.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,14 +338,14 @@ func TestDashboardSessionExpiresAfterItsLifetimeEvenWhenBusy(t *testing.T) {
 	if got := sessionCookie(t, resp.Header).MaxAge; got != 7200 {
 		t.Errorf("Max-Age = %d, want 7200", got)
 	}
-	if d := sess.ExpiresAt.Sub(c.now()); d < 2*time.Hour-time.Second || d > 2*time.Hour {
-		t.Errorf("expires_at %v is not 2h after %v", sess.ExpiresAt, c.now())
+	if d := sess.ExpiresAt.Sub(c.Now()); d < 2*time.Hour-time.Second || d > 2*time.Hour {
+		t.Errorf("expires_at %v is not 2h after %v", sess.ExpiresAt, c.Now())
 	}
 	for range 2 {
-		c.advance(50 * time.Minute) // never idle for an hour
+		c.Advance(50 * time.Minute) // never idle for an hour
 		wantStatus(t, a.Do(t, withCookie("GET", "access/apps", secret, sess.CSRFToken, nil)), 200, 0)
 	}
-	c.advance(21 * time.Minute) // 2h01m since sign-in
+	c.Advance(21 * time.Minute) // 2h01m since sign-in
 	wantStatus(t, a.Do(t, withCookie("GET", "access/apps", secret, sess.CSRFToken, nil)), 401, 10000)
 	wantStatus(t, a.Do(t, withCookie("GET", sessionPath, secret, "", nil)), 401, 10000)
 }
@@ -368,13 +355,13 @@ func TestDashboardSessionEndsAfterAnHourIdle(t *testing.T) {
 	a, c := clockedAPI(t)
 	secret, sess, _ := signIn(t, a, a.Token)
 	for range 3 {
-		c.advance(59 * time.Minute)
+		c.Advance(59 * time.Minute)
 		wantStatus(t, a.Do(t, withCookie("GET", sessionPath, secret, "", nil)), 200, 0)
 	}
-	c.advance(time.Hour)
+	c.Advance(time.Hour)
 	wantStatus(t, a.Do(t, withCookie("GET", "access/apps", secret, sess.CSRFToken, nil)), 401, 10000)
 	// Dead is dead, even if the clock were to say otherwise.
-	c.advance(-2 * time.Hour)
+	c.Advance(-2 * time.Hour)
 	wantStatus(t, a.Do(t, withCookie("GET", sessionPath, secret, "", nil)), 401, 10000)
 }
 

@@ -99,14 +99,14 @@ func TestDashboardSessionLastSeenIsRefreshedAtMostOnceAMinute(t *testing.T) {
 		return ts
 	}
 	signedIn := lastSeen()
-	c.advance(30 * time.Second)
+	c.Advance(30 * time.Second)
 	if _, err := st.AuthenticateDashboardSession(ctx, secret, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if got := lastSeen(); !got.Equal(signedIn) {
 		t.Errorf("last_seen_at written after 30s: %v, was %v", got, signedIn)
 	}
-	c.advance(31 * time.Second)
+	c.Advance(31 * time.Second)
 	got, err := st.AuthenticateDashboardSession(ctx, secret, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestDeadDashboardSessionsAreDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.advance(time.Hour)
+	c.Advance(time.Hour)
 	if _, err := st.AuthenticateDashboardSession(ctx, idleSecret, time.Hour); access.KindOf(err) != access.EUnauthorized {
 		t.Fatalf("idle for an hour: %v", err)
 	}
@@ -156,7 +156,7 @@ func TestDeadDashboardSessionsAreDeleted(t *testing.T) {
 	if !exists(forgotten.ID) {
 		t.Error("swept a session that expired less than an hour ago")
 	}
-	c.advance(2 * time.Minute)
+	c.Advance(2 * time.Minute)
 	if _, _, err := st.CreateDashboardSession(ctx, acct, tok.ID, time.Hour); err != nil {
 		t.Fatal(err)
 	}

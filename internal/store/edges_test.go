@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,20 +10,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// fakeClock is a settable "now" in 2001, so that its rows are stale for
-// every other test's real clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
-
 func TestEdgesAreLiveWithinTheStaleWindowAndSweptLater(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &fakeClock{now: time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)}
+	// In 2001, so that its rows are stale for every other test's real clock.
+	clk := gatehousetest.NewClock(time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC))
 	st, err := store.Open(ctx, gatehousetest.DatabaseURL(t), store.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
@@ -72,15 +62,15 @@ func TestEdgesAreLiveWithinTheStaleWindowAndSweptLater(t *testing.T) {
 
 	// Ten seconds later only one edge heartbeats; after 16s the other is
 	// no longer live, but its row stays until swept.
-	clk.Add(10 * time.Second)
+	clk.Advance(10 * time.Second)
 	if err := st.UpsertEdgeHeartbeat(ctx, current); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(6 * time.Second)
+	clk.Advance(6 * time.Second)
 	if got := mine(); len(got) != 1 || got[current.ID].ID == "" {
 		t.Fatalf("after 16s: %+v", got)
 	}
-	clk.Add(time.Hour - 10*time.Second) // the behind edge's heartbeat is over an hour old, the other's not
+	clk.Advance(time.Hour - 10*time.Second) // the behind edge's heartbeat is over an hour old, the other's not
 	if n, err := st.DeleteStaleEdges(ctx, time.Hour); err != nil || n < 1 {
 		t.Fatalf("sweep: %d rows, %v", n, err)
 	}

@@ -122,7 +122,7 @@ func TestRevokedSessionsReachLoadConfig(t *testing.T) {
 	if app.SessionsRevokedAt != nil {
 		t.Fatalf("new app has sessions_revoked_at %v", app.SessionsRevokedAt)
 	}
-	when := c.now().UTC().Truncate(1e3)
+	when := c.Now().UTC().Truncate(1e3)
 	revoked, err := st.RevokeAppSessions(ctx, access.Actor{Name: "test"}, acct.ID, app.ID)
 	if err != nil || revoked.SessionsRevokedAt == nil || !revoked.SessionsRevokedAt.Equal(when) || revoked.Revision != app.Revision+1 {
 		t.Fatalf("revoke: %v %v (revision %d)", revoked.SessionsRevokedAt, err, revoked.Revision)

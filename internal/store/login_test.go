@@ -12,25 +12,12 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// clock is a settable "now" for a store.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // clockedStore opens a store on the package database whose clock the test
 // sets, starting at the real time.
-func clockedStore(t *testing.T, opts ...store.Option) (*store.Store, *clock) {
+func clockedStore(t *testing.T, opts ...store.Option) (*store.Store, *gatehousetest.Clock) {
 	t.Helper()
-	c := &clock{t: time.Now()}
-	st, err := store.Open(context.Background(), gatehousetest.DatabaseURL(t), append([]store.Option{store.WithClock(c.now)}, opts...)...)
+	c := gatehousetest.NewClock(time.Now())
+	st, err := store.Open(context.Background(), gatehousetest.DatabaseURL(t), append([]store.Option{store.WithClock(c.Now)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +31,7 @@ func TestLoginTokensWorkOnceAndExpiredOnesAreSwept(t *testing.T) {
 	ctx := context.Background()
 	st, c := clockedStore(t)
 	jti := "jti-" + t.Name() + time.Now().String()
-	exp := c.now().Add(time.Minute)
+	exp := c.Now().Add(time.Minute)
 
 	for i, want := range []bool{true, false, false} {
 		fresh, err := st.ConsumeLoginToken(ctx, jti, exp)
@@ -52,7 +39,7 @@ func TestLoginTokensWorkOnceAndExpiredOnesAreSwept(t *testing.T) {
 			t.Fatalf("use %d: fresh=%v err=%v, want %v", i+1, fresh, err, want)
 		}
 	}
-	if fresh, err := st.ConsumeLoginToken(ctx, jti+"-late", c.now().Add(-time.Second)); err != nil || fresh {
+	if fresh, err := st.ConsumeLoginToken(ctx, jti+"-late", c.Now().Add(-time.Second)); err != nil || fresh {
 		t.Errorf("an expired token: fresh=%v err=%v", fresh, err)
 	}
 	if _, err := st.ConsumeLoginToken(ctx, "", exp); access.KindOf(err) != access.EInvalid {
@@ -68,15 +55,15 @@ func TestLoginTokensWorkOnceAndExpiredOnesAreSwept(t *testing.T) {
 		}
 		return n
 	}
-	c.advance(3 * time.Minute)
-	if _, err := st.ConsumeLoginToken(ctx, jti+"-2", c.now().Add(time.Minute)); err != nil {
+	c.Advance(3 * time.Minute)
+	if _, err := st.ConsumeLoginToken(ctx, jti+"-2", c.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if count() != 1 {
 		t.Fatal("a spent token was swept within the grace period")
 	}
-	c.advance(10 * time.Minute)
-	if _, err := st.ConsumeLoginToken(ctx, jti+"-3", c.now().Add(time.Minute)); err != nil {
+	c.Advance(10 * time.Minute)
+	if _, err := st.ConsumeLoginToken(ctx, jti+"-3", c.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if count() != 0 {
@@ -148,7 +135,7 @@ func TestOneTimePINs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.advance(ttl)
+	c.Advance(ttl)
 	if verify(id, "dan@example.test", "222222") {
 		t.Error("an expired PIN worked")
 	}
@@ -170,7 +157,7 @@ func TestOneTimePINs(t *testing.T) {
 	if _, err := create("fay@example.test", "333333"); err != nil {
 		t.Errorf("another address was limited: %v", err)
 	}
-	c.advance(window)
+	c.Advance(window)
 	if _, err := create("eve@example.test", "333333"); err != nil {
 		t.Errorf("the next window was limited: %v", err)
 	}
