@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"regexp"
 	"slices"
@@ -26,13 +25,9 @@ func createApp(t *testing.T, a *gatehousetest.API, body map[string]any) access.A
 	return app
 }
 
-// uniq makes a domain unique to the test: domains are unique across all
-// accounts.
-func uniq(t *testing.T, host string) string {
-	h := fnv.New64a()
-	h.Write([]byte(t.Name()))
-	return fmt.Sprintf("t%x.%s", h.Sum64(), host)
-}
+// uniq makes a domain unique to the test's run: domains are unique
+// across all accounts, and -count=N reruns share the database.
+func uniq(t *testing.T, host string) string { return gatehousetest.RunLabel(t) + "." + host }
 
 func TestCreateAppReturnsDefaultsAndGeneratedFields(t *testing.T) {
 	t.Parallel()

@@ -16,10 +16,14 @@ var (
 	hostLabels   = map[testing.TB]string{}
 )
 
-// Host returns "<name>.<label>.test", where label is fixed for one run of
-// one test and random across runs: domains are unique across accounts, so
-// tests (and reruns with -count=N) must never share one.
-func Host(tb testing.TB, name string) string {
+// Host returns "<name>.<label>.test", where label is RunLabel's: domains
+// are unique across accounts, so tests (and reruns with -count=N) must
+// never share one.
+func Host(tb testing.TB, name string) string { return name + "." + RunLabel(tb) + ".test" }
+
+// RunLabel is a DNS label fixed for one run of one test and random across
+// runs.
+func RunLabel(tb testing.TB) string {
 	hostLabelsMu.Lock()
 	label, ok := hostLabels[tb]
 	if !ok {
@@ -34,7 +38,7 @@ func Host(tb testing.TB, name string) string {
 		})
 	}
 	hostLabelsMu.Unlock()
-	return name + "." + label + ".test"
+	return label
 }
 
 // CreateApp creates a self-hosted app protecting domain in front of
