@@ -85,6 +85,14 @@ func ok(t *testing.T, api *gatehousetest.API, stdin string, args ...string) stri
 	return r.stdout
 }
 
+// uniqDomains makes the *.cli.example and *.apply.example domains in s
+// unique to the test's run: domains are unique across accounts, and
+// -count=N reruns share the database.
+func uniqDomains(t *testing.T, s string) string {
+	l := gatehousetest.RunLabel(t)
+	return strings.NewReplacer(".cli.example", ".cli.example."+l, ".apply.example", ".apply.example."+l).Replace(s)
+}
+
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
@@ -105,13 +113,13 @@ func decodeOut[T any](t *testing.T, out string) T {
 
 func TestCLIAppsCRUDShowsCORSMode(t *testing.T) {
 	api := gatehousetest.NewAPI(t)
-	file := writeFile(t, "app.yaml", `
+	file := writeFile(t, "app.yaml", uniqDomains(t, `
 type: self_hosted
 name: API
 domain: api.cli.example
 origin: http://127.0.0.1:9000
 cors_headers: {allowed_origins: [https://example.com], allowed_methods: [GET, POST], max_age: 600}
-`)
+`))
 	out := ok(t, api, "", "apps", "create", "-f", file)
 	if !strings.Contains(out, "answered at edge") || !strings.Contains(out, "api.cli.example") {
 		t.Fatalf("create table: %s", out)
@@ -130,11 +138,11 @@ cors_headers: {allowed_origins: [https://example.com], allowed_methods: [GET, PO
 	}
 
 	// Bypass on from stdin (JSON is YAML too).
-	out = ok(t, api, `{"name": "API", "type": "self_hosted", "domain": "api.cli.example", "options_preflight_bypass": true}`, "apps", "update", id, "-f", "-")
+	out = ok(t, api, uniqDomains(t, `{"name": "API", "type": "self_hosted", "domain": "api.cli.example", "options_preflight_bypass": true}`), "apps", "update", id, "-f", "-")
 	if !strings.Contains(out, "bypass to origin") {
 		t.Fatalf("update table: %s", out)
 	}
-	ok(t, api, "name: Plain\ndomain: plain.cli.example\ntype: self_hosted\n", "apps", "create", "-f", "-")
+	ok(t, api, uniqDomains(t, "name: Plain\ndomain: plain.cli.example\ntype: self_hosted\n"), "apps", "create", "-f", "-")
 	out = ok(t, api, "", "apps", "list")
 	for _, want := range []string{"ID", "NAME", "DOMAIN", "CORS", "POLICIES", "bypass to origin", "none (preflights get 403)"} {
 		if !strings.Contains(out, want) {
@@ -158,7 +166,7 @@ func TestCLIPoliciesReusableAndAppScoped(t *testing.T) {
 		t.Fatalf("create: %+v", staff)
 	}
 	var app access.App
-	api.MustCall(t, "POST", "access/apps", map[string]any{"type": "self_hosted", "name": "P", "domain": "p.cli.example",
+	api.MustCall(t, "POST", "access/apps", map[string]any{"type": "self_hosted", "name": "P", "domain": uniqDomains(t, "p.cli.example"),
 		"policies": []string{staff.ID}}, &app)
 	out = ok(t, api, "name: relay\ndecision: non_identity\ninclude: [{any_valid_service_token: {}}]\n", "policies", "create", "--app", app.ID, "-f", "-")
 	if !strings.Contains(out, "Service Auth") {
@@ -258,7 +266,7 @@ func TestCLIIdentityProviders(t *testing.T) {
 
 func TestCLIExitCodes(t *testing.T) {
 	api := gatehousetest.NewAPI(t)
-	r := cli(t, api, `{"type": "self_hosted", "name": "Bad", "domain": "bad.cli.example", "cors_headers": {"allowed_origins": ["example.com"]}}`,
+	r := cli(t, api, uniqDomains(t, `{"type": "self_hosted", "name": "Bad", "domain": "bad.cli.example", "cors_headers": {"allowed_origins": ["example.com"]}}`),
 		"apps", "create", "-f", "-")
 	if r.code != 2 || !strings.Contains(r.stderr, "cors_headers.allowed_origins[0]") {
 		t.Errorf("invalid app: exit %d, stderr %s", r.code, r.stderr)
@@ -321,7 +329,7 @@ func TestCLIApplyConvergesAndPrunes(t *testing.T) {
 	api := gatehousetest.NewAPI(t)
 	// Something the file does not know about, for --prune.
 	api.MustCall(t, "POST", "access/policies", map[string]any{"name": "stale", "decision": "allow", "include": []any{map[string]any{"everyone": map[string]any{}}}}, nil)
-	file := writeFile(t, "config.yaml", applyConfig)
+	file := writeFile(t, "config.yaml", uniqDomains(t, applyConfig))
 
 	out := ok(t, api, "", "apply", "-f", file, "--dry-run")
 	for _, want := range []string{"+ create service_token ci-relay", "+ create policy staff", "+ create app API", "+ create policy API/service auth", "Dry run"} {
@@ -359,7 +367,7 @@ func TestCLIApplyConvergesAndPrunes(t *testing.T) {
 	}
 
 	// One field changes; only it is updated.
-	changed := strings.Replace(applyConfig, "max_age: 600", "max_age: 900", 1)
+	changed := strings.Replace(uniqDomains(t, applyConfig), "max_age: 600", "max_age: 900", 1)
 	changed = strings.Replace(changed, "      - staff\n", "      - staff\n      - {name: office, decision: allow, include: [{ip: {ip: 10.1.2.3/8}}]}\n", 1)
 	if err := os.WriteFile(file, []byte(changed), 0o600); err != nil {
 		t.Fatal(err)
@@ -429,7 +437,7 @@ func TestCLIApplyConvergesAndPrunes(t *testing.T) {
 
 func TestCLIApplyRefusesUnknownReferences(t *testing.T) {
 	api := gatehousetest.NewAPI(t)
-	file := writeFile(t, "bad.yaml", "apps:\n  - {name: X, domain: x.apply.example, policies: [nobody]}\n")
+	file := writeFile(t, "bad.yaml", uniqDomains(t, "apps:\n  - {name: X, domain: x.apply.example, policies: [nobody]}\n"))
 	if r := cli(t, api, "", "apply", "-f", file); r.code != 1 || !strings.Contains(r.stderr, `"nobody"`) {
 		t.Errorf("unknown policy: exit %d, %s", r.code, r.stderr)
 	}

@@ -18,10 +18,15 @@ import (
 )
 
 func TestPruneAccessLogsByAgeAndCount(t *testing.T) {
-	// Not parallel: retention is installation-wide.
+	t.Parallel()
+	// A database of its own: retention is installation-wide.
 	ctx := context.Background()
 	now := time.Now()
-	st, err := store.Open(ctx, gatehousetest.DatabaseURL(t), store.WithClock(func() time.Time { return now }))
+	url := gatehousetest.NewDatabase(t)
+	if err := store.MigrateUp(url); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, url, store.WithClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +96,7 @@ func TestListAccessLogsMatchesAModel(t *testing.T) {
 	reasons := []string{"allow_policy", "no_policy_matched", "deny_policy"}
 	emails := []string{"ann@example.test", "bob@example.test", ""}
 	rng := rand.New(rand.NewPCG(7, 9))
-	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 
 	type modelEntry struct {
 		access.AccessLogEntry
