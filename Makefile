@@ -6,6 +6,13 @@ GO ?= go
 TESTFLAGS ?=
 
 .DEFAULT_GOAL := build
+
+# axe-core, the accessibility audit the browser tests in e2e/ run: a
+# test-only npm dependency, installed from its lockfile when node_modules
+# is missing or older than the lockfile. Nothing at run time needs Node.
+A11Y := e2e/a11y
+AXE := $(A11Y)/node_modules/.package-lock.json
+
 .PHONY: build run test bench vet fmt
 
 build:
@@ -14,8 +21,13 @@ build:
 run:
 	$(GO) run ./cmd/gatehouse serve --local-postgres .gatehouse/pgdata --bootstrap
 
-test:
+test: $(AXE)
 	$(GO) run ./cmd/withpg -- $(GO) test -p 2 -count=1 $(TESTFLAGS) ./...
+
+$(AXE): $(A11Y)/package.json $(A11Y)/package-lock.json
+	@command -v npm >/dev/null || { echo 'make: npm is needed for the accessibility tests (apt-get install nodejs npm)' >&2; exit 1; }
+	cd $(A11Y) && npm ci --no-audit --no-fund
+	@touch $@
 
 bench:
 	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench . -benchmem -count=1 $(TESTFLAGS) ./...
