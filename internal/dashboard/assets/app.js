@@ -39,13 +39,20 @@ let navLinks = [];
 function shell(s) {
   clear(root);
   root.className = 'shell';
+  // One list per section, named by its heading: a list holds only items.
   const links = [];
-  const navList = h('ul');
+  const groups = [];
+  let list = null;
   for (const item of nav) {
-    if (item.section) { navList.appendChild(h('li.nav-section', {role: 'presentation'}, item.section)); continue; }
+    if (item.section) {
+      const id = `nav-${item.section.toLowerCase()}`;
+      list = h('ul', {'aria-labelledby': id});
+      groups.push(h('div.nav-section', {id}, item.section), list);
+      continue;
+    }
     const a = h('a', {href: `#/${item.path}`, dataset: {path: item.path}}, item.label);
     links.push(a);
-    navList.appendChild(h('li', a));
+    list.appendChild(h('li', a));
   }
   navLinks = links;
   const signOutBtn = h('button.btn.small', {type: 'button', id: 'sign-out'}, 'Sign out');
@@ -55,7 +62,7 @@ function shell(s) {
     showSignIn();
   });
   const menu = h('button.btn.small.menu-toggle', {type: 'button', 'aria-expanded': 'false', 'aria-controls': 'sidenav'}, 'Menu');
-  const side = h('nav.sidenav', {id: 'sidenav', 'aria-label': 'Main'}, navList);
+  const side = h('nav.sidenav', {id: 'sidenav', 'aria-label': 'Main'}, groups);
   menu.addEventListener('click', () => {
     const open = side.classList.toggle('open');
     menu.setAttribute('aria-expanded', String(open));

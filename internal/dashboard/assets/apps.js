@@ -172,26 +172,20 @@ async function editPage(main, id, tab) {
 
   // --- Settings: CORS and cookies
   const cors = spec.cors_headers || {};
-  const bypass = checkbox('Bypass options requests to origin', spec.options_preflight_bypass, {field: 'options_preflight_bypass',
+  const bypass = checkbox('Bypass options requests to origin', spec.options_preflight_bypass, {field: 'options_preflight_bypass', id: 'cors-bypass',
     hint: 'Preflights go to the origin unauthenticated, and the origin must answer them. Turning this on removes all existing CORS settings.'});
-  bypass.input.id = 'cors-bypass';
-  const allOrigins = checkbox('Allow all origins', cors.allow_all_origins, {field: 'cors_headers.allow_all_origins'});
-  allOrigins.input.id = 'cors-allow-all-origins';
+  const allOrigins = checkbox('Allow all origins', cors.allow_all_origins, {field: 'cors_headers.allow_all_origins', id: 'cors-allow-all-origins'});
   const originsTA = h('textarea', {id: 'cors-origins', rows: '3', spellcheck: 'false', placeholder: 'https://example.com', value: (cors.allowed_origins || []).join('\n')});
-  const allMethods = checkbox('Allow all methods', cors.allow_all_methods, {field: 'cors_headers.allow_all_methods'});
-  allMethods.input.id = 'cors-allow-all-methods';
+  const allMethods = checkbox('Allow all methods', cors.allow_all_methods, {field: 'cors_headers.allow_all_methods', id: 'cors-allow-all-methods'});
   const methodChecks = methods.map((m) => {
-    const c = checkbox(m, (cors.allowed_methods || []).includes(m));
+    const c = checkbox(m, (cors.allowed_methods || []).includes(m), {id: `cors-method-${m}`});
     c.input.value = m;
-    c.input.id = `cors-method-${m}`;
     return c;
   });
-  const allHeaders = checkbox('Allow all headers', cors.allow_all_headers, {field: 'cors_headers.allow_all_headers'});
-  allHeaders.input.id = 'cors-allow-all-headers';
+  const allHeaders = checkbox('Allow all headers', cors.allow_all_headers, {field: 'cors_headers.allow_all_headers', id: 'cors-allow-all-headers'});
   const headersTA = h('textarea', {id: 'cors-headers', rows: '2', spellcheck: 'false', placeholder: 'Content-Type', value: (cors.allowed_headers || []).join('\n')});
-  const creds = checkbox('Allow credentials', cors.allow_credentials, {field: 'cors_headers.allow_credentials',
+  const creds = checkbox('Allow credentials', cors.allow_credentials, {field: 'cors_headers.allow_credentials', id: 'cors-credentials',
     hint: 'Send Access-Control-Allow-Credentials: true, so pages may call with cookies. The page origin is then echoed instead of *.'});
-  creds.input.id = 'cors-credentials';
   const maxAge = h('input', {type: 'number', id: 'cors-max-age', min: '-1', max: '86400', step: '1', value: cors.max_age ? String(cors.max_age) : ''});
   const corsFS = h('fieldset', {id: 'cors-settings'},
     h('legend', 'Preflight responses at the edge'),

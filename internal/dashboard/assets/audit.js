@@ -1,6 +1,6 @@
 // Logs → Audit log: who changed what, with the before and after values.
 import {get} from './api.js';
-import {h, clear, field, pager, timeEl, errorBox, loading} from './dom.js';
+import {h, clear, field, pager, timeEl, errorBox, loading, scrollRegion} from './dom.js';
 
 /** Flattens a JSON value into path → printed leaf. */
 function flatten(v, prefix = '', out = new Map()) {
@@ -60,10 +60,10 @@ export async function render(main) {
           h('td', `${e.resource.type.replaceAll('_', ' ')} `, h('strong', resourceName(e))),
           h('td', String(e.config_version)), h('td', btn)), detail);
       }
-      clear(out).append(h('div.table-wrap', h('table',
+      clear(out).append(scrollRegion(h('div.table-wrap', h('table',
         h('caption.visually-hidden', 'Audit log'),
         h('thead', h('tr', ['When', 'Who', 'Action', 'Resource', 'Config version', 'Changes'].map((x) => h('th', {scope: 'col'}, x)))),
-        body)), pager(info, (p) => { page = p; load(); }));
+        body)), 'Audit log'), pager(info, (p) => { page = p; load(); }));
     } catch (e) { clear(out).append(errorBox(e)); }
   };
   const form = h('form.filters', {novalidate: true}, field('Resource', resource), h('div.actions', h('button.btn', {type: 'submit'}, 'Filter')));

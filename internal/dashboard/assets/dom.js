@@ -175,11 +175,13 @@ export function field(label, input, opts = {}) {
   return wrap;
 }
 
-/** A checkbox with its label after it. */
+/** A checkbox with its label after it; opts.id names the input. */
 export function checkbox(label, checked, opts = {}) {
-  const input = h('input', {type: 'checkbox', checked: !!checked, id: uid(), name: opts.name});
+  const input = h('input', {type: 'checkbox', checked: !!checked, id: opts.id || uid(), name: opts.name});
+  const hint = opts.hint ? h('p.hint', {id: `${input.id}-hint`}, opts.hint) : null;
+  if (hint) input.setAttribute('aria-describedby', hint.id);
   const wrap = h('div.check', {dataset: opts.field ? {field: opts.field} : {}},
-    input, h('label', {for: input.id}, label), opts.hint ? h('p.hint', opts.hint) : null);
+    input, h('label', {for: input.id}, label), hint);
   return {wrap, input};
 }
 
@@ -247,13 +249,34 @@ export function lines(text) {
   return text.split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
 }
 
+/**
+ * wrap, a box around a wide table, becomes a named region in the tab
+ * order while it scrolls sideways, so that keyboard users can scroll it
+ * too (WCAG 2.1.1); otherwise it stays out of the tab order.
+ */
+export function scrollRegion(wrap, label) {
+  const sync = () => {
+    if (wrap.scrollWidth > wrap.clientWidth + 1) {
+      wrap.tabIndex = 0;
+      wrap.setAttribute('role', 'region');
+      wrap.setAttribute('aria-label', `${label} (scrolls sideways)`);
+    } else {
+      wrap.removeAttribute('tabindex');
+      wrap.removeAttribute('role');
+      wrap.removeAttribute('aria-label');
+    }
+  };
+  new ResizeObserver(sync).observe(wrap);
+  return wrap;
+}
+
 /** A table with a header row; rows are arrays of cells. */
 export function table(caption, headers, rows, empty = 'Nothing here yet.') {
   if (!rows.length) return h('p.empty', empty);
-  return h('div.table-wrap', h('table',
+  return scrollRegion(h('div.table-wrap', h('table',
     caption ? h('caption.visually-hidden', caption) : null,
     h('thead', h('tr', headers.map((x) => h('th', {scope: 'col'}, x)))),
-    h('tbody', rows.map((r) => r instanceof Node ? r : h('tr', r.map((c) => h('td', c)))))));
+    h('tbody', rows.map((r) => r instanceof Node ? r : h('tr', r.map((c) => h('td', c))))))), caption || 'Table');
 }
 
 export function badge(text, kind = '') { return h(`span.badge${kind ? '.' + kind : ''}`, text); }

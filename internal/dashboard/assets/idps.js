@@ -97,8 +97,7 @@ async function editPage(main, id) {
     const scopes = text('idp-scopes', (c.scopes || []).join(' '));
     const claims = text('idp-claims', (c.claims || []).join(' '));
     const emailClaim = text('idp-email-claim', c.email_claim_name);
-    const pkce = checkbox('Use PKCE', c.pkce_enabled !== false, {field: 'config.pkce_enabled', hint: 'Proof Key for Code Exchange on the authorization code flow. Leave it on unless the provider refuses it.'});
-    pkce.input.id = 'idp-pkce';
+    const pkce = checkbox('Use PKCE', c.pkce_enabled !== false, {field: 'config.pkce_enabled', id: 'idp-pkce', hint: 'Proof Key for Code Exchange on the authorization code flow. Leave it on unless the provider refuses it.'});
     fields.push(
       field('Client ID', clientID, {field: 'config.client_id'}),
       field('Client secret', secret, {field: 'config.client_secret', hint: c.client_secret_set ?
