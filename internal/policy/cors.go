@@ -21,7 +21,9 @@ type Preflight struct {
 	Reason  Reason
 	// Headers to send with a 204 when Outcome is PreflightAnswer. When the
 	// origin, method or a header is not allowed they hold no allow
-	// headers, so the browser blocks the request.
+	// headers, so the browser blocks the request. The map is the caller's
+	// to change with Set, Add and Del; its values are prepared when the
+	// snapshot is built and shared, so never write into a value slice.
 	Headers http.Header
 }
 
@@ -35,9 +37,19 @@ func IsPreflight(r *http.Request) bool {
 // depends on all three request headers.
 const varyPreflight = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 
+// Prepared header values, shared by every answer. Each has len == cap, so
+// a caller's Add copies instead of writing into the shared array.
+var (
+	varyValue = []string{varyPreflight}
+	starValue = []string{"*"}
+	trueValue = []string{"true"}
+)
+
 // Preflight decides a CORS preflight from the app's settings, as the CORS
 // guide describes: bypass forwards it, CORS settings answer it, neither
-// refuses it.
+// refuses it. Every value was prepared at compile time except what echoes
+// the request (a credentialed allow-all origin, allow-all methods and
+// headers), so an answer costs one small map.
 func (a *App) Preflight(origin, method, requestHeaders string) Preflight {
 	if a.PreflightBypass {
 		return Preflight{Outcome: PreflightForward, Reason: ReasonPreflightBypassed}
@@ -46,35 +58,36 @@ func (a *App) Preflight(origin, method, requestHeaders string) Preflight {
 	if c == nil {
 		return Preflight{Outcome: PreflightRefuse, Reason: ReasonPreflightNoCORSSettings}
 	}
-	h := http.Header{"Vary": {varyPreflight}}
 	allowOrigin, ok := c.allowOrigin(origin)
 	if !ok {
-		return Preflight{Outcome: PreflightAnswer, Reason: ReasonPreflightOriginForbidden, Headers: h}
+		return Preflight{Outcome: PreflightAnswer, Reason: ReasonPreflightOriginForbidden, Headers: http.Header{"Vary": varyValue}}
 	}
 	if !c.allowAllMethods && !c.methods[method] && !safelistedMethod(method) {
-		return Preflight{Outcome: PreflightAnswer, Reason: ReasonPreflightMethodForbidden, Headers: h}
+		return Preflight{Outcome: PreflightAnswer, Reason: ReasonPreflightMethodForbidden, Headers: http.Header{"Vary": varyValue}}
 	}
 	if !c.allowAllHeaders && !c.headersAllowed(requestHeaders) {
-		return Preflight{Outcome: PreflightAnswer, Reason: ReasonPreflightHeaderForbidden, Headers: h}
+		return Preflight{Outcome: PreflightAnswer, Reason: ReasonPreflightHeaderForbidden, Headers: http.Header{"Vary": varyValue}}
 	}
-	h["Access-Control-Allow-Origin"] = []string{allowOrigin}
+	h := make(http.Header, 6) // Vary and at most five Access-Control-* headers
+	h["Vary"] = varyValue
+	h["Access-Control-Allow-Origin"] = allowOrigin
 	switch {
 	case c.allowAllMethods:
 		h["Access-Control-Allow-Methods"] = []string{method}
-	case c.methodsValue != "":
-		h["Access-Control-Allow-Methods"] = []string{c.methodsValue}
+	case c.methodsValue != nil:
+		h["Access-Control-Allow-Methods"] = c.methodsValue
 	}
 	switch {
 	case c.allowAllHeaders && requestHeaders != "":
 		h["Access-Control-Allow-Headers"] = []string{requestHeaders}
-	case !c.allowAllHeaders && c.headersValue != "":
-		h["Access-Control-Allow-Headers"] = []string{c.headersValue}
+	case !c.allowAllHeaders && c.headersValue != nil:
+		h["Access-Control-Allow-Headers"] = c.headersValue
 	}
 	if c.credentials {
-		h["Access-Control-Allow-Credentials"] = []string{"true"}
+		h["Access-Control-Allow-Credentials"] = trueValue
 	}
-	if c.maxAgeValue != "" {
-		h["Access-Control-Max-Age"] = []string{c.maxAgeValue}
+	if c.maxAgeValue != nil {
+		h["Access-Control-Max-Age"] = c.maxAgeValue
 	}
 	return Preflight{Outcome: PreflightAnswer, Reason: ReasonPreflightAnswered, Headers: h}
 }
@@ -87,23 +100,26 @@ func safelistedMethod(m string) bool { return m == "GET" || m == "HEAD" || m == 
 // allowOrigin returns the Access-Control-Allow-Origin value for origin, if
 // it is allowed. "*" is used only for allow-all without credentials:
 // browsers refuse "*" on credentialed requests, so then the origin is
-// echoed.
-func (c *CORS) allowOrigin(origin string) (string, bool) {
+// echoed. A listed origin's value is prepared; an echo of anything else
+// allocates.
+func (c *CORS) allowOrigin(origin string) ([]string, bool) {
 	if c.allowAllOrigins {
 		if c.credentials {
-			return origin, true
+			return []string{origin}, true
 		}
-		return "*", true
+		return starValue, true
 	}
-	if c.origins[origin] {
-		return origin, true
+	if v, ok := c.origins[origin]; ok {
+		return v, true
 	}
 	// Browsers serialise the origin lower-case already; accept a client
 	// that does not.
-	if lower := strings.ToLower(origin); lower != origin && c.origins[lower] {
-		return origin, true
+	if lower := strings.ToLower(origin); lower != origin {
+		if _, ok := c.origins[lower]; ok {
+			return []string{origin}, true
+		}
 	}
-	return "", false
+	return nil, false
 }
 
 func (c *CORS) headersAllowed(list string) bool {
@@ -132,9 +148,9 @@ func (a *App) ResponseCORS(origin string) http.Header {
 	if !ok {
 		return nil
 	}
-	h := http.Header{"Access-Control-Allow-Origin": {allow}, "Vary": {"Origin"}}
+	h := http.Header{"Access-Control-Allow-Origin": allow, "Vary": {"Origin"}}
 	if a.CORS.credentials {
-		h["Access-Control-Allow-Credentials"] = []string{"true"}
+		h["Access-Control-Allow-Credentials"] = trueValue
 	}
 	return h
 }

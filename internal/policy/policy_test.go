@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -441,6 +442,48 @@ func TestPreflightAnswersAreIndependent(t *testing.T) {
 	}
 	if got := second.Headers.Values("Vary"); len(got) != 1 || got[0] != varyPreflight {
 		t.Fatalf("second answer's Vary %q", got)
+	}
+}
+
+// TestPreflightPreparedValuesSurviveCallerEdits: an answer's values are
+// prepared once and shared by every answer, so a caller adding to each
+// header of one answer, directly or after copying it into a response as
+// the edge does, must not change the next answer, whatever the settings.
+func TestPreflightPreparedValuesSurviveCallerEdits(t *testing.T) {
+	listed := []string{"https://app.test"}
+	settings := map[string]*access.CORSSettings{
+		"listed":                    {AllowedOrigins: listed, AllowedMethods: []string{"GET", "PUT"}, AllowedHeaders: []string{"X-A"}, MaxAge: 60},
+		"listed with credentials":   {AllowedOrigins: listed, AllowedMethods: []string{"PUT"}, AllowCredentials: true, MaxAge: -1},
+		"allow all origins":         {AllowAllOrigins: true, AllowedMethods: []string{"PUT"}},
+		"allow all, credentials":    {AllowAllOrigins: true, AllowCredentials: true, AllowAllMethods: true, AllowAllHeaders: true},
+		"allow all methods, listed": {AllowedOrigins: listed, AllowAllMethods: true, AllowedHeaders: []string{"X-A"}},
+	}
+	for name, c := range settings {
+		t.Run(name, func(t *testing.T) {
+			a := newApp("cors", "api.example.test")
+			a.CORSHeaders = c
+			app := compile(t, access.Config{Apps: []access.App{a}}).Match("api.example.test", "/")
+			for _, origin := range []string{"https://app.test", "HTTPS://APP.TEST", "https://evil.test"} {
+				want := app.Preflight(origin, "PUT", "x-a").Headers
+				first, second := app.Preflight(origin, "PUT", "x-a"), app.Preflight(origin, "PUT", "x-a")
+				response := http.Header{}
+				for k, v := range second.Headers {
+					response[k] = v
+				}
+				for k := range want {
+					first.Headers.Add(k, "first")
+					response.Add(k, "second")
+				}
+				for k, v := range want {
+					if got := first.Headers[k]; !slices.Equal(got, append(slices.Clip(v), "first")) {
+						t.Errorf("%s: %s of an edited answer is %q after another was edited", origin, k, got)
+					}
+				}
+				if again := app.Preflight(origin, "PUT", "x-a"); !reflect.DeepEqual(again.Headers, want) {
+					t.Fatalf("%s: after edits the answer is\n%v\nwant\n%v", origin, again.Headers, want)
+				}
+			}
+		})
 	}
 }
 

@@ -234,44 +234,56 @@ func compilePolicy(p access.Policy) (*Policy, error) {
 // header values prepared.
 type CORS struct {
 	allowAllOrigins bool
-	origins         map[string]bool
+	origins         map[string][]string // allowed origin -> its Access-Control-Allow-Origin value
 	allowAllMethods bool
 	methods         map[string]bool
 	allowAllHeaders bool
 	headers         map[string]bool // lower-case
 	credentials     bool
 
-	methodsValue string // Access-Control-Allow-Methods
-	headersValue string // Access-Control-Allow-Headers
-	maxAgeValue  string // Access-Control-Max-Age, "" to omit
+	// The static values of an answer, nil to omit.
+	methodsValue []string // Access-Control-Allow-Methods
+	headersValue []string // Access-Control-Allow-Headers
+	maxAgeValue  []string // Access-Control-Max-Age
 }
 
 func compileCORS(c *access.CORSSettings) *CORS {
+	// Every prepared value is a one-element slice of one array: the
+	// methods, headers and max-age values, then one per allowed origin.
+	// Each has cap 1, so appending to one copies it.
+	values := make([]string, 3+len(c.AllowedOrigins))
+	value := func(i int, v string) []string {
+		if v == "" {
+			return nil
+		}
+		values[i] = v
+		return values[i : i+1 : i+1]
+	}
 	cc := &CORS{
 		allowAllOrigins: c.AllowAllOrigins,
-		origins:         map[string]bool{},
+		origins:         make(map[string][]string, len(c.AllowedOrigins)),
 		allowAllMethods: c.AllowAllMethods,
-		methods:         map[string]bool{},
+		methods:         make(map[string]bool, len(c.AllowedMethods)),
 		allowAllHeaders: c.AllowAllHeaders,
-		headers:         map[string]bool{},
+		headers:         make(map[string]bool, len(c.AllowedHeaders)),
 		credentials:     c.AllowCredentials,
-		methodsValue:    strings.Join(c.AllowedMethods, ", "),
-		headersValue:    strings.Join(c.AllowedHeaders, ", "),
+		methodsValue:    value(0, strings.Join(c.AllowedMethods, ", ")),
+		headersValue:    value(1, strings.Join(c.AllowedHeaders, ", ")),
 	}
-	for _, o := range c.AllowedOrigins {
-		cc.origins[o] = true
+	switch {
+	case c.MaxAge > 0:
+		cc.maxAgeValue = value(2, strconv.Itoa(int(c.MaxAge)))
+	case c.MaxAge < 0:
+		cc.maxAgeValue = value(2, "0") // -1: the browser must not cache the answer
+	}
+	for i, o := range c.AllowedOrigins {
+		cc.origins[o] = value(3+i, o)
 	}
 	for _, m := range c.AllowedMethods {
 		cc.methods[m] = true
 	}
 	for _, h := range c.AllowedHeaders {
 		cc.headers[strings.ToLower(h)] = true
-	}
-	switch {
-	case c.MaxAge > 0:
-		cc.maxAgeValue = strconv.Itoa(int(c.MaxAge))
-	case c.MaxAge < 0:
-		cc.maxAgeValue = "0" // -1: the browser must not cache the answer
 	}
 	return cc
 }
