@@ -94,7 +94,13 @@ func (l *Loader) load(ctx context.Context, notifiedAt time.Time) error {
 	if err != nil {
 		return fmt.Errorf("edge: load signing keys: %w", err)
 	}
-	snap, err := policy.Compile(cfg)
+	// Rebuild from the current snapshot: apps whose inputs did not change
+	// are reused as they are, the rest compiled afresh.
+	var prev *policy.Snapshot
+	if st := l.state.Load(); st != nil {
+		prev = st.Snap
+	}
+	snap, err := policy.CompileFrom(prev, cfg)
 	if err != nil {
 		return fmt.Errorf("edge: compile config version %d: %w", cfg.Version, err)
 	}
@@ -102,7 +108,7 @@ func (l *Loader) load(ctx context.Context, notifiedAt time.Time) error {
 	l.state.Store(st)
 	l.setError(nil)
 	took := time.Since(start)
-	l.log.Info("config applied", "version", snap.Version, "apps", snap.Apps(), "took", took)
+	l.log.Info("config applied", "version", snap.Version, "apps", snap.Apps(), "reused", snap.Reused(), "took", took)
 	if l.OnApply != nil {
 		l.OnApply(st, took)
 	}

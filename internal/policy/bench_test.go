@@ -21,36 +21,62 @@ var benchNow = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func benchTokenID(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 
-// benchSnapshot builds benchApps apps: app i protects app<i>.example.test
-// and *.w<i>.example.test, answers preflights for https://web<i>.test, has
-// a Service Auth policy for service token i and five Allow/Deny policies.
-func benchSnapshot(b *testing.B) *policy.Snapshot {
-	b.Helper()
+// benchConfig is benchApps apps: app i protects app<i>.example.test and
+// *.w<i>.example.test, answers preflights for https://web<i>.test, has a
+// Service Auth policy for service token i and five Allow/Deny policies.
+func benchConfig() access.Config {
 	cfg := access.Config{Version: 1}
 	for i := range benchApps {
-		a := withPolicies(newApp(fmt.Sprintf("app%d", i), fmt.Sprintf("app%d.example.test", i), fmt.Sprintf("*.w%d.example.test", i)),
-			serviceAuth("sa", serviceToken(benchTokenID(i))),
-			deny("deny-evil", emailDomain("evil.test")),
-			excluding(allow("allow-admins", email("admin@example.test"), email("root@example.test")), geo("KP")),
-			requiring(allow("allow-staff", emailDomain("example.test")), ip("10.0.0.0/8"), loginMethod("otp")),
-			deny("deny-all", everyone()),
-			allow("allow-contractors", emailDomain("contractor.test")),
-		)
-		a.CORSHeaders = &access.CORSSettings{
-			AllowedOrigins:   []string{fmt.Sprintf("https://web%d.test", i), "https://admin.example.test"},
-			AllowedMethods:   []string{"GET", "POST", "PUT", "DELETE"},
-			AllowedHeaders:   []string{"Content-Type", "X-Api-Key", "X-Request-Id"},
-			AllowCredentials: true,
-			MaxAge:           600,
-		}
-		cfg.Apps = append(cfg.Apps, a)
+		cfg.Apps = append(cfg.Apps, benchApp(i))
 		cfg.ServiceTokens = append(cfg.ServiceTokens, access.ServiceTokenCredential{
 			ID: benchTokenID(i), AccountID: account, Name: fmt.Sprintf("token%d", i),
 			ClientID: fmt.Sprintf("%032x.access", i), SecretHash: access.HashSecret(fmt.Sprintf("secret%d", i)),
 			ExpiresAt: benchNow.Add(time.Hour),
 		})
 	}
-	return compile(b, cfg)
+	return cfg
+}
+
+// benchApp is app i of benchConfig, built afresh: nothing shared with
+// another call, as when the store loads the config again.
+func benchApp(i int) access.App {
+	a := withPolicies(newApp(fmt.Sprintf("app%d", i), fmt.Sprintf("app%d.example.test", i), fmt.Sprintf("*.w%d.example.test", i)),
+		serviceAuth("sa", serviceToken(benchTokenID(i))),
+		deny("deny-evil", emailDomain("evil.test")),
+		excluding(allow("allow-admins", email("admin@example.test"), email("root@example.test")), geo("KP")),
+		requiring(allow("allow-staff", emailDomain("example.test")), ip("10.0.0.0/8"), loginMethod("otp")),
+		deny("deny-all", everyone()),
+		allow("allow-contractors", emailDomain("contractor.test")),
+	)
+	a.CORSHeaders = &access.CORSSettings{
+		AllowedOrigins:   []string{fmt.Sprintf("https://web%d.test", i), "https://admin.example.test"},
+		AllowedMethods:   []string{"GET", "POST", "PUT", "DELETE"},
+		AllowedHeaders:   []string{"Content-Type", "X-Api-Key", "X-Request-Id"},
+		AllowCredentials: true,
+		MaxAge:           600,
+	}
+	return a
+}
+
+func benchSnapshot(b *testing.B) *policy.Snapshot {
+	b.Helper()
+	return compile(b, benchConfig())
+}
+
+var sinkSnapshot *policy.Snapshot
+
+// BenchmarkCompile1000Apps builds the benchmark snapshot from scratch: the
+// baseline for BenchmarkRecompile1000AppsOneChanged.
+func BenchmarkCompile1000Apps(b *testing.B) {
+	cfg := benchConfig()
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := policy.Compile(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sinkSnapshot = s
+	}
 }
 
 var (
@@ -120,5 +146,26 @@ func BenchmarkMatchWildcard(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sinkApp = s.Match(host, "/x")
+	}
+}
+
+// BenchmarkRecompile1000AppsOneChanged rebuilds the benchmark snapshot
+// after one app's policy changed, from a freshly loaded config (new
+// values, as the store returns them), reusing the other 999 apps.
+func BenchmarkRecompile1000AppsOneChanged(b *testing.B) {
+	prev := compile(b, benchConfig())
+	cfg := benchConfig()
+	cfg.Version = 2
+	cfg.Apps[500].Policies[4].Include = []access.Rule{emailDomain("example.test")}
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := policy.CompileFrom(prev, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sinkSnapshot = s
+	}
+	if sinkSnapshot.Reused() != benchApps-1 {
+		b.Fatalf("reused %d apps, want %d", sinkSnapshot.Reused(), benchApps-1)
 	}
 }

@@ -6,6 +6,7 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -22,11 +23,23 @@ import (
 type Snapshot struct {
 	Version int64
 
-	exact    map[string][]*App // host -> apps on it, longest path first
-	wildcard map[string][]*App // "example.com" for "*.example.com" -> apps
-	tokens   map[string]*Token // client id -> token
-	apps     map[string]*App   // app id -> app
+	exact    map[string][]*App       // host -> apps on it, longest path first
+	wildcard map[string][]*App       // "example.com" for "*.example.com" -> apps
+	tokens   map[string]*Token       // client id -> token
+	apps     map[string]*compiledApp // app id -> app
 	idps     map[string]*IdentityProvider
+	reused   int
+}
+
+// compiledApp is one app as compiled, with its destinations and the
+// encoding of what it was compiled from (appendAppInputs), so that a
+// rebuild can reuse it while the inputs stay the same. Comparing the
+// encodings, not a hash of them, makes a false match impossible and costs
+// less than hashing.
+type compiledApp struct {
+	inputs []byte // its own allocation, so a reused app pins no older buffer; holds the upstream secret, as base does
+	base   *App
+	dests  []*App // one per self-hosted domain, in the app's order
 }
 
 // IdentityProvider is one login method of an account.
@@ -104,35 +117,62 @@ type Token struct {
 
 // Compile builds a snapshot from a configuration. It does every costly
 // step (parsing, lower-casing, indexing) once, so that decisions do none.
-func Compile(cfg access.Config) (*Snapshot, error) {
+func Compile(cfg access.Config) (*Snapshot, error) { return CompileFrom(nil, cfg) }
+
+// CompileFrom is Compile, reusing prev's compiled apps whose inputs are
+// unchanged: the result decides exactly as Compile(cfg) would. An app is
+// reused when everything compiling it reads (see appendAppInputs) is byte
+// for byte the same, its linked policies included. Service tokens and
+// identity providers are not part of a compiled app (rules and
+// allowed_idps name them by id, looked up when a request is decided), so
+// they are rebuilt every time. prev may be nil.
+func CompileFrom(prev *Snapshot, cfg access.Config) (*Snapshot, error) {
+	exact, wildcard := len(cfg.Apps), 0
+	if prev != nil {
+		exact, wildcard = len(prev.exact), len(prev.wildcard)
+	}
 	s := &Snapshot{
 		Version:  cfg.Version,
-		exact:    map[string][]*App{},
-		wildcard: map[string][]*App{},
+		exact:    make(map[string][]*App, exact),
+		wildcard: make(map[string][]*App, wildcard),
 		tokens:   make(map[string]*Token, len(cfg.ServiceTokens)),
-		apps:     make(map[string]*App, len(cfg.Apps)),
+		apps:     make(map[string]*compiledApp, len(cfg.Apps)),
 		idps:     make(map[string]*IdentityProvider, len(cfg.IdentityProviders)),
 	}
 	for _, p := range cfg.IdentityProviders {
 		s.idps[p.ID] = &IdentityProvider{p}
 	}
-	for _, a := range cfg.Apps {
-		base, err := compileApp(a)
-		if err != nil {
-			return nil, fmt.Errorf("policy: app %s: %w", a.ID, err)
-		}
-		s.apps[a.ID] = base
-		for _, d := range a.SelfHostedDomains {
-			app := *base
-			host, path, _ := strings.Cut(d, "/")
-			app.Host, app.Domain = host, d
-			if path != "" {
-				app.Path = "/" + path
+	var inputs []byte
+	for i := range cfg.Apps {
+		a := &cfg.Apps[i]
+		inputs = appendAppInputs(inputs[:0], a)
+		var ca *compiledApp
+		if prev != nil {
+			if p := prev.apps[a.ID]; p != nil && bytes.Equal(p.inputs, inputs) {
+				ca = p
+				s.reused++
 			}
-			if suffix, ok := strings.CutPrefix(host, "*."); ok {
-				s.wildcard[suffix] = append(s.wildcard[suffix], &app)
+		}
+		if ca == nil {
+			var err error
+			if ca, err = compileApp(a); err != nil {
+				return nil, fmt.Errorf("policy: app %s: %w", a.ID, err)
+			}
+			ca.inputs = bytes.Clone(inputs)
+		}
+		s.apps[a.ID] = ca
+		for j, app := range ca.dests {
+			m, key := s.exact, app.Host
+			if suffix, ok := strings.CutPrefix(app.Host, "*."); ok {
+				m, key = s.wildcard, suffix
+			}
+			if on := m[key]; on != nil {
+				m[key] = append(on, app)
 			} else {
-				s.exact[host] = append(s.exact[host], &app)
+				// Most hosts have one app: index a slice of the app's own
+				// array instead of allocating one. Its cap is 1, so a second
+				// app on the host appends to a copy, which is then sorted.
+				m[key] = ca.dests[j : j+1 : j+1]
 			}
 		}
 	}
@@ -152,7 +192,31 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 	return s, nil
 }
 
-func compileApp(a access.App) (*App, error) {
+// Reused returns how many of the snapshot's apps CompileFrom took
+// unchanged from the previous snapshot.
+func (s *Snapshot) Reused() int { return s.reused }
+
+// compileApp compiles one app and its destinations. It reads nothing but
+// what appendAppInputs encodes.
+func compileApp(a *access.App) (*compiledApp, error) {
+	base, err := compileAppSettings(a)
+	if err != nil {
+		return nil, err
+	}
+	ca := &compiledApp{base: base, dests: make([]*App, 0, len(a.SelfHostedDomains))}
+	for _, d := range a.SelfHostedDomains {
+		app := *base
+		host, path, _ := strings.Cut(d, "/")
+		app.Host, app.Domain = host, d
+		if path != "" {
+			app.Path = "/" + path
+		}
+		ca.dests = append(ca.dests, &app)
+	}
+	return ca, nil
+}
+
+func compileAppSettings(a *access.App) (*App, error) {
 	app := &App{
 		ID: a.ID, AccountID: a.AccountID, AUD: a.AUD, Name: a.Name,
 		PreflightBypass:             a.OptionsPreflightBypass,
@@ -351,7 +415,12 @@ func (s *Snapshot) IdentityProvider(accountID, id string) *IdentityProvider {
 }
 
 // App returns an app by id, or nil.
-func (s *Snapshot) App(id string) *App { return s.apps[id] }
+func (s *Snapshot) App(id string) *App {
+	if ca := s.apps[id]; ca != nil {
+		return ca.base
+	}
+	return nil
+}
 
 // Apps returns how many apps the snapshot holds.
 func (s *Snapshot) Apps() int { return len(s.apps) }
