@@ -7,18 +7,14 @@ package e2e_test
 // installed by make test.
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
-	"github.com/gatehouse-dev/gatehouse/internal/accesslog"
-	"github.com/gatehouse-dev/gatehouse/internal/edge"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
 )
 
@@ -44,18 +40,8 @@ func (a *auditor) audit(t *testing.T, what string) {
 // audit diff, the narrow window's menu, and dark mode.
 func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	t.Parallel()
-	st := gatehousetest.Store(t)
-	logger := accesslog.New(st, accesslog.Config{FlushInterval: 20 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); logger.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	c := newConsole(t, gatehousetest.EdgeOptions{Observers: []edge.Observer{logger}, HeartbeatInterval: 100 * time.Millisecond})
+	c, app, _ := newOrdersConsole(t)
 	a := &auditor{c: c}
-	origin := gatehousetest.StartOrigin(t)
-
-	var tok access.ServiceToken
-	c.api.MustCall(t, "POST", "access/service_tokens", map[string]any{"name": "ci-relay"}, &tok)
 	var oidc access.IdentityProvider
 	c.api.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": "Okta", "type": "oidc", "config": map[string]any{
 		"issuer_url": "https://login.example.test", "client_id": "gatehouse", "client_secret": "s"}}, &oidc)
@@ -63,17 +49,6 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	c.api.MustCall(t, "POST", "access/policies", map[string]any{"name": "Staff", "decision": "allow",
 		"include": []any{map[string]any{"email_domain": map[string]any{"domain": "example.test"}}},
 		"require": []any{map[string]any{"ip": map[string]any{"ip": "10.0.0.0/8"}}}}, nil)
-	apiHost := gatehousetest.Host(t, "api")
-	app := c.api.CreateApp(t, apiHost, origin.URL,
-		map[string]any{"name": "Orders API", "cors_headers": map[string]any{"allowed_origins": []string{"https://web.example.test"}, "allowed_methods": []string{"PUT"}}},
-		map[string]any{"name": "service auth", "decision": "non_identity", "include": []any{map[string]any{"service_token": map[string]any{"token_id": tok.ID}}}})
-	c.api.CreateApp(t, gatehousetest.Host(t, "relay"), "https://"+apiHost, map[string]any{"name": "Orders relay",
-		"upstream_service_token": map[string]any{"client_id": tok.ClientID, "client_secret": "0000"}})
-	c.edge.Sync(t, c.api.Store)
-	for _, o := range []string{"https://web.example.test", "https://evil.example.test"} {
-		c.rawPreflight(t, apiHost, o, "PUT", "x-custom")
-	}
-	c.edge.Do(t, c.edge.Request(t, "GET", apiHost, "/orders", nil))
 
 	// Sign-in, empty and refused.
 	c.browser.Navigate(t, c.api.URL+"/")

@@ -535,13 +535,13 @@ func TestDashboardCookieWritesNeedTheCSRFHeader(t *testing.T) {
 	c.browser.WaitJS(t, "the sign-in error", `document.querySelector('#signin-error .alert')`)
 }
 
-// Every page renders with real data and without script errors: a policy
-// built with the rule builder, linked to an application and moved up in
-// its order, the policy tester's decision, relays, identity providers,
-// access requests with reasons in words, the audit log and the edges.
-// This is also the test that saves a screenshot of each page.
-func TestDashboardEveryPagePoliciesTesterLogsAndEdges(t *testing.T) {
-	t.Parallel()
+// newOrdersConsole is a console whose edge writes the access log, with
+// the data the page tests browse: the service token ci-relay, the app
+// Orders API (CORS settings; a Service Auth policy naming the token), the
+// relay Orders relay in front of it, and log rows from two preflights (one
+// refused) and a GET.
+func newOrdersConsole(t *testing.T) (*console, access.App, access.ServiceToken) {
+	t.Helper()
 	st := gatehousetest.Store(t)
 	logger := accesslog.New(st, accesslog.Config{FlushInterval: 20 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -552,7 +552,6 @@ func TestDashboardEveryPagePoliciesTesterLogsAndEdges(t *testing.T) {
 	origin := gatehousetest.StartOrigin(t)
 	var tok access.ServiceToken
 	c.api.MustCall(t, "POST", "access/service_tokens", map[string]any{"name": "ci-relay"}, &tok)
-	c.api.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": "Email PIN", "type": "onetimepin", "config": map[string]any{}}, nil)
 	apiHost := gatehousetest.Host(t, "api")
 	app := c.api.CreateApp(t, apiHost, origin.URL,
 		map[string]any{"name": "Orders API", "cors_headers": map[string]any{"allowed_origins": []string{"https://web.example.test"}, "allowed_methods": []string{"PUT"}}},
@@ -564,6 +563,18 @@ func TestDashboardEveryPagePoliciesTesterLogsAndEdges(t *testing.T) {
 		c.rawPreflight(t, apiHost, o, "PUT", "x-custom")
 	}
 	c.edge.Do(t, c.edge.Request(t, "GET", apiHost, "/orders", nil))
+	return c, app, tok
+}
+
+// Every page renders with real data and without script errors: a policy
+// built with the rule builder, linked to an application and moved up in
+// its order, the policy tester's decision, relays, identity providers,
+// access requests with reasons in words, the audit log and the edges.
+// This is also the test that saves a screenshot of each page.
+func TestDashboardEveryPagePoliciesTesterLogsAndEdges(t *testing.T) {
+	t.Parallel()
+	c, app, tok := newOrdersConsole(t)
+	c.api.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": "Email PIN", "type": "onetimepin", "config": map[string]any{}}, nil)
 
 	c.signIn(t, c.api.Token)
 	c.browser.WaitJS(t, "the list", `document.querySelector('#app-list table')`)
