@@ -216,21 +216,26 @@ func (l *Logger) Run(ctx context.Context) {
 			l.final(pending)
 			return
 		}
-		for len(pending) > 0 {
-			n := min(len(pending), l.cfg.BatchSize)
+		// Batches are written from the front; what is written is cut off
+		// once, after the last, or before waiting out a failure.
+		done := 0
+		for done < len(pending) {
+			n := min(len(pending)-done, l.cfg.BatchSize)
 			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := l.st.InsertAccessLogs(wctx, pending[:n])
+			err := l.st.InsertAccessLogs(wctx, pending[done:done+n])
 			cancel()
 			if err == nil {
+				done += n
 				l.written.Add(uint64(n))
-				pending = append(pending[:0], pending[n:]...)
-				l.pending.Store(int64(len(pending)))
+				l.pending.Store(int64(len(pending) - done))
 				if failing {
 					l.cfg.Log.Info("access log: writing again")
 				}
 				failing, backoff = false, 0
 				continue
 			}
+			pending = append(pending[:0], pending[done:]...)
+			done = 0
 			if ctx.Err() != nil {
 				l.final(pending)
 				return
@@ -259,6 +264,8 @@ func (l *Logger) Run(ctx context.Context) {
 				}
 			}
 		}
+		clear(pending) // let the written entries' strings be collected
+		pending = pending[:0]
 	}
 }
 
