@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -19,14 +18,14 @@ import (
 // costs PostgreSQL a few array elements instead of a tuple, its index
 // entries and their WAL.
 
-// accessLogArrays are the chunk's per-entry columns, in the order of
-// chunkColumns' arrays.
-var accessLogArrays = []string{
-	"created_at", "ray_id", "app_id", "app_domain", "action", "allowed", "reason",
-	"user_email", "connection", "service_token_id", "service_token_name", "non_identity", "ip_address",
-	"country", "method", "origin", "request_method", "request_headers", "upstream_status",
-	"upstream_latency_us", "decision_us",
-}
+// accessLogArrays names entryArrays, the chunk's per-entry columns.
+var accessLogArrays = func() []string {
+	names := make([]string, len(entryArrays))
+	for i, a := range entryArrays {
+		names[i] = a.name
+	}
+	return names
+}()
 
 var chunkColumns = append([]string{"account_id", "first_at", "last_at", "n", "has_allowed", "has_denied", "app_ids", "reasons"}, accessLogArrays...)
 
@@ -54,18 +53,12 @@ func (s *Store) InsertAccessLogs(ctx context.Context, entries []access.AccessLog
 	slices.SortStableFunc(rows, func(a, b access.AccessLogEntry) int {
 		return cmp.Or(cmp.Compare(first[a.AccountID], first[b.AccountID]), a.CreatedAt.Compare(b.CreatedAt))
 	})
-	apps, reasons := map[string]bool{}, map[string]bool{}
 	for len(rows) > 0 {
 		n := 1
 		for n < len(rows) && rows[n].AccountID == rows[0].AccountID {
 			n++
 		}
-		clear(apps)
-		clear(reasons)
-		for i := range n {
-			apps[rows[i].AppUID], reasons[rows[i].Reason] = true, true
-		}
-		enc.chunk(rows[:n], slices.Sorted(maps.Keys(apps)), slices.Sorted(maps.Keys(reasons)))
+		enc.chunk(rows[:n])
 		rows = rows[n:]
 	}
 	clear(enc.rows[:len(entries)]) // let the entries' strings be collected
@@ -82,13 +75,6 @@ func (s *Store) InsertAccessLogs(ctx context.Context, entries []access.AccessLog
 }
 
 var copyChunks = "COPY access_log_chunks (" + strings.Join(chunkColumns, ", ") + ") FROM STDIN (FORMAT binary)"
-
-func nullText(v string) *string {
-	if v == "" {
-		return nil
-	}
-	return &v
-}
 
 // unnestChunk is the FROM clause that turns chunks c into entries r.
 var unnestChunk = `access_log_chunks c CROSS JOIN LATERAL unnest(` +
@@ -143,7 +129,7 @@ func (s *Store) ListAccessLogs(ctx context.Context, accountID string, q access.A
 		batchSize = firstChunkBatch
 	)
 	for {
-		ids, edges, err := s.accessLogChunks(ctx, accountID, q, since, until, chunkEdge, chunkOrder, cursorOp, cursorAt, cursorID, batchSize)
+		ids, last, err := s.accessLogChunks(ctx, accountID, q, since, until, chunkEdge, chunkOrder, cursorOp, cursorAt, cursorID, batchSize)
 		if err != nil {
 			return nil, err
 		}
@@ -191,7 +177,6 @@ func (s *Store) ListAccessLogs(ctx context.Context, accountID string, q access.A
 		got = got[:min(len(got), need)]
 		// Every unread chunk's entries are at or beyond its edge, which
 		// is at or beyond the last edge read.
-		last := edges[len(edges)-1]
 		if len(ids) < batchSize {
 			break
 		}
@@ -211,11 +196,12 @@ func (s *Store) ListAccessLogs(ctx context.Context, accountID string, q access.A
 	return entries, nil
 }
 
-// accessLogChunks returns the ids and edge times (last_at, or first_at
-// when reading oldest first) of the next batch of an account's chunks
-// that may hold entries in [since, until) matching q, after the cursor.
+// accessLogChunks returns the ids of the next batch of an account's
+// chunks that may hold entries in [since, until) matching q, after the
+// cursor, and the last one's edge time (last_at, or first_at when reading
+// oldest first).
 func (s *Store) accessLogChunks(ctx context.Context, accountID string, q access.AccessLogQuery, since, until *time.Time,
-	edge, order, cursorOp string, cursorAt *time.Time, cursorID int64, limit int) ([]int64, []time.Time, error) {
+	edge, order, cursorOp string, cursorAt *time.Time, cursorID int64, limit int) ([]int64, time.Time, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, `+edge+` FROM access_log_chunks
 		WHERE account_id = $1
@@ -228,17 +214,16 @@ func (s *Store) accessLogChunks(ctx context.Context, accountID string, q access.
 		ORDER BY `+order+`
 		LIMIT $6`, accountID, since, until, cursorAt, cursorID, limit, q.Allowed, q.AppID, q.Reason)
 	if err != nil {
-		return nil, nil, wrap("list access log chunks", err)
+		return nil, time.Time{}, wrap("list access log chunks", err)
 	}
 	var ids []int64
-	var edges []time.Time
 	var id int64
-	var at time.Time
-	_, err = pgx.ForEachRow(rows, []any{&id, &at}, func() error {
-		ids, edges = append(ids, id), append(edges, at)
+	var last time.Time
+	_, err = pgx.ForEachRow(rows, []any{&id, &last}, func() error {
+		ids = append(ids, id)
 		return nil
 	})
-	return ids, edges, wrap("list access log chunks", err)
+	return ids, last, wrap("list access log chunks", err)
 }
 
 func escapeLike(s string) string {

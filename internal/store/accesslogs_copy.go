@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -33,8 +35,9 @@ var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 
 // chunkEncoder appends chunks to a binary COPY stream.
 type chunkEncoder struct {
-	b    []byte
-	rows []access.AccessLogEntry // the batch, sorted into chunks
+	b             []byte
+	rows          []access.AccessLogEntry // the batch, sorted into chunks
+	apps, reasons map[string]bool         // a chunk's distinct values
 }
 
 func (e *chunkEncoder) reset() { e.b = append(e.b[:0], copyHeader...) }
@@ -101,20 +104,67 @@ func (e *chunkEncoder) array(oid uint32, n int, elem func(i int)) {
 	e.end(at)
 }
 
-func (e *chunkEncoder) textArray(es []access.AccessLogEntry, f func(*access.AccessLogEntry) string) {
-	e.array(oidText, len(es), func(i int) {
-		at := e.field()
-		e.text(f(&es[i]))
-		e.end(at)
-	})
+// entryArray is one of a chunk's per-entry columns: its name and how
+// its array is encoded.
+type entryArray struct {
+	name   string
+	encode func(e *chunkEncoder, es []access.AccessLogEntry)
 }
 
-func (e *chunkEncoder) boolArray(es []access.AccessLogEntry, f func(*access.AccessLogEntry) bool) {
-	e.array(oidBool, len(es), func(i int) { e.boolField(f(&es[i])) })
+func textArray(name string, f func(*access.AccessLogEntry) string) entryArray {
+	return entryArray{name, func(e *chunkEncoder, es []access.AccessLogEntry) {
+		e.array(oidText, len(es), func(i int) {
+			at := e.field()
+			e.text(f(&es[i]))
+			e.end(at)
+		})
+	}}
 }
 
-func (e *chunkEncoder) int8Array(es []access.AccessLogEntry, f func(*access.AccessLogEntry) int64) {
-	e.array(oidInt8, len(es), func(i int) { e.u32(8); e.u64(uint64(f(&es[i]))) })
+func boolArray(name string, f func(*access.AccessLogEntry) bool) entryArray {
+	return entryArray{name, func(e *chunkEncoder, es []access.AccessLogEntry) {
+		e.array(oidBool, len(es), func(i int) { e.boolField(f(&es[i])) })
+	}}
+}
+
+func int4Array(name string, f func(*access.AccessLogEntry) int32) entryArray {
+	return entryArray{name, func(e *chunkEncoder, es []access.AccessLogEntry) {
+		e.array(oidInt4, len(es), func(i int) { e.u32(4); e.u32(uint32(f(&es[i]))) })
+	}}
+}
+
+func int8Array(name string, f func(*access.AccessLogEntry) int64) entryArray {
+	return entryArray{name, func(e *chunkEncoder, es []access.AccessLogEntry) {
+		e.array(oidInt8, len(es), func(i int) { e.u32(8); e.u64(uint64(f(&es[i]))) })
+	}}
+}
+
+// entryArrays are the chunk's per-entry columns (migration 0007), in the
+// order they are copied.
+var entryArrays = []entryArray{
+	{"created_at", func(e *chunkEncoder, es []access.AccessLogEntry) {
+		e.array(oidTimestamptz, len(es), func(i int) { e.timeField(es[i].CreatedAt) })
+	}},
+	textArray("ray_id", func(x *access.AccessLogEntry) string { return x.RayID }),
+	textArray("app_id", func(x *access.AccessLogEntry) string { return x.AppUID }),
+	textArray("app_domain", func(x *access.AccessLogEntry) string { return x.AppDomain }),
+	textArray("action", func(x *access.AccessLogEntry) string { return x.Action }),
+	boolArray("allowed", func(x *access.AccessLogEntry) bool { return x.Allowed }),
+	textArray("reason", func(x *access.AccessLogEntry) string { return x.Reason }),
+	textArray("user_email", func(x *access.AccessLogEntry) string { return x.UserEmail }),
+	textArray("connection", func(x *access.AccessLogEntry) string { return x.Connection }),
+	textArray("service_token_id", func(x *access.AccessLogEntry) string { return x.ServiceTokenID }),
+	textArray("service_token_name", func(x *access.AccessLogEntry) string { return x.ServiceTokenName }),
+	boolArray("non_identity", func(x *access.AccessLogEntry) bool { return x.NonIdentity }),
+	textArray("ip_address", func(x *access.AccessLogEntry) string { return x.IPAddress }),
+	textArray("country", func(x *access.AccessLogEntry) string { return x.Country }),
+	textArray("method", func(x *access.AccessLogEntry) string { return x.Method }),
+	textArray("origin", func(x *access.AccessLogEntry) string { return x.Origin }),
+	textArray("request_method", func(x *access.AccessLogEntry) string { return x.RequestMethod }),
+	textArray("request_headers", func(x *access.AccessLogEntry) string { return x.RequestHeaders }),
+	int4Array("upstream_status", func(x *access.AccessLogEntry) int32 { return int32(x.UpstreamStatus) }),
+	int8Array("upstream_latency_us", func(x *access.AccessLogEntry) int64 { return int64(math.Round(x.UpstreamLatencyMS * 1000)) }),
+	int8Array("decision_us", func(x *access.AccessLogEntry) int64 { return x.DecisionUS }),
 }
 
 func (e *chunkEncoder) setArray(set []string) {
@@ -122,8 +172,8 @@ func (e *chunkEncoder) setArray(set []string) {
 }
 
 // chunk appends one chunk of one account's entries, sorted by time, in
-// the order of chunkColumns.
-func (e *chunkEncoder) chunk(es []access.AccessLogEntry, apps, reasons []string) {
+// the order of chunkColumns: the chunk's summary, then entryArrays.
+func (e *chunkEncoder) chunk(es []access.AccessLogEntry) {
 	n := len(es)
 	e.u16(uint16(len(chunkColumns)))
 	if es[0].AccountID == "" {
@@ -135,37 +185,25 @@ func (e *chunkEncoder) chunk(es []access.AccessLogEntry, apps, reasons []string)
 	e.timeField(es[n-1].CreatedAt)
 	e.u32(4)
 	e.u32(uint32(n))
+	// What the chunk may hold, for listings to skip it.
 	var hasAllowed, hasDenied bool
+	if e.apps == nil {
+		e.apps, e.reasons = map[string]bool{}, map[string]bool{}
+	}
+	clear(e.apps)
+	clear(e.reasons)
 	for i := range es {
 		hasAllowed = hasAllowed || es[i].Allowed
 		hasDenied = hasDenied || !es[i].Allowed
+		e.apps[es[i].AppUID], e.reasons[es[i].Reason] = true, true
 	}
 	e.boolField(hasAllowed)
 	e.boolField(hasDenied)
-	e.setArray(apps)
-	e.setArray(reasons)
-
-	e.array(oidTimestamptz, n, func(i int) { e.timeField(es[i].CreatedAt) })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.RayID })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.AppUID })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.AppDomain })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.Action })
-	e.boolArray(es, func(x *access.AccessLogEntry) bool { return x.Allowed })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.Reason })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.UserEmail })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.Connection })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.ServiceTokenID })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.ServiceTokenName })
-	e.boolArray(es, func(x *access.AccessLogEntry) bool { return x.NonIdentity })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.IPAddress })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.Country })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.Method })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.Origin })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.RequestMethod })
-	e.textArray(es, func(x *access.AccessLogEntry) string { return x.RequestHeaders })
-	e.array(oidInt4, n, func(i int) { e.u32(4); e.u32(uint32(int32(es[i].UpstreamStatus))) })
-	e.int8Array(es, func(x *access.AccessLogEntry) int64 { return int64(math.Round(x.UpstreamLatencyMS * 1000)) })
-	e.int8Array(es, func(x *access.AccessLogEntry) int64 { return x.DecisionUS })
+	e.setArray(slices.Sorted(maps.Keys(e.apps)))
+	e.setArray(slices.Sorted(maps.Keys(e.reasons)))
+	for _, a := range entryArrays {
+		a.encode(e, es)
+	}
 }
 
 // finish ends the stream and returns it as a reader.
