@@ -79,3 +79,27 @@ func BenchmarkListServiceTokens(b *testing.B) {
 		}
 	}
 }
+
+// The same read, authenticated with a bearer token and with a dashboard
+// session cookie and its CSRF header.
+func BenchmarkGetAccountBearer(b *testing.B) {
+	a := gatehousetest.NewAPI(b)
+	a.SkipSpecCheck()
+	for b.Loop() {
+		if resp := a.Call(b, "GET", "", nil); resp.Status != 200 {
+			b.Fatalf("%d %s", resp.Status, resp.Body)
+		}
+	}
+}
+
+func BenchmarkGetAccountDashboardSession(b *testing.B) {
+	a := gatehousetest.NewAPI(b)
+	a.SkipSpecCheck()
+	secret, sess, _ := signIn(b, a, a.Token)
+	req := withCookie("GET", "", secret, sess.CSRFToken, nil)
+	for b.Loop() {
+		if resp := a.Do(b, req); resp.Status != 200 {
+			b.Fatalf("%d %s", resp.Status, resp.Body)
+		}
+	}
+}

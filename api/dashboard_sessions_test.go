@@ -32,7 +32,7 @@ type dashboardSession struct {
 
 // signIn exchanges token for a session and returns the cookie's value and
 // the session.
-func signIn(t *testing.T, a *gatehousetest.API, token string) (secret string, sess dashboardSession, resp gatehousetest.Response) {
+func signIn(t testing.TB, a *gatehousetest.API, token string) (secret string, sess dashboardSession, resp gatehousetest.Response) {
 	t.Helper()
 	resp = a.Do(t, gatehousetest.Request{Method: "POST", Path: sessionPath, Token: "-", Body: map[string]string{"token": token}})
 	if resp.Status != http.StatusOK {
@@ -44,7 +44,7 @@ func signIn(t *testing.T, a *gatehousetest.API, token string) (secret string, se
 }
 
 // sessionCookie returns the one gatehouse_dashboard cookie a response sets.
-func sessionCookie(t *testing.T, h http.Header) *http.Cookie {
+func sessionCookie(t testing.TB, h http.Header) *http.Cookie {
 	t.Helper()
 	var found *http.Cookie
 	for _, line := range h.Values("Set-Cookie") {

@@ -71,41 +71,34 @@ func (s *Store) CreateDashboardSession(ctx context.Context, accountID, tokenID s
 // once it has expired or has not been used for idle; a dead session is
 // deleted when it is presented. Use refreshes last_seen_at at most once a
 // minute. The lookup is by hash, so the secret is never compared in
-// variable time.
+// variable time. It runs on every cookie-authenticated API request, so
+// the usual case is one query and no transaction: the delete and the
+// refresh are single statements, right whichever request runs them.
 func (s *Store) AuthenticateDashboardSession(ctx context.Context, secret string, idle time.Duration) (access.DashboardSession, error) {
+	now := s.now().UTC().Truncate(time.Microsecond)
 	var d access.DashboardSession
-	dead := false
-	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
-		err := tx.QueryRow(ctx, `
-			SELECT d.id, d.csrf_token, d.created_at, d.expires_at, d.last_seen_at,
-			       t.id, t.account_id, t.name, t.read_only, t.created_at
-			FROM dashboard_sessions d JOIN api_tokens t ON t.id = d.api_token_id
-			WHERE d.secret_hash = $1`,
-			access.HashSecret(secret)).Scan(&d.ID, &d.CSRFToken, &d.CreatedAt, &d.ExpiresAt, &d.LastSeenAt,
-			&d.Token.ID, &d.Token.AccountID, &d.Token.Name, &d.Token.ReadOnly, &d.Token.CreatedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errNoDashboardSession()
-		}
-		if err != nil {
-			return err
-		}
-		if !now.Before(d.ExpiresAt) || !now.Before(d.LastSeenAt.Add(idle)) {
-			// Commit the deletion, then refuse.
-			dead = true
-			_, err := tx.Exec(ctx, `DELETE FROM dashboard_sessions WHERE id = $1`, d.ID)
-			return err
-		}
-		if now.Sub(d.LastSeenAt) >= dashboardSessionTouchEvery {
-			d.LastSeenAt = now
-			_, err = tx.Exec(ctx, `UPDATE dashboard_sessions SET last_seen_at = $2 WHERE id = $1`, d.ID, now)
-		}
-		return err
-	})
-	if err != nil {
-		return access.DashboardSession{}, wrap("authenticate dashboard session", err)
-	}
-	if dead {
+	err := s.pool.QueryRow(ctx, `
+		SELECT d.id, d.csrf_token, d.created_at, d.expires_at, d.last_seen_at,
+		       t.id, t.account_id, t.name, t.read_only, t.created_at
+		FROM dashboard_sessions d JOIN api_tokens t ON t.id = d.api_token_id
+		WHERE d.secret_hash = $1`,
+		access.HashSecret(secret)).Scan(&d.ID, &d.CSRFToken, &d.CreatedAt, &d.ExpiresAt, &d.LastSeenAt,
+		&d.Token.ID, &d.Token.AccountID, &d.Token.Name, &d.Token.ReadOnly, &d.Token.CreatedAt)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
 		return access.DashboardSession{}, errNoDashboardSession()
+	case err != nil:
+		return access.DashboardSession{}, wrap("authenticate dashboard session", err)
+	case !now.Before(d.ExpiresAt) || !now.Before(d.LastSeenAt.Add(idle)):
+		if _, err := s.pool.Exec(ctx, `DELETE FROM dashboard_sessions WHERE id = $1`, d.ID); err != nil {
+			return access.DashboardSession{}, wrap("authenticate dashboard session", err)
+		}
+		return access.DashboardSession{}, errNoDashboardSession()
+	case now.Sub(d.LastSeenAt) >= dashboardSessionTouchEvery:
+		if _, err := s.pool.Exec(ctx, `UPDATE dashboard_sessions SET last_seen_at = GREATEST(last_seen_at, $2) WHERE id = $1`, d.ID, now); err != nil {
+			return access.DashboardSession{}, wrap("authenticate dashboard session", err)
+		}
+		d.LastSeenAt = now
 	}
 	return d, nil
 }
