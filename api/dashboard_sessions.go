@@ -6,10 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 )
@@ -78,7 +75,7 @@ type dashboardSignIn struct {
 
 func (s *Server) createDashboardSession(w http.ResponseWriter, r *http.Request) error {
 	addr := clientAddr(r)
-	if wait, limited := s.signIns.limited(addr); limited {
+	if wait, limited := s.signInLimited(addr); limited {
 		w.Header().Set("Retry-After", strconv.Itoa(wait))
 		return access.Errorf(access.ERateLimited, "too many failed sign-ins from this address: try again in %d seconds", wait)
 	}
@@ -92,7 +89,7 @@ func (s *Server) createDashboardSession(w http.ResponseWriter, r *http.Request) 
 	tok, err := s.store.AuthenticateAPIToken(r.Context(), in.Token)
 	if err != nil {
 		if access.KindOf(err) == access.EUnauthorized {
-			s.signIns.fail(addr)
+			s.signIns.Limiter(addr).Allow() // spend one of the address's failures
 		}
 		return err
 	}
@@ -179,6 +176,23 @@ func sessionCookie(r *http.Request, value string, maxAge int) *http.Cookie {
 	}
 }
 
+// signInLimited reports whether addr has no failed sign-ins left, and if
+// so how many seconds until it has one. Only failures spend the
+// allowance; while it is spent, every sign-in from the address is refused
+// unchecked, so a guess that happens to be right is not confirmed either,
+// and the sign-in route cannot be used to guess API tokens.
+func (s *Server) signInLimited(addr netip.Addr) (wait int, limited bool) {
+	lim, ok := s.signIns.Peek(addr)
+	if !ok {
+		return 0, false
+	}
+	tokens := lim.Tokens()
+	if tokens >= 1 {
+		return 0, false
+	}
+	return int(math.Ceil((1 - tokens) * s.signIns.Every().Seconds())), true
+}
+
 // clientAddr is the address the request came from (the TCP peer; the API
 // trusts no forwarding headers).
 func clientAddr(r *http.Request) netip.Addr {
@@ -187,62 +201,4 @@ func clientAddr(r *http.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	return ap.Addr().Unmap().WithZone("")
-}
-
-// signInLimiter counts failed sign-ins per client address, so the sign-in
-// route cannot be used to guess API tokens. Only failures spend the
-// allowance; while it is spent, every sign-in from the address is refused
-// unchecked, so a guess that happens to be right is not confirmed either.
-type signInLimiter struct {
-	mu     sync.Mutex
-	byAddr map[netip.Addr]*rate.Limiter
-}
-
-func newSignInLimiter() *signInLimiter {
-	return &signInLimiter{byAddr: make(map[netip.Addr]*rate.Limiter)}
-}
-
-// limited reports whether addr has no failures left, and if so how many
-// seconds until it has one.
-func (l *signInLimiter) limited(addr netip.Addr) (wait int, limited bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim, ok := l.byAddr[addr]
-	if !ok {
-		return 0, false
-	}
-	tokens := lim.Tokens()
-	if tokens >= 1 {
-		return 0, false
-	}
-	return int(math.Ceil((1 - tokens) * signInEvery.Seconds())), true
-}
-
-// fail spends one of addr's failures.
-func (l *signInLimiter) fail(addr netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim, ok := l.byAddr[addr]
-	if !ok {
-		if len(l.byAddr) >= maxSignInAddrs {
-			l.evict()
-		}
-		lim = rate.NewLimiter(rate.Every(signInEvery), signInBurst)
-		l.byAddr[addr] = lim
-	}
-	lim.Allow()
-}
-
-// evict bounds the table: it drops the addresses whose allowance has fully
-// recovered, and if that frees nothing, all of them (which at worst gives
-// an address a fresh allowance).
-func (l *signInLimiter) evict() {
-	for addr, lim := range l.byAddr {
-		if lim.Tokens() >= signInBurst {
-			delete(l.byAddr, addr)
-		}
-	}
-	if len(l.byAddr) >= maxSignInAddrs {
-		clear(l.byAddr)
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/go-playground/validator/v10"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -29,8 +31,8 @@ type Server struct {
 	validate *validator.Validate
 	observer Observer
 
-	sessionTTL time.Duration // dashboard sessions' lifetime
-	signIns    *signInLimiter
+	sessionTTL time.Duration                 // dashboard sessions' lifetime
+	signIns    *ratelimit.PerKey[netip.Addr] // failed dashboard sign-ins per address
 }
 
 // Observer is told of every API request once it is answered: its route
@@ -47,7 +49,7 @@ func WithObserver(o Observer) Option { return func(s *Server) { s.observer = o }
 
 // New returns a Server over st that logs to log.
 func New(st *store.Store, log *slog.Logger, opts ...Option) *Server {
-	s := &Server{store: st, log: log, validate: newValidator(), sessionTTL: DefaultDashboardSessionTTL, signIns: newSignInLimiter()}
+	s := &Server{store: st, log: log, validate: newValidator(), sessionTTL: DefaultDashboardSessionTTL, signIns: ratelimit.New[netip.Addr](signInEvery, signInBurst, maxSignInAddrs)}
 	for _, o := range opts {
 		o(s)
 	}

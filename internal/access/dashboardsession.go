@@ -1,7 +1,6 @@
 package access
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"time"
 )
@@ -27,10 +26,4 @@ func NewDashboardSessionSecret() string { return randomBase64URL(32) }
 // without padding.
 func NewCSRFToken() string { return randomBase64URL(32) }
 
-func randomBase64URL(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic("access: crypto/rand failed: " + err.Error())
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func randomBase64URL(n int) string { return base64.RawURLEncoding.EncodeToString(randomBytes(n)) }

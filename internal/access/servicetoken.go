@@ -98,10 +98,13 @@ func NewAccountID() string { return randomHex(16) }
 // leaked tokens easy to find with secret scanners.
 func NewAPITokenValue() string { return "ghat_" + randomHex(32) }
 
-func randomHex(n int) string {
+func randomHex(n int) string { return hex.EncodeToString(randomBytes(n)) }
+
+// randomBytes returns n bytes from crypto/rand.
+func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		panic("access: crypto/rand failed: " + err.Error())
 	}
-	return hex.EncodeToString(b)
+	return b
 }

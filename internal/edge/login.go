@@ -12,18 +12,18 @@ import (
 	"html/template"
 	"math/big"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
-	"golang.org/x/time/rate"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/sealed"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 )
@@ -76,13 +76,11 @@ type logins struct {
 	authHost  string
 	stateKey  []byte // seals loginState cookies
 	mailer    Mailer
-	providers sync.Map // idp id + config hash -> *oidcClient
-	limiters  sync.Map // client ip -> *rate.Limiter
-	nLimiters atomic.Int64
+	providers sync.Map                      // idp id + config hash -> *oidcClient
+	limiters  *ratelimit.PerKey[netip.Addr] // login attempts per client address
 }
 
-// maxLimiters bounds the per-IP limiter table; past it the table starts
-// over, which at worst gives an address a fresh burst.
+// maxLimiters bounds the per-address limiter table.
 const maxLimiters = 100_000
 
 type oidcClient struct {
@@ -100,23 +98,13 @@ func newLogins(issuer string, masterKey []byte, mailer Mailer) *logins {
 		host = canonicalHost(u.Host)
 	}
 	k := sha256.Sum256(append(append([]byte{}, masterKey...), "gatehouse login state"...))
-	return &logins{authHost: host, stateKey: k[:], mailer: mailer}
+	return &logins{authHost: host, stateKey: k[:], mailer: mailer,
+		limiters: ratelimit.New[netip.Addr](3*time.Second, 20, maxLimiters)}
 }
 
 // allow rate-limits login attempts per client address: a burst of 20, then
 // one every 3 seconds.
-func (l *logins) allow(r *http.Request) bool {
-	ip := clientIP(r).String()
-	v, ok := l.limiters.Load(ip)
-	if !ok {
-		if l.nLimiters.Add(1) > maxLimiters {
-			l.limiters.Clear()
-			l.nLimiters.Store(1)
-		}
-		v, _ = l.limiters.LoadOrStore(ip, rate.NewLimiter(rate.Every(3*time.Second), 20))
-	}
-	return v.(*rate.Limiter).Allow()
-}
+func (l *logins) allow(r *http.Request) bool { return l.limiters.Limiter(clientIP(r)).Allow() }
 
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
