@@ -7,17 +7,26 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
+
+// accountToken makes an account and returns it with its read-write API
+// token, as the API authenticated it.
+func accountToken(t *testing.T, st *store.Store) (string, access.APIToken) {
+	t.Helper()
+	acct, token, _ := gatehousetest.NewAccount(t, st)
+	tok, err := st.AuthenticateAPIToken(context.Background(), token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acct, tok
+}
 
 func TestDashboardSessionsStoreOnlyTheSecretsHash(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := gatehousetest.Store(t)
-	acct, token, _ := gatehousetest.NewAccount(t, st)
-	tok, err := st.AuthenticateAPIToken(ctx, token)
-	if err != nil {
-		t.Fatal(err)
-	}
+	acct, tok := accountToken(t, st)
 	d, secret, err := st.CreateDashboardSession(ctx, acct, tok.ID, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -47,12 +56,8 @@ func TestDashboardSessionNeedsATokenOfTheAccount(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := gatehousetest.Store(t)
-	acct, token, _ := gatehousetest.NewAccount(t, st)
+	acct, tok := accountToken(t, st)
 	other, _, _ := gatehousetest.NewAccount(t, st)
-	tok, err := st.AuthenticateAPIToken(ctx, token)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, _, err := st.CreateDashboardSession(ctx, other, tok.ID, time.Hour); access.KindOf(err) != access.EUnauthorized {
 		t.Errorf("session for another account's token: %v", err)
 	}
@@ -81,11 +86,7 @@ func TestDashboardSessionLastSeenIsRefreshedAtMostOnceAMinute(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st, c := clockedStore(t)
-	acct, token, _ := gatehousetest.NewAccount(t, st)
-	tok, err := st.AuthenticateAPIToken(ctx, token)
-	if err != nil {
-		t.Fatal(err)
-	}
+	acct, tok := accountToken(t, st)
 	d, secret, err := st.CreateDashboardSession(ctx, acct, tok.ID, 8*time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -120,11 +121,7 @@ func TestDeadDashboardSessionsAreDeleted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st, c := clockedStore(t)
-	acct, token, _ := gatehousetest.NewAccount(t, st)
-	tok, err := st.AuthenticateAPIToken(ctx, token)
-	if err != nil {
-		t.Fatal(err)
-	}
+	acct, tok := accountToken(t, st)
 	exists := func(id string) bool {
 		t.Helper()
 		var ok bool
@@ -169,11 +166,7 @@ func TestDashboardSessionsEndWithTheirAPIToken(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := gatehousetest.Store(t)
-	acct, token, _ := gatehousetest.NewAccount(t, st)
-	tok, err := st.AuthenticateAPIToken(ctx, token)
-	if err != nil {
-		t.Fatal(err)
-	}
+	acct, tok := accountToken(t, st)
 	_, secret, err := st.CreateDashboardSession(ctx, acct, tok.ID, time.Hour)
 	if err != nil {
 		t.Fatal(err)
