@@ -72,6 +72,13 @@ export async function getAll(path) {
   }
 }
 
+/** Reads one page of a list, 25 rows, with the filters that are not empty. */
+export function getPage(path, page, filters = {}) {
+  const q = new URLSearchParams({page: String(page), per_page: '25'});
+  for (const [k, v] of Object.entries(filters)) if (v) q.set(k, v);
+  return get(`${path}?${q}`);
+}
+
 const sessionURL = `${base}/gatehouse/dashboard/session`;
 
 /** Restores the session of a reloaded page from its cookie, if any. */

@@ -1,18 +1,19 @@
 // Access → Applications: the list, and one application's tabs (Overview,
 // Policies, Authentication, Settings with CORS settings and the live
 // preflight preview).
-import {api, get, getAll, readOnly, APIError} from './api.js';
-import {h, clear, field, checkbox, select, table, badge, pager, debounce, copyButton, confirmDialog,
-  toast, errorBox, loading, showFieldErrors, clearFieldErrors, lines} from './dom.js';
+import {api, get, getPage, readOnly, APIError} from './api.js';
+import {h, clear, field, checkbox, select, table, badge, pagedList, debounce, copyButton, confirmDialog,
+  toast, errorBox, loading, showFieldErrors, showFormError, clearFieldErrors, lines} from './dom.js';
 import {decisionLabel, rulesSummary, policyEditor, policyContext, policyTester} from './policies.js';
+import {typeLabel} from './idps.js';
 
 export const methods = ['GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
 
-/** How the edge treats CORS preflights for app, in the CLI's words. */
-export function corsMode(app) {
-  if (app.cors_headers) return 'answered at edge';
-  if (app.options_preflight_bypass) return 'bypass to origin';
-  return 'none — preflights get 403';
+/** How the edge treats CORS preflights for app: a kind, and the CLI's words. */
+function corsMode(app) {
+  if (app.cors_headers) return {kind: 'edge', text: 'answered at edge'};
+  if (app.options_preflight_bypass) return {kind: 'bypass', text: 'bypass to origin'};
+  return {kind: 'none', text: 'none — preflights get 403'};
 }
 
 export async function render(main, params) {
@@ -25,28 +26,18 @@ export async function render(main, params) {
 function listPage(main) {
   const search = h('input', {type: 'search', id: 'app-search', placeholder: 'Name or domain', autocomplete: 'off'});
   const results = h('div', {id: 'app-list', 'aria-live': 'polite'});
-  let page = 1;
-  const load = async () => {
-    clear(results).append(loading('Loading applications'));
-    const q = new URLSearchParams({page: String(page), per_page: '25'});
-    if (search.value.trim()) q.set('search', search.value.trim());
-    try {
-      const {result, info} = await get(`/access/apps?${q}`);
-      clear(results);
-      results.append(
-        table('Applications', ['Name', 'Domain', 'Policies', 'CORS'], result.map((a) => [
-          h('a', {href: `#/apps/${a.id}`}, a.name),
-          h('span', a.domain, a.self_hosted_domains.length > 1 ? h('span.muted', ` +${a.self_hosted_domains.length - 1}`) : null),
-          a.policies.length ? h('span', {title: a.policies.map((p) => p.name).join(', ')},
-            `${a.policies.length}: `, a.policies.map((p) => p.name).join(', ')) : h('span.muted', 'none (everyone denied)'),
-          h('span', {class: 'cors-' + (a.cors_headers ? 'edge' : a.options_preflight_bypass ? 'bypass' : 'none'), dataset: {cors: corsMode(a)}}, corsMode(a)),
-        ]), search.value ? 'No application matches.' : 'No applications yet.'),
-        pager(info, (p) => { page = p; load(); }));
-    } catch (e) {
-      clear(results).append(errorBox(e));
-    }
-  };
-  search.addEventListener('input', debounce(() => { page = 1; load(); }, 250));
+  const load = pagedList(results, 'applications', (page) => getPage('/access/apps', page, {search: search.value.trim()}),
+    (apps) => table('Applications', ['Name', 'Domain', 'Policies', 'CORS'], apps.map((a) => {
+      const policyNames = a.policies.map((p) => p.name).join(', ');
+      const cors = corsMode(a);
+      return [
+        h('a', {href: `#/apps/${a.id}`}, a.name),
+        h('span', a.domain, a.self_hosted_domains.length > 1 ? h('span.muted', ` +${a.self_hosted_domains.length - 1}`) : null),
+        a.policies.length ? h('span', {title: policyNames}, `${a.policies.length}: `, policyNames) : h('span.muted', 'none (everyone denied)'),
+        h('span', {class: `cors-${cors.kind}`, dataset: {cors: cors.text}}, cors.text),
+      ];
+    }), search.value ? 'No application matches.' : 'No applications yet.'));
+  search.addEventListener('input', debounce(() => load(), 250));
   main.append(
     h('div.page-head', h('h1', 'Applications'),
       readOnly() ? null : h('a.btn.primary.write', {href: '#/apps/new', id: 'add-app'}, 'Add an application')),
@@ -57,7 +48,7 @@ function listPage(main) {
 }
 
 /** The body of a PUT that keeps app as it is (AppSpec has no read-only members). */
-export function appToSpec(app) {
+function appToSpec(app) {
   const keys = ['type', 'name', 'domain', 'self_hosted_domains', 'origin', 'session_duration', 'cors_headers',
     'options_preflight_bypass', 'allowed_idps', 'auto_redirect_to_identity', 'http_only_cookie_attribute',
     'same_site_cookie_attribute', 'path_cookie_attribute', 'enable_binding_cookie', 'service_auth_401_redirect',
@@ -77,9 +68,11 @@ async function editPage(main, id, tab) {
   main.append(loading('Loading application'));
   let app = null;
   let etag = null;
-  const [loaded, idpList] = await Promise.all([
+  // One read of the tokens, providers and reusable policies, for the
+  // Authentication tab's providers and the Policies tab.
+  const [loaded, ctx] = await Promise.all([
     id ? get(`/access/apps/${encodeURIComponent(id)}`) : null,
-    getAll('/access/identity_providers').catch(() => []),
+    policyContext(),
   ]);
   if (loaded) { app = loaded.result; etag = loaded.etag; }
   // The Policies tab saves the app too: both keep the latest ETag here.
@@ -160,7 +153,7 @@ async function editPage(main, id, tab) {
   );
 
   // --- Authentication
-  const idpChecks = idpList.map((p) => ({id: p.id, ...checkbox(`${p.name} (${p.type === 'onetimepin' ? 'One-time PIN' : 'OpenID Connect'})`, (spec.allowed_idps || []).includes(p.id))}));
+  const idpChecks = ctx.idps.map((p) => ({id: p.id, ...checkbox(`${p.name} (${typeLabel(p.type)})`, (spec.allowed_idps || []).includes(p.id))}));
   const autoRedirect = checkbox('Instant Auth: skip the identity provider selection', spec.auto_redirect_to_identity, {field: 'auto_redirect_to_identity', hint: 'Needs exactly one selected identity provider.'});
   panels.authentication.append(
     h('h2', 'Login methods'),
@@ -268,7 +261,7 @@ async function editPage(main, id, tab) {
   syncCORS();
 
   // --- Policies (its own saves)
-  if (!isNew) policiesTab(panels.policies, state);
+  if (!isNew) policiesTab(panels.policies, state, ctx);
 
   const saveBtn = h('button.btn.primary.write', {type: 'submit', id: 'save-app'}, isNew ? 'Add application' : 'Save');
   const saveBar = h('div.actions.savebar', ro ? null : saveBtn, ro ? null : h('a.btn', {href: '#/apps'}, 'Cancel'));
@@ -319,8 +312,7 @@ async function editPage(main, id, tab) {
           h('a', {href: `#/apps/${app.id}/${tab}`, on: {click: (ev) => { ev.preventDefault(); clear(main); editPage(main, app.id, tab); }}}, 'Reload it'), ' and make your change again.'));
         return;
       }
-      const rest = ex instanceof APIError ? showFieldErrors(form, ex.errors) : [ex];
-      if (rest.length || !ex.errors || !ex.errors.length) formErr.append(h('div.alert.error', {role: 'alert'}, rest.length ? rest.map((x) => x.message).join('; ') : ex.message));
+      showFormError(form, formErr, ex);
     }
   });
 
@@ -442,12 +434,11 @@ function previewResult(p) {
 }
 
 /** The Policies tab: the app's policies in precedence order, and the tester. */
-async function policiesTab(panel, state) {
+function policiesTab(panel, state, ctx) {
   const ro = readOnly();
   let {app, etag} = state;
   const keep = (r) => { app = state.app = r.result; etag = state.etag = r.etag; };
   const list = h('div', {id: 'app-policies'});
-  const ctx = await policyContext();
   const draw = () => {
     clear(list);
     const ps = app.policies;

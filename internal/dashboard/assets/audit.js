@@ -1,6 +1,6 @@
 // Logs → Audit log: who changed what, with the before and after values.
-import {get} from './api.js';
-import {h, clear, field, pager, timeEl, errorBox, loading, scrollRegion} from './dom.js';
+import {getPage} from './api.js';
+import {h, field, table, pagedList, timeEl} from './dom.js';
 
 /** Flattens a JSON value into path → printed leaf. */
 function flatten(v, prefix = '', out = new Map()) {
@@ -13,7 +13,7 @@ function flatten(v, prefix = '', out = new Map()) {
 }
 
 /** The changed members of an audit entry, as rows of path, before, after. */
-export function diff(before, after) {
+function diff(before, after) {
   const a = flatten(before || {});
   const b = flatten(after || {});
   const keys = [...new Set([...a.keys(), ...b.keys()])].sort();
@@ -35,39 +35,28 @@ function resourceName(e) {
   return v.name || v.domain || e.resource.id;
 }
 
+/** An entry's row, and the row under it that shows its changes. */
+function entryRows(e) {
+  const detail = h('tr.detail', {hidden: true}, h('td', {colspan: '6'}, diffTable(e)));
+  const btn = h('button.btn.small', {type: 'button', 'aria-expanded': 'false'}, 'Show changes');
+  btn.addEventListener('click', () => {
+    detail.hidden = !detail.hidden;
+    btn.setAttribute('aria-expanded', String(!detail.hidden));
+    btn.textContent = detail.hidden ? 'Show changes' : 'Hide changes';
+  });
+  return [h('tr', {dataset: {action: e.action.type, resource: e.resource.id}},
+    h('td', timeEl(e.when)), h('td', e.actor.name || e.actor.type), h('td', h('code', e.action.type)),
+    h('td', `${e.resource.type.replaceAll('_', ' ')} `, h('strong', resourceName(e))),
+    h('td', String(e.config_version)), h('td', btn)), detail];
+}
+
 export async function render(main) {
   const resource = h('input', {type: 'search', placeholder: 'a resource id', spellcheck: 'false', autocomplete: 'off'});
   const out = h('div', {id: 'audit-list', 'aria-live': 'polite'});
-  let page = 1;
-  const load = async () => {
-    clear(out).append(loading('Loading the audit log'));
-    const q = new URLSearchParams({page: String(page), per_page: '25'});
-    if (resource.value.trim()) q.set('resource_id', resource.value.trim());
-    try {
-      const {result, info} = await get(`/audit_logs?${q}`);
-      if (!result.length) { clear(out).append(h('p.empty', 'No changes recorded.')); return; }
-      const body = h('tbody');
-      for (const e of result) {
-        const detail = h('tr.detail', {hidden: true}, h('td', {colspan: '6'}, diffTable(e)));
-        const btn = h('button.btn.small', {type: 'button', 'aria-expanded': 'false'}, 'Show changes');
-        btn.addEventListener('click', () => {
-          detail.hidden = !detail.hidden;
-          btn.setAttribute('aria-expanded', String(!detail.hidden));
-          btn.textContent = detail.hidden ? 'Show changes' : 'Hide changes';
-        });
-        body.append(h('tr', {dataset: {action: e.action.type, resource: e.resource.id}},
-          h('td', timeEl(e.when)), h('td', e.actor.name || e.actor.type), h('td', h('code', e.action.type)),
-          h('td', `${e.resource.type.replaceAll('_', ' ')} `, h('strong', resourceName(e))),
-          h('td', String(e.config_version)), h('td', btn)), detail);
-      }
-      clear(out).append(scrollRegion(h('div.table-wrap', h('table',
-        h('caption.visually-hidden', 'Audit log'),
-        h('thead', h('tr', ['When', 'Who', 'Action', 'Resource', 'Config version', 'Changes'].map((x) => h('th', {scope: 'col'}, x)))),
-        body)), 'Audit log'), pager(info, (p) => { page = p; load(); }));
-    } catch (e) { clear(out).append(errorBox(e)); }
-  };
+  const load = pagedList(out, 'the audit log', (page) => getPage('/audit_logs', page, {resource_id: resource.value.trim()}),
+    (entries) => table('Audit log', ['When', 'Who', 'Action', 'Resource', 'Config version', 'Changes'], entries.flatMap(entryRows), 'No changes recorded.'));
   const form = h('form.filters', {novalidate: true}, field('Resource', resource), h('div.actions', h('button.btn', {type: 'submit'}, 'Filter')));
-  form.addEventListener('submit', (e) => { e.preventDefault(); page = 1; load(); });
+  form.addEventListener('submit', (e) => { e.preventDefault(); load(); });
   main.append(h('h1', 'Audit log'), h('p.lead', 'Every change to applications, policies, service tokens and identity providers, newest first. Secrets are never recorded.'), form, out);
   load();
 }

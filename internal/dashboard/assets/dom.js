@@ -45,7 +45,7 @@ function append(el, children) {
 export function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); return el; }
 
 let ids = 0;
-export function uid(prefix = 'f') { return `${prefix}-${++ids}`; }
+function uid(prefix = 'f') { return `${prefix}-${++ids}`; }
 
 /** Formats an RFC 3339 time for people, or a dash. */
 export function when(ts) {
@@ -85,43 +85,46 @@ export function copyButton(text, label = 'Copy') {
   return b;
 }
 
-/** A modal confirm dialog; resolves true when confirmed. */
-export function confirmDialog(title, body, confirmLabel = 'Confirm', danger = false) {
+/**
+ * Opens a modal dialog titled title: build(heading, cancel, done) returns
+ * its content, with the heading and Cancel button in place. Resolves with
+ * the value given to done(v), which closes it; Cancel and Escape resolve
+ * false.
+ */
+function modal(title, build) {
   return new Promise((resolve) => {
     const d = h('dialog.modal', {'aria-labelledby': 'dlg-title'});
-    const ok = h(danger ? 'button.btn.danger' : 'button.btn.primary', {type: 'button', value: 'ok'}, confirmLabel);
-    const cancel = h('button.btn', {type: 'button', value: 'cancel'}, 'Cancel');
-    d.append(h('h2', {id: 'dlg-title'}, title), h('div.dialog-body', body), h('div.actions', cancel, ok));
     let answered = false;
     const done = (v) => { if (answered) return; answered = true; d.close(); d.remove(); resolve(v); };
-    ok.addEventListener('click', () => done(true));
-    cancel.addEventListener('click', () => done(false));
     d.addEventListener('close', () => done(false));
+    const cancel = h('button.btn', {type: 'button', value: 'cancel', on: {click: () => done(false)}}, 'Cancel');
+    append(d, [build(h('h2', {id: 'dlg-title'}, title), cancel, done)]);
     document.body.appendChild(d);
     d.showModal();
-    cancel.focus();
+    // A form's first field, else Cancel: a confirmation starts on the safe answer.
+    (d.querySelector('form :is(input, select, textarea)') || cancel).focus();
+  });
+}
+
+/** A modal confirm dialog; resolves true when confirmed. */
+export function confirmDialog(title, body, confirmLabel = 'Confirm', danger = false) {
+  return modal(title, (heading, cancel, done) => {
+    const ok = h(danger ? 'button.btn.danger' : 'button.btn.primary', {type: 'button', value: 'ok', on: {click: () => done(true)}}, confirmLabel);
+    return [heading, h('div.dialog-body', body), h('div.actions', cancel, ok)];
   });
 }
 
 /**
  * A modal dialog holding a form. On submit it awaits save(); the dialog
  * closes when that resolves, and stays open when it throws, with the
- * API's field errors (err.errors) next to the fields of body and any
- * other error above the buttons. Resolves true when saved, false when
+ * error shown by showFormError. Resolves true when saved, false when
  * cancelled.
  */
 export function formDialog(title, body, saveLabel, save) {
-  return new Promise((resolve) => {
-    const d = h('dialog.modal', {'aria-labelledby': 'dlg-title'});
+  return modal(title, (heading, cancel, done) => {
     const err = h('div', {'aria-live': 'assertive'});
     const ok = h('button.btn.primary', {type: 'submit'}, saveLabel);
-    const cancel = h('button.btn', {type: 'button'}, 'Cancel');
-    const form = h('form', {novalidate: true}, h('h2', {id: 'dlg-title'}, title), h('div.dialog-body', body), err, h('div.actions', cancel, ok));
-    d.append(form);
-    let answered = false;
-    const done = (v) => { if (answered) return; answered = true; d.close(); d.remove(); resolve(v); };
-    cancel.addEventListener('click', () => done(false));
-    d.addEventListener('close', () => done(false));
+    const form = h('form', {novalidate: true}, heading, h('div.dialog-body', body), err, h('div.actions', cancel, ok));
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       clearFieldErrors(form);
@@ -131,16 +134,12 @@ export function formDialog(title, body, saveLabel, save) {
         await save();
         done(true);
       } catch (ex) {
-        const rest = ex && Array.isArray(ex.errors) && ex.errors.length ? showFieldErrors(form, ex.errors) : [ex];
-        if (rest.length) err.append(errorBox(rest.map((x) => x.message || String(x)).join('; ')));
+        showFormError(form, err, ex);
       } finally {
         ok.disabled = false;
       }
     });
-    document.body.appendChild(d);
-    d.showModal();
-    const first = form.querySelector('input, select, textarea');
-    if (first) first.focus();
+    return form;
   });
 }
 
@@ -244,6 +243,15 @@ export function clearFieldErrors(form) {
   for (const c of form.querySelectorAll('[aria-invalid]')) c.removeAttribute('aria-invalid');
 }
 
+/**
+ * Shows why a save failed: the API's field errors (err.errors) next to the
+ * fields of form, and whatever no field claims, or err itself, in box.
+ */
+export function showFormError(form, box, err) {
+  const rest = err && Array.isArray(err.errors) && err.errors.length ? showFieldErrors(form, err.errors) : [err];
+  if (rest.length) box.append(errorBox(rest.map((x) => x.message || String(x)).join('; ')));
+}
+
 /** Lines of a textarea, trimmed, without empty ones. */
 export function lines(text) {
   return text.split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
@@ -280,6 +288,23 @@ export function table(caption, headers, rows, empty = 'Nothing here yet.') {
 }
 
 export function badge(text, kind = '') { return h(`span.badge${kind ? '.' + kind : ''}`, text); }
+
+/**
+ * A paged list in out: fetchPage(page) resolves to the API's list and
+ * result_info ({result, info}), draw(result) makes the content, and a
+ * pager under it turns the pages. Returns show(page = 1), which loads a
+ * page; a failure shows in out.
+ */
+export function pagedList(out, what, fetchPage, draw) {
+  const show = async (page = 1) => {
+    clear(out).append(loading(`Loading ${what}`));
+    try {
+      const {result, info} = await fetchPage(page);
+      clear(out).append(draw(result), pager(info, show));
+    } catch (e) { clear(out).append(errorBox(e)); }
+  };
+  return show;
+}
 
 /** Previous/next pagination from result_info. */
 export function pager(info, go) {

@@ -3,7 +3,7 @@
 // write-only: the API never returns one, and an edit that leaves the
 // secret blank keeps the stored one.
 import {api, get, getAll, readOnly, APIError} from './api.js';
-import {h, clear, field, select, checkbox, table, copyButton, confirmDialog, toast, errorBox, loading, showFieldErrors, clearFieldErrors, timeEl} from './dom.js';
+import {h, clear, field, select, checkbox, table, copyButton, confirmDialog, toast, errorBox, loading, showFormError, clearFieldErrors, timeEl} from './dom.js';
 
 export async function render(main, params) {
   if (params[0]) return editPage(main, params[0]);
@@ -32,7 +32,8 @@ export async function render(main, params) {
   load();
 }
 
-function typeLabel(t) { return t === 'onetimepin' ? 'One-time PIN' : 'OpenID Connect'; }
+/** A provider type in words. */
+export function typeLabel(t) { return t === 'onetimepin' ? 'One-time PIN' : 'OpenID Connect'; }
 
 /** Words of a space- or comma-separated list. */
 function words(s) { return s.split(/[\s,]+/).filter(Boolean); }
@@ -63,8 +64,7 @@ function createForm(reload) {
       oidc.hidden = false;
       reload();
     } catch (ex) {
-      const rest = ex instanceof APIError ? showFieldErrors(form, ex.errors) : [ex];
-      if (rest.length) err.append(errorBox(rest.map((x) => x.message).join('; ')));
+      showFormError(form, err, ex);
     }
   });
   return form;
@@ -144,8 +144,7 @@ async function editPage(main, id) {
         err.append(errorBox('Someone changed this identity provider since you opened it. Reload the page to see the change, then edit again.'));
         return;
       }
-      const rest = ex instanceof APIError ? showFieldErrors(form, ex.errors) : [ex];
-      if (rest.length) err.append(errorBox(rest.map((x) => x.message).join('; ')));
+      showFormError(form, err, ex);
     }
   });
   main.append(form);

@@ -1,8 +1,8 @@
 // Access → Policies: reusable policies, the rule builder (shared with
 // application-scoped policies) and the policy tester.
-import {api, get, getAll, readOnly, APIError} from './api.js';
-import {h, clear, field, select, table, badge, confirmDialog, toast, errorBox, loading,
-  showFieldErrors, clearFieldErrors} from './dom.js';
+import {api, get, getAll, readOnly} from './api.js';
+import {h, clear, field, select, table, badge, confirmDialog, toast, loading,
+  showFormError, clearFieldErrors} from './dom.js';
 
 const decisions = [['allow', 'Allow'], ['deny', 'Deny'], ['bypass', 'Bypass'], ['non_identity', 'Service Auth']];
 export function decisionLabel(d) { return (decisions.find(([v]) => v === d) || [d, d])[1]; }
@@ -31,7 +31,7 @@ export async function policyContext() {
   return {tokens, idps, reusable};
 }
 
-export function ruleText(rule, ctx) {
+function ruleText(rule, ctx) {
   const [type] = Object.keys(rule);
   const t = ruleTypes.find((x) => x.type === type);
   if (!t) return type;
@@ -51,8 +51,7 @@ export function rulesSummary(p, ctx) {
 export async function render(main, params) {
   if (params[0]) return editPage(main, params[0]);
   main.append(loading('Loading policies'));
-  const ctx = await policyContext();
-  const apps = await getAll('/access/apps').catch(() => []);
+  const [ctx, apps] = await Promise.all([policyContext(), getAll('/access/apps').catch(() => [])]);
   clear(main);
   const ro = readOnly();
   const usedBy = (id) => apps.filter((a) => a.policies.some((p) => p.id === id)).map((a) => a.name);
@@ -167,8 +166,7 @@ export function policyEditor(container, opts) {
       if (opts.onSaved) opts.onSaved(r.result);
     } catch (ex) {
       saveBtn.disabled = false;
-      const rest = ex instanceof APIError ? showFieldErrors(form, ex.errors) : [ex];
-      if (rest.length) formErr.append(errorBox(rest.map((x) => x.message).join('; ')));
+      showFormError(form, formErr, ex);
     }
   });
   container.append(form);
@@ -209,8 +207,7 @@ export function policyTester(app, ctx) {
         table('Evaluation', ['Policy', 'Action', 'Evaluated', 'Matched', 'Why'], r.policies.map((s) => [
           s.name, decisionLabel(s.decision), s.evaluated ? 'yes' : 'no', s.matched ? 'yes' : 'no', s.explanation])));
     } catch (ex) {
-      const rest = ex instanceof APIError ? showFieldErrors(form, ex.errors) : [ex];
-      clear(out).append(rest.length ? errorBox(rest.map((x) => x.message).join('; ')) : '');
+      showFormError(form, clear(out), ex);
     }
   });
   return h('section.tester', {'aria-labelledby': 'tester-title'}, h('h2', {id: 'tester-title'}, 'Policy tester'),

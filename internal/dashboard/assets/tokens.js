@@ -3,7 +3,7 @@
 // and the API cannot show it again.
 import {api, get, getAll, readOnly, APIError} from './api.js';
 import {h, clear, field, select, table, badge, timeEl, when, copyButton, confirmDialog, formDialog, toast, errorBox, loading,
-  showFieldErrors, clearFieldErrors} from './dom.js';
+  showFormError, clearFieldErrors} from './dom.js';
 
 const durations = [['8760h', '1 year'], ['17520h', '2 years'], ['4380h', '6 months'], ['2160h', '90 days'], ['720h', '30 days'],
   ['168h', '1 week'], ['876000h', 'Non-expiring (100 years)']];
@@ -142,8 +142,7 @@ function createForm(secretBox, reload) {
       showSecret(secretBox, result, false);
       reload();
     } catch (ex) {
-      const rest = ex instanceof APIError ? showFieldErrors(form, ex.errors) : [ex];
-      if (rest.length) err.append(errorBox(rest.map((x) => x.message).join('; ')));
+      showFormError(form, err, ex);
     }
   });
   return form;
