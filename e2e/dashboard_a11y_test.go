@@ -40,7 +40,7 @@ func (a *auditor) audit(t *testing.T, what string) {
 // audit diff, the narrow window's menu, and dark mode.
 func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	t.Parallel()
-	c, app, _ := newOrdersConsole(t)
+	c, app, tok := newOrdersConsole(t)
 	a := &auditor{c: c}
 	var oidc access.IdentityProvider
 	c.api.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": "Okta", "type": "oidc", "config": map[string]any{
@@ -56,7 +56,7 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	a.audit(t, "sign-in")
 	c.fill(t, "#signin-token", "ghat_not-a-token")
 	c.click(t, "#signin-form button[type=submit]")
-	c.browser.WaitJS(t, "the sign-in error", `document.querySelector('#signin-error .alert')`)
+	c.browser.WaitJS(t, "the sign-in error", `document.querySelector('#signin-error .alert.error')`)
 	a.audit(t, "sign-in refused")
 
 	c.signIn(t, c.api.Token)
@@ -68,10 +68,7 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	c.open(t, base+"/overview", `document.querySelector('#aud-tag')`)
 	a.audit(t, "app overview")
 	c.open(t, base+"/policies", `document.querySelector('#app-policies table') && document.querySelector('#tester-form')`)
-	c.fill(t, "#tester-email", "ann@example.test")
-	c.fill(t, "#tester-ip", "10.1.2.3")
-	c.click(t, "#tester-form button[type=submit]")
-	c.browser.WaitJS(t, "the decision", `document.querySelector('#tester-decision')`)
+	c.askTester(t, "ann@example.test", "10.1.2.3")
 	a.audit(t, "app policies with a tester decision")
 	c.open(t, base+"/authentication", `document.querySelector('#panel-authentication:not([hidden]) input[type=checkbox]')`)
 	a.audit(t, "app authentication")
@@ -88,8 +85,11 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	c.click(t, "#cors-bypass")
 	c.browser.WaitJS(t, "the confirmation", `document.querySelector('dialog.modal[open]')`)
 	a.audit(t, "confirm dialog")
-	c.click(t, "dialog.modal[open] .btn:not(.danger)")
-	c.browser.WaitJS(t, "the dialog closed", `!document.querySelector('dialog.modal[open]')`)
+	c.cancelDialog(t)
+	var bypassOn bool
+	if c.js(t, `document.querySelector('#cors-bypass').checked`, &bypassOn); bypassOn {
+		t.Error("the bypass is on after cancelling its confirmation")
+	}
 
 	c.open(t, "#/apps/new", `document.querySelector('#app-form input[name=name]')`)
 	a.audit(t, "new application")
@@ -99,17 +99,14 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	a.audit(t, "policies")
 	c.open(t, "#/policies/new", `document.querySelector('#policy-name')`)
 	c.click(t, `[data-field="require"] > button`)
-	c.browser.Run(t, "pick IP", chromedp.SetValue(chromedp.CSS("#rules-require .rule-row select"), "ip"))
-	c.js(t, `document.querySelector('#rules-require .rule-row select').dispatchEvent(new Event('change', {bubbles: true}))`, nil)
+	c.choose(t, "#rules-require .rule-row select", "ip")
 	c.click(t, `[data-field="exclude"] > button`)
 	a.audit(t, "rule builder")
 
 	// Service tokens: the one-time secret, the edit dialog and the rotate confirmation.
 	c.open(t, "#/service-tokens", `document.querySelector('#token-list table')`)
 	a.audit(t, "service tokens")
-	c.fill(t, "#token-name-input", "ci-deploy")
-	c.click(t, "#create-token button[type=submit]")
-	c.browser.WaitJS(t, "the secret", `document.querySelector('#client-secret') && document.querySelector('#token-list tr[data-name="ci-deploy"]')`)
+	c.createToken(t, "ci-deploy")
 	a.audit(t, "service token secret")
 	c.click(t, `#token-list tr[data-name="ci-relay"] .edit-token`)
 	c.browser.WaitJS(t, "the edit dialog", `document.querySelector('dialog.modal[open] #edit-token-name')`)
@@ -118,13 +115,11 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	c.click(t, "dialog.modal[open] button[type=submit]")
 	c.fieldError(t, "name")
 	a.audit(t, "service token edit dialog with a field error")
-	c.click(t, "dialog.modal[open] button[type=button]")
-	c.browser.WaitJS(t, "the dialog closed", `!document.querySelector('dialog.modal[open]')`)
+	c.cancelDialog(t)
 	c.click(t, `#token-list tr[data-name="ci-relay"] .rotate-token`)
 	c.browser.WaitJS(t, "the rotate confirmation", `document.querySelector('dialog.modal[open] #rotate-grace')`)
 	a.audit(t, "rotate confirm dialog")
-	c.click(t, "dialog.modal[open] .btn:not(.danger)")
-	c.browser.WaitJS(t, "the dialog closed", `!document.querySelector('dialog.modal[open]')`)
+	c.cancelDialog(t)
 
 	c.open(t, "#/relays", `document.querySelector('main table')`)
 	a.audit(t, "relays")
@@ -135,9 +130,7 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 
 	c.open(t, "#/logs", `document.querySelectorAll('#log-list tbody tr').length >= 3`)
 	a.audit(t, "access requests")
-	c.open(t, "#/audit", `document.querySelector('#audit-list tr[data-action="app.create"]')`)
-	c.click(t, `#audit-list tr[data-action="app.create"] button`)
-	c.browser.WaitJS(t, "the diff", `document.querySelector('#audit-list tr.detail:not([hidden]) table.diff')`)
+	c.showAuditDiff(t, "app.create")
 	a.audit(t, "audit log with a diff")
 	c.open(t, "#/edges", `document.querySelector('#edge-list table')`)
 	a.audit(t, "edges")
@@ -163,22 +156,23 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 		a.audit(t, "dark "+p.name)
 	}
 	c.open(t, base+"/policies", `document.querySelector('#tester-form')`)
-	c.fill(t, "#tester-email", "ann@example.test")
-	c.click(t, "#tester-form button[type=submit]")
-	c.browser.WaitJS(t, "the decision", `document.querySelector('#tester-decision')`)
+	c.askTester(t, "ann@example.test", "")
 	a.audit(t, "dark app policies with a tester decision")
 	c.open(t, "#/service-tokens", `document.querySelector('#token-list table')`)
-	c.fill(t, "#token-name-input", "ci-dark")
-	c.click(t, "#create-token button[type=submit]")
-	c.browser.WaitJS(t, "the secret", `document.querySelector('#client-secret') && document.querySelector('#token-list tr[data-name="ci-dark"]')`)
+	c.createToken(t, "ci-dark")
 	a.audit(t, "dark service token secret")
-	c.open(t, "#/audit", `document.querySelector('#audit-list tr[data-action="app.create"]')`)
-	c.click(t, `#audit-list tr[data-action="app.create"] button`)
-	c.browser.WaitJS(t, "the diff", `document.querySelector('#audit-list tr.detail:not([hidden]) table.diff')`)
+	c.showAuditDiff(t, "app.create")
 	a.audit(t, "dark audit log with a diff")
 	c.click(t, "#sign-out")
 	c.browser.WaitJS(t, "the sign-in form", `document.querySelector('#signin-token')`)
 	a.audit(t, "dark sign-in")
+
+	// Cancelled, neither dialog changed the token (checked this late so
+	// that a change the cancel set off has long reached the API).
+	var relay access.ServiceToken
+	if c.api.MustCall(t, "GET", "access/service_tokens/"+tok.ID, nil, &relay); relay.Name != "ci-relay" || relay.ClientSecretVersion != tok.ClientSecretVersion {
+		t.Errorf("after cancelling the edit and the rotation the token is %+v, was %+v", relay, tok)
+	}
 
 	t.Logf("audited %d states: %s", len(a.audited), strings.Join(a.audited, "; "))
 	if len(a.violations) > 0 {

@@ -177,7 +177,7 @@ func TestDashboardRenamesAServiceTokenAndChangesItsDuration(t *testing.T) {
 	c.browser.Screenshot(t, "service-token-edit-field-error")
 
 	c.fill(t, "#edit-token-name", "ci-deploy")
-	c.browser.Run(t, "pick 30 days", chromedp.SetValue(chromedp.CSS("#edit-token-duration"), "720h"))
+	c.choose(t, "#edit-token-duration", "720h")
 	c.click(t, "dialog.modal[open] button[type=submit]")
 	c.browser.WaitJS(t, "the renamed token", `!document.querySelector('dialog.modal[open]') && document.querySelector('#token-list tr[data-name="ci-deploy"]')`)
 	if d := c.text(t, `#token-list tr[data-name="ci-deploy"] td:nth-child(3)`); d != "30 days" {

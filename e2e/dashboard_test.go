@@ -57,12 +57,18 @@ func (c *console) signIn(t *testing.T, token string) {
 	c.browser.WaitJS(t, "the console", `document.querySelector('#sign-out')`)
 }
 
-// open goes to a page of the single-page app and waits for ready, a
-// JavaScript condition.
+// open goes to a page of the single-page app (the page it is on is
+// rendered again) and waits for ready, a JavaScript condition, on the new
+// page only: a marker put in the main area, which the router clears when
+// it renders a page, keeps ready from matching what was there before.
 func (c *console) open(t *testing.T, hash, ready string) {
 	t.Helper()
-	c.browser.Eval(t, fmt.Sprintf(`location.hash = %q`, hash), nil)
-	c.browser.WaitJS(t, hash, ready)
+	c.browser.Eval(t, fmt.Sprintf(`(() => {
+		document.querySelector('main').append(Object.assign(document.createElement('span'), {id: 'previous-page'}));
+		if (location.hash === %[1]q) window.dispatchEvent(new HashChangeEvent('hashchange'));
+		else location.hash = %[1]q;
+	})()`, hash), nil)
+	c.browser.WaitJS(t, hash, `!document.querySelector('#previous-page') && (`+ready+`)`)
 }
 
 // fill replaces the value of the control sel by typing value.
@@ -77,6 +83,54 @@ func (c *console) click(t *testing.T, sel string) {
 	c.browser.Run(t, "click "+sel, chromedp.Click(chromedp.CSS(sel)))
 }
 
+// choose picks value in the select sel and tells the page, as a person's
+// pick does.
+func (c *console) choose(t *testing.T, sel, value string) {
+	t.Helper()
+	c.browser.Run(t, "pick "+value+" in "+sel, chromedp.SetValue(chromedp.CSS(sel), value))
+	c.js(t, fmt.Sprintf(`document.querySelector(%q).dispatchEvent(new Event('change', {bubbles: true}))`, sel), nil)
+}
+
+// cancelDialog presses Cancel in the open dialog and waits for it to close.
+func (c *console) cancelDialog(t *testing.T) {
+	t.Helper()
+	c.click(t, "dialog.modal[open] button[value=cancel]")
+	c.browser.WaitJS(t, "the dialog closed", `!document.querySelector('dialog.modal[open]')`)
+}
+
+// createToken creates the service token name on the Service tokens page
+// and waits for its one-time secret and its row in the list.
+func (c *console) createToken(t *testing.T, name string) {
+	t.Helper()
+	c.fill(t, "#token-name-input", name)
+	c.click(t, "#create-token button[type=submit]")
+	c.browser.WaitJS(t, "the secret of "+name, fmt.Sprintf(`(document.querySelector('#secret-title') || {}).textContent === %q &&
+		document.querySelector('#client-secret') && document.querySelector('#token-list tr[data-name=%q]')`, name+" created", name))
+}
+
+// askTester asks the policy tester on an application's Policies tab about
+// a request from email (and ip, unless empty) and returns its decision.
+func (c *console) askTester(t *testing.T, email, ip string) string {
+	t.Helper()
+	c.fill(t, "#tester-email", email)
+	if ip != "" {
+		c.fill(t, "#tester-ip", ip)
+	}
+	c.click(t, "#tester-form button[type=submit]")
+	c.browser.WaitJS(t, "the decision", `document.querySelector('#tester-decision')`)
+	return c.text(t, "#tester-decision")
+}
+
+// showAuditDiff opens the audit log and the changes of its newest entry
+// of action.
+func (c *console) showAuditDiff(t *testing.T, action string) {
+	t.Helper()
+	row := fmt.Sprintf(`#audit-list tr[data-action=%q]`, action)
+	c.open(t, "#/audit", fmt.Sprintf(`document.querySelector(%q)`, row))
+	c.click(t, row+" button")
+	c.browser.WaitJS(t, "the changes of "+action, fmt.Sprintf(`document.querySelector(%q).nextElementSibling.matches('tr.detail:not([hidden])') &&
+		document.querySelector('#audit-list tr.detail:not([hidden]) table.diff')`, row))
+}
 func (c *console) js(t *testing.T, js string, out any) {
 	t.Helper()
 	c.browser.Eval(t, js, out)
@@ -245,8 +299,7 @@ func TestDashboardAppCORSSettingsPreviewMatchesTheEdge(t *testing.T) {
 		{page, "PATCH", "x-custom"},
 	} {
 		c.fill(t, "#preview-request-headers", tc.headers)
-		c.browser.Run(t, "pick "+tc.method, chromedp.SetValue(chromedp.CSS("#preview-method"), tc.method))
-		c.js(t, `document.querySelector('#preview-method').dispatchEvent(new Event('change', {bubbles: true}))`, nil)
+		c.choose(t, "#preview-method", tc.method)
 		c.fill(t, "#preview-origin", tc.origin)
 		got := c.waitPreview(t, tc.origin)
 		status, edgeHeaders := c.rawPreflight(t, apiHost, tc.origin, tc.method, tc.headers)
@@ -264,10 +317,6 @@ func TestDashboardAppCORSSettingsPreviewMatchesTheEdge(t *testing.T) {
 
 	// Edited, not saved: PATCH allowed in the form. The preview answers
 	// for the form as edited and says so; the edge still does not allow it.
-	pick := func(m string) {
-		c.browser.Run(t, "pick "+m, chromedp.SetValue(chromedp.CSS("#preview-method"), m))
-		c.js(t, `document.querySelector('#preview-method').dispatchEvent(new Event('change', {bubbles: true}))`, nil)
-	}
 	const withPatch = `req.cors_headers.allowed_methods.includes('PATCH')`
 	// Clicked in the page: a pointer click may land on the save's toast.
 	c.js(t, `document.querySelector('#cors-method-PATCH').click()`, nil)
@@ -286,7 +335,7 @@ func TestDashboardAppCORSSettingsPreviewMatchesTheEdge(t *testing.T) {
 	c.click(t, "#save-app")
 	c.browser.WaitJS(t, "the saved PATCH", `document.querySelector('#preview-draft') && document.querySelector('#preview-draft').hidden &&
 		document.querySelector('#preview-result').dataset.state === 'current' && document.querySelector('#cors-method-PATCH').checked`)
-	pick("PATCH")
+	c.choose(t, "#preview-method", "PATCH")
 	saved := c.waitPreviewFor(t, page, withPatch)
 	c.edge.Sync(t, c.api.Store)
 	status, edgeHeaders = c.rawPreflight(t, apiHost, page, "PATCH", "x-custom")
@@ -358,19 +407,30 @@ func TestDashboardAppCORSSettingsPreviewMatchesTheEdge(t *testing.T) {
 	if mode := c.text(t, "#app-list [data-cors]"); mode != "bypass to origin" {
 		t.Errorf("list says CORS %q", mode)
 	}
+	consoleClean(t, c)
+}
+
+// serviceAuth is the status the edge answers a request for host that
+// presents the service token clientID and secret.
+func (c *console) serviceAuth(t *testing.T, host, clientID, secret string) int {
+	t.Helper()
+	req := c.edge.Request(t, "GET", host, "/data", nil)
+	req.Header.Set(edge.HeaderClientID, clientID)
+	req.Header.Set(edge.HeaderClientSecret, secret)
+	resp, _ := c.edge.Do(t, req)
+	return resp.StatusCode
 }
 
 // A new service token's secret is shown once, with copy buttons, and is
-// gone after a reload; rotating shows the new one; both changes are in
-// the audit log with what changed.
+// gone after a reload; rotating shows the new one; the edge accepts the
+// secret shown, and after the rotation only the new one; both changes
+// are in the audit log with what changed.
 func TestDashboardServiceTokenSecretShownOnceRotateAndAudit(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t, gatehousetest.EdgeOptions{})
 	c.signIn(t, c.api.Token)
 	c.open(t, "#/service-tokens", `document.querySelector('#create-token') && document.querySelector('#token-list .empty')`)
-	c.fill(t, "#token-name-input", "ci-deploy")
-	c.click(t, "#create-token button[type=submit]")
-	c.browser.WaitJS(t, "the secret", `document.querySelector('#client-secret') && document.querySelector('#token-list tr[data-name="ci-deploy"]')`)
+	c.createToken(t, "ci-deploy")
 	c.browser.Screenshot(t, "service-token-created")
 	secret, clientID := c.text(t, "#client-secret"), c.text(t, "#client-id")
 	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(secret) || !strings.HasSuffix(clientID, ".access") {
@@ -381,11 +441,19 @@ func TestDashboardServiceTokenSecretShownOnceRotateAndAudit(t *testing.T) {
 	if copies != 2 {
 		t.Errorf("%d copy buttons, want 2 (client id and secret)", copies)
 	}
-	// The secret works at the edge's door: a Service Auth app accepts it.
 	var tokens []access.ServiceToken
 	c.api.MustCall(t, "GET", "access/service_tokens", nil, &tokens)
 	if len(tokens) != 1 || tokens[0].ClientID != clientID {
 		t.Fatalf("tokens %+v", tokens)
+	}
+	// The secret works at the edge's door: a Service Auth app accepts it.
+	host := gatehousetest.Host(t, "svc")
+	origin := gatehousetest.StartOrigin(t)
+	c.api.CreateApp(t, host, origin.URL, nil, map[string]any{"name": "ci", "decision": "non_identity",
+		"include": []any{map[string]any{"service_token": map[string]any{"token_id": tokens[0].ID}}}})
+	c.edge.Sync(t, c.api.Store)
+	if status := c.serviceAuth(t, host, clientID, secret); status != http.StatusOK || len(origin.Requests()) != 1 {
+		t.Errorf("the edge answered the shown secret with %d, the origin saw %d requests; want it let through", status, len(origin.Requests()))
 	}
 	if stored := storage(t, c); stored != "" {
 		t.Errorf("web storage holds %q", stored)
@@ -404,7 +472,8 @@ func TestDashboardServiceTokenSecretShownOnceRotateAndAudit(t *testing.T) {
 	c.browser.WaitJS(t, "the rotate confirmation", `document.querySelector('dialog.modal[open] #rotate-grace')`)
 	c.click(t, "dialog.modal[open] .btn.danger")
 	c.browser.WaitJS(t, "the new secret", `document.querySelector('#client-secret')`)
-	if rotated := c.text(t, "#client-secret"); rotated == secret || len(rotated) != 64 {
+	rotated := c.text(t, "#client-secret")
+	if rotated == secret || len(rotated) != 64 {
 		t.Errorf("rotated secret %q (was %q)", rotated, secret)
 	}
 	var tok access.ServiceToken
@@ -412,8 +481,19 @@ func TestDashboardServiceTokenSecretShownOnceRotateAndAudit(t *testing.T) {
 	if tok.ClientSecretVersion != 2 {
 		t.Errorf("client_secret_version %d after rotate", tok.ClientSecretVersion)
 	}
+	// Rotated with the previous secret ending at once.
+	c.edge.Sync(t, c.api.Store)
+	if old, shown := c.serviceAuth(t, host, clientID, secret), c.serviceAuth(t, host, clientID, rotated); old == http.StatusOK || shown != http.StatusOK {
+		t.Errorf("after the rotation the edge answers the old secret with %d and the shown one with %d", old, shown)
+	}
 
-	c.open(t, "#/audit", `document.querySelector('#audit-list tr[data-action="service_token.rotate"]')`)
+	// The app made for the edge is in the log too; filtered by the
+	// token's id, the log shows the token's entries only.
+	c.open(t, "#/audit", `document.querySelector('#audit-list tr[data-action="app.create"]')`)
+	c.fill(t, ".filters input", tokens[0].ID)
+	c.click(t, ".filters button[type=submit]")
+	c.browser.WaitJS(t, "the token's entries", `!document.querySelector('#audit-list tr[data-action="app.create"]') &&
+		document.querySelector('#audit-list tr[data-action="service_token.rotate"]')`)
 	var actions []string
 	c.js(t, `[...document.querySelectorAll('#audit-list tr[data-action]')].map((tr) => tr.dataset.action)`, &actions)
 	if fmt.Sprint(actions) != "[service_token.rotate service_token.create]" {
@@ -430,6 +510,7 @@ func TestDashboardServiceTokenSecretShownOnceRotateAndAudit(t *testing.T) {
 		t.Errorf("audit actor %q", who)
 	}
 	c.browser.Screenshot(t, "audit-log")
+	consoleClean(t, c)
 }
 
 // storage returns anything the page keeps in web storage.
@@ -475,6 +556,7 @@ func TestDashboardReadOnlyTokenShowsNoEditControls(t *testing.T) {
 	if r := c.browser.Fetch(t, c.api.URL+"/client/v4/accounts/"+c.api.AccountID+"/access/service_tokens", csrfFetch(t, c, `{"name":"x"}`)); r.Status != http.StatusForbidden {
 		t.Errorf("read-only write through the session: %+v", r)
 	}
+	consoleClean(t, c)
 }
 
 // csrfFetch is a same-origin POST carrying the session's CSRF token,
@@ -533,6 +615,10 @@ func TestDashboardCookieWritesNeedTheCSRFHeader(t *testing.T) {
 	c.fill(t, "#signin-token", "ghat_not-a-token")
 	c.click(t, "#signin-form button[type=submit]")
 	c.browser.WaitJS(t, "the sign-in error", `document.querySelector('#signin-error .alert')`)
+	if msg := c.text(t, "#signin-error .alert"); msg != "That token is not valid." {
+		t.Errorf("sign-in with a bad token says %q", msg)
+	}
+	consoleClean(t, c)
 }
 
 // newOrdersConsole is a console whose edge writes the access log, with
@@ -583,12 +669,10 @@ func TestDashboardEveryPagePoliciesTesterLogsAndEdges(t *testing.T) {
 	// A reusable policy from the rule builder: email domain, and an IP range required.
 	c.open(t, "#/policies/new", `document.querySelector('#policy-name')`)
 	c.fill(t, "#policy-name", "Staff")
-	c.browser.Run(t, "pick email domain", chromedp.SetValue(chromedp.CSS("#rules-include .rule-row select"), "email_domain"))
-	c.js(t, `document.querySelector('#rules-include .rule-row select').dispatchEvent(new Event('change', {bubbles: true}))`, nil)
+	c.choose(t, "#rules-include .rule-row select", "email_domain")
 	c.fill(t, "#rules-include .rule-row .rule-value input", "example.test")
 	c.click(t, `[data-field="require"] > button`)
-	c.browser.Run(t, "pick IP", chromedp.SetValue(chromedp.CSS("#rules-require .rule-row select"), "ip"))
-	c.js(t, `document.querySelector('#rules-require .rule-row select').dispatchEvent(new Event('change', {bubbles: true}))`, nil)
+	c.choose(t, "#rules-require .rule-row select", "ip")
 	c.fill(t, "#rules-require .rule-row .rule-value input", "10.0.0.0/8")
 	c.browser.Screenshot(t, "policy-rule-builder")
 	c.click(t, ".policy-form button[type=submit]")
@@ -612,11 +696,7 @@ func TestDashboardEveryPagePoliciesTesterLogsAndEdges(t *testing.T) {
 	if len(stored.Policies) != 2 || stored.Policies[0].ID != policies[0].ID {
 		t.Fatalf("app policies after moving Staff up: %+v", stored.Policies)
 	}
-	c.fill(t, "#tester-email", "ann@example.test")
-	c.fill(t, "#tester-ip", "10.1.2.3")
-	c.click(t, "#tester-form button[type=submit]")
-	c.browser.WaitJS(t, "the decision", `document.querySelector('#tester-decision')`)
-	if d, p := c.text(t, "#tester-decision"), c.text(t, "#tester-policy"); d != "Allowed" || !strings.Contains(p, "Staff") || !strings.Contains(p, "include rule 1 (email_domain)") {
+	if d, p := c.askTester(t, "ann@example.test", "10.1.2.3"), c.text(t, "#tester-policy"); d != "Allowed" || !strings.Contains(p, "Staff") || !strings.Contains(p, "include rule 1 (email_domain)") {
 		t.Errorf("tester says %q, %q", d, p)
 	}
 	c.browser.Screenshot(t, "app-policies-tester")
@@ -626,6 +706,9 @@ func TestDashboardEveryPagePoliciesTesterLogsAndEdges(t *testing.T) {
 	}
 	c.browser.Screenshot(t, "app-overview")
 	c.open(t, "#/apps/"+app.ID+"/authentication", `document.querySelector('#panel-authentication:not([hidden]) input[type=checkbox]')`)
+	if s := c.text(t, `[data-field="allowed_idps"]`); !strings.Contains(s, "Email PIN (One-time PIN)") {
+		t.Errorf("the Authentication tab offers %q, want the account's Email PIN", s)
+	}
 	c.browser.Screenshot(t, "app-authentication")
 
 	c.open(t, "#/relays", `document.querySelector('main table')`)
@@ -634,6 +717,9 @@ func TestDashboardEveryPagePoliciesTesterLogsAndEdges(t *testing.T) {
 	}
 	c.browser.Screenshot(t, "relays")
 	c.open(t, "#/idps", `document.querySelector('main table')`)
+	if s := c.text(t, `#idp-list tr[data-name="Email PIN"]`); !strings.Contains(s, "One-time PIN") {
+		t.Errorf("identity providers page shows Email PIN as %q", s)
+	}
 	c.browser.Screenshot(t, "identity-providers")
 
 	// Access requests: the refused preflight, in words, and the filter.
@@ -696,10 +782,5 @@ func TestDashboardEveryPagePoliciesTesterLogsAndEdges(t *testing.T) {
 	if bg == "rgb(20, 23, 28)" {
 		t.Errorf("light mode: background still %s", bg)
 	}
-
-	for _, m := range c.browser.Console() {
-		if m.Type == chromedp.ConsoleException || (m.Type == "error" && !strings.Contains(m.Text, "Failed to load resource")) {
-			t.Errorf("browser console: %s", m)
-		}
-	}
+	consoleClean(t, c)
 }
