@@ -91,8 +91,15 @@ func NewAPI(tb testing.TB, opts ...api.Option) *API {
 // clock the test moves).
 func NewAPIOn(tb testing.TB, st *store.Store, opts ...api.Option) *API {
 	tb.Helper()
+	return serveAPI(tb, st, func(h http.Handler) http.Handler { return h }, opts...)
+}
+
+// serveAPI serves the API over st through wrap (which may mount more in
+// front of it), with an account and its tokens.
+func serveAPI(tb testing.TB, st *store.Store, wrap func(http.Handler) http.Handler, opts ...api.Option) *API {
+	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(api.New(st, log, opts...).Handler())
+	srv := httptest.NewServer(wrap(api.New(st, log, opts...).Handler()))
 	tb.Cleanup(srv.Close)
 	a := &API{URL: srv.URL, Store: st}
 	a.client = &http.Client{Transport: &validatingTransport{tb: tb, router: specRouter(tb, srv.URL), next: http.DefaultTransport}}

@@ -3,10 +3,6 @@ package gatehousetest
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,14 +21,7 @@ import (
 // URL + "/dashboard/" and call the API on the same origin.
 func NewDashboardAPI(tb testing.TB, opts ...api.Option) *API {
 	tb.Helper()
-	st := Store(tb)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(dashboard.Mount(api.New(st, log, opts...).Handler()))
-	tb.Cleanup(srv.Close)
-	a := &API{URL: srv.URL, Store: st}
-	a.client = &http.Client{Transport: &validatingTransport{tb: tb, router: specRouter(tb, srv.URL), next: http.DefaultTransport}}
-	a.AccountID, a.Token, a.ReadOnlyToken = NewAccount(tb, st)
-	return a
+	return serveAPI(tb, Store(tb), dashboard.Mount, opts...)
 }
 
 // Run runs chromedp actions in the tab, bounded by ActionTimeout, and
