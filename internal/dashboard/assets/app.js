@@ -103,16 +103,20 @@ async function route() {
     if (a.dataset.path === name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  clear(main);
+  // Each render gets a container of its own: a page still loading when
+  // the route changes goes on drawing into its detached container, never
+  // over the page that replaced it.
+  const page = h('div.page');
+  clear(main).append(page);
   if (!item) {
-    main.append(h('h1', 'Not found'), h('p', 'No such page. '), h('a', {href: '#/apps'}, 'Go to Applications'));
+    page.append(h('h1', 'Not found'), h('p', 'No such page. '), h('a', {href: '#/apps'}, 'Go to Applications'));
     return;
   }
   document.title = `${item.label} · Gatehouse`;
   try {
-    await item.page.render(main, params);
+    await item.page.render(page, params);
   } catch (e) {
-    main.append(errorBox(e));
+    page.append(errorBox(e));
   }
 }
 
