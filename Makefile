@@ -13,7 +13,7 @@ TESTFLAGS ?=
 A11Y := e2e/a11y
 AXE := $(A11Y)/node_modules/.package-lock.json
 
-.PHONY: build run test bench vet fmt
+.PHONY: build run test bench vet fmt fuzz
 
 build:
 	$(GO) build -o bin/gatehouse ./cmd/gatehouse
@@ -28,6 +28,11 @@ $(AXE): $(A11Y)/package.json $(A11Y)/package-lock.json
 	@command -v npm >/dev/null || { echo 'make: npm is needed for the accessibility tests (apt-get install nodejs npm)' >&2; exit 1; }
 	cd $(A11Y) && npm ci --no-audit --no-fund
 	@touch $@
+
+# Every go test -fuzz target, FUZZTIME each (CI runs them after the tests).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) run ./cmd/withpg -- env FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
 
 bench:
 	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench . -benchmem -count=1 $(TESTFLAGS) ./...
