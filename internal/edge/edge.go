@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 )
@@ -122,20 +123,20 @@ type target struct {
 	relayID, relaySecret string
 }
 
-// identityHeaders are set by the edge alone: any copy a client sends is
-// removed before a request goes upstream. The names are in canonical form.
-var identityHeaders = []string{HeaderAssertion, HeaderClientID, HeaderClientSecret, HeaderToken, HeaderAuthenticatedAs}
-
 // proxyKey identifies a reverse proxy: its origin, and whether it relays.
 type proxyKey struct {
 	origin string
 	relay  bool
 }
 
+// targetKey carries a request's *target to its proxy's Rewrite.
+type targetKey struct{}
+
 // proxyFor returns the reverse proxy for an origin, made once: the
-// origin is fixed per proxy, so a request carries nothing extra. A relay's
-// proxy drops the upstream gateway's session cookie from responses: set
-// on this host, it would replace the user's own session.
+// origin is fixed per proxy, and what differs per request (the identity
+// it carries) comes in the request's context. A relay's proxy drops the
+// upstream gateway's session cookie from responses: set on this host, it
+// would replace the user's own session.
 func (s *Server) proxyFor(origin *url.URL, relay bool) *httputil.ReverseProxy {
 	key := proxyKey{origin.String(), relay}
 	if p, ok := s.proxies.Load(key); ok {
@@ -145,6 +146,12 @@ func (s *Server) proxyFor(origin *url.URL, relay bool) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(origin)
 			pr.SetXForwarded()
+			// The client's hop-by-hop headers (those its Connection
+			// header names) are gone from pr.Out by now: what the edge
+			// sets here cannot be removed by a client naming it.
+			if t, ok := pr.In.Context().Value(targetKey{}).(*target); ok {
+				t.apply(pr.Out.Header, relay)
+			}
 		},
 		Transport:    s.cfg.Transport,
 		BufferPool:   bufferPool{},
@@ -160,7 +167,20 @@ func (s *Server) proxyFor(origin *url.URL, relay bool) *httputil.ReverseProxy {
 	return actual.(*httputil.ReverseProxy)
 }
 
+// proxyError answers a failed forward. A client that failed to send its
+// body (too slow, or a malformed chunk) is told so, and the connection is
+// closed (its remaining bytes cannot be framed); only an origin that
+// failed is a 502.
 func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if bodyErr := httpserver.BodyError(r); bodyErr != nil {
+		w.Header().Set("Connection", "close")
+		if httpserver.IsTimeout(bodyErr) {
+			writeJSON(w, http.StatusRequestTimeout, errorBody{Error: "request_timeout", Message: "the request body did not arrive in time"})
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "bad_request_body", Message: "the request body is malformed"})
+		return
+	}
 	if errors.Is(err, context.Canceled) {
 		return
 	}
@@ -345,31 +365,18 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 		writeJSON(w, http.StatusBadGateway, errorBody{Error: "no_origin", Message: "the application has no origin configured"})
 		return
 	}
-	// The outbound request copies these headers: strip what only the edge
-	// may say, then say it.
+	// The outbound request copies the client's headers: strip every
+	// credential and everything only the edge may say here; the proxy's
+	// Rewrite then says it (target.apply).
 	h := r.Header
-	for _, name := range identityHeaders {
-		delete(h, name)
-	}
-	if t.tokenField != "" {
-		h.Del(t.tokenField)
-	}
-	if t.assertion != "" {
-		h[HeaderAssertion] = []string{t.assertion}
-		stripSessionCookie(h)
-	}
-	if t.email != "" {
-		h[HeaderAuthenticatedAs] = []string{t.email}
-	}
+	stripClientIdentity(h, t.tokenField)
+	stripSessionCookie(h)
 	relay := app.UpstreamClientID != ""
 	if relay {
 		// The user's cookies belong to this host, not to the upstream's.
 		delete(h, "Cookie")
-		if t.relayID != "" {
-			h[HeaderClientID] = []string{t.relayID}
-			h[HeaderClientSecret] = []string{t.relaySecret}
-		}
 	}
+	r = r.WithContext(context.WithValue(r.Context(), targetKey{}, t))
 	if rec == nil {
 		s.proxyFor(t.origin, relay).ServeHTTP(w, r)
 		return
@@ -378,6 +385,21 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 	start := time.Now()
 	s.proxyFor(t.origin, relay).ServeHTTP(uw, r)
 	rec.UpstreamStatus, rec.UpstreamLatency = uw.status, time.Since(start)
+}
+
+// apply sets the headers the edge tells the origin: the assertion and
+// email of an allowed identity, or a relay's service token.
+func (t *target) apply(h http.Header, relay bool) {
+	if t.assertion != "" {
+		h[HeaderAssertion] = []string{t.assertion}
+	}
+	if t.email != "" {
+		h[HeaderAuthenticatedAs] = []string{t.email}
+	}
+	if relay && t.relayID != "" {
+		h[HeaderClientID] = []string{t.relayID}
+		h[HeaderClientSecret] = []string{t.relaySecret}
+	}
 }
 
 // dropSessionSetCookie removes Set-Cookie lines for CF_Authorization.
@@ -565,44 +587,6 @@ func serviceTokenHeaders(r *http.Request, app *policy.App) (id, secret string, p
 		return "", "", true
 	}
 	return v.ID, v.Secret, true
-}
-
-// stripSessionCookie removes the CF_Authorization cookie from the Cookie
-// headers going upstream: the origin gets the same token once, verified,
-// in Cf-Access-Jwt-Assertion, and need not see the bearer credential.
-func stripSessionCookie(h http.Header) {
-	lines := h["Cookie"]
-	if len(lines) == 0 {
-		return
-	}
-	var kept []string
-	changed := false
-	for _, line := range lines {
-		if !strings.Contains(line, CookieName+"=") {
-			kept = append(kept, line)
-			continue
-		}
-		changed = true
-		var parts []string
-		for rest := line; rest != ""; {
-			var part string
-			part, rest, _ = strings.Cut(rest, ";")
-			if p := strings.TrimSpace(part); p != "" && !strings.HasPrefix(p, CookieName+"=") {
-				parts = append(parts, p)
-			}
-		}
-		if len(parts) > 0 {
-			kept = append(kept, strings.Join(parts, "; "))
-		}
-	}
-	if !changed {
-		return
-	}
-	if len(kept) == 0 {
-		delete(h, "Cookie")
-		return
-	}
-	h["Cookie"] = kept
 }
 
 // sessionToken returns the app token from the CF_Authorization cookie or

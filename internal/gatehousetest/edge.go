@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -72,6 +73,9 @@ type EdgeOptions struct {
 	TestHostsToEdge bool
 	// HeartbeatInterval, if set, runs an edge.Registry with this interval.
 	HeartbeatInterval time.Duration
+	// Timeouts bound slow clients as in production; zero fields take
+	// httpserver's defaults.
+	Timeouts httpserver.Timeouts
 }
 
 // StartEdge starts an edge server (and its change-feed follower) for the
@@ -100,6 +104,8 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	lastSeen := edge.NewLastSeen(st, log)
 	e := &Edge{Loader: loader, Keys: keys, LastSeen: lastSeen}
 	srv := httptest.NewUnstartedServer(nil)
+	timeouts := opts.Timeouts.WithDefaults()
+	srv.Config.ReadHeaderTimeout, srv.Config.IdleTimeout = timeouts.ReadHeader, timeouts.Idle
 	transport := &http.Transport{MaxIdleConnsPerHost: 64}
 	if opts.TLS {
 		cert, roots := LoopbackCert(tb)
@@ -119,7 +125,7 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	}
 	e.Server = edge.New(edge.Config{Issuer: e.Issuer, Secure: opts.TLS, CountryHeader: opts.CountryHeader, Log: log,
 		MasterKey: MasterKey, Mailer: opts.Mailer, Transport: opts.Transport, Observers: opts.Observers}, loader, lastSeen)
-	srv.Config.Handler = e.Server
+	srv.Config.Handler = httpserver.Guard(e.Server, timeouts.BodyRead)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); loader.Run(ctx) }()
