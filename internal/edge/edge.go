@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -121,6 +122,9 @@ type target struct {
 	// relayID and relaySecret are the service token a relay app presents
 	// to its origin instead of the user's identity.
 	relayID, relaySecret string
+	// clientBody is the inbound request's body, to tell its read errors
+	// from the origin's.
+	clientBody io.Reader
 }
 
 // proxyKey identifies a reverse proxy: its origin, and whether it relays.
@@ -172,7 +176,12 @@ func (s *Server) proxyFor(origin *url.URL, relay bool) *httputil.ReverseProxy {
 // closed (its remaining bytes cannot be framed); only an origin that
 // failed is a 502.
 func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	if bodyErr := httpserver.BodyError(r); bodyErr != nil {
+	// r is the outbound request; the client's body is the target's.
+	var bodyErr error
+	if t, ok := r.Context().Value(targetKey{}).(*target); ok {
+		bodyErr = httpserver.BodyError(t.clientBody)
+	}
+	if bodyErr != nil {
 		w.Header().Set("Connection", "close")
 		if httpserver.IsTimeout(bodyErr) {
 			writeJSON(w, http.StatusRequestTimeout, errorBody{Error: "request_timeout", Message: "the request body did not arrive in time"})
@@ -376,6 +385,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 		// The user's cookies belong to this host, not to the upstream's.
 		delete(h, "Cookie")
 	}
+	t.clientBody = r.Body
 	r = r.WithContext(context.WithValue(r.Context(), targetKey{}, t))
 	if rec == nil {
 		s.proxyFor(t.origin, relay).ServeHTTP(w, r)

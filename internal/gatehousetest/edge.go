@@ -242,6 +242,7 @@ type Origin struct {
 	*httptest.Server
 	mu       sync.Mutex
 	requests []*http.Request
+	bodies   []string
 }
 
 // StartOrigin starts a recording origin that answers 200 "origin ok".
@@ -249,11 +250,14 @@ func StartOrigin(tb testing.TB) *Origin {
 	tb.Helper()
 	o := &Origin{}
 	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			body = append(body, "<read error: "+err.Error()+">"...)
+		}
 		r.Body = io.NopCloser(nil)
-		_ = body
 		o.mu.Lock()
 		o.requests = append(o.requests, r.Clone(context.Background()))
+		o.bodies = append(o.bodies, string(body))
 		o.mu.Unlock()
 		w.Header().Set("X-Origin", "yes")
 		_, _ = io.WriteString(w, "origin ok")
@@ -267,6 +271,14 @@ func (o *Origin) Requests() []*http.Request {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return append([]*http.Request(nil), o.requests...)
+}
+
+// Bodies returns the request bodies that reached the origin so far, in
+// the order of Requests; a body cut short ends in "<read error: ...>".
+func (o *Origin) Bodies() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.bodies...)
 }
 
 // Last returns the last request that reached the origin, or nil.

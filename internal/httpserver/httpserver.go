@@ -132,11 +132,12 @@ func Guard(h http.Handler, bodyRead time.Duration) http.Handler {
 	})
 }
 
-// BodyError returns the error a guarded request body's reads failed with
-// (a timeout, a malformed chunk), or nil: it tells a client that failed
-// to send its body apart from an origin that failed to answer.
-func BodyError(r *http.Request) error {
-	if b, ok := r.Body.(*guardedBody); ok {
+// BodyError returns the error the reads of a request body guarded by
+// Guard (an inbound r.Body) failed with (a timeout, a malformed chunk),
+// or nil: it tells a client that failed to send its body apart from an
+// origin that failed to answer.
+func BodyError(body io.Reader) error {
+	if b, ok := body.(*guardedBody); ok {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		return b.err
