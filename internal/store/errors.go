@@ -87,7 +87,8 @@ func interpret(err error) error {
 // so (connection exceptions, shutdown, statement or lock timeouts, too
 // many connections). A cancelled request (the client went away) is not.
 func unavailable(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
+	// SafeToRetry: the connection failed before anything was sent.
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) {
 		return true
 	}
 	if errors.Is(err, context.Canceled) {

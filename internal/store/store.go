@@ -191,7 +191,7 @@ func auditJSON(v any) ([]byte, error) {
 func (s *Store) ConfigVersion(ctx context.Context) (int64, error) {
 	var v int64
 	if err := s.pool.QueryRow(ctx, `SELECT version FROM config_state`).Scan(&v); err != nil {
-		return 0, fmt.Errorf("store: config version: %w", err)
+		return 0, wrap("config version", err)
 	}
 	return v, nil
 }
