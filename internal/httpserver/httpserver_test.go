@@ -196,7 +196,9 @@ func TestShutdownWaitsForInFlightRequests(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- httpserver.Serve(ctx, httpserver.New(slow, httpserver.Timeouts{}), ln, "", "", 5*time.Second) }()
+	go func() {
+		served <- httpserver.Serve(ctx, httpserver.New(slow, httpserver.Timeouts{}), ln, "", "", 5*time.Second)
+	}()
 	got := make(chan string, 1)
 	go func() {
 		resp, err := http.Get("http://" + ln.Addr().String())

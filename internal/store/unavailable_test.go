@@ -49,7 +49,10 @@ func TestUnreachableOrHungDatabaseIsUnavailable(t *testing.T) {
 			_, _, err := st.ListApps(ctx, acct.ID, store.AppFilter{}, access.Page{Page: 1, PerPage: 10})
 			return err
 		}},
-		{"GetApp", func(ctx context.Context) error { _, err := st.GetApp(ctx, acct.ID, "00000000-0000-0000-0000-000000000000"); return err }},
+		{"GetApp", func(ctx context.Context) error {
+			_, err := st.GetApp(ctx, acct.ID, "00000000-0000-0000-0000-000000000000")
+			return err
+		}},
 		{"DeleteApp", func(ctx context.Context) error {
 			return st.DeleteApp(ctx, actor, acct.ID, "00000000-0000-0000-0000-000000000000", 0)
 		}},
