@@ -192,7 +192,7 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 		}()
 		// Shutdown order: stop accepting and finish in-flight requests
 		// (serveHTTP), drain the access log and last-seen times (bounded
-		// by accesslog.DefaultDrainTimeout), then the caller closes the
+		// by accesslog.DrainTimeout), then the caller closes the
 		// pool.
 		err := serveHTTP(ctx, log, "edge", f.addr, srv, f.tlsCert, f.tlsKey, t, stdout)
 		stopBG()
