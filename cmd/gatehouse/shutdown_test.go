@@ -180,3 +180,17 @@ func filterLines(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func TestTimeoutFlagsMustBePositive(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "postgres://unused/db"}
+	for _, cmd := range []string{"serve", "edge"} {
+		for _, flag := range []string{"--read-header-timeout", "--idle-timeout", "--body-read-timeout", "--shutdown-timeout", "--db-statement-timeout"} {
+			if _, err := gatehouse(t, env, cmd, flag, "0s"); err == nil || !strings.Contains(err.Error(), flag) {
+				t.Errorf("%s %s 0s: %v", cmd, flag, err)
+			}
+		}
+	}
+	if _, err := gatehouse(t, env, "serve", "--db-timeout", "-1s"); err == nil || !strings.Contains(err.Error(), "--db-timeout") {
+		t.Errorf("serve --db-timeout -1s: %v", err)
+	}
+}

@@ -395,6 +395,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 	start := time.Now()
 	s.proxyFor(t.origin, relay).ServeHTTP(uw, r)
 	rec.UpstreamStatus, rec.UpstreamLatency = uw.status, time.Since(start)
+	if httpserver.BodyError(t.clientBody) != nil && uw.status >= 400 {
+		rec.UpstreamStatus = 0 // the edge refused the client's body; the origin did not answer
+	}
 }
 
 // apply sets the headers the edge tells the origin: the assertion and
