@@ -1,6 +1,9 @@
 package api_test
 
 import (
+	"context"
+	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -9,15 +12,17 @@ import (
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
+	"github.com/gatehouse-dev/gatehouse/internal/pgcluster"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // TestDatabaseHungOrDownIs503WithRetryAfter hangs the database (SIGSTOP
-// of every PostgreSQL process of a cluster of the test's own) and takes
-// it away (connections refused and reset): every API call, read or
-// write, answers 503 with Retry-After in the error envelope within the
-// request's database bound, and once the database is back the data
-// written before is intact and writes work again.
+// of every PostgreSQL process of a cluster of the test's own), takes it
+// away (connections refused and reset) and kills it (SIGKILL, then a
+// restart on the same data): every API call, read or write, answers 503
+// with Retry-After in the error envelope within the request's database
+// bound, and once the database is back the data written before is intact
+// and writes work again.
 func TestDatabaseHungOrDownIs503WithRetryAfter(t *testing.T) {
 	t.Parallel()
 	cluster, dbURL := gatehousetest.PrivateDatabase(t)
@@ -33,6 +38,27 @@ func TestDatabaseHungOrDownIs503WithRetryAfter(t *testing.T) {
 	}{
 		{"hung (SIGSTOP)", func() { mustSignal(t, cluster.Signal(syscall.SIGSTOP)) }, func() { mustSignal(t, cluster.Signal(syscall.SIGCONT)) }},
 		{"down (refused)", cutter.Cut, cutter.Restore},
+		// Last: the cluster is replaced by a restarted one.
+		{"killed (SIGKILL), then restarted", func() {
+			mustSignal(t, cluster.Signal(syscall.SIGKILL))
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(cluster.Port), time.Second); err != nil {
+					break
+				} else {
+					c.Close()
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("postgres still listening after SIGKILL")
+				}
+			}
+		}, func() {
+			restarted, err := pgcluster.Start(context.Background(), cluster.Dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = restarted.Stop() })
+			cutter.Retarget("127.0.0.1:" + strconv.Itoa(restarted.Port))
+		}},
 	}
 	calls := []gatehousetest.Request{
 		{Method: "POST", Path: "access/apps", Body: appBody("during", "during.example.test")},

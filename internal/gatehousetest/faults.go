@@ -54,7 +54,10 @@ func (c *Cutter) serve(ln net.Listener) {
 			if err != nil {
 				return
 			}
-			out, err := net.Dial("tcp", c.target)
+			c.mu.Lock()
+			target := c.target
+			c.mu.Unlock()
+			out, err := net.Dial("tcp", target)
 			if err != nil {
 				in.Close()
 				continue
@@ -80,6 +83,14 @@ func (c *Cutter) Cut() {
 		conn.Close()
 	}
 	c.conns = map[net.Conn]bool{}
+}
+
+// Retarget forwards new connections to target (a restarted server's
+// new address).
+func (c *Cutter) Retarget(target string) {
+	c.mu.Lock()
+	c.target = target
+	c.mu.Unlock()
 }
 
 // Restore listens again on the same address.

@@ -574,7 +574,8 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 // Signal sends sig to the server (the postmaster) and every process it
 // started (each runs in a session of its own, so there is no process
 // group to signal): SIGSTOP hangs the whole database as a stalled host
-// would, SIGCONT resumes it. For fault tests; Linux only (it reads /proc).
+// would, SIGCONT resumes it, SIGKILL crashes it. For fault tests; Linux
+// only (it reads /proc).
 func (c *Cluster) Signal(sig syscall.Signal) error {
 	pids := []int{c.proc.Pid}
 	entries, err := os.ReadDir("/proc")
