@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -22,19 +21,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
-)
-
-// Cookie and header names of the Access wire protocol.
-const (
-	CookieName            = "CF_Authorization"
-	HeaderClientID        = "Cf-Access-Client-Id"
-	HeaderClientSecret    = "Cf-Access-Client-Secret"
-	HeaderAssertion       = "Cf-Access-Jwt-Assertion"
-	HeaderToken           = "Cf-Access-Token"
-	HeaderAuthenticatedAs = "Cf-Access-Authenticated-User-Email"
-	CertsPath             = "/cdn-cgi/access/certs"
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
 )
 
 // Config configures the edge.
@@ -54,7 +44,7 @@ type Config struct {
 	// MasterKey seals login state cookies.
 	MasterKey []byte
 	// Mailer sends one-time PINs; nil writes them to the log.
-	Mailer Mailer
+	Mailer authdomain.Mailer
 	// Observers see a Record of every request (access log, metrics).
 	Observers []Observer
 	Log       *slog.Logger
@@ -68,7 +58,7 @@ type Server struct {
 	sessions verifyCache
 	minted   sync.Map // mintKey -> *mintedToken
 	lastSeen *LastSeen
-	logins   *logins
+	auth     *authdomain.Handler
 	now      func() time.Time
 }
 
@@ -80,11 +70,9 @@ func New(cfg Config, loader *Loader, lastSeen *LastSeen) *Server {
 	if cfg.Transport == nil {
 		cfg.Transport = NewTransport()
 	}
-	if cfg.Mailer == nil {
-		cfg.Mailer = LogMailer{Log: cfg.Log}
-	}
 	s := &Server{cfg: cfg, loader: loader, lastSeen: lastSeen, now: time.Now}
-	s.logins = newLogins(cfg.Issuer, cfg.MasterKey, cfg.Mailer)
+	s.auth = authdomain.New(authdomain.Config{Issuer: cfg.Issuer, Secure: cfg.Secure, MasterKey: cfg.MasterKey, Mailer: cfg.Mailer, Log: cfg.Log, Now: s.now},
+		loader.store, authEdge{s})
 	s.sessions.init(100_000)
 	return s
 }
@@ -124,7 +112,7 @@ type target struct {
 
 // identityHeaders are set by the edge alone: any copy a client sends is
 // removed before a request goes upstream. The names are in canonical form.
-var identityHeaders = []string{HeaderAssertion, HeaderClientID, HeaderClientSecret, HeaderToken, HeaderAuthenticatedAs}
+var identityHeaders = []string{wire.HeaderAssertion, wire.HeaderClientID, wire.HeaderClientSecret, wire.HeaderToken, wire.HeaderAuthenticatedAs}
 
 // proxyKey identifies a reverse proxy: its origin, and whether it relays.
 type proxyKey struct {
@@ -165,7 +153,7 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	s.cfg.Log.Warn("origin unreachable", "host", r.Host, "err", err)
-	writeJSON(w, http.StatusBadGateway, errorBody{Error: "origin_unreachable", Message: "the application's origin did not answer"})
+	wire.WriteJSON(w, http.StatusBadGateway, wire.ErrorBody{Error: "origin_unreachable", Message: "the application's origin did not answer"})
 }
 
 // ServeHTTP handles one edge request and reports it to the observers.
@@ -190,37 +178,43 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 	st := s.loader.State()
 	if st == nil {
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not_ready", Message: "the edge has not loaded its configuration yet"})
+		wire.WriteJSON(w, http.StatusServiceUnavailable, wire.ErrorBody{Error: "not_ready", Message: "the edge has not loaded its configuration yet"})
 		return
 	}
-	if r.URL.Path == CertsPath {
+	if r.URL.Path == wire.CertsPath {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		_, _ = w.Write(st.Keys.CertsJSON())
 		return
 	}
-	host := canonicalHost(r.Host)
+	host := wire.CanonicalHost(r.Host)
 	canonicalPath(r)
-	if host == s.logins.authHost {
-		s.serveAuthDomain(w, r, st)
+	if host == s.auth.Host() {
+		s.auth.ServeAuthHost(w, r, st.Snap, st.Keys)
 		return
 	}
 	app := st.Snap.Match(host, r.URL.Path)
 	if app == nil {
 		if rec != nil {
 			rec.Action, rec.Reason, rec.AppDomain = ActionNotFound, policy.ReasonAppNotFound, host
-			rec.IP = clientIP(r)
+			rec.IP = wire.ClientIP(r)
 		}
-		writeJSON(w, http.StatusNotFound, errorBody{Error: string(policy.ReasonAppNotFound), Message: policy.ReasonAppNotFound.Describe()})
+		wire.WriteJSON(w, http.StatusNotFound, wire.ErrorBody{Error: string(policy.ReasonAppNotFound), Message: policy.ReasonAppNotFound.Describe()})
 		return
 	}
-	facts := policy.Facts{IP: clientIP(r), Country: s.country(r)}
+	facts := policy.Facts{IP: wire.ClientIP(r), Country: s.country(r)}
 	if rec != nil {
 		rec.AccountID, rec.AppID, rec.AppDomain = app.AccountID, app.ID, app.Domain
 		rec.IP, rec.Country = facts.IP, facts.Country
 	}
-	if strings.HasPrefix(r.URL.Path, "/cdn-cgi/access/") && s.serveAppEndpoints(w, r, st, app, rec) {
-		return
+	if strings.HasPrefix(r.URL.Path, wire.AccessPrefix) {
+		if handled, login := s.auth.ServeApp(w, r, st.Snap, st.Keys, app); handled {
+			if login != nil && rec != nil {
+				rec.Action, rec.Allowed, rec.Reason = ActionLogin, login.Allowed, login.Reason
+				rec.Email, rec.Connection = login.Email, login.LoginMethod
+			}
+			return
+		}
 	}
 	if policy.IsPreflight(r) {
 		s.preflight(w, r, app, rec)
@@ -246,8 +240,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		if rec != nil {
 			rec.TokenID, rec.TokenName = tok.ID, tok.Name
 		}
-	} else if raw := sessionToken(r); raw != "" {
-		claims, reason := s.verifySession(st, app, raw, now)
+	} else if raw := wire.SessionToken(r); raw != "" {
+		claims, reason := s.verifySession(st.Keys, app, raw, now)
 		if reason == "" {
 			facts.Identity = &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod}
 			assertion = raw
@@ -283,7 +277,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 			m, err := s.mintForToken(r, st, app, facts.Token, now)
 			if err != nil {
 				s.cfg.Log.Error("sign service token assertion", "err", err)
-				writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal", Message: "could not sign the assertion"})
+				wire.WriteJSON(w, http.StatusInternalServerError, wire.ErrorBody{Error: "internal", Message: "could not sign the assertion"})
 				return
 			}
 			t.assertion = m.jwt
@@ -336,13 +330,13 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request, app *policy.A
 		}
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		writeJSON(w, http.StatusForbidden, errorBody{Error: string(pf.Reason), Message: pf.Reason.Describe()})
+		wire.WriteJSON(w, http.StatusForbidden, wire.ErrorBody{Error: string(pf.Reason), Message: pf.Reason.Describe()})
 	}
 }
 
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App, t *target, rec *Record) {
 	if t.origin == nil {
-		writeJSON(w, http.StatusBadGateway, errorBody{Error: "no_origin", Message: "the application has no origin configured"})
+		wire.WriteJSON(w, http.StatusBadGateway, wire.ErrorBody{Error: "no_origin", Message: "the application has no origin configured"})
 		return
 	}
 	// The outbound request copies these headers: strip what only the edge
@@ -355,19 +349,19 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 		h.Del(t.tokenField)
 	}
 	if t.assertion != "" {
-		h[HeaderAssertion] = []string{t.assertion}
+		h[wire.HeaderAssertion] = []string{t.assertion}
 		stripSessionCookie(h)
 	}
 	if t.email != "" {
-		h[HeaderAuthenticatedAs] = []string{t.email}
+		h[wire.HeaderAuthenticatedAs] = []string{t.email}
 	}
 	relay := app.UpstreamClientID != ""
 	if relay {
 		// The user's cookies belong to this host, not to the upstream's.
 		delete(h, "Cookie")
 		if t.relayID != "" {
-			h[HeaderClientID] = []string{t.relayID}
-			h[HeaderClientSecret] = []string{t.relaySecret}
+			h[wire.HeaderClientID] = []string{t.relayID}
+			h[wire.HeaderClientSecret] = []string{t.relaySecret}
 		}
 	}
 	if rec == nil {
@@ -385,7 +379,7 @@ func dropSessionSetCookie(h http.Header) {
 	lines := h["Set-Cookie"]
 	kept := lines[:0]
 	for _, line := range lines {
-		if !strings.HasPrefix(strings.TrimSpace(line), CookieName+"=") {
+		if !strings.HasPrefix(strings.TrimSpace(line), wire.CookieName+"=") {
 			kept = append(kept, line)
 		}
 	}
@@ -396,25 +390,11 @@ func dropSessionSetCookie(h http.Header) {
 	h["Set-Cookie"] = kept
 }
 
-// errorBody is the JSON body of every response the edge makes itself.
-type errorBody struct {
-	Error    string `json:"error"`
-	Message  string `json:"message"`
-	LoginURL string `json:"login_url,omitempty"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, body errorBody) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
-}
-
 // refuse answers a failed service-token authentication: always a status
 // a script can read, never a login redirect.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, app *policy.App, status int, reason policy.Reason) {
 	copyHeaders(w.Header(), app.ResponseCORS(r.Header.Get("Origin")))
-	writeJSON(w, status, errorBody{Error: string(reason), Message: reason.Describe()})
+	wire.WriteJSON(w, status, wire.ErrorBody{Error: string(reason), Message: reason.Describe()})
 }
 
 // login answers a request without valid credentials. A browser
@@ -422,14 +402,14 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, app *policy.App,
 // an Origin header, an API client) gets a 401 it can read, with CORS
 // headers when the app allows the page's origin, naming the login URL.
 func (s *Server) login(w http.ResponseWriter, r *http.Request, app *policy.App, reason policy.Reason) {
-	loginURL := s.loginURL(r)
+	loginURL := s.auth.LoginURL(r)
 	if isNavigation(r) {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, loginURL, http.StatusFound)
 		return
 	}
 	copyHeaders(w.Header(), app.ResponseCORS(r.Header.Get("Origin")))
-	writeJSON(w, http.StatusUnauthorized, errorBody{Error: string(reason), Message: reason.Describe(), LoginURL: loginURL})
+	wire.WriteJSON(w, http.StatusUnauthorized, wire.ErrorBody{Error: string(reason), Message: reason.Describe(), LoginURL: loginURL})
 }
 
 var denyPage = template.Must(template.New("deny").Parse(`<!doctype html>
@@ -454,7 +434,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, app *policy.App, d
 		return
 	}
 	copyHeaders(w.Header(), app.ResponseCORS(r.Header.Get("Origin")))
-	writeJSON(w, http.StatusForbidden, errorBody{Error: string(d.Reason), Message: msg})
+	wire.WriteJSON(w, http.StatusForbidden, wire.ErrorBody{Error: string(d.Reason), Message: msg})
 }
 
 func copyHeaders(dst, src http.Header) {
@@ -474,32 +454,6 @@ func isNavigation(r *http.Request) bool {
 		return false
 	}
 	return r.Header.Get("Origin") == "" && strings.Contains(r.Header.Get("Accept"), "text/html")
-}
-
-// loginURL is the auth domain's login page for this request, returning to
-// the request's own URL afterwards.
-func (s *Server) loginURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	back := scheme + "://" + r.Host + r.URL.RequestURI()
-	return s.cfg.Issuer + "/cdn-cgi/access/login/" + url.PathEscape(canonicalHost(r.Host)) + "?redirect_url=" + url.QueryEscape(back)
-}
-
-// canonicalHost lower-cases a Host header and drops its port and any
-// trailing dot.
-func canonicalHost(h string) string {
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
-		h = h[:i]
-	}
-	h = strings.TrimSuffix(h, ".")
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(h)
-		}
-	}
-	return h
 }
 
 // canonicalPath rewrites the request's path to its clean form (no "." or
@@ -523,14 +477,6 @@ func canonicalPath(r *http.Request) {
 	r.URL.RawPath = ""
 }
 
-func clientIP(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap().WithZone("")
-}
-
 func (s *Server) country(r *http.Request) string {
 	if s.cfg.CountryHeader == "" {
 		return ""
@@ -546,7 +492,7 @@ func (s *Server) country(r *http.Request) string {
 // serviceTokenHeaders returns the presented client id and secret: the two
 // CF-Access-Client-* headers, or the one JSON header the app names.
 func serviceTokenHeaders(r *http.Request, app *policy.App) (id, secret string, present bool) {
-	id, secret = r.Header.Get(HeaderClientID), r.Header.Get(HeaderClientSecret)
+	id, secret = r.Header.Get(wire.HeaderClientID), r.Header.Get(wire.HeaderClientSecret)
 	if id != "" || secret != "" {
 		return id, secret, true
 	}
@@ -578,7 +524,7 @@ func stripSessionCookie(h http.Header) {
 	var kept []string
 	changed := false
 	for _, line := range lines {
-		if !strings.Contains(line, CookieName+"=") {
+		if !strings.Contains(line, wire.CookieName+"=") {
 			kept = append(kept, line)
 			continue
 		}
@@ -587,7 +533,7 @@ func stripSessionCookie(h http.Header) {
 		for rest := line; rest != ""; {
 			var part string
 			part, rest, _ = strings.Cut(rest, ";")
-			if p := strings.TrimSpace(part); p != "" && !strings.HasPrefix(p, CookieName+"=") {
+			if p := strings.TrimSpace(part); p != "" && !strings.HasPrefix(p, wire.CookieName+"=") {
 				parts = append(parts, p)
 			}
 		}
@@ -603,26 +549,6 @@ func stripSessionCookie(h http.Header) {
 		return
 	}
 	h["Cookie"] = kept
-}
-
-// sessionToken returns the app token from the CF_Authorization cookie or
-// the cf-access-token header. It scans the Cookie headers for the one
-// cookie rather than parsing them all.
-func sessionToken(r *http.Request) string {
-	if t := r.Header[HeaderToken]; len(t) > 0 && t[0] != "" {
-		return t[0]
-	}
-	for _, line := range r.Header["Cookie"] {
-		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			part = strings.TrimSpace(part)
-			if v, ok := strings.CutPrefix(part, CookieName+"="); ok {
-				return strings.Trim(v, `"`)
-			}
-		}
-	}
-	return ""
 }
 
 // verifyCache remembers verified session tokens by hash, so that a token
@@ -676,8 +602,8 @@ func (c *verifyCache) put(v *verified) {
 // verifySession checks a session token for app: signature, issuer, expiry
 // and audience. Verified tokens are cached by hash per key set; expiry and
 // audience are re-checked on every use.
-func (s *Server) verifySession(st *State, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason) {
-	gen := st.Keys.Generation()
+func (s *Server) verifySession(keys *session.Keyring, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason) {
+	gen := keys.Generation()
 	if e := s.sessions.get(raw, gen); e != nil {
 		if !now.Before(e.claims.Expiry) {
 			return session.Claims{}, policy.ReasonSessionExpired
@@ -692,7 +618,7 @@ func (s *Server) verifySession(st *State, app *policy.App, raw string, now time.
 		}
 		return session.Claims{}, policy.ReasonSessionWrongAudience
 	}
-	claims, err := st.Keys.Verify(raw, app.AUD, s.cfg.Issuer, now)
+	claims, err := keys.Verify(raw, app.AUD, s.cfg.Issuer, now)
 	switch {
 	case err == nil && claims.Type != session.TypeApp:
 		// A login token or an auth-domain session is not an app session.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -55,7 +56,7 @@ type EdgeOptions struct {
 	CountryHeader  string
 	ReloadInterval time.Duration // default 200ms
 	// Mailer receives one-time PINs; nil logs them.
-	Mailer edge.Mailer
+	Mailer authdomain.Mailer
 	// Observers see a Record of every request.
 	Observers []edge.Observer
 	// OnApply is the loader's OnApply, set before the first load.

@@ -1,0 +1,108 @@
+package authdomain
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
+	"github.com/gatehouse-dev/gatehouse/internal/session"
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
+)
+
+// signIn gives the user an account-wide session on the auth domain, then
+// sends them on to the app.
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, keys *session.Keyring, app *policy.App, back *url.URL, email, subject, idp string) {
+	now := h.cfg.Now()
+	jwt, err := keys.Sign(session.Claims{Audience: []string{"account:" + app.AccountID}, Email: email, Subject: subject, Issuer: h.cfg.Issuer,
+		IssuedAt: now, NotBefore: now, Expiry: now.Add(globalSessionTTL), Type: globalSessionTy, LoginMethod: idp})
+	if err != nil {
+		loginError(w, r, http.StatusInternalServerError, "internal", "The session could not be created.")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: wire.CookieName, Value: jwt, Path: "/", Expires: now.Add(globalSessionTTL), HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
+	h.finishLogin(w, r, keys, app, back, email, subject, idp)
+}
+
+// finishLogin redirects through the app's /cdn-cgi/access/authorized with
+// a short-lived, single-use token for it.
+func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, keys *session.Keyring, app *policy.App, back *url.URL, email, subject, idp string) {
+	now := h.cfg.Now()
+	jwt, err := keys.Sign(session.Claims{Audience: []string{app.AUD}, Email: email, Subject: subject, Issuer: h.cfg.Issuer,
+		IssuedAt: now, NotBefore: now, Expiry: now.Add(authorizedTTL), Type: authorizedTy, LoginMethod: idp, TokenID: randomToken()})
+	if err != nil {
+		loginError(w, r, http.StatusInternalServerError, "internal", "The session could not be created.")
+		return
+	}
+	dest := url.URL{Scheme: back.Scheme, Host: back.Host, Path: authorizedPath,
+		RawQuery: url.Values{"token": {jwt}, "redirect_url": {back.String()}}.Encode()}
+	http.Redirect(w, r, dest.String(), http.StatusFound)
+}
+
+// authorized turns a single-use login token into the app's own
+// CF_Authorization cookie, if the app's policies let the user in.
+func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, keys *session.Keyring, app *policy.App) *Login {
+	now := h.cfg.Now()
+	claims, err := keys.Verify(r.URL.Query().Get("token"), app.AUD, h.cfg.Issuer, now)
+	if err != nil || claims.Type != authorizedTy || claims.TokenID == "" {
+		loginError(w, r, http.StatusBadRequest, "bad_login_token", "This sign-in link is not valid or has expired. Open the application again.")
+		return nil
+	}
+	back, err := url.Parse(r.URL.Query().Get("redirect_url"))
+	if err != nil || (back.Host != "" && wire.CanonicalHost(back.Host) != wire.CanonicalHost(r.Host)) || back.User != nil {
+		loginError(w, r, http.StatusBadRequest, "bad_redirect", "redirect_url must be on this application's host.")
+		return nil
+	}
+	fresh, err := h.store.ConsumeLoginToken(r.Context(), claims.TokenID, claims.Expiry)
+	if err != nil || !fresh {
+		loginError(w, r, http.StatusBadRequest, "login_token_used", "This sign-in link was already used. Open the application again.")
+		return nil
+	}
+	d := app.Decide(policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod}})
+	login := &Login{Allowed: d.Action == policy.Allow, Reason: d.Reason, Email: claims.Email, LoginMethod: claims.LoginMethod}
+	if d.Action != policy.Allow {
+		h.edge.Deny(w, r, app, d)
+		return login
+	}
+	life := app.SessionDuration
+	if d.Policy != nil && d.Policy.SessionDuration > 0 {
+		life = d.Policy.SessionDuration
+	}
+	jwt, err := keys.Sign(session.Claims{Audience: []string{app.AUD}, Email: claims.Email, Subject: claims.Subject, Issuer: h.cfg.Issuer,
+		IssuedAt: now, NotBefore: now, Expiry: now.Add(life), Type: session.TypeApp, LoginMethod: claims.LoginMethod, Country: h.edge.Country(r)})
+	if err != nil {
+		loginError(w, r, http.StatusInternalServerError, "internal", "The session could not be created.")
+		return login
+	}
+	http.SetCookie(w, h.edge.AppCookie(r, app, jwt, now.Add(life)))
+	target := back.RequestURI()
+	if back.Path == "" {
+		target = "/"
+	}
+	http.Redirect(w, r, target, http.StatusFound)
+	return login
+}
+
+// getIdentity returns the identity behind the request's app token.
+func (h *Handler) getIdentity(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, keys *session.Keyring, app *policy.App) {
+	raw := wire.SessionToken(r)
+	if raw == "" {
+		wire.WriteJSON(w, http.StatusUnauthorized, wire.ErrorBody{Error: string(policy.ReasonLoginRequired), Message: policy.ReasonLoginRequired.Describe()})
+		return
+	}
+	claims, reason := h.edge.VerifySession(keys, app, raw, h.cfg.Now())
+	if reason != "" {
+		wire.WriteJSON(w, http.StatusUnauthorized, wire.ErrorBody{Error: string(reason), Message: reason.Describe()})
+		return
+	}
+	idp := map[string]string{"id": claims.LoginMethod}
+	if p := snap.IdentityProvider(app.AccountID, claims.LoginMethod); p != nil {
+		idp["type"] = p.Type
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"email": claims.Email, "user_uuid": claims.Subject, "idp": idp, "country": claims.Country,
+		"iat": claims.IssuedAt.Unix(), "exp": claims.Expiry.Unix(), "aud": claims.Audience, "common_name": claims.CommonName,
+	})
+}
