@@ -1,33 +1,73 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// decodeApp reads, validates and normalises an application body.
-func (s *Server) decodeApp(w http.ResponseWriter, r *http.Request) (access.AppSpec, []string, error) {
-	var spec access.AppSpec
+// decodeApp reads, validates and normalises an application body. fields
+// names the request field each canonical domain came from.
+func (s *Server) decodeApp(w http.ResponseWriter, r *http.Request) (spec access.AppSpec, domains []string, fields map[string]string, err error) {
 	if err := decode(w, r, &spec, false); err != nil {
-		return spec, nil, err
+		return spec, nil, nil, err
 	}
 	if err := s.validateStruct(&spec); err != nil {
-		return spec, nil, err
+		return spec, nil, nil, err
 	}
-	domains, err := spec.Normalize()
-	return spec, domains, err
+	fields = domainFields(spec)
+	domains, err = spec.Normalize()
+	return spec, domains, fields, err
+}
+
+// domainFields maps each canonical domain of an app body to the field it
+// was sent in: destinations[i].uri, else self_hosted_domains[i], else
+// domain.
+func domainFields(spec access.AppSpec) map[string]string {
+	m := map[string]string{}
+	set := func(d, field string) {
+		if c := access.CanonicalDomain(d); m[c] == "" {
+			m[c] = field
+		}
+	}
+	for i, d := range spec.Destinations {
+		set(d.URI, fmt.Sprintf("destinations[%d].uri", i))
+	}
+	for i, d := range spec.SelfHostedDomains {
+		set(d, fmt.Sprintf("self_hosted_domains[%d]", i))
+	}
+	if spec.Domain != "" {
+		set(spec.Domain, "domain")
+	}
+	return m
+}
+
+// placeDomainErrors names, in the store's errors about a domain (host
+// ownership, the account's domain list), the request field the domain
+// came from.
+func placeDomainErrors(err error, fields map[string]string) error {
+	var ae *access.Error
+	if errors.As(err, &ae) {
+		for i, f := range ae.Fields {
+			if name, ok := fields[f.Value]; ok && f.Value != "" {
+				ae.Fields[i].Field = name
+			}
+		}
+	}
+	return err
 }
 
 func (s *Server) createApp(w http.ResponseWriter, r *http.Request) error {
-	spec, domains, err := s.decodeApp(w, r)
+	spec, domains, fields, err := s.decodeApp(w, r)
 	if err != nil {
 		return err
 	}
 	app, err := s.store.CreateApp(r.Context(), actor(r), accountID(r), spec, domains)
 	if err != nil {
-		return err
+		return placeDomainErrors(err, fields)
 	}
 	writeWithETag(w, app.Revision, app)
 	return nil
@@ -70,13 +110,13 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	spec, domains, err := s.decodeApp(w, r)
+	spec, domains, fields, err := s.decodeApp(w, r)
 	if err != nil {
 		return err
 	}
 	app, err := s.store.UpdateApp(r.Context(), actor(r), accountID(r), id, rev, spec, domains)
 	if err != nil {
-		return err
+		return placeDomainErrors(err, fields)
 	}
 	writeWithETag(w, app.Revision, app)
 	return nil
