@@ -70,7 +70,7 @@ func TestOIDCLoginThenSecondAppNeedsOnlyTheRedirectHop(t *testing.T) {
 		t.Fatal("no CF_Authorization cookie for the app")
 	}
 	claims, err := e.Edge.Loader.State().Keys.Verify(appCookie.Value, appAUD(t, e, first), e.Edge.Issuer, time.Now())
-	if err != nil || claims.Email != op.Email || claims.LoginMethod != idp.ID || claims.Expiry.Sub(claims.IssuedAt) != 2*time.Hour {
+	if err != nil || claims.Email != op.Email || claims.LoginMethod != idp.ID || claims.Expiry.Sub(claims.IssuedAt.Truncate(time.Second)) != 2*time.Hour || claims.SessionID == "" {
 		t.Fatalf("app cookie claims %+v err %v", claims, err)
 	}
 
@@ -162,7 +162,7 @@ func TestOneTimePINLoginAndItsSafety(t *testing.T) {
 	if resp.StatusCode != 302 || !strings.Contains(hop, "/cdn-cgi/access/authorized?") {
 		t.Fatalf("logged-in login page: %d %s", resp.StatusCode, hop)
 	}
-	if resp, _ := get(t, c, hop); resp.StatusCode != 302 || resp.Header.Get("Location") != "/again" {
+	if resp, _ := get(t, c, hop); resp.StatusCode != 302 || resp.Header.Get("Location") != "http://"+h+port+"/again" {
 		t.Fatalf("authorized hop: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if resp, _ := get(t, c, hop); resp.StatusCode != 400 {

@@ -73,6 +73,9 @@ type EdgeOptions struct {
 	TestHostsToEdge bool
 	// HeartbeatInterval, if set, runs an edge.Registry with this interval.
 	HeartbeatInterval time.Duration
+	// Clock is the edge's "now" (token issue and expiry times); nil for
+	// time.Now.
+	Clock func() time.Time
 }
 
 // StartEdge starts an edge server (and its change-feed follower) for the
@@ -119,7 +122,7 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 		opts.Transport = testHostsTo(tb, srv.Listener.Addr().String())
 	}
 	e.Server = edge.New(edge.Config{Issuer: e.Issuer, Secure: opts.TLS, CountryHeader: opts.CountryHeader, Log: log,
-		MasterKey: MasterKey, Mailer: opts.Mailer, Transport: opts.Transport, Observers: opts.Observers}, loader, lastSeen)
+		MasterKey: MasterKey, Mailer: opts.Mailer, Transport: opts.Transport, Observers: opts.Observers, Now: opts.Clock}, loader, lastSeen)
 	srv.Config.Handler = e.Server
 	var wg sync.WaitGroup
 	wg.Add(1)
