@@ -23,7 +23,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -66,7 +65,7 @@ type Store interface {
 	// false when it was used before.
 	ConsumeLoginToken(ctx context.Context, jti string, expires time.Time) (fresh bool, err error)
 	// RevokeLoginSession ends a login session on every edge (a logout).
-	RevokeLoginSession(ctx context.Context, actor access.Actor, accountID, sessionID, email string) error
+	RevokeLoginSession(ctx context.Context, accountID, sessionID string) error
 }
 
 // Edge is what the auth domain asks of the edge that mounts it, so that a

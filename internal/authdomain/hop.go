@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/wire"
@@ -102,7 +101,7 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, snap *polic
 func (h *Handler) appLogout(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, keys *session.Keyring, app *policy.App) {
 	if raw := wire.SessionToken(r); raw != "" {
 		if claims, reason := h.edge.VerifySession(snap, keys, app, raw, h.cfg.Now()); reason == "" && claims.SessionID != "" {
-			if err := h.store.RevokeLoginSession(r.Context(), userActor(claims.Email), app.AccountID, claims.SessionID, claims.Email); err != nil {
+			if err := h.store.RevokeLoginSession(r.Context(), app.AccountID, claims.SessionID); err != nil {
 				h.cfg.Log.Error("revoke session at logout", "err", err)
 				loginError(w, r, http.StatusServiceUnavailable, "logout_failed", "You could not be signed out. Try again.")
 				return
@@ -123,7 +122,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, keys *session.K
 			account, isAccount = strings.CutPrefix(claims.Audience[0], "account:")
 		}
 		if err == nil && isAccount && claims.Type == globalSessionTy && claims.SessionID != "" {
-			if err := h.store.RevokeLoginSession(r.Context(), userActor(claims.Email), account, claims.SessionID, claims.Email); err != nil {
+			if err := h.store.RevokeLoginSession(r.Context(), account, claims.SessionID); err != nil {
 				h.cfg.Log.Error("revoke session at logout", "err", err)
 				loginError(w, r, http.StatusServiceUnavailable, "logout_failed", "You could not be signed out. Try again.")
 				return
@@ -132,12 +131,6 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, keys *session.K
 	}
 	http.SetCookie(w, &http.Cookie{Name: wire.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
 	renderPage(w, http.StatusOK, page{Title: "Signed out", Message: "You are signed out of every application."})
-}
-
-// userActor is a signed-in user acting on their own session, for the
-// audit log.
-func userActor(email string) access.Actor {
-	return access.Actor{Name: "user " + email}
 }
 
 // getIdentity returns the identity behind the request's app token.

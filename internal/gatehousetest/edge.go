@@ -73,6 +73,9 @@ type EdgeOptions struct {
 	TestHostsToEdge bool
 	// HeartbeatInterval, if set, runs an edge.Registry with this interval.
 	HeartbeatInterval time.Duration
+	// Issuer is the auth domain's URL, for a second edge of the same
+	// installation; default: the edge's own URL.
+	Issuer string
 	// Clock is the edge's "now" (token issue and expiry times); nil for
 	// time.Now.
 	Clock func() time.Time
@@ -118,6 +121,9 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 		e.Issuer = srv.URL
 	}
 	e.URL = srv.URL
+	if opts.Issuer != "" {
+		e.Issuer = opts.Issuer
+	}
 	if opts.TestHostsToEdge {
 		opts.Transport = testHostsTo(tb, srv.Listener.Addr().String())
 	}

@@ -11,7 +11,6 @@ import (
 
 // revocation is the audited value of a session revocation.
 type revocation struct {
-	SessionID string    `json:"session_id,omitempty"`
 	Email     string    `json:"email,omitempty"`
 	RevokedAt time.Time `json:"revoked_at"`
 	ExpiresAt time.Time `json:"expires_at"`
@@ -19,17 +18,16 @@ type revocation struct {
 
 // RevokeLoginSession ends one login session of an account (a logout):
 // the edges refuse every app token carrying its id from the config
-// version this write commits. email is the session's user, for the audit
-// log.
-func (s *Store) RevokeLoginSession(ctx context.Context, actor access.Actor, accountID, sessionID, email string) error {
+// version this write commits. Like a login, a logout is not in the audit
+// log (the access log has the user's requests).
+func (s *Store) RevokeLoginSession(ctx context.Context, accountID, sessionID string) error {
 	if sessionID == "" || len(sessionID) > 128 {
 		return access.Errorf(access.EInvalid, "a session id is 1 to 128 characters")
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
-		r := revocation{SessionID: sessionID, RevokedAt: now, ExpiresAt: now.Add(access.MaxSessionDuration)}
 		tag, err := tx.Exec(ctx, `INSERT INTO session_revocations (account_id, session_id, revoked_at, expires_at)
 			VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, session_id) WHERE session_id IS NOT NULL DO NOTHING`,
-			accountID, sessionID, r.RevokedAt, r.ExpiresAt)
+			accountID, sessionID, now, now.Add(access.MaxSessionDuration))
 		if err != nil {
 			return err
 		}
@@ -39,8 +37,8 @@ func (s *Store) RevokeLoginSession(ctx context.Context, actor access.Actor, acco
 		if err := sweepRevocations(ctx, tx, now); err != nil {
 			return err
 		}
-		r.Email = canonicalEmail(email)
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "logout", resourceType: "session", resourceID: sessionID, after: r})
+		_, err = bumpVersion(ctx, tx)
+		return err
 	})
 	return wrap("revoke login session", err)
 }
