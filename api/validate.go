@@ -17,7 +17,7 @@ import (
 
 // Limits on durations accepted from callers.
 const (
-	maxSessionDuration = 8760 * time.Hour
+	maxSessionDuration = access.MaxSessionDuration
 	maxTokenDuration   = 876000 * time.Hour
 )
 

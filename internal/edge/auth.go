@@ -24,8 +24,8 @@ func (a authEdge) Match(snap *policy.Snapshot, host, p string) *policy.App {
 	return snap.Match(host, r.URL.Path)
 }
 
-func (a authEdge) VerifySession(keys *session.Keyring, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason) {
-	return a.s.verifySession(keys, app, raw, now)
+func (a authEdge) VerifySession(snap *policy.Snapshot, keys *session.Keyring, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason) {
+	return a.s.verifySession(snap, keys, app, raw, now)
 }
 
 func (a authEdge) AppCookie(r *http.Request, app *policy.App, value string, exp time.Time) *http.Cookie {

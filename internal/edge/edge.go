@@ -47,7 +47,9 @@ type Config struct {
 	Mailer authdomain.Mailer
 	// Observers see a Record of every request (access log, metrics).
 	Observers []Observer
-	Log       *slog.Logger
+	// Now is the clock; nil for time.Now.
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Server handles edge traffic.
@@ -70,7 +72,10 @@ func New(cfg Config, loader *Loader, lastSeen *LastSeen) *Server {
 	if cfg.Transport == nil {
 		cfg.Transport = NewTransport()
 	}
-	s := &Server{cfg: cfg, loader: loader, lastSeen: lastSeen, now: time.Now}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, loader: loader, lastSeen: lastSeen, now: cfg.Now}
 	s.auth = authdomain.New(authdomain.Config{Issuer: cfg.Issuer, Secure: cfg.Secure, MasterKey: cfg.MasterKey, Mailer: cfg.Mailer, Log: cfg.Log, Now: s.now},
 		loader.store, authEdge{s})
 	s.sessions.init(100_000)
@@ -194,6 +199,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		return
 	}
 	app := st.Snap.Match(host, r.URL.Path)
+	if strings.HasPrefix(r.URL.Path, wire.AccessPrefix) {
+		// The sign-in endpoints: the authorized hop finds its app from its
+		// redirect_url, so it works for apps on a path too.
+		if handled, login := s.auth.ServeApp(w, r, st.Snap, st.Keys, app); handled {
+			if login != nil && rec != nil {
+				rec.AccountID, rec.AppID, rec.AppDomain = login.App.AccountID, login.App.ID, login.App.Domain
+				rec.IP, rec.Country = wire.ClientIP(r), s.country(r)
+				rec.Action, rec.Allowed, rec.Reason = ActionLogin, login.Allowed, login.Reason
+				rec.Email, rec.Connection = login.Email, login.LoginMethod
+			}
+			return
+		}
+	}
 	if app == nil {
 		if rec != nil {
 			rec.Action, rec.Reason, rec.AppDomain = ActionNotFound, policy.ReasonAppNotFound, host
@@ -206,15 +224,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 	if rec != nil {
 		rec.AccountID, rec.AppID, rec.AppDomain = app.AccountID, app.ID, app.Domain
 		rec.IP, rec.Country = facts.IP, facts.Country
-	}
-	if strings.HasPrefix(r.URL.Path, wire.AccessPrefix) {
-		if handled, login := s.auth.ServeApp(w, r, st.Snap, st.Keys, app); handled {
-			if login != nil && rec != nil {
-				rec.Action, rec.Allowed, rec.Reason = ActionLogin, login.Allowed, login.Reason
-				rec.Email, rec.Connection = login.Email, login.LoginMethod
-			}
-			return
-		}
 	}
 	if policy.IsPreflight(r) {
 		s.preflight(w, r, app, rec)
@@ -241,15 +250,32 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 			rec.TokenID, rec.TokenName = tok.ID, tok.Name
 		}
 	} else if raw := wire.SessionToken(r); raw != "" {
-		claims, reason := s.verifySession(st.Keys, app, raw, now)
-		if reason == "" {
+		claims, reason := s.verifySession(st.Snap, st.Keys, app, raw, now)
+		switch {
+		case reason != "":
+			sessionFailure = reason
+		case claims.CommonName != "":
+			// The cookie set after a service-token request stands in for
+			// the token's headers, for as long as its secret would.
+			tok, reason := st.Snap.ServiceTokenSession(app, claims.CommonName, claims.ServiceTokenBinding, now)
+			if rec != nil {
+				rec.Connection = "service_token"
+			}
+			if tok == nil {
+				sessionFailure = reason
+				break
+			}
+			facts.Token, assertion = tok, raw
+			s.lastSeen.touch(tok.ID, now)
+			if rec != nil {
+				rec.TokenID, rec.TokenName = tok.ID, tok.Name
+			}
+		default:
 			facts.Identity = &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod}
 			assertion = raw
 			if rec != nil {
 				rec.Email, rec.Connection = claims.Email, claims.LoginMethod
 			}
-		} else {
-			sessionFailure = reason
 		}
 	}
 	d := app.Decide(facts)
@@ -273,6 +299,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		switch {
 		case d.Reason == policy.ReasonBypassPolicy:
 			// Bypass: no identity, and no token to the origin.
+		case facts.Token != nil && assertion != "":
+			// Came with the cookie minted for it: forward that.
+			t.assertion = assertion
 		case facts.Token != nil:
 			m, err := s.mintForToken(r, st, app, facts.Token, now)
 			if err != nil {
@@ -602,13 +631,13 @@ func (c *verifyCache) put(v *verified) {
 // verifySession checks a session token for app: signature, issuer, expiry
 // and audience. Verified tokens are cached by hash per key set; expiry and
 // audience are re-checked on every use.
-func (s *Server) verifySession(keys *session.Keyring, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason) {
+func (s *Server) verifySession(snap *policy.Snapshot, keys *session.Keyring, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason) {
 	gen := keys.Generation()
 	if e := s.sessions.get(raw, gen); e != nil {
 		if !now.Before(e.claims.Expiry) {
 			return session.Claims{}, policy.ReasonSessionExpired
 		}
-		if e.claims.IssuedAt.Before(app.SessionsRevokedAt) {
+		if snap.SessionRevoked(app, e.claims.SessionID, e.claims.Email, e.claims.IssuedAt) {
 			return session.Claims{}, policy.ReasonSessionRevoked
 		}
 		for _, aud := range e.claims.Audience {
@@ -623,7 +652,7 @@ func (s *Server) verifySession(keys *session.Keyring, app *policy.App, raw strin
 	case err == nil && claims.Type != session.TypeApp:
 		// A login token or an auth-domain session is not an app session.
 		return session.Claims{}, policy.ReasonSessionInvalid
-	case err == nil && claims.IssuedAt.Before(app.SessionsRevokedAt):
+	case err == nil && snap.SessionRevoked(app, claims.SessionID, claims.Email, claims.IssuedAt):
 		return session.Claims{}, policy.ReasonSessionRevoked
 	case err == nil:
 		s.sessions.put(&verified{token: raw, claims: claims, generation: gen})
@@ -653,15 +682,15 @@ type mintedToken struct {
 }
 
 type mintKey struct {
-	token, app string
-	secure     bool
+	token, binding, app string
+	secure              bool
 }
 
 // mintForToken returns the app token (and its Set-Cookie value) for a
 // service token, signing a new one only when the cached one is old or the
 // keys changed.
 func (s *Server) mintForToken(r *http.Request, st *State, app *policy.App, tok *policy.Token, now time.Time) (*mintedToken, error) {
-	k := mintKey{tok.ID, app.ID, s.secure(r)}
+	k := mintKey{tok.ID, tok.Binding, app.ID, s.secure(r)}
 	gen := st.Keys.Generation()
 	if v, ok := s.minted.Load(k); ok {
 		m := v.(*mintedToken)
@@ -673,7 +702,7 @@ func (s *Server) mintForToken(r *http.Request, st *State, app *policy.App, tok *
 	exp := now.Add(life)
 	jwt, err := st.Keys.Sign(session.Claims{
 		Audience: []string{app.AUD}, Issuer: s.cfg.Issuer, IssuedAt: now, NotBefore: now, Expiry: exp,
-		Type: session.TypeApp, CommonName: tok.ClientID,
+		Type: session.TypeApp, CommonName: tok.ClientID, ServiceTokenBinding: tok.Binding,
 	})
 	if err != nil {
 		return nil, err

@@ -73,6 +73,12 @@ type EdgeOptions struct {
 	TestHostsToEdge bool
 	// HeartbeatInterval, if set, runs an edge.Registry with this interval.
 	HeartbeatInterval time.Duration
+	// Issuer is the auth domain's URL, for a second edge of the same
+	// installation; default: the edge's own URL.
+	Issuer string
+	// Clock is the edge's "now" (token issue and expiry times); nil for
+	// time.Now.
+	Clock func() time.Time
 }
 
 // StartEdge starts an edge server (and its change-feed follower) for the
@@ -115,11 +121,14 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 		e.Issuer = srv.URL
 	}
 	e.URL = srv.URL
+	if opts.Issuer != "" {
+		e.Issuer = opts.Issuer
+	}
 	if opts.TestHostsToEdge {
 		opts.Transport = testHostsTo(tb, srv.Listener.Addr().String())
 	}
 	e.Server = edge.New(edge.Config{Issuer: e.Issuer, Secure: opts.TLS, CountryHeader: opts.CountryHeader, Log: log,
-		MasterKey: MasterKey, Mailer: opts.Mailer, Transport: opts.Transport, Observers: opts.Observers}, loader, lastSeen)
+		MasterKey: MasterKey, Mailer: opts.Mailer, Transport: opts.Transport, Observers: opts.Observers, Now: opts.Clock}, loader, lastSeen)
 	srv.Config.Handler = e.Server
 	var wg sync.WaitGroup
 	wg.Add(1)

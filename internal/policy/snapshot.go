@@ -7,6 +7,8 @@ package policy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -29,7 +31,14 @@ type Snapshot struct {
 	apps     map[string]*compiledApp // app id -> app
 	idps     map[string]*IdentityProvider
 	reused   int
+
+	// Session revocations, looked up on every session request.
+	revokedSessions map[sessionKey]struct{}
+	revokedUsers    map[sessionKey]time.Time // key.id is the email
 }
+
+// sessionKey scopes a session id or an email to its account.
+type sessionKey struct{ account, id string }
 
 // compiledApp is one app as compiled, with its destinations and the
 // encoding of what it was compiled from (appendAppInputs), so that a
@@ -105,10 +114,17 @@ type Policy struct {
 
 // Token is one service token's credential.
 type Token struct {
-	ID         string
-	AccountID  string
-	Name       string
-	ClientID   string
+	ID        string
+	AccountID string
+	Name      string
+	ClientID  string
+	// Binding names the secret that authenticated the token: app tokens
+	// minted for it carry the binding, and work only while that secret
+	// does (see ServiceTokenSession).
+	Binding string
+	// prev is the token as authenticated by its previous secret (during a
+	// rotation's grace period), with that secret's Binding.
+	prev       *Token
 	hash       []byte
 	prevHash   []byte
 	prevExpiry time.Time
@@ -187,9 +203,35 @@ func CompileFrom(prev *Snapshot, cfg access.Config) (*Snapshot, error) {
 		if t.PreviousSecretExpiresAt != nil {
 			tok.prevExpiry = *t.PreviousSecretExpiresAt
 		}
+		tok.Binding = secretBinding(t.SecretHash)
+		if t.PreviousSecretHash != nil {
+			prev := *tok
+			prev.Binding = secretBinding(t.PreviousSecretHash)
+			tok.prev = &prev
+		}
 		s.tokens[t.ClientID] = tok
 	}
+	s.revokedSessions = make(map[sessionKey]struct{})
+	s.revokedUsers = make(map[sessionKey]time.Time)
+	for _, r := range cfg.Revocations {
+		switch {
+		case r.SessionID != "":
+			s.revokedSessions[sessionKey{r.AccountID, r.SessionID}] = struct{}{}
+		case r.Email != "":
+			k := sessionKey{r.AccountID, strings.ToLower(r.Email)}
+			if r.RevokedAt.After(s.revokedUsers[k]) {
+				s.revokedUsers[k] = r.RevokedAt
+			}
+		}
+	}
 	return s, nil
+}
+
+// secretBinding is a service token secret's Binding: a digest of its hash,
+// which names the secret without revealing anything about it.
+func secretBinding(hash []byte) string {
+	sum := sha256.Sum256(append([]byte("gatehouse service token binding\x00"), hash...))
+	return hex.EncodeToString(sum[:12])
 }
 
 // Reused returns how many of the snapshot's apps CompileFrom took
