@@ -8,24 +8,23 @@ import (
 )
 
 // decodeApp reads, validates and normalises an application body.
-func (s *Server) decodeApp(w http.ResponseWriter, r *http.Request) (access.AppSpec, []string, error) {
+func (s *Server) decodeApp(w http.ResponseWriter, r *http.Request) (access.ValidApp, error) {
 	var spec access.AppSpec
 	if err := decode(w, r, &spec, false); err != nil {
-		return spec, nil, err
+		return access.ValidApp{}, err
 	}
 	if err := s.validateStruct(&spec); err != nil {
-		return spec, nil, err
+		return access.ValidApp{}, err
 	}
-	domains, err := spec.Normalize()
-	return spec, domains, err
+	return spec.Normalize()
 }
 
 func (s *Server) createApp(w http.ResponseWriter, r *http.Request) error {
-	spec, domains, err := s.decodeApp(w, r)
+	v, err := s.decodeApp(w, r)
 	if err != nil {
 		return err
 	}
-	app, err := s.store.CreateApp(r.Context(), actor(r), accountID(r), spec, domains)
+	app, err := s.store.CreateApp(r.Context(), actor(r), accountID(r), v)
 	if err != nil {
 		return err
 	}
@@ -70,11 +69,11 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	spec, domains, err := s.decodeApp(w, r)
+	v, err := s.decodeApp(w, r)
 	if err != nil {
 		return err
 	}
-	app, err := s.store.UpdateApp(r.Context(), actor(r), accountID(r), id, rev, spec, domains)
+	app, err := s.store.UpdateApp(r.Context(), actor(r), accountID(r), id, rev, v)
 	if err != nil {
 		return err
 	}

@@ -164,17 +164,11 @@ func (s *Server) loginTarget(st *State, appHost, redirect string) (*policy.App, 
 	if canonicalHost(u.Host) != canonicalHost(appHost) {
 		return nil, nil, errors.New("redirect_url must be on the application's own host")
 	}
-	app := st.Snap.Match(canonicalHost(appHost), cleanPathOf(u.Path))
+	app, _ := st.Snap.RouteURLPath(canonicalHost(appHost), u.EscapedPath())
 	if app == nil {
 		return nil, nil, errors.New("no application protects redirect_url")
 	}
 	return app, u, nil
-}
-
-func cleanPathOf(p string) string {
-	r := &http.Request{URL: &url.URL{Path: p}}
-	canonicalPath(r)
-	return r.URL.Path
 }
 
 // serveAuthDomain handles the login (team) domain.
