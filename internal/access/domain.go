@@ -183,19 +183,23 @@ func domainPathChar(c byte) bool {
 }
 
 func describePathByte(seg string, i int) string {
-	switch c := seg[i]; c {
-	case ';':
-		return `";" starts path parameters`
-	case ':':
-		return `":" names a Windows file stream`
-	case '*':
-		return `"*" is no wildcard here: a path covers everything under it`
-	case '%':
-		if strings.HasPrefix(seg[i:], "%2F") || strings.HasPrefix(seg[i:], "%5C") {
-			return "an encoded slash or backslash"
-		}
-		return "a percent-encoding of " + seg[i:min(i+3, len(seg))] + " that is not a letter, digit or -._~"
-	default:
-		return fmt.Sprintf("%q is not allowed", string(c))
+	c, what := seg[i], fmt.Sprintf("%q", seg[i:i+1])
+	if c == '%' && i+2 < len(seg) {
+		c, what = unhex(seg[i+1])<<4|unhex(seg[i+2]), "the percent-encoding "+strings.ToUpper(seg[i:i+3])
 	}
+	switch {
+	case c == ';':
+		return what + `: ";" starts path parameters`
+	case c == ':':
+		return what + `: ":" names a Windows file stream`
+	case c == '*':
+		return what + `: paths have no wildcard, a path covers everything under it`
+	case c == '/' || c == '\\':
+		return what + ": an encoded slash or a backslash"
+	case c == ' ' || c == '\t':
+		return what + ": whitespace"
+	case c >= 0x80:
+		return what + ": non-ASCII (give the path in ASCII)"
+	}
+	return what + " is not allowed"
 }

@@ -16,7 +16,8 @@ import (
 // it, each a combination of:
 //
 //   - decoding: none, once, or twice (a double-decoding origin), a decoded
-//     NUL ending the path as in C;
+//     NUL ending the path as in C and a decoded "?" or "#" ending it as
+//     for an origin that parses the decoded URL again;
 //   - backslash as slash (Windows, some proxies): "\" once decoded;
 //   - path parameters: each segment's ";..." dropped (servlet containers);
 //   - Windows names: each segment's ":stream" and trailing dots and spaces
@@ -144,7 +145,9 @@ func reading(path string, level int, flags readingFlag) string {
 		p = decodeLenient(p)
 	}
 	if level > 0 {
-		if i := strings.IndexByte(p, 0); i >= 0 {
+		// A decoded NUL ends a C string; a decoded "?" or "#" ends the
+		// path for an origin that parses the decoded URL again.
+		if i := strings.IndexAny(p, "\x00?#"); i >= 0 {
 			p = p[:i]
 		}
 	}
@@ -175,7 +178,8 @@ func reading(path string, level int, flags readingFlag) string {
 
 // windowsName is a path segment as Windows reads a file name: without an
 // alternate data stream (":stream", "::$DATA") and trailing dots and
-// spaces, a name of only dots and spaces being "." or "..".
+// spaces, a name of only dots and spaces being "." (one dot) or ".."
+// (more).
 func windowsName(seg string) string {
 	if i := strings.IndexByte(seg, ':'); i >= 0 {
 		seg = seg[:i]
@@ -184,7 +188,7 @@ func windowsName(seg string) string {
 	if t != "" || seg == "" {
 		return t
 	}
-	if strings.Contains(seg, "..") {
+	if strings.Count(seg, ".") > 1 {
 		return ".."
 	}
 	return "."
