@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
@@ -14,6 +15,11 @@ func (s *Server) decodeApp(w http.ResponseWriter, r *http.Request) (access.Valid
 		return access.ValidApp{}, err
 	}
 	if err := s.validateStruct(&spec); err != nil {
+		// Name every bad field at once: the domains too.
+		var e *access.Error
+		if errors.As(err, &e) && e.Kind == access.EInvalid {
+			e.Fields = append(e.Fields, spec.DomainErrors()...)
+		}
 		return access.ValidApp{}, err
 	}
 	return spec.Normalize()

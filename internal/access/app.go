@@ -218,6 +218,30 @@ func (v ValidApp) Domains() []Domain { return v.domains }
 // DomainNames are Domains as strings, in their canonical form.
 func (v ValidApp) DomainNames() []string { return domainStrings(v.domains) }
 
+// DomainErrors parses every domain of s (domain, destinations[i].uri,
+// self_hosted_domains[i]) and returns a field error for each refused,
+// with no cross-field rule: for reporting them beside other field errors
+// of a body that fails validation before Normalize.
+func (s *AppSpec) DomainErrors() []FieldError {
+	var errs []FieldError
+	check := func(field, d string) {
+		if d == "" {
+			return
+		}
+		if _, err := ParseDomain(d); err != nil {
+			errs = append(errs, FieldError{Field: field, Message: err.Error()})
+		}
+	}
+	check("domain", s.Domain)
+	for i, d := range s.Destinations {
+		check(fmt.Sprintf("destinations[%d].uri", i), d.URI)
+	}
+	for i, d := range s.SelfHostedDomains {
+		check(fmt.Sprintf("self_hosted_domains[%d]", i), d)
+	}
+	return errs
+}
+
 // Normalize completes an AppSpec that passed field validation: it fills in
 // defaults, parses domains into their canonical form (ParseDomain) and
 // canonicalises origins, and applies the cross-field rules. It rewrites s
