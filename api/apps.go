@@ -45,6 +45,9 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	f := store.AppFilter{Name: q.Get("name"), Domain: q.Get("domain"), Search: q.Get("search"), AUD: q.Get("aud")}
+	if d, err := access.ParseDomain(f.Domain); err == nil {
+		f.Domain = d.String() // any spelling of a stored domain finds it
+	}
 	apps, info, err := s.store.ListApps(r.Context(), accountID(r), f, p)
 	if err != nil {
 		return err
