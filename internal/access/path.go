@@ -151,33 +151,42 @@ func needsDotRemoval(p string) bool {
 // characters that stay as they are and no segment to resolve: the common
 // case, checked without allocating.
 func plainPath(p string) bool {
+	prev, dotLed := byte(0), false
 	for i := 0; i < len(p); i++ {
 		c := p[i]
-		if c != '/' && !isPathChar(c) {
+		switch {
+		case c == '/':
+			if prev == '/' {
+				return false
+			}
+		case c == '.':
+			dotLed = dotLed || prev == '/'
+		case !pathChar[c]:
 			return false
 		}
+		prev = c
 	}
-	return !needsDotRemoval(p)
+	// A segment starting with a dot may be "." or "..".
+	return !dotLed || !needsDotRemoval(p)
 }
 
-// isPathChar reports whether c may appear unencoded in a path segment
-// (RFC 3986 pchar without pct-encoded).
-func isPathChar(c byte) bool {
-	switch {
-	case isUnreserved(c):
-		return true
+// Byte classes: unreserved (RFC 3986 §2.3) and pchar without
+// pct-encoded (unreserved, sub-delims, ":" and "@").
+var unreserved, pathChar [256]bool
+
+func init() {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		unreserved[c] = 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' ||
+			b == '-' || b == '.' || b == '_' || b == '~'
+		pathChar[c] = unreserved[c] || strings.IndexByte("!$&'()*+,;=:@", b) >= 0
 	}
-	switch c {
-	case '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=', ':', '@':
-		return true
-	}
-	return false
 }
 
-func isUnreserved(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~'
-}
+// isPathChar reports whether c may appear unencoded in a path segment.
+func isPathChar(c byte) bool { return pathChar[c] }
+
+func isUnreserved(c byte) bool { return unreserved[c] }
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

@@ -130,7 +130,8 @@ func applicableReadings(path string) (readingFlag, int) {
 			flags |= readParams
 		case c == ':':
 			flags |= readWindows
-		case c == '.' && (i+1 == len(path) || path[i+1] == '/'):
+		case c == '.' && (i+1 == len(path) || path[i+1] == '/' || path[i+1] == ';'):
+			// A dot that ends a segment, or will once ";..." is dropped.
 			flags |= readWindows
 		}
 	}
@@ -154,7 +155,7 @@ func reading(path string, level int, flags readingFlag) string {
 	if flags&readBackslash != 0 {
 		p = strings.ReplaceAll(p, `\`, "/")
 	}
-	if flags&(readParams|readWindows|readFold) != 0 {
+	if flags&(readParams|readWindows) != 0 {
 		segs := strings.Split(p, "/")
 		for i, seg := range segs {
 			if flags&readParams != 0 {
@@ -163,12 +164,14 @@ func reading(path string, level int, flags readingFlag) string {
 			if flags&readWindows != 0 {
 				seg = windowsName(seg)
 			}
-			if flags&readFold != 0 {
-				seg = fold(seg)
-			}
 			segs[i] = seg
 		}
 		p = strings.Join(segs, "/")
+	}
+	if flags&readFold != 0 {
+		// The whole path at once: folding never removes a "/" (and full-
+		// width "／" becoming one is a reading too).
+		p = fold(p)
 	}
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p
@@ -194,20 +197,14 @@ func windowsName(seg string) string {
 	return "."
 }
 
-// fold is a segment as a case-insensitive file system compares it.
-func fold(seg string) string {
-	ascii := true
-	for i := 0; i < len(seg); i++ {
-		if seg[i] >= utf8.RuneSelf {
-			ascii = false
-			break
+// fold is a path as a case-insensitive file system compares it.
+func fold(p string) string {
+	for i := 0; i < len(p); i++ {
+		if p[i] >= utf8.RuneSelf {
+			return strings.ToLower(strings.ToUpper(norm.NFKC.String(p)))
 		}
 	}
-	if !ascii {
-		seg = norm.NFKC.String(seg)
-		seg = strings.ToUpper(seg)
-	}
-	return strings.ToLower(seg)
+	return strings.ToLower(p)
 }
 
 // decodeLenient percent-decodes s, leaving invalid escapes as they are.
