@@ -11,16 +11,22 @@ import (
 
 // decodeApp reads, validates and normalises an application body. fields
 // names the request field each canonical domain came from.
-func (s *Server) decodeApp(w http.ResponseWriter, r *http.Request) (spec access.AppSpec, domains []string, fields map[string]string, err error) {
+func (s *Server) decodeApp(w http.ResponseWriter, r *http.Request) (v access.ValidApp, fields map[string]string, err error) {
+	var spec access.AppSpec
 	if err := decode(w, r, &spec, false); err != nil {
-		return spec, nil, nil, err
+		return access.ValidApp{}, nil, err
 	}
 	if err := s.validateStruct(&spec); err != nil {
-		return spec, nil, nil, err
+		// Name every bad field at once: the domains too.
+		var e *access.Error
+		if errors.As(err, &e) && e.Kind == access.EInvalid {
+			e.Fields = append(e.Fields, spec.DomainErrors()...)
+		}
+		return access.ValidApp{}, nil, err
 	}
 	fields = domainFields(spec)
-	domains, err = spec.Normalize()
-	return spec, domains, fields, err
+	v, err = spec.Normalize()
+	return v, fields, err
 }
 
 // domainFields maps each canonical domain of an app body to the field it
@@ -28,8 +34,12 @@ func (s *Server) decodeApp(w http.ResponseWriter, r *http.Request) (spec access.
 // domain.
 func domainFields(spec access.AppSpec) map[string]string {
 	m := map[string]string{}
-	set := func(d, field string) {
-		if c := access.CanonicalDomain(d); m[c] == "" {
+	set := func(raw, field string) {
+		d, err := access.ParseDomain(raw)
+		if err != nil {
+			return
+		}
+		if c := d.String(); m[c] == "" {
 			m[c] = field
 		}
 	}
@@ -61,11 +71,11 @@ func placeDomainErrors(err error, fields map[string]string) error {
 }
 
 func (s *Server) createApp(w http.ResponseWriter, r *http.Request) error {
-	spec, domains, fields, err := s.decodeApp(w, r)
+	v, fields, err := s.decodeApp(w, r)
 	if err != nil {
 		return err
 	}
-	app, err := s.store.CreateApp(r.Context(), actor(r), accountID(r), spec, domains)
+	app, err := s.store.CreateApp(r.Context(), actor(r), accountID(r), v)
 	if err != nil {
 		return placeDomainErrors(err, fields)
 	}
@@ -80,6 +90,9 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	f := store.AppFilter{Name: q.Get("name"), Domain: q.Get("domain"), Search: q.Get("search"), AUD: q.Get("aud")}
+	if d, err := access.ParseDomain(f.Domain); err == nil {
+		f.Domain = d.String() // any spelling of a stored domain finds it
+	}
 	apps, info, err := s.store.ListApps(r.Context(), accountID(r), f, p)
 	if err != nil {
 		return err
@@ -110,11 +123,11 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	spec, domains, fields, err := s.decodeApp(w, r)
+	v, fields, err := s.decodeApp(w, r)
 	if err != nil {
 		return err
 	}
-	app, err := s.store.UpdateApp(r.Context(), actor(r), accountID(r), id, rev, spec, domains)
+	app, err := s.store.UpdateApp(r.Context(), actor(r), accountID(r), id, rev, v)
 	if err != nil {
 		return placeDomainErrors(err, fields)
 	}

@@ -72,8 +72,9 @@ type Store interface {
 // login matches apps, verifies sessions and sets cookies exactly as the
 // edge does on every other request.
 type Edge interface {
-	// Match returns the app the edge serves for host and path, or nil.
-	Match(snap *policy.Snapshot, host, path string) *policy.App
+	// Match returns the app the edge serves for host and an escaped
+	// (as sent) path, or nil.
+	Match(snap *policy.Snapshot, host, escapedPath string) *policy.App
 	// VerifySession checks an app session token for app.
 	VerifySession(snap *policy.Snapshot, keys *session.Keyring, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason)
 	// AppCookie is app's CF_Authorization cookie carrying value until exp.

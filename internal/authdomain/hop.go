@@ -54,7 +54,7 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, snap *polic
 		loginError(w, r, http.StatusBadRequest, "bad_redirect", "redirect_url must be an absolute http(s) URL on this application's host.")
 		return nil
 	}
-	app := h.edge.Match(snap, back.Host, back.DecodedPath())
+	app := h.edge.Match(snap, back.Host, back.Path)
 	if app == nil {
 		loginError(w, r, http.StatusNotFound, string(policy.ReasonAppNotFound), policy.ReasonAppNotFound.Describe())
 		return nil

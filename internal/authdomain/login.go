@@ -21,7 +21,7 @@ func (h *Handler) loginTarget(snap *policy.Snapshot, appHost, redirect string) (
 	if back.Host != wire.CanonicalHost(appHost) {
 		return nil, Redirect{}, errors.New("redirect_url must be on the application's own host")
 	}
-	app := h.edge.Match(snap, back.Host, back.DecodedPath())
+	app := h.edge.Match(snap, back.Host, back.Path)
 	if app == nil {
 		return nil, Redirect{}, errors.New("no application protects redirect_url")
 	}

@@ -107,15 +107,6 @@ func (r Redirect) With(path string, query url.Values) string {
 	return u.String()
 }
 
-// DecodedPath is the path as the edge would match a request for it.
-func (r Redirect) DecodedPath() string {
-	p, err := url.PathUnescape(r.Path)
-	if err != nil {
-		return r.Path // cannot happen: ParseRedirect checked every escape
-	}
-	return p
-}
-
 // urlByte reports whether c may appear in a URL (RFC 3986: unreserved,
 // reserved and '%').
 func urlByte(c byte) bool {

@@ -15,12 +15,13 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"path"
+
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -193,12 +194,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		return
 	}
 	host := wire.CanonicalHost(r.Host)
-	canonicalPath(r)
+	if !canonicalPath(r) {
+		s.refusePath(w, r, rec, host, policy.ReasonBadPath)
+		return
+	}
 	if host == s.auth.Host() {
 		s.auth.ServeAuthHost(w, r, st.Snap, st.Keys)
 		return
 	}
-	app := st.Snap.Match(host, r.URL.Path)
+	app, reason := st.Snap.Route(host, r.URL.RawPath)
 	if strings.HasPrefix(r.URL.Path, wire.AccessPrefix) {
 		// The sign-in endpoints: the authorized hop finds its app from its
 		// redirect_url, so it works for apps on a path too.
@@ -213,11 +217,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		}
 	}
 	if app == nil {
-		if rec != nil {
-			rec.Action, rec.Reason, rec.AppDomain = ActionNotFound, policy.ReasonAppNotFound, host
-			rec.IP = wire.ClientIP(r)
-		}
-		wire.WriteJSON(w, http.StatusNotFound, wire.ErrorBody{Error: string(policy.ReasonAppNotFound), Message: policy.ReasonAppNotFound.Describe()})
+		s.refusePath(w, r, rec, host, reason)
 		return
 	}
 	facts := policy.Facts{IP: wire.ClientIP(r), Country: s.country(r)}
@@ -485,25 +485,41 @@ func isNavigation(r *http.Request) bool {
 	return r.Header.Get("Origin") == "" && strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
-// canonicalPath rewrites the request's path to its clean form (no "." or
-// ".." segments, no repeated slashes) before it is matched, and forwards
-// that form: otherwise "/public/../admin" would be matched to the /public
-// app and served by an origin that resolves it to /admin.
-func canonicalPath(r *http.Request) {
-	p := r.URL.Path
-	if p == "" {
-		r.URL.Path = "/"
-		return
+// canonicalPath rewrites the request's path to its canonical form
+// (access.CanonicalPath), the form matched and forwarded, keeping it in
+// RawPath (always set) and decoded in Path. It reports false for a path the
+// edge refuses.
+func canonicalPath(r *http.Request) bool {
+	p, err := access.CanonicalPath(r.URL.EscapedPath())
+	if err != nil {
+		return false
 	}
-	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
-		return
+	if p != r.URL.RawPath {
+		decoded, err := url.PathUnescape(p)
+		if err != nil {
+			return false
+		}
+		r.URL.Path, r.URL.RawPath = decoded, p
 	}
-	clean := path.Clean("/" + p)
-	if strings.HasSuffix(p, "/") && clean != "/" {
-		clean += "/"
+	return true
+}
+
+// refusePath answers a request that no app takes: 404 when no app
+// protects the path, 400 when the path is refused (bad or ambiguous),
+// 503 when the host is closed for an invalid stored domain.
+func (s *Server) refusePath(w http.ResponseWriter, r *http.Request, rec *Record, host string, reason policy.Reason) {
+	status, action := http.StatusBadRequest, ActionDeny
+	switch reason {
+	case policy.ReasonAppNotFound:
+		status, action = http.StatusNotFound, ActionNotFound
+	case policy.ReasonDomainInvalid:
+		status = http.StatusServiceUnavailable
 	}
-	r.URL.Path = clean
-	r.URL.RawPath = ""
+	if rec != nil {
+		rec.Action, rec.Reason, rec.AppDomain = action, reason, host
+		rec.IP = wire.ClientIP(r)
+	}
+	wire.WriteJSON(w, status, wire.ErrorBody{Error: string(reason), Message: reason.Describe()})
 }
 
 func (s *Server) country(r *http.Request) string {

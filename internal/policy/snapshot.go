@@ -35,6 +35,19 @@ type Snapshot struct {
 	// Session revocations, looked up on every session request.
 	revokedSessions map[sessionKey]struct{}
 	revokedUsers    map[sessionKey]time.Time // key.id is the email
+	// invalid are stored domains ParseDomain refuses (stored before it
+	// existed); their hosts are in invalidHosts and closed (Route).
+	invalid      []InvalidDomain
+	invalidHosts map[string]bool
+}
+
+// InvalidDomain is a stored app domain that is not a valid app domain.
+// The edge closes its host rather than serve it without the app: a path
+// it was meant to protect would fall through to a less protected app.
+type InvalidDomain struct {
+	AppID  string
+	Domain string
+	Err    error
 }
 
 // sessionKey scopes a session id or an email to its account.
@@ -46,9 +59,10 @@ type sessionKey struct{ account, id string }
 // encodings, not a hash of them, makes a false match impossible and costs
 // less than hashing.
 type compiledApp struct {
-	inputs []byte // its own allocation, so a reused app pins no older buffer; holds the upstream secret, as base does
-	base   *App
-	dests  []*App // one per self-hosted domain, in the app's order
+	inputs  []byte // its own allocation, so a reused app pins no older buffer; holds the upstream secret, as base does
+	base    *App
+	dests   []*App          // one per valid self-hosted domain, in the app's order
+	invalid []InvalidDomain // stored domains ParseDomain refuses
 }
 
 // IdentityProvider is one login method of an account.
@@ -159,6 +173,7 @@ func CompileFrom(prev *Snapshot, cfg access.Config) (*Snapshot, error) {
 		s.idps[p.ID] = &IdentityProvider{p}
 	}
 	var inputs []byte
+	domainOwner := make(map[string]string, len(cfg.Apps))
 	for i := range cfg.Apps {
 		a := &cfg.Apps[i]
 		inputs = appendAppInputs(inputs[:0], a)
@@ -177,7 +192,17 @@ func CompileFrom(prev *Snapshot, cfg access.Config) (*Snapshot, error) {
 			ca.inputs = bytes.Clone(inputs)
 		}
 		s.apps[a.ID] = ca
+		for _, bad := range ca.invalid {
+			s.closeHost(bad)
+		}
 		for j, app := range ca.dests {
+			if other, dup := domainOwner[app.Domain]; dup && other != a.ID {
+				// Two rows stored before domains were canonical that are
+				// now one domain: which app is meant is unknowable.
+				s.closeHost(InvalidDomain{AppID: a.ID, Domain: app.Domain, Err: fmt.Errorf("app %s has the same domain in canonical form", other)})
+				continue
+			}
+			domainOwner[app.Domain] = a.ID
 			m, key := s.exact, app.Host
 			if suffix, ok := strings.CutPrefix(app.Host, "*."); ok {
 				m, key = s.wildcard, suffix
@@ -234,6 +259,37 @@ func secretBinding(hash []byte) string {
 	return hex.EncodeToString(sum[:12])
 }
 
+func (s *Snapshot) closeHost(bad InvalidDomain) {
+	s.invalid = append(s.invalid, bad)
+	if s.invalidHosts == nil {
+		s.invalidHosts = map[string]bool{}
+	}
+	host, _, _ := strings.Cut(bad.Domain, "/")
+	s.invalidHosts[strings.TrimSuffix(strings.ToLower(host), ".")] = true
+}
+
+// InvalidDomains returns the stored domains that are not valid app
+// domains, whose hosts the snapshot closes.
+func (s *Snapshot) InvalidDomains() []InvalidDomain { return s.invalid }
+
+// hostInvalid reports whether host, or a wildcard covering it, has an
+// invalid stored domain.
+func (s *Snapshot) hostInvalid(host string) bool {
+	if s.invalidHosts[host] {
+		return true
+	}
+	for rest := host; ; {
+		_, parent, ok := strings.Cut(rest, ".")
+		if !ok {
+			return false
+		}
+		if s.invalidHosts["*."+parent] {
+			return true
+		}
+		rest = parent
+	}
+}
+
 // Reused returns how many of the snapshot's apps CompileFrom took
 // unchanged from the previous snapshot.
 func (s *Snapshot) Reused() int { return s.reused }
@@ -247,12 +303,16 @@ func compileApp(a *access.App) (*compiledApp, error) {
 	}
 	ca := &compiledApp{base: base, dests: make([]*App, 0, len(a.SelfHostedDomains))}
 	for _, d := range a.SelfHostedDomains {
-		app := *base
-		host, path, _ := strings.Cut(d, "/")
-		app.Host, app.Domain = host, d
-		if path != "" {
-			app.Path = "/" + path
+		// Domains are parsed when written; a row stored before that may
+		// be in another form, matched in its canonical form or, when it
+		// has none, closing its host.
+		dom, err := access.ParseDomain(d)
+		if err != nil {
+			ca.invalid = append(ca.invalid, InvalidDomain{AppID: a.ID, Domain: d, Err: err})
+			continue
 		}
+		app := *base
+		app.Host, app.Path, app.Domain = dom.Host(), dom.Path(), dom.String()
 		ca.dests = append(ca.dests, &app)
 	}
 	return ca, nil
