@@ -139,12 +139,14 @@ func validCORSOrigin(s string) bool {
 	return plainHost.MatchString(host)
 }
 
-// validate checks v's struct tags and returns every failure as a field
-// error with the field's JSON path.
+// validateStruct checks v's struct tags and returns every failure as a
+// field error with the field's JSON path. A body that passes is then
+// refused if it sets a field Gatehouse does not support to anything but
+// its default (access.Inventory).
 func (s *Server) validateStruct(v any) error {
 	err := s.validate.Struct(v)
 	if err == nil {
-		return nil
+		return access.CheckSupported(v)
 	}
 	var verrs validator.ValidationErrors
 	if !errors.As(err, &verrs) {
