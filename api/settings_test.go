@@ -110,3 +110,35 @@ func TestUnsupportedSettingsAreRefusedAndDefaultsAccepted(t *testing.T) {
 		})
 	}
 }
+
+// TestDenyURLsAreSentOnlyInTheirCanonicalAbsoluteForm: the edge sends a
+// deny URL as the Location exactly as stored, so the API accepts only
+// URLs every client reads alike.
+func TestDenyURLsAreSentOnlyInTheirCanonicalAbsoluteForm(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	bad := []string{"/relative", "//evil.test/", "https:evil.test", "https:\\\\evil.test", "https://evil.test\\@good.test/",
+		"https://user:pw@good.test/", "javascript:alert(1)", "HTTPS://good.test/", "https://good.test/ x",
+		"https://good.test/\r\nSet-Cookie: a=b", "https://göod.test/", "https://good.test:0/", "ftp://good.test/"}
+	for _, field := range []string{"custom_deny_url", "custom_non_identity_deny_url"} {
+		for _, u := range bad {
+			t.Run(field+"/"+u, func(t *testing.T) {
+				b := appBody("app", uniq(t, "app.test"))
+				b[field] = u
+				resp := a.Call(t, "POST", "access/apps", b)
+				if resp.Status != 400 || len(resp.Fields()) != 1 || resp.Fields()[0] != field {
+					t.Fatalf("status %d: %s", resp.Status, resp.Body)
+				}
+			})
+		}
+		t.Run(field+"/ok", func(t *testing.T) {
+			b := appBody(field, uniq(t, "ok.test"))
+			b[field] = "https://deny.example.test/why?x=1#top"
+			var app access.App
+			a.MustCall(t, "POST", "access/apps", b, &app)
+			if got := map[string]string{"custom_deny_url": app.CustomDenyURL, "custom_non_identity_deny_url": app.CustomNonIdentityDenyURL}[field]; got != b[field] {
+				t.Errorf("stored %q", got)
+			}
+		})
+	}
+}

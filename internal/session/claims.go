@@ -29,6 +29,13 @@ type Claims struct {
 	CommonName    string    // "common_name": a service token's client_id
 	LoginMethod   string    // "idp": the identity provider the user logged in with (Gatehouse extension)
 	TokenID       string    // "jti": unique per token
+	// Purpose is the reason the user gave for access, when a policy asked
+	// for one ("purpose", Gatehouse extension).
+	Purpose string
+	// Binding is the hash of the CF_Binding cookie the token is bound to,
+	// when the app turns the binding cookie on ("binding", Gatehouse
+	// extension): the token is refused without that cookie.
+	Binding string
 }
 
 // TypeApp is the "type" claim of an app token.
@@ -63,6 +70,8 @@ type wireClaims struct {
 	CommonName    string           `json:"common_name,omitempty"`
 	LoginMethod   string           `json:"idp,omitempty"`
 	TokenID       string           `json:"jti,omitempty"`
+	Purpose       string           `json:"purpose,omitempty"`
+	Binding       string           `json:"binding,omitempty"`
 }
 
 func toWire(c Claims) wireClaims {
@@ -80,6 +89,8 @@ func toWire(c Claims) wireClaims {
 		CommonName:    c.CommonName,
 		LoginMethod:   c.LoginMethod,
 		TokenID:       c.TokenID,
+		Purpose:       c.Purpose,
+		Binding:       c.Binding,
 	}
 }
 
@@ -98,6 +109,8 @@ func (w *wireClaims) claims() Claims {
 		CommonName:    w.CommonName,
 		LoginMethod:   w.LoginMethod,
 		TokenID:       w.TokenID,
+		Purpose:       w.Purpose,
+		Binding:       w.Binding,
 	}
 }
 
