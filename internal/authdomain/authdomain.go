@@ -39,6 +39,7 @@ const (
 	authorizedPath  = "/cdn-cgi/access/authorized"
 	logoutPath      = "/cdn-cgi/access/logout"
 	identityPath    = "/cdn-cgi/access/get-identity"
+	purposePath     = "/cdn-cgi/access/purpose"
 	loginStateName  = "CF_Login_State"
 	globalSessionTy = "global"
 	authorizedTy    = "authorized"
@@ -168,6 +169,8 @@ func (h *Handler) ServeAuthHost(w http.ResponseWriter, r *http.Request, snap *po
 		h.startOTP(w, r, snap)
 	case r.URL.Path == otpVerifyPath && r.Method == http.MethodPost:
 		h.verifyOTP(w, r, snap, keys)
+	case r.URL.Path == purposePath && r.Method == http.MethodPost:
+		h.givePurpose(w, r, snap, keys)
 	case r.URL.Path == logoutPath:
 		http.SetCookie(w, &http.Cookie{Name: wire.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
 		renderPage(w, http.StatusOK, page{Title: "Signed out", Message: "You are signed out of every application."})
@@ -182,6 +185,8 @@ type Login struct {
 	Reason      policy.Reason
 	Email       string
 	LoginMethod string
+	// Purpose is the reason the user gave, when a policy asked for one.
+	Purpose string
 }
 
 // ServeApp handles /cdn-cgi/access/* on app's host. It reports whether it
@@ -193,6 +198,9 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, snap *policy.
 		return true, h.authorized(w, r, keys, app)
 	case logoutPath:
 		http.SetCookie(w, h.edge.AppCookie(r, app, "", time.Unix(0, 0)))
+		if app.BindingCookie {
+			http.SetCookie(w, h.bindingCookie(r, "", time.Unix(0, 0)))
+		}
 		http.Redirect(w, r, h.cfg.Issuer+logoutPath, http.StatusFound)
 	case identityPath:
 		h.getIdentity(w, r, snap, keys, app)
@@ -205,6 +213,7 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, snap *policy.
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>{{.Title}}</title>
+{{if .Next}}<meta http-equiv="refresh" content="0;url={{.Next}}">{{end}}
 <style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}a.button,button{display:block;margin:.5rem 0;padding:.6rem;border:1px solid #888;border-radius:6px;text-align:center;text-decoration:none;color:inherit;background:#f4f4f4;width:100%;font-size:1rem}input{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}</style>
 </head><body><h1>{{.Title}}</h1>
 {{if .Message}}<p>{{.Message}}</p>{{end}}
@@ -213,6 +222,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 {{range $k, $v := .Form.Hidden}}<input type="hidden" name="{{$k}}" value="{{$v}}">{{end}}
 <label>{{.Form.Label}} <input name="{{.Form.Field}}" id="{{.Form.Field}}" autocomplete="{{.Form.Autocomplete}}" required></label>
 <button type="submit" id="submit">{{.Form.Button}}</button></form>{{end}}
+{{if .Next}}<a class="button" id="continue" href="{{.Next}}">Continue</a>{{end}}
 </body></html>
 `))
 
@@ -227,6 +237,9 @@ type page struct {
 	Title, Message string
 	Links          []pageLink
 	Form           *pageForm
+	// Next is where the page sends the browser on its own (and offers a
+	// link to).
+	Next string
 }
 
 func renderPage(w http.ResponseWriter, status int, p page) {

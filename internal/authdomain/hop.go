@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -21,15 +23,25 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, keys *session.K
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: wire.CookieName, Value: jwt, Path: "/", Expires: now.Add(globalSessionTTL), HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
-	h.finishLogin(w, r, keys, app, back, email, subject, idp)
+	h.finishLogin(w, r, keys, app, back, email, subject, idp, "")
 }
 
 // finishLogin redirects through the app's /cdn-cgi/access/authorized with
-// a short-lived, single-use token for it.
-func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, keys *session.Keyring, app *policy.App, back *url.URL, email, subject, idp string) {
+// a short-lived, single-use token for it, carrying the user's reason for
+// access (purpose). When the policy that would let the user in asks for a
+// reason and none was given, it asks for one first.
+func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, keys *session.Keyring, app *policy.App, back *url.URL, email, subject, idp, purpose string) {
+	if purpose == "" {
+		d := app.Decide(policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: &policy.Identity{Email: email, LoginMethod: idp}})
+		if d.Reason == policy.ReasonPurposeJustificationRequired {
+			h.askPurpose(w, http.StatusOK, app, back, d.Policy.PurposeJustificationPrompt, "")
+			return
+		}
+	}
 	now := h.cfg.Now()
 	jwt, err := keys.Sign(session.Claims{Audience: []string{app.AUD}, Email: email, Subject: subject, Issuer: h.cfg.Issuer,
-		IssuedAt: now, NotBefore: now, Expiry: now.Add(authorizedTTL), Type: authorizedTy, LoginMethod: idp, TokenID: randomToken()})
+		IssuedAt: now, NotBefore: now, Expiry: now.Add(authorizedTTL), Type: authorizedTy, LoginMethod: idp, TokenID: randomToken(),
+		Purpose: purpose})
 	if err != nil {
 		loginError(w, r, http.StatusInternalServerError, "internal", "The session could not be created.")
 		return
@@ -58,8 +70,16 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, keys *sessi
 		loginError(w, r, http.StatusBadRequest, "login_token_used", "This sign-in link was already used. Open the application again.")
 		return nil
 	}
-	d := app.Decide(policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod}})
-	login := &Login{Allowed: d.Action == policy.Allow, Reason: d.Reason, Email: claims.Email, LoginMethod: claims.LoginMethod}
+	d := app.Decide(policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r),
+		Identity: &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod, Purpose: claims.Purpose}})
+	login := &Login{Allowed: d.Action == policy.Allow, Reason: d.Reason, Email: claims.Email, LoginMethod: claims.LoginMethod, Purpose: claims.Purpose}
+	if d.Action == policy.Login {
+		// A reason is wanted that the login did not ask for (the policies
+		// changed meanwhile): back to the auth domain, which asks.
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, h.loginURLFor(r, back), http.StatusFound)
+		return login
+	}
 	if d.Action != policy.Allow {
 		h.edge.Deny(w, r, app, d)
 		return login
@@ -68,8 +88,13 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, keys *sessi
 	if d.Policy != nil && d.Policy.SessionDuration > 0 {
 		life = d.Policy.SessionDuration
 	}
+	var binding, bindingHash string
+	if app.BindingCookie {
+		binding, bindingHash = session.NewBinding()
+	}
 	jwt, err := keys.Sign(session.Claims{Audience: []string{app.AUD}, Email: claims.Email, Subject: claims.Subject, Issuer: h.cfg.Issuer,
-		IssuedAt: now, NotBefore: now, Expiry: now.Add(life), Type: session.TypeApp, LoginMethod: claims.LoginMethod, Country: h.edge.Country(r)})
+		IssuedAt: now, NotBefore: now, Expiry: now.Add(life), Type: session.TypeApp, LoginMethod: claims.LoginMethod, Country: h.edge.Country(r),
+		Purpose: claims.Purpose, Binding: bindingHash})
 	if err != nil {
 		loginError(w, r, http.StatusInternalServerError, "internal", "The session could not be created.")
 		return login
@@ -79,8 +104,54 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, keys *sessi
 	if back.Path == "" {
 		target = "/"
 	}
+	if binding != "" {
+		http.SetCookie(w, h.bindingCookie(r, binding, now.Add(life)))
+		h.land(w, r, target)
+		return login
+	}
 	http.Redirect(w, r, target, http.StatusFound)
 	return login
+}
+
+// bindingCookie is the CF_Binding cookie carrying value until exp:
+// HttpOnly, SameSite=Strict, Secure over HTTPS, on the whole host.
+func (h *Handler) bindingCookie(r *http.Request, value string, exp time.Time) *http.Cookie {
+	c := &http.Cookie{Name: wire.BindingCookieName, Value: value, Path: "/", Expires: exp, HttpOnly: true,
+		Secure: h.secure(r), SameSite: http.SameSiteStrictMode}
+	if value == "" {
+		c.MaxAge = -1
+	}
+	return c
+}
+
+// land sends the browser on to target (a path on this host) from a page
+// of this host rather than by a redirect: a navigation that came through
+// the auth domain is cross-site, and the browser would leave the
+// SameSite=Strict CF_Binding cookie off the request it ends in.
+func (h *Handler) land(w http.ResponseWriter, r *http.Request, target string) {
+	if !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") || strings.HasPrefix(target, "/\\") {
+		target = "/"
+	}
+	scheme := "http"
+	if r.TLS != nil || h.cfg.Secure {
+		scheme = "https"
+	}
+	u := scheme + "://" + r.Host + target
+	renderPage(w, http.StatusOK, page{Title: "Signed in", Message: "Taking you to the application.", Next: u})
+}
+
+// loginURLFor is the auth domain's login page for a return to back, a
+// URL on r's host.
+func (h *Handler) loginURLFor(r *http.Request, back *url.URL) string {
+	abs := *back
+	if abs.Host == "" {
+		abs.Host = r.Host
+		abs.Scheme = "http"
+		if r.TLS != nil || h.cfg.Secure {
+			abs.Scheme = "https"
+		}
+	}
+	return h.cfg.Issuer + loginPrefix + url.PathEscape(wire.CanonicalHost(abs.Host)) + "?redirect_url=" + url.QueryEscape(abs.String())
 }
 
 // getIdentity returns the identity behind the request's app token.
@@ -91,6 +162,9 @@ func (h *Handler) getIdentity(w http.ResponseWriter, r *http.Request, snap *poli
 		return
 	}
 	claims, reason := h.edge.VerifySession(keys, app, raw, h.cfg.Now())
+	if reason == "" && !session.Bound(wire.CookieValue(r, wire.BindingCookieName), claims.Binding, app.BindingCookie) {
+		reason = policy.ReasonBindingCookieMismatch
+	}
 	if reason != "" {
 		wire.WriteJSON(w, http.StatusUnauthorized, wire.ErrorBody{Error: string(reason), Message: reason.Describe()})
 		return
@@ -104,5 +178,6 @@ func (h *Handler) getIdentity(w http.ResponseWriter, r *http.Request, snap *poli
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"email": claims.Email, "user_uuid": claims.Subject, "idp": idp, "country": claims.Country,
 		"iat": claims.IssuedAt.Unix(), "exp": claims.Expiry.Unix(), "aud": claims.Audience, "common_name": claims.CommonName,
+		"purpose_justification": claims.Purpose,
 	})
 }

@@ -39,7 +39,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, snap *policy
 	}
 	if c, err := r.Cookie(wire.CookieName); err == nil {
 		if claims, err := keys.Verify(c.Value, "account:"+app.AccountID, h.cfg.Issuer, h.cfg.Now()); err == nil && claims.Type == globalSessionTy {
-			h.finishLogin(w, r, keys, app, back, claims.Email, claims.Subject, claims.LoginMethod)
+			h.finishLogin(w, r, keys, app, back, claims.Email, claims.Subject, claims.LoginMethod, "")
 			return
 		}
 	}

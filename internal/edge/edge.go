@@ -211,7 +211,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		if handled, login := s.auth.ServeApp(w, r, st.Snap, st.Keys, app); handled {
 			if login != nil && rec != nil {
 				rec.Action, rec.Allowed, rec.Reason = ActionLogin, login.Allowed, login.Reason
-				rec.Email, rec.Connection = login.Email, login.LoginMethod
+				rec.Email, rec.Connection, rec.Purpose = login.Email, login.LoginMethod, login.Purpose
 			}
 			return
 		}
@@ -591,10 +591,7 @@ func stripCookie(h http.Header, name string) {
 // A stolen CF_Authorization is then useless without its CF_Binding,
 // which the origin never sees.
 func bound(r *http.Request, app *policy.App, c session.Claims) bool {
-	if c.Binding == "" {
-		return !app.BindingCookie
-	}
-	return session.BindingMatches(wire.CookieValue(r, wire.BindingCookieName), c.Binding)
+	return session.Bound(wire.CookieValue(r, wire.BindingCookieName), c.Binding, app.BindingCookie)
 }
 
 // verifyCache remembers verified session tokens by hash, so that a token

@@ -33,3 +33,13 @@ func BindingMatches(value, hash string) bool {
 	}
 	return subtle.ConstantTimeCompare([]byte(BindingHash(value)), []byte(hash)) == 1
 }
+
+// Bound reports whether a token with binding claim claim may be used
+// with the CF_Binding cookie value cookie: a bound token needs its
+// cookie, and where binding is required an unbound token is refused.
+func Bound(cookie, claim string, required bool) bool {
+	if claim == "" {
+		return !required
+	}
+	return BindingMatches(cookie, claim)
+}
