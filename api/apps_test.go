@@ -98,6 +98,9 @@ func TestAppValidationNamesEveryBadField(t *testing.T) {
 		{"fail/domain with a space", func(b map[string]any) { b["domain"] = "bad host.test" }, []string{"domain"}},
 		{"fail/domain with a scheme", func(b map[string]any) { b["domain"] = "https://x.test" }, []string{"domain"}},
 		{"fail/domain with a query", func(b map[string]any) { b["domain"] = "x.test/a?b=c" }, []string{"domain"}},
+		{"fail/destination not public", func(b map[string]any) {
+			b["destinations"] = []map[string]string{{"type": "private", "uri": b["domain"].(string)}}
+		}, []string{"destinations[0].type"}},
 		{"fail/origin not http", func(b map[string]any) { b["origin"] = "ftp://files.test" }, []string{"origin"}},
 		{"fail/origin with credentials", func(b map[string]any) { b["origin"] = "http://u:p@x.test" }, []string{"origin"}},
 		{"fail/session duration", func(b map[string]any) { b["session_duration"] = "forever" }, []string{"session_duration"}},

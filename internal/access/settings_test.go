@@ -96,8 +96,8 @@ func TestInventoryNamesTestsThatExist(t *testing.T) {
 					t.Errorf("%s: %s points to %s, which no test file defines", r.Name, s.Field, name)
 				}
 			}
-			if s.Class == Enforced && !strings.Contains(s.Note, "Test") && !strings.HasPrefix(s.Note, "api:") {
-				t.Logf("%s: %s is enforced without a named test: %s", r.Name, s.Field, s.Note)
+			if s.Class == Enforced && !strings.Contains(s.Note, "Test") {
+				t.Errorf("%s: %s is enforced without a named test: %s", r.Name, s.Field, s.Note)
 			}
 		}
 	}
@@ -142,5 +142,33 @@ func TestCheckSupportedRefusesOnlyNonDefaults(t *testing.T) {
 				t.Errorf("refused %v, want %v", got, tt.fields)
 			}
 		})
+	}
+}
+
+// TestREADMEListsEveryInventorySetting keeps README's "Enforced and
+// refused settings" table the same as Inventory, row for row.
+func TestREADMEListsEveryInventorySetting(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n### Enforced and refused settings\n")
+	if !ok {
+		t.Fatal("README has no \"### Enforced and refused settings\" section")
+	}
+	section, _, _ = strings.Cut(section, "\n### ")
+	for _, r := range Inventory {
+		_, table, ok := strings.Cut(section, "\n**"+strings.ToUpper(r.Name[:1])+r.Name[1:]+"**\n")
+		if !ok {
+			t.Errorf("README has no table for %s", r.Name)
+			continue
+		}
+		table, _, _ = strings.Cut(table, "\n\n**")
+		table += "\n"
+		for _, s := range r.Settings {
+			if row := "| `" + s.Field + "` | " + string(s.Class) + " | " + s.Note + " |"; !strings.Contains(table, row+"\n") {
+				t.Errorf("README's %s table lacks the row\n%s", r.Name, row)
+			}
+		}
 	}
 }

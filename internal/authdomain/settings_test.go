@@ -2,10 +2,13 @@ package authdomain_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -246,6 +249,161 @@ func TestBindingCookie(t *testing.T) {
 				if ck := e.Origin.Last().Header.Get("Cookie"); strings.Contains(ck, "CF_Binding") || strings.Contains(ck, "CF_Authorization") {
 					t.Errorf("the origin received the credentials: %q", ck)
 				}
+			}
+		})
+	}
+}
+
+// TestIdentityProviderSettingsAtTheEdge proves that the edge uses each
+// enforced field of an OIDC provider's config: each case is one provider
+// and one app that offers only it.
+func TestIdentityProviderSettingsAtTheEdge(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tests := []struct {
+		name   string
+		config func(op *gatehousetest.OIDCProvider, disc map[string]string) map[string]any
+		// start checks the redirect to the provider; login, when set, is
+		// the status and body part the whole login ends in.
+		start       func(t *testing.T, q url.Values)
+		loginStatus int
+		loginBody   string
+	}{
+		// Without discovery there is no userinfo endpoint, and this
+		// provider puts the email only there: a login through the given
+		// endpoints gets as far as the email (the code was exchanged at
+		// token_url and the ID token verified with certs_url), and a wrong
+		// token_url or certs_url fails at its own step.
+		{name: "config.auth_url, token_url and certs_url: a login goes through the given endpoints",
+			config: func(op *gatehousetest.OIDCProvider, disc map[string]string) map[string]any {
+				return map[string]any{"client_id": op.ClientID, "client_secret": op.ClientSecret,
+					"auth_url": disc["authorization_endpoint"], "token_url": disc["token_endpoint"], "certs_url": disc["jwks_uri"]}
+			}, loginStatus: 401, loginBody: "did not share a verified email"},
+		{name: "config.token_url: a wrong one fails the code exchange",
+			config: func(op *gatehousetest.OIDCProvider, disc map[string]string) map[string]any {
+				return map[string]any{"client_id": op.ClientID, "client_secret": op.ClientSecret,
+					"auth_url": disc["authorization_endpoint"], "token_url": op.Issuer + "/no-token-here", "certs_url": disc["jwks_uri"]}
+			}, loginStatus: 401, loginBody: "did not confirm the sign-in"},
+		{name: "config.certs_url: a wrong one fails the ID token",
+			config: func(op *gatehousetest.OIDCProvider, disc map[string]string) map[string]any {
+				return map[string]any{"client_id": op.ClientID, "client_secret": op.ClientSecret,
+					"auth_url": disc["authorization_endpoint"], "token_url": disc["token_endpoint"], "certs_url": op.Issuer + "/no-keys-here"}
+			}, loginStatus: 401, loginBody: "did not verify"},
+		{name: "config.email_claim_name: a claim the provider does not send is no email",
+			config: func(op *gatehousetest.OIDCProvider, _ map[string]string) map[string]any {
+				return map[string]any{"client_id": op.ClientID, "client_secret": op.ClientSecret, "issuer_url": op.Issuer, "email_claim_name": "work_email"}
+			}, loginStatus: 401, loginBody: "did not share a verified email"},
+		{name: "config.scopes: asked for",
+			config: func(op *gatehousetest.OIDCProvider, _ map[string]string) map[string]any {
+				return map[string]any{"client_id": op.ClientID, "client_secret": op.ClientSecret, "issuer_url": op.Issuer, "scopes": []string{"openid", "email"}}
+			}, start: func(t *testing.T, q url.Values) {
+				if q.Get("scope") != "openid email" {
+					t.Errorf("scope %q, want %q", q.Get("scope"), "openid email")
+				}
+			}},
+		{name: "config.pkce_enabled: false sends no challenge",
+			config: func(op *gatehousetest.OIDCProvider, _ map[string]string) map[string]any {
+				return map[string]any{"client_id": op.ClientID, "client_secret": op.ClientSecret, "issuer_url": op.Issuer, "pkce_enabled": false}
+			}, start: func(t *testing.T, q url.Values) {
+				if q.Has("code_challenge") {
+					t.Errorf("a PKCE challenge was sent: %v", q)
+				}
+			}},
+		{name: "config.pkce_enabled: default sends an S256 challenge",
+			config: func(op *gatehousetest.OIDCProvider, _ map[string]string) map[string]any {
+				return map[string]any{"client_id": op.ClientID, "client_secret": op.ClientSecret, "issuer_url": op.Issuer}
+			}, start: func(t *testing.T, q url.Values) {
+				if q.Get("code_challenge") == "" || q.Get("code_challenge_method") != "S256" || q.Get("scope") != "openid email profile" {
+					t.Errorf("authorization request %v", q)
+				}
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			op := gatehousetest.StartOIDCProvider(t, e.Edge.Issuer+"/cdn-cgi/access/callback")
+			disc := map[string]string{}
+			if resp, err := http.Get(op.Issuer + "/.well-known/openid-configuration"); err == nil {
+				var doc map[string]any
+				_ = json.NewDecoder(resp.Body).Decode(&doc)
+				resp.Body.Close()
+				for k, v := range doc {
+					if s, ok := v.(string); ok {
+						disc[k] = s
+					}
+				}
+			}
+			var idp access.IdentityProvider
+			e.API.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": t.Name(), "type": "oidc", "config": tc.config(op, disc)}, &idp)
+			h := host(t, "app")
+			e.App(t, h, map[string]any{"allowed_idps": []string{idp.ID}, "auto_redirect_to_identity": true},
+				pol("staff", "allow", rules(t, `{"email_domain":{"domain":"zitadel.ch"}}`)))
+			appURL := "http://" + h + e.Port() + "/"
+			c := gatehousetest.LoginClient(t, e.Edge.URL)
+			if tc.start != nil {
+				c.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+					if strings.HasPrefix(r.URL.String(), op.Issuer) {
+						return http.ErrUseLastResponse
+					}
+					return nil
+				}
+				resp, _ := get(t, c, appURL)
+				loc, err := url.Parse(resp.Header.Get("Location"))
+				if resp.StatusCode != 302 || err != nil || !strings.HasPrefix(loc.String(), op.Issuer) {
+					t.Fatalf("no redirect to the provider: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+				}
+				tc.start(t, loc.Query())
+				return
+			}
+			resp, body := get(t, c, appURL)
+			id := regexp.MustCompile(`name="id" value="([^"]+)"`).FindStringSubmatch(body)
+			if id == nil {
+				t.Fatalf("no provider login form: %d at %s:\n%s", resp.StatusCode, resp.Request.URL, body)
+			}
+			loginURL := resp.Request.URL.ResolveReference(&url.URL{Path: "/login/username"})
+			resp, body = postForm(t, c, loginURL.String(), url.Values{"id": {id[1]}, "username": {op.Username}, "password": {op.Password}})
+			if resp.StatusCode != tc.loginStatus || !strings.Contains(body, tc.loginBody) {
+				t.Fatalf("login ends in %d at %s, want %d with %q:\n%s", resp.StatusCode, resp.Request.URL, tc.loginStatus, tc.loginBody, body)
+			}
+		})
+	}
+}
+
+// TestPolicySessionDurationSetsTheAppSession: the Allow policy's
+// session_duration, when set, is the app token's lifetime; otherwise the
+// app's is.
+func TestPolicySessionDurationSetsTheAppSession(t *testing.T) {
+	t.Parallel()
+	e, mail := pinEnv(t)
+	tests := []struct {
+		name        string
+		app, policy string
+		want        time.Duration
+	}{
+		{"policy session_duration wins", "2h", "30m", 30 * time.Minute},
+		{"without it, the app's", "2h", "", 2 * time.Hour},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := pol("staff", "allow", rules(t, `{"email_domain":{"domain":"example.test"}}`))
+			if tc.policy != "" {
+				p["session_duration"] = tc.policy
+			}
+			h := host(t, "app")
+			app := e.App(t, h, map[string]any{"session_duration": tc.app}, p)
+			c := gatehousetest.LoginClient(t, e.Edge.URL)
+			resp, body := gatehousetest.LoginWithPIN(t, c, mail, "http://"+h+e.Port()+"/", fmt.Sprintf("user%d@example.test", i))
+			if resp.StatusCode != 200 || body != "origin ok" {
+				t.Fatalf("login: %d %s", resp.StatusCode, body)
+			}
+			var token string
+			for _, ck := range c.Jar.Cookies(&url.URL{Scheme: "http", Host: h + e.Port()}) {
+				if ck.Name == "CF_Authorization" {
+					token = ck.Value
+				}
+			}
+			claims, err := e.Edge.Loader.State().Keys.Verify(token, app.AUD, e.Edge.Issuer, time.Now())
+			if err != nil || claims.Expiry.Sub(claims.IssuedAt) != tc.want {
+				t.Fatalf("token lifetime %v (err %v), want %v", claims.Expiry.Sub(claims.IssuedAt), err, tc.want)
 			}
 		})
 	}
