@@ -60,7 +60,7 @@ func (c *console) headerAccount(t *testing.T) {
 }
 
 // An operator edits an OIDC provider: a bad URL is refused next to its
-// field; the saved name, scopes and claims come back from the API, and a
+// field; the saved name and scopes come back from the API, and a
 // blank secret field keeps the stored secret (the edge still has it)
 // while a typed one replaces it. A one-time PIN provider's name is edited
 // too. The header names the account.
