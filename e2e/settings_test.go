@@ -65,7 +65,7 @@ func TestPurposeJustificationAndBindingCookieInTheBrowser(t *testing.T) {
 	}
 	w.browser.Eval(t, `(() => {
 		document.querySelector('[name=purpose]').value = 'incident 4711';
-		document.querySelector('form').submit();
+		document.querySelector('form button[type=submit]').click();
 		return true;
 	})()`, nil)
 	waitFor("the app", func(at, text string) bool { return at == target && strings.Contains(text, "origin ok") })

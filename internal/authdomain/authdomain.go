@@ -231,6 +231,10 @@ type pageLink struct{ ID, Name, URL string }
 type pageForm struct {
 	Action, Label, Field, Autocomplete, Button string
 	Hidden                                     map[string]string
+	// RedirectsTo is the app's origin when a successful post is
+	// redirected there (to its /cdn-cgi/access/authorized): the page's
+	// form-action must allow it, or browsers block the redirect.
+	RedirectsTo *url.URL
 }
 
 type page struct {
@@ -246,10 +250,30 @@ func renderPage(w http.ResponseWriter, status int, p page) {
 	hd := w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	formAction := "'self'"
+	if p.Form != nil && p.Form.RedirectsTo != nil {
+		if o := cspOrigin(p.Form.RedirectsTo); o != "" {
+			formAction += " " + o
+		}
+	}
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+formAction+"; frame-ancestors 'none'")
 	hd.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	_ = pageTemplate.Execute(w, p)
+}
+
+// cspOrigin is u's origin as a CSP source, or "" when it holds anything
+// but the characters of a scheme, host name and port.
+func cspOrigin(u *url.URL) string {
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return ""
+	}
+	for _, c := range u.Host {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
+			return ""
+		}
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // loginError answers a failed login step: HTML for people, JSON for

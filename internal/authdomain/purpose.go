@@ -26,7 +26,7 @@ func (h *Handler) askPurpose(w http.ResponseWriter, status int, app *policy.App,
 	}
 	renderPage(w, status, page{Title: "Access to " + app.Name + " needs a reason", Message: problem,
 		Form: &pageForm{Action: purposePath, Label: prompt, Field: "purpose", Autocomplete: "off", Button: "Continue",
-			Hidden: map[string]string{"app": app.ID, "redirect_url": back.String()}}})
+			Hidden: map[string]string{"app": app.ID, "redirect_url": back.String()}, RedirectsTo: back}})
 }
 
 // ParsePurpose checks a reason for access as a user typed it and returns
