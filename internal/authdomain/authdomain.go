@@ -39,6 +39,7 @@ const (
 	authorizedPath  = "/cdn-cgi/access/authorized"
 	logoutPath      = "/cdn-cgi/access/logout"
 	identityPath    = "/cdn-cgi/access/get-identity"
+	purposePath     = "/cdn-cgi/access/purpose"
 	loginStateName  = "CF_Login_State"
 	globalSessionTy = "global"
 	authorizedTy    = "authorized"
@@ -171,6 +172,8 @@ func (h *Handler) ServeAuthHost(w http.ResponseWriter, r *http.Request, snap *po
 		h.startOTP(w, r, snap)
 	case r.URL.Path == otpVerifyPath && r.Method == http.MethodPost:
 		h.verifyOTP(w, r, snap, keys)
+	case r.URL.Path == purposePath && r.Method == http.MethodPost:
+		h.givePurpose(w, r, snap, keys)
 	case r.URL.Path == logoutPath:
 		h.logout(w, r, keys)
 	default:
@@ -185,6 +188,8 @@ type Login struct {
 	Reason      policy.Reason
 	Email       string
 	LoginMethod string
+	// Purpose is the reason the user gave, when a policy asked for one.
+	Purpose string
 }
 
 // ServeApp handles /cdn-cgi/access/* on an app host; app is the app
@@ -210,6 +215,7 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, snap *policy.
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>{{.Title}}</title>
+{{if .Next}}<meta http-equiv="refresh" content="0;url={{.Next}}">{{end}}
 <style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}a.button,button{display:block;margin:.5rem 0;padding:.6rem;border:1px solid #888;border-radius:6px;text-align:center;text-decoration:none;color:inherit;background:#f4f4f4;width:100%;font-size:1rem}input{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}</style>
 </head><body><h1>{{.Title}}</h1>
 {{if .Message}}<p>{{.Message}}</p>{{end}}
@@ -218,6 +224,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 {{range $k, $v := .Form.Hidden}}<input type="hidden" name="{{$k}}" value="{{$v}}">{{end}}
 <label>{{.Form.Label}} <input name="{{.Form.Field}}" id="{{.Form.Field}}" autocomplete="{{.Form.Autocomplete}}" required></label>
 <button type="submit" id="submit">{{.Form.Button}}</button></form>{{end}}
+{{if .Next}}<a class="button" id="continue" href="{{.Next}}">Continue</a>{{end}}
 </body></html>
 `))
 
@@ -226,22 +233,51 @@ type pageLink struct{ ID, Name, URL string }
 type pageForm struct {
 	Action, Label, Field, Autocomplete, Button string
 	Hidden                                     map[string]string
+	// RedirectsTo is the app's origin when a successful post is
+	// redirected there (to its /cdn-cgi/access/authorized): the page's
+	// form-action must allow it, or browsers block the redirect.
+	RedirectsTo Redirect
 }
 
 type page struct {
 	Title, Message string
 	Links          []pageLink
 	Form           *pageForm
+	// Next is where the page sends the browser on its own (and offers a
+	// link to).
+	Next string
 }
 
 func renderPage(w http.ResponseWriter, status int, p page) {
 	hd := w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	formAction := "'self'"
+	if p.Form != nil && p.Form.RedirectsTo.Host != "" {
+		if o := cspOrigin(p.Form.RedirectsTo); o != "" {
+			formAction += " " + o
+		}
+	}
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+formAction+"; frame-ancestors 'none'")
 	hd.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	_ = pageTemplate.Execute(w, p)
+}
+
+// cspOrigin is a redirect's origin as a CSP source, or "" when it holds
+// anything but the characters of a scheme, host name and port
+// (ParseRedirect allows '_' in host names, which CSP sources do not).
+func cspOrigin(u Redirect) string {
+	hp := u.HostPort()
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return ""
+	}
+	for _, c := range hp {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
+			return ""
+		}
+	}
+	return u.Scheme + "://" + hp
 }
 
 // loginError answers a failed login step: HTML for people, JSON for

@@ -24,17 +24,26 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, keys *session.K
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: wire.CookieName, Value: jwt, Path: "/", Expires: now.Add(globalSessionTTL), HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
-	h.finishLogin(w, r, keys, app, back, global)
+	h.finishLogin(w, r, keys, app, back, global, "")
 }
 
 // finishLogin redirects through the app's /cdn-cgi/access/authorized with
 // a short-lived, single-use token for it, descended from the auth-domain
-// session global.
-func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, keys *session.Keyring, app *policy.App, back Redirect, global session.Claims) {
+// session global and carrying the user's reason for access (purpose).
+// When the policy that would let the user in asks for a reason and none
+// was given, it asks for one first.
+func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, keys *session.Keyring, app *policy.App, back Redirect, global session.Claims, purpose string) {
+	if purpose == "" {
+		d := app.Decide(policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: &policy.Identity{Email: global.Email, LoginMethod: global.LoginMethod}})
+		if d.Reason == policy.ReasonPurposeJustificationRequired {
+			h.askPurpose(w, http.StatusOK, app, back, d.Policy.PurposeJustificationPrompt, "")
+			return
+		}
+	}
 	now := h.cfg.Now()
 	jwt, err := keys.Sign(session.Claims{Audience: []string{app.AUD}, Email: global.Email, Subject: global.Subject, Issuer: h.cfg.Issuer,
 		IssuedAt: now, NotBefore: now, Expiry: now.Add(authorizedTTL), Type: authorizedTy, LoginMethod: global.LoginMethod,
-		TokenID: randomToken(), SessionID: global.SessionID})
+		TokenID: randomToken(), SessionID: global.SessionID, Purpose: purpose})
 	if err != nil {
 		loginError(w, r, http.StatusInternalServerError, "internal", "The session could not be created.")
 		return
@@ -74,8 +83,16 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, snap *polic
 		loginError(w, r, http.StatusBadRequest, "login_token_used", "This sign-in link was already used. Open the application again.")
 		return nil
 	}
-	d := app.Decide(policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod}})
-	login := &Login{App: app, Allowed: d.Action == policy.Allow, Reason: d.Reason, Email: claims.Email, LoginMethod: claims.LoginMethod}
+	d := app.Decide(policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r),
+		Identity: &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod, Purpose: claims.Purpose}})
+	login := &Login{App: app, Allowed: d.Action == policy.Allow, Reason: d.Reason, Email: claims.Email, LoginMethod: claims.LoginMethod, Purpose: claims.Purpose}
+	if d.Action == policy.Login {
+		// A reason is wanted that the login did not ask for (the policies
+		// changed meanwhile): back to the auth domain, which asks.
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, h.loginURLFor(back), http.StatusFound)
+		return login
+	}
 	if d.Action != policy.Allow {
 		h.edge.Deny(w, r, app, d)
 		return login
@@ -84,14 +101,23 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, snap *polic
 	if d.Policy != nil && d.Policy.SessionDuration > 0 {
 		life = d.Policy.SessionDuration
 	}
+	var binding, bindingHash string
+	if app.BindingCookie {
+		binding, bindingHash = session.NewBinding()
+	}
 	jwt, err := keys.Sign(session.Claims{Audience: []string{app.AUD}, Email: claims.Email, Subject: claims.Subject, Issuer: h.cfg.Issuer,
 		IssuedAt: now, NotBefore: now, Expiry: now.Add(life), Type: session.TypeApp, LoginMethod: claims.LoginMethod, Country: h.edge.Country(r),
-		SessionID: claims.SessionID})
+		SessionID: claims.SessionID, Purpose: claims.Purpose, Binding: bindingHash})
 	if err != nil {
 		loginError(w, r, http.StatusInternalServerError, "internal", "The session could not be created.")
 		return login
 	}
 	http.SetCookie(w, h.edge.AppCookie(r, app, jwt, now.Add(life)))
+	if binding != "" {
+		http.SetCookie(w, h.bindingCookie(r, binding, now.Add(life)))
+		h.land(w, back)
+		return login
+	}
 	http.Redirect(w, r, back.String(), http.StatusFound)
 	return login
 }
@@ -109,6 +135,9 @@ func (h *Handler) appLogout(w http.ResponseWriter, r *http.Request, snap *policy
 		}
 	}
 	http.SetCookie(w, h.edge.AppCookie(r, app, "", time.Unix(0, 0)))
+	if app.BindingCookie {
+		http.SetCookie(w, h.bindingCookie(r, "", time.Unix(0, 0)))
+	}
 	http.Redirect(w, r, h.cfg.Issuer+logoutPath, http.StatusFound)
 }
 
@@ -133,6 +162,30 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, keys *session.K
 	renderPage(w, http.StatusOK, page{Title: "Signed out", Message: "You are signed out of every application."})
 }
 
+// bindingCookie is the CF_Binding cookie carrying value until exp:
+// HttpOnly, SameSite=Strict, Secure over HTTPS, on the whole host.
+func (h *Handler) bindingCookie(r *http.Request, value string, exp time.Time) *http.Cookie {
+	c := &http.Cookie{Name: wire.BindingCookieName, Value: value, Path: "/", Expires: exp, HttpOnly: true,
+		Secure: h.secure(r), SameSite: http.SameSiteStrictMode}
+	if value == "" {
+		c.MaxAge = -1
+	}
+	return c
+}
+
+// land sends the browser on to back (validated, on this host) from a page
+// of this host rather than by a redirect: a navigation that came through
+// the auth domain is cross-site, and the browser would leave the
+// SameSite=Strict CF_Binding cookie off the request it ends in.
+func (h *Handler) land(w http.ResponseWriter, back Redirect) {
+	renderPage(w, http.StatusOK, page{Title: "Signed in", Message: "Taking you to the application.", Next: back.String()})
+}
+
+// loginURLFor is the auth domain's login page for a return to back.
+func (h *Handler) loginURLFor(back Redirect) string {
+	return h.cfg.Issuer + loginPrefix + url.PathEscape(back.Host) + "?redirect_url=" + url.QueryEscape(back.String())
+}
+
 // getIdentity returns the identity behind the request's app token.
 func (h *Handler) getIdentity(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, keys *session.Keyring, app *policy.App) {
 	raw := wire.SessionToken(r)
@@ -141,6 +194,9 @@ func (h *Handler) getIdentity(w http.ResponseWriter, r *http.Request, snap *poli
 		return
 	}
 	claims, reason := h.edge.VerifySession(snap, keys, app, raw, h.cfg.Now())
+	if reason == "" && !session.Bound(wire.CookieValue(r, wire.BindingCookieName), claims.Binding, app.BindingCookie) {
+		reason = policy.ReasonBindingCookieMismatch
+	}
 	if reason != "" {
 		wire.WriteJSON(w, http.StatusUnauthorized, wire.ErrorBody{Error: string(reason), Message: reason.Describe()})
 		return
@@ -154,5 +210,6 @@ func (h *Handler) getIdentity(w http.ResponseWriter, r *http.Request, snap *poli
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"email": claims.Email, "user_uuid": claims.Subject, "idp": idp, "country": claims.Country,
 		"iat": claims.IssuedAt.Unix(), "exp": claims.Expiry.Unix(), "aud": claims.Audience, "common_name": claims.CommonName,
+		"purpose_justification": claims.Purpose,
 	})
 }

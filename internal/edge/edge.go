@@ -211,7 +211,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 				rec.AccountID, rec.AppID, rec.AppDomain = login.App.AccountID, login.App.ID, login.App.Domain
 				rec.IP, rec.Country = wire.ClientIP(r), s.country(r)
 				rec.Action, rec.Allowed, rec.Reason = ActionLogin, login.Allowed, login.Reason
-				rec.Email, rec.Connection = login.Email, login.LoginMethod
+				rec.Email, rec.Connection, rec.Purpose = login.Email, login.LoginMethod, login.Purpose
 			}
 			return
 		}
@@ -241,6 +241,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 			if rec != nil {
 				rec.Action, rec.Reason = ActionDeny, reason
 			}
+			if app.CustomNonIdentityDenyURL != "" {
+				redirectTo(w, app.CustomNonIdentityDenyURL)
+				return
+			}
 			s.refuse(w, r, app, http.StatusUnauthorized, reason)
 			return
 		}
@@ -251,6 +255,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		}
 	} else if raw := wire.SessionToken(r); raw != "" {
 		claims, reason := s.verifySession(st.Snap, st.Keys, app, raw, now)
+		if reason == "" && claims.CommonName == "" && !bound(r, app, claims) {
+			reason = policy.ReasonBindingCookieMismatch
+		}
 		switch {
 		case reason != "":
 			sessionFailure = reason
@@ -271,10 +278,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 				rec.TokenID, rec.TokenName = tok.ID, tok.Name
 			}
 		default:
-			facts.Identity = &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod}
+			facts.Identity = &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod, Purpose: claims.Purpose}
 			assertion = raw
 			if rec != nil {
-				rec.Email, rec.Connection = claims.Email, claims.LoginMethod
+				rec.Email, rec.Connection, rec.Purpose = claims.Email, claims.LoginMethod, claims.Purpose
 			}
 		}
 	}
@@ -381,6 +388,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 		h[wire.HeaderAssertion] = []string{t.assertion}
 		stripSessionCookie(h)
 	}
+	// The binding cookie is the edge's alone: an origin that never sees
+	// it cannot leak it beside the session token.
+	stripCookie(h, wire.BindingCookieName)
 	if t.email != "" {
 		h[wire.HeaderAuthenticatedAs] = []string{t.email}
 	}
@@ -427,12 +437,14 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, app *policy.App,
 }
 
 // login answers a request without valid credentials. A browser
-// navigation is redirected to the login page; anything else (a fetch with
-// an Origin header, an API client) gets a 401 it can read, with CORS
-// headers when the app allows the page's origin, naming the login URL.
+// navigation is redirected to the login page, unless the app answers 401
+// (service_auth_401_redirect, for apps machines call); anything else (a
+// fetch with an Origin header, an API client) gets a 401 it can read,
+// with CORS headers when the app allows the page's origin, naming the
+// login URL.
 func (s *Server) login(w http.ResponseWriter, r *http.Request, app *policy.App, reason policy.Reason) {
 	loginURL := s.auth.LoginURL(r)
-	if isNavigation(r) {
+	if isNavigation(r) && !app.ServiceAuth401Redirect {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, loginURL, http.StatusFound)
 		return
@@ -446,14 +458,23 @@ var denyPage = template.Must(template.New("deny").Parse(`<!doctype html>
 <body><h1>Access denied</h1><p>{{.Message}}</p><p><small>{{.Reason}}</small></p></body></html>
 `))
 
+// deny answers a request the policies refuse. A service token that no
+// Service Auth policy accepts is a non-identity denial: it goes to the
+// app's custom_non_identity_deny_url when there is one. Identity
+// denials of a browser navigation go to custom_deny_url, or get the deny
+// page.
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, app *policy.App, d policy.Decision) {
+	if d.Reason == policy.ReasonServiceTokenNoPolicy && app.CustomNonIdentityDenyURL != "" {
+		redirectTo(w, app.CustomNonIdentityDenyURL)
+		return
+	}
 	msg := d.Reason.Describe()
 	if app.CustomDenyMessage != "" {
 		msg = app.CustomDenyMessage
 	}
 	if isNavigation(r) {
 		if app.CustomDenyURL != "" {
-			http.Redirect(w, r, app.CustomDenyURL, http.StatusFound)
+			redirectTo(w, app.CustomDenyURL)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -464,6 +485,16 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, app *policy.App, d
 	}
 	copyHeaders(w.Header(), app.ResponseCORS(r.Header.Get("Origin")))
 	wire.WriteJSON(w, http.StatusForbidden, wire.ErrorBody{Error: string(d.Reason), Message: msg})
+}
+
+// redirectTo answers 302 with exactly u as the Location: u is a deny URL
+// the API accepted only in its canonical, absolute http(s) form
+// (access.ValidRedirectURL), so nothing here may rewrite it.
+func redirectTo(w http.ResponseWriter, u string) {
+	h := w.Header()
+	h.Set("Location", u)
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusFound)
 }
 
 func copyHeaders(dst, src http.Header) {
@@ -561,7 +592,10 @@ func serviceTokenHeaders(r *http.Request, app *policy.App) (id, secret string, p
 // stripSessionCookie removes the CF_Authorization cookie from the Cookie
 // headers going upstream: the origin gets the same token once, verified,
 // in Cf-Access-Jwt-Assertion, and need not see the bearer credential.
-func stripSessionCookie(h http.Header) {
+func stripSessionCookie(h http.Header) { stripCookie(h, wire.CookieName) }
+
+// stripCookie removes every cookie called name from the Cookie headers.
+func stripCookie(h http.Header, name string) {
 	lines := h["Cookie"]
 	if len(lines) == 0 {
 		return
@@ -569,7 +603,7 @@ func stripSessionCookie(h http.Header) {
 	var kept []string
 	changed := false
 	for _, line := range lines {
-		if !strings.Contains(line, wire.CookieName+"=") {
+		if !strings.Contains(line, name+"=") {
 			kept = append(kept, line)
 			continue
 		}
@@ -578,7 +612,7 @@ func stripSessionCookie(h http.Header) {
 		for rest := line; rest != ""; {
 			var part string
 			part, rest, _ = strings.Cut(rest, ";")
-			if p := strings.TrimSpace(part); p != "" && !strings.HasPrefix(p, wire.CookieName+"=") {
+			if p := strings.TrimSpace(part); p != "" && !strings.HasPrefix(p, name+"=") {
 				parts = append(parts, p)
 			}
 		}
@@ -594,6 +628,15 @@ func stripSessionCookie(h http.Header) {
 		return
 	}
 	h["Cookie"] = kept
+}
+
+// bound reports whether a verified session may be used with this
+// request's cookies: a token bound to a CF_Binding cookie needs that
+// cookie, and an app with the binding cookie on takes only bound tokens.
+// A stolen CF_Authorization is then useless without its CF_Binding,
+// which the origin never sees.
+func bound(r *http.Request, app *policy.App, c session.Claims) bool {
+	return session.Bound(wire.CookieValue(r, wire.BindingCookieName), c.Binding, app.BindingCookie)
 }
 
 // verifyCache remembers verified session tokens by hash, so that a token

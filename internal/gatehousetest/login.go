@@ -162,3 +162,25 @@ func (p *PINCatcher) PIN(to string) string {
 	defer p.mu.Unlock()
 	return p.pins[to]
 }
+
+// LoginWithPIN signs in to the app at appURL with a one-time PIN sent to
+// email (the account needs a onetimepin provider and the edge mail), as a
+// browser does: it opens the app, asks for a code, and posts it. It
+// returns the response the login ends in, with its body.
+func LoginWithPIN(tb testing.TB, c *http.Client, mail *PINCatcher, appURL, email string) (*http.Response, string) {
+	tb.Helper()
+	resp, body := Get(tb, c, appURL)
+	if resp.StatusCode != 200 || !strings.Contains(body, `name="email"`) {
+		tb.Fatalf("login page for %s: %d %s", appURL, resp.StatusCode, body)
+	}
+	action, form := HiddenFields(tb, body)
+	form.Set("email", email)
+	resp, body = PostForm(tb, c, resp.Request.URL.ResolveReference(&url.URL{Path: action}).String(), form)
+	pin := mail.PIN(strings.ToLower(email))
+	if resp.StatusCode != 200 || pin == "" {
+		tb.Fatalf("send code to %s: %d %s", email, resp.StatusCode, body)
+	}
+	action, form = HiddenFields(tb, body)
+	form.Set("code", pin)
+	return PostForm(tb, c, resp.Request.URL.ResolveReference(&url.URL{Path: action}).String(), form)
+}

@@ -12,6 +12,9 @@ import (
 type Identity struct {
 	Email       string
 	LoginMethod string // identity provider id
+	// Purpose is the reason the user gave for access (purpose
+	// justification), carried in the session; "" when none was asked.
+	Purpose string
 }
 
 // Facts are what the engine knows about one request.
@@ -97,6 +100,11 @@ func (a *App) decide(f *Facts, seen func(*Policy, policyMatch)) Decision {
 		}
 		if m.matched {
 			if p.Decision == access.DecisionAllow {
+				if p.PurposeJustificationRequired && f.Identity.Purpose == "" {
+					// Not without a reason: the user is asked for one at
+					// login, and the app is not reached until then.
+					return Decision{Action: Login, Reason: ReasonPurposeJustificationRequired, Policy: p}
+				}
 				return Decision{Action: Allow, Reason: ReasonAllowPolicy, Policy: p}
 			}
 			return Decision{Action: Deny, Reason: ReasonDenyPolicy, Policy: p}

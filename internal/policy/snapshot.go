@@ -88,10 +88,13 @@ type App struct {
 	PreflightBypass bool
 	CORS            *CORS
 
-	SessionDuration             time.Duration
-	CookieSameSite              string
-	CookieHTTPOnly              bool
-	CookiePathScoped            bool
+	SessionDuration  time.Duration
+	CookieSameSite   string
+	CookieHTTPOnly   bool
+	CookiePathScoped bool
+	// BindingCookie binds each app session to a CF_Binding cookie set
+	// beside it (enable_binding_cookie).
+	BindingCookie               bool
 	ServiceAuth401Redirect      bool
 	ReadServiceTokensFromHeader string
 	CustomDenyMessage           string
@@ -121,9 +124,13 @@ type Policy struct {
 	Decision        access.Decision
 	Precedence      int
 	SessionDuration time.Duration
-	include         []rule
-	require         []rule
-	exclude         []rule
+	// PurposeJustificationRequired: an Allow policy lets a user in only
+	// with a reason, asked at login with PurposeJustificationPrompt.
+	PurposeJustificationRequired bool
+	PurposeJustificationPrompt   string
+	include                      []rule
+	require                      []rule
+	exclude                      []rule
 }
 
 // Token is one service token's credential.
@@ -325,6 +332,7 @@ func compileAppSettings(a *access.App) (*App, error) {
 		CookieSameSite:              a.SameSiteCookieAttribute,
 		CookieHTTPOnly:              a.HTTPOnlyCookieAttribute == nil || *a.HTTPOnlyCookieAttribute,
 		CookiePathScoped:            a.PathCookieAttribute,
+		BindingCookie:               a.EnableBindingCookie,
 		ServiceAuth401Redirect:      a.ServiceAuth401Redirect,
 		ReadServiceTokensFromHeader: a.ReadServiceTokensFromHeader,
 		CustomDenyMessage:           a.CustomDenyMessage,
@@ -375,7 +383,8 @@ func compileAppSettings(a *access.App) (*App, error) {
 }
 
 func compilePolicy(p access.Policy) (*Policy, error) {
-	cp := &Policy{ID: p.ID, Name: p.Name, Decision: p.Decision, Precedence: p.Precedence}
+	cp := &Policy{ID: p.ID, Name: p.Name, Decision: p.Decision, Precedence: p.Precedence,
+		PurposeJustificationRequired: p.PurposeJustificationRequired, PurposeJustificationPrompt: p.PurposeJustificationPrompt}
 	if p.SessionDuration != "" {
 		d, err := time.ParseDuration(p.SessionDuration)
 		if err != nil {

@@ -38,6 +38,13 @@ type Claims struct {
 	// minted for ("service_token_binding"; Gatehouse extension): the token
 	// works exactly as long as that secret does.
 	ServiceTokenBinding string
+	// Purpose is the reason the user gave for access, when a policy asked
+	// for one ("purpose", Gatehouse extension).
+	Purpose string
+	// Binding is the hash of the CF_Binding cookie the token is bound to,
+	// when the app turns the binding cookie on ("binding", Gatehouse
+	// extension): the token is refused without that cookie.
+	Binding string
 }
 
 // TypeApp is the "type" claim of an app token.
@@ -78,6 +85,8 @@ type wireClaims struct {
 	IssuedAtNanos       int64  `json:"iat_ns,omitempty"`
 	SessionID           string `json:"sid,omitempty"`
 	ServiceTokenBinding string `json:"service_token_binding,omitempty"`
+	Purpose             string `json:"purpose,omitempty"`
+	Binding             string `json:"binding,omitempty"`
 }
 
 func toWire(c Claims) wireClaims {
@@ -99,6 +108,8 @@ func toWire(c Claims) wireClaims {
 		SessionID:     c.SessionID,
 
 		ServiceTokenBinding: c.ServiceTokenBinding,
+		Purpose:             c.Purpose,
+		Binding:             c.Binding,
 	}
 }
 
@@ -120,6 +131,8 @@ func (w *wireClaims) claims() Claims {
 		SessionID:     w.SessionID,
 
 		ServiceTokenBinding: w.ServiceTokenBinding,
+		Purpose:             w.Purpose,
+		Binding:             w.Binding,
 	}
 }
 

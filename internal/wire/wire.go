@@ -13,7 +13,10 @@ import (
 
 // Cookie and header names of the Access wire protocol.
 const (
-	CookieName            = "CF_Authorization"
+	CookieName = "CF_Authorization"
+	// BindingCookieName is the cookie an app's sessions are bound to when
+	// it turns on enable_binding_cookie; the origin never sees it.
+	BindingCookieName     = "CF_Binding"
 	HeaderClientID        = "Cf-Access-Client-Id"
 	HeaderClientSecret    = "Cf-Access-Client-Secret"
 	HeaderAssertion       = "Cf-Access-Jwt-Assertion"
@@ -70,18 +73,23 @@ func WriteJSON(w http.ResponseWriter, status int, body ErrorBody) {
 }
 
 // SessionToken returns the app token from the CF_Authorization cookie or
-// the cf-access-token header. It scans the Cookie headers for the one
-// cookie rather than parsing them all.
+// the cf-access-token header.
 func SessionToken(r *http.Request) string {
 	if t := r.Header[HeaderToken]; len(t) > 0 && t[0] != "" {
 		return t[0]
 	}
+	return CookieValue(r, CookieName)
+}
+
+// CookieValue returns the first cookie called name. It scans the Cookie
+// headers for the one cookie rather than parsing them all.
+func CookieValue(r *http.Request, name string) string {
 	for _, line := range r.Header["Cookie"] {
 		for line != "" {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
 			part = strings.TrimSpace(part)
-			if v, ok := strings.CutPrefix(part, CookieName+"="); ok {
+			if v, ok := strings.CutPrefix(part, name+"="); ok {
 				return strings.Trim(v, `"`)
 			}
 		}
