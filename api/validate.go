@@ -17,20 +17,17 @@ import (
 
 // Limits on durations accepted from callers.
 const (
-	maxSessionDuration = 8760 * time.Hour
+	maxSessionDuration = access.MaxSessionDuration
 	maxTokenDuration   = 876000 * time.Hour
 )
 
 var (
 	hostLabel  = `[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?`
-	hostRe     = regexp.MustCompile(`^(\*\.)?(` + hostLabel + `\.)*` + hostLabel + `$`)
 	plainHost  = regexp.MustCompile(`^(` + hostLabel + `\.)*` + hostLabel + `$`)
-	pathRe     = regexp.MustCompile(`^(/[A-Za-z0-9._~!$&'()+,;=:@%-]*)+$`)
 	tokenRe    = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	schemeRe   = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
 	scopeRe    = regexp.MustCompile(`^[\x21\x23-\x5b\x5d-\x7e]+$`) // RFC 6749 scope-token
 	messageFor = map[string]string{
-		"app_domain":       "must be a hostname with an optional path, such as app.example.com or example.com/api (a leading *. wildcard label is allowed)",
 		"origin_url":       "must be an absolute http:// or https:// URL with a host and no query, fragment or credentials, such as http://127.0.0.1:3000",
 		"cors_origin":      "must be an origin such as https://example.com (scheme, host and optional port; no path); use allow_all_origins for any origin",
 		"cors_method":      "must be one of " + strings.Join(access.CORSMethods, ", "),
@@ -38,6 +35,7 @@ var (
 		"session_duration": "must be a duration such as 30m or 24h, at most 8760h",
 		"token_duration":   "must be a duration such as 8760h, greater than zero",
 		"http_url":         "must be an absolute http:// or https:// URL",
+		"redirect_url":     "must be an absolute http:// or https:// URL with a host, in canonical form: printable ASCII without spaces, backslashes or credentials (it is sent as the Location exactly as given)",
 		"idp_url":          "must be an absolute https:// URL without credentials or fragment, such as https://login.example.com (http:// is accepted for tests on loopback)",
 		"oauth_scope":      "must be an OAuth scope: printable ASCII without spaces, quotes or backslashes",
 		"uuid":             "must be a UUID",
@@ -62,7 +60,6 @@ func newValidator() *validator.Validate {
 			panic(err)
 		}
 	}
-	must("app_domain", validAppDomain)
 	must("origin_url", validOriginURL)
 	must("cors_origin", validCORSOrigin)
 	must("cors_method", func(s string) bool { return slices.Contains(access.CORSMethods, s) })
@@ -73,6 +70,7 @@ func newValidator() *validator.Validate {
 		u, err := url.Parse(s)
 		return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && len(s) <= 2048
 	})
+	must("redirect_url", access.ValidRedirectURL)
 	must("idp_url", validIdPURL)
 	must("oauth_scope", scopeRe.MatchString)
 	return v
@@ -93,18 +91,6 @@ func validIdPURL(s string) bool {
 func validDuration(s string, max time.Duration) bool {
 	d, err := time.ParseDuration(s)
 	return err == nil && d > 0 && d <= max
-}
-
-// validAppDomain accepts host[/path] as Access stores app domains.
-func validAppDomain(s string) bool {
-	if len(s) > 255 || s == "" {
-		return false
-	}
-	host, path, hasPath := strings.Cut(s, "/")
-	if !hostRe.MatchString(strings.ToLower(host)) || len(host) > 253 {
-		return false
-	}
-	return !hasPath || path == "" || pathRe.MatchString("/"+path)
 }
 
 func validOriginURL(s string) bool {
@@ -139,12 +125,14 @@ func validCORSOrigin(s string) bool {
 	return plainHost.MatchString(host)
 }
 
-// validate checks v's struct tags and returns every failure as a field
-// error with the field's JSON path.
+// validateStruct checks v's struct tags and returns every failure as a
+// field error with the field's JSON path. A body that passes is then
+// refused if it sets a field Gatehouse does not support to anything but
+// its default (access.Inventory).
 func (s *Server) validateStruct(v any) error {
 	err := s.validate.Struct(v)
 	if err == nil {
-		return nil
+		return access.CheckSupported(v)
 	}
 	var verrs validator.ValidationErrors
 	if !errors.As(err, &verrs) {

@@ -4,11 +4,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
 )
 
 // identityHeaders are set by the edge alone: any copy a client sends is
 // removed before a request goes upstream.
-var identityHeaders = []string{HeaderAssertion, HeaderClientID, HeaderClientSecret, HeaderToken, HeaderAuthenticatedAs}
+var identityHeaders = []string{wire.HeaderAssertion, wire.HeaderClientID, wire.HeaderClientSecret, wire.HeaderToken, wire.HeaderAuthenticatedAs}
 
 // sameHeaderName reports whether an origin may read header names a and b
 // as one: case-insensitively, and with "_" for "-", as CGI, PHP and

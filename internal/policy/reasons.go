@@ -9,6 +9,10 @@ type Reason string
 const (
 	ReasonAppNotFound Reason = "app_not_found"
 
+	ReasonBadPath       Reason = "bad_path"
+	ReasonAmbiguousPath Reason = "ambiguous_path"
+	ReasonDomainInvalid Reason = "app_domain_invalid"
+
 	ReasonPreflightAnswered        Reason = "preflight_answered"
 	ReasonPreflightBypassed        Reason = "preflight_bypassed"
 	ReasonPreflightNoCORSSettings  Reason = "preflight_no_cors_settings"
@@ -22,6 +26,12 @@ const (
 	ReasonDenyPolicy        Reason = "deny_policy"
 	ReasonNoPolicyMatched   Reason = "no_policy_matched"
 	ReasonLoginRequired     Reason = "login_required"
+	// ReasonPurposeJustificationRequired: the Allow policy that matched
+	// asks for a reason, and the session carries none.
+	ReasonPurposeJustificationRequired Reason = "purpose_justification_required"
+	// ReasonBindingCookieMismatch: the app binds its sessions to a
+	// CF_Binding cookie and the request lacks the matching one.
+	ReasonBindingCookieMismatch Reason = "binding_cookie_mismatch"
 
 	ReasonServiceTokenUnknown    Reason = "service_token_unknown"
 	ReasonServiceTokenBadSecret  Reason = "service_token_bad_secret"
@@ -41,6 +51,12 @@ func (r Reason) Describe() string {
 	switch r {
 	case ReasonAppNotFound:
 		return "no application protects this host and path"
+	case ReasonBadPath:
+		return "the request path is refused: it has a control character (such as %00), an invalid percent-encoding or bytes that are not UTF-8"
+	case ReasonAmbiguousPath:
+		return "the request path is refused: origins may read it as a path of another application (case, ;parameters, trailing dots or spaces, backslashes, encoded slashes)"
+	case ReasonDomainInvalid:
+		return "an application's stored domain on this host is not in canonical form; the host is closed until it is fixed"
 	case ReasonPreflightAnswered:
 		return "CORS preflight answered from the application's CORS settings"
 	case ReasonPreflightBypassed:
@@ -65,6 +81,10 @@ func (r Reason) Describe() string {
 		return "no policy allows this identity"
 	case ReasonLoginRequired:
 		return "no valid session: log in to this application first"
+	case ReasonPurposeJustificationRequired:
+		return "this application asks why you need access: give a reason at login"
+	case ReasonBindingCookieMismatch:
+		return "the session is bound to another browser (its CF_Binding cookie is missing or does not match): log in again"
 	case ReasonServiceTokenUnknown:
 		return "the service token's client id is unknown"
 	case ReasonServiceTokenBadSecret:
