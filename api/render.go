@@ -28,6 +28,10 @@ const (
 	CodeForbidden          = 10001
 )
 
+// RetryAfterUnavailable is the Retry-After (seconds) of a 503: the
+// database did not answer within the request's bound.
+const RetryAfterUnavailable = 5
+
 // envelope is Cloudflare's response wrapper.
 type envelope struct {
 	Success    bool             `json:"success"`
@@ -104,6 +108,8 @@ func kindStatus(k access.ErrorKind) (int, int) {
 		return http.StatusForbidden, CodeForbidden
 	case access.ERateLimited:
 		return http.StatusTooManyRequests, CodeRateLimited
+	case access.EUnavailable:
+		return http.StatusServiceUnavailable, CodeUnavailable
 	}
 	return http.StatusInternalServerError, CodeInternal
 }
@@ -124,8 +130,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		return
 	}
 	status, code := kindStatus(ae.Kind)
-	if status == http.StatusUnauthorized {
+	switch status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+	case http.StatusServiceUnavailable:
+		log.WarnContext(r.Context(), "unavailable", "err", ae.Cause, "request_id", requestID(r.Context()), "path", r.URL.Path)
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterUnavailable))
 	}
 	if len(ae.Fields) == 0 {
 		writeJSON(w, status, failure(errorObject{Code: code, Message: ae.Message}))

@@ -31,6 +31,7 @@ type Server struct {
 	validate *validator.Validate
 	observer Observer
 
+	dbTimeout  time.Duration                 // bound on each request's database work
 	sessionTTL time.Duration                 // dashboard sessions' lifetime
 	signIns    *ratelimit.PerKey[netip.Addr] // failed dashboard sign-ins per address
 }
@@ -47,9 +48,17 @@ type Option func(*Server)
 // WithObserver reports every request to o (metrics).
 func WithObserver(o Observer) Option { return func(s *Server) { s.observer = o } }
 
+// DefaultDBTimeout bounds the database work of one API request.
+const DefaultDBTimeout = 5 * time.Second
+
+// WithDBTimeout bounds the database work of each request (waiting for a
+// pooled connection, and every statement) by d: past it the request is
+// answered 503 with Retry-After (default DefaultDBTimeout).
+func WithDBTimeout(d time.Duration) Option { return func(s *Server) { s.dbTimeout = d } }
+
 // New returns a Server over st that logs to log.
 func New(st *store.Store, log *slog.Logger, opts ...Option) *Server {
-	s := &Server{store: st, log: log, validate: newValidator(), sessionTTL: DefaultDashboardSessionTTL, signIns: ratelimit.New[netip.Addr](signInEvery, signInBurst, maxSignInAddrs)}
+	s := &Server{store: st, log: log, validate: newValidator(), dbTimeout: DefaultDBTimeout, sessionTTL: DefaultDashboardSessionTTL, signIns: ratelimit.New[netip.Addr](signInEvery, signInBurst, maxSignInAddrs)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -176,6 +185,17 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, tokenKey, tok)))
+	})
+}
+
+// boundDB gives each request a deadline for its database work, so that
+// a hung database answers 503 in bounded time instead of holding the
+// request for as long as the database hangs.
+func (s *Server) boundDB(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.dbTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

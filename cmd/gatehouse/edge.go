@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/accesslog"
 	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -119,7 +120,7 @@ func masterKeyFor(f edgeFlags, localPG string, stdout io.Writer) ([]byte, error)
 
 // startEdge loads the edge's configuration (which must succeed) and starts
 // following changes; it returns the function that serves edge traffic.
-func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFlags, localPG string, stdout io.Writer, m *metrics.Metrics) (func() error, error) {
+func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFlags, t httpserver.Timeouts, localPG string, stdout io.Writer, m *metrics.Metrics) (func() error, error) {
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
@@ -162,10 +163,16 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 		MasterKey: mk, Mailer: mailer, Observers: observers}, loader, lastSeen)
 	registry := edge.NewRegistry(st, loader, log, edge.Self(f.addr))
 	return func() error {
+		// The access log and last-seen writers outlive ctx: they stop
+		// only once in-flight requests have finished, so that the rows
+		// of requests answered during shutdown are written too.
+		bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopBG()
 		go loader.Run(ctx)
-		go lastSeen.Run(ctx, 5*time.Second)
+		lastSeenDone := make(chan struct{})
+		go func() { defer close(lastSeenDone); lastSeen.Run(bg, 5*time.Second) }()
 		accessLogDone := make(chan struct{})
-		go func() { defer close(accessLogDone); accessLog.Run(ctx) }()
+		go func() { defer close(accessLogDone); accessLog.Run(bg) }()
 		registryDone := make(chan struct{})
 		go func() { defer close(registryDone); registry.Run(ctx, 5*time.Second) }()
 		go func() {
@@ -184,11 +191,16 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 				}
 			}
 		}()
-		err := serveHTTP(ctx, log, "edge", f.addr, srv, f.tlsCert, f.tlsKey, stdout)
+		// Shutdown order: stop accepting and finish in-flight requests
+		// (serveHTTP), drain the access log and last-seen times (bounded
+		// by accesslog.DrainTimeout), then the caller closes the
+		// pool.
+		err := serveHTTP(ctx, log, "edge", f.addr, srv, f.tlsCert, f.tlsKey, t, stdout)
+		stopBG()
+		<-accessLogDone
+		<-lastSeenDone
 		if ctx.Err() != nil {
 			<-registryDone // the edge deletes its row before the pool closes
-			// Queued access log rows are written before the pool closes.
-			<-accessLogDone
 		}
 		return err
 	}, nil
@@ -206,6 +218,7 @@ func offIfZero[T time.Duration | int64](v T) T {
 func edgeCommand(ctx context.Context, env func(string, string) string, databaseURL *string, stdout, stderr io.Writer) *cobra.Command {
 	var ef edgeFlags
 	var mf metricsFlags
+	var tf timeoutFlags
 	var logFormat string
 	cmd := &cobra.Command{
 		Use:   "edge",
@@ -219,6 +232,9 @@ func edgeCommand(ctx context.Context, env func(string, string) string, databaseU
 			if err := mf.validate(); err != nil {
 				return err
 			}
+			if err := tf.validate(); err != nil {
+				return err
+			}
 			if *databaseURL == "" {
 				return errors.New("no database: set DATABASE_URL or --database-url")
 			}
@@ -226,14 +242,14 @@ func edgeCommand(ctx context.Context, env func(string, string) string, databaseU
 			if err != nil {
 				return err
 			}
-			st, err := openStore(ctx, *databaseURL, store.WithMasterKey(mk))
+			st, err := openStore(ctx, *databaseURL, store.WithMasterKey(mk), store.WithStatementTimeout(tf.statement))
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			m := mf.newMetrics(st)
 			g, gctx := errgroup.WithContext(ctx)
-			run, err := startEdge(gctx, log, st, ef, "", stdout, m)
+			run, err := startEdge(gctx, log, st, ef, tf.Timeouts, "", stdout, m)
 			if err != nil {
 				return err
 			}
@@ -244,6 +260,7 @@ func edgeCommand(ctx context.Context, env func(string, string) string, databaseU
 	}
 	ef.register(cmd.Flags(), env)
 	mf.register(cmd.Flags(), env)
+	tf.register(cmd.Flags(), env)
 	cmd.Flags().StringVar(&logFormat, "log-format", env("GATEHOUSE_LOG_FORMAT", "json"), "log format: json or text (env GATEHOUSE_LOG_FORMAT)")
 	return cmd
 }

@@ -20,10 +20,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/pgcluster"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -188,6 +190,8 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 	var bootstrap, migrate, noEdge bool
 	var ef edgeFlags
 	var mf metricsFlags
+	var tf timeoutFlags
+	var dbTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the control-plane API and the edge",
@@ -202,6 +206,12 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 			}
 			if err := mf.validate(); err != nil {
 				return err
+			}
+			if err := tf.validate(); err != nil {
+				return err
+			}
+			if dbTimeout <= 0 {
+				return fmt.Errorf("--db-timeout %v: must be positive", dbTimeout)
 			}
 			url := *databaseURL
 			if url == "" {
@@ -226,7 +236,7 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 			}
 			// The master key seals identity provider secrets (API) and
 			// signing keys (edge). Only an API-only process may run without.
-			var storeOpts []store.Option
+			storeOpts := []store.Option{store.WithStatementTimeout(tf.statement)}
 			mk, err := masterKeyFor(ef, localPG, stdout)
 			switch {
 			case err == nil:
@@ -250,14 +260,14 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 				}
 			}
 			m := mf.newMetrics(st)
-			var apiOpts []api.Option
+			apiOpts := []api.Option{api.WithDBTimeout(dbTimeout)}
 			if m != nil {
 				apiOpts = append(apiOpts, api.WithObserver(m))
 			}
 			g, gctx := errgroup.WithContext(ctx)
 			g.Go(func() error { return serveMetrics(gctx, log, mf, m, stdout) })
 			if !noEdge {
-				runEdgeServer, err := startEdge(gctx, log, st, ef, localPG, stdout, m)
+				runEdgeServer, err := startEdge(gctx, log, st, ef, tf.Timeouts, localPG, stdout, m)
 				if err != nil {
 					return err
 				}
@@ -265,7 +275,7 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 			}
 			g.Go(func() error {
 				// The dashboard shares the API's listener (and so its origin).
-				return serveHTTP(gctx, log, "api", apiAddr, dashboard.Mount(api.New(st, log, apiOpts...).Handler()), "", "", stdout)
+				return serveHTTP(gctx, log, "api", apiAddr, dashboard.Mount(api.New(st, log, apiOpts...).Handler()), "", "", tf.Timeouts, stdout)
 			})
 			return g.Wait()
 		},
@@ -273,6 +283,8 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 	f := cmd.Flags()
 	ef.register(f, env)
 	mf.register(f, env)
+	tf.register(f, env)
+	f.DurationVar(&dbTimeout, "db-timeout", envDuration(env, "GATEHOUSE_DB_TIMEOUT", api.DefaultDBTimeout), "bound on one API request's database work (waiting for a connection, and its statements); past it the API answers 503 with Retry-After (env GATEHOUSE_DB_TIMEOUT)")
 	f.BoolVar(&noEdge, "no-edge", env("GATEHOUSE_NO_EDGE", "") == "true", "run only the API (env GATEHOUSE_NO_EDGE=true)")
 	f.StringVar(&apiAddr, "api-addr", env("GATEHOUSE_API_ADDR", "127.0.0.1:8080"), "API listen address (env GATEHOUSE_API_ADDR)")
 	f.StringVar(&localPG, "local-postgres", env("GATEHOUSE_LOCAL_POSTGRES", ""), "when no database URL is set, run a local PostgreSQL with its data in this directory (env GATEHOUSE_LOCAL_POSTGRES)")
@@ -344,14 +356,16 @@ func bootstrapAccount(ctx context.Context, st *store.Store, stdout io.Writer) er
 	return nil
 }
 
-// serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
-// With a certificate and key it serves HTTPS.
-func serveHTTP(ctx context.Context, log *slog.Logger, name, addr string, h http.Handler, certFile, keyFile string, stdout io.Writer) error {
+// serveHTTP serves h on addr until ctx ends, then shuts down gracefully:
+// it stops accepting and waits (at most t.Shutdown) for in-flight
+// requests. With a certificate and key it serves HTTPS.
+func serveHTTP(ctx context.Context, log *slog.Logger, name, addr string, h http.Handler, certFile, keyFile string, t httpserver.Timeouts, stdout io.Writer) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("%s: listen on %s: %w", name, addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	t = t.WithDefaults()
+	srv := httpserver.New(h, t)
 	scheme := "http"
 	if certFile != "" {
 		scheme = "https"
@@ -365,27 +379,36 @@ func serveHTTP(ctx context.Context, log *slog.Logger, name, addr string, h http.
 	} else {
 		fmt.Fprintf(stdout, "Gatehouse edge on %s://%s\n", scheme, ln.Addr())
 	}
-	errc := make(chan error, 1)
 	go func() {
-		if certFile != "" {
-			errc <- srv.ServeTLS(ln, certFile, keyFile)
-		} else {
-			errc <- srv.Serve(ln)
-		}
+		<-ctx.Done()
+		log.Info(name + " shutting down")
 	}()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info(name + " shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	return httpserver.Serve(ctx, srv, ln, certFile, keyFile, t.Shutdown)
+}
+
+// timeoutFlags bound what slow and hung peers can hold, for every
+// listener of a command.
+type timeoutFlags struct {
+	httpserver.Timeouts
+	statement time.Duration
+}
+
+func (f *timeoutFlags) register(fs *pflag.FlagSet, env func(string, string) string) {
+	fs.DurationVar(&f.ReadHeader, "read-header-timeout", envDuration(env, "GATEHOUSE_READ_HEADER_TIMEOUT", httpserver.DefaultReadHeaderTimeout), "time a client has to send a request's line and headers (env GATEHOUSE_READ_HEADER_TIMEOUT)")
+	fs.DurationVar(&f.Idle, "idle-timeout", envDuration(env, "GATEHOUSE_IDLE_TIMEOUT", httpserver.DefaultIdleTimeout), "time a kept-alive connection may wait for its next request (env GATEHOUSE_IDLE_TIMEOUT)")
+	fs.DurationVar(&f.BodyRead, "body-read-timeout", envDuration(env, "GATEHOUSE_BODY_READ_TIMEOUT", httpserver.DefaultBodyReadTimeout), "time a client may take to send the next bytes of a request body; the whole upload is not limited (env GATEHOUSE_BODY_READ_TIMEOUT)")
+	fs.DurationVar(&f.statement, "db-statement-timeout", envDuration(env, "GATEHOUSE_DB_STATEMENT_TIMEOUT", store.DefaultStatementTimeout), "PostgreSQL statement_timeout of every database connection (env GATEHOUSE_DB_STATEMENT_TIMEOUT)")
+	fs.DurationVar(&f.Shutdown, "shutdown-timeout", envDuration(env, "GATEHOUSE_SHUTDOWN_TIMEOUT", httpserver.DefaultShutdownTimeout), "at shutdown, time in-flight requests have to finish (env GATEHOUSE_SHUTDOWN_TIMEOUT)")
+}
+
+func (f *timeoutFlags) validate() error {
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--read-header-timeout", f.ReadHeader}, {"--idle-timeout", f.Idle}, {"--body-read-timeout", f.BodyRead}, {"--shutdown-timeout", f.Shutdown}, {"--db-statement-timeout", f.statement}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s %v: must be positive", d.flag, d.v)
+		}
 	}
 	return nil
 }

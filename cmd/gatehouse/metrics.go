@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -63,5 +64,5 @@ func serveMetrics(ctx context.Context, log *slog.Logger, f metricsFlags, m *metr
 	if m == nil {
 		return nil
 	}
-	return serveHTTP(ctx, log, "metrics", f.addr, m.Handler(), "", "", stdout)
+	return serveHTTP(ctx, log, "metrics", f.addr, m.Handler(), "", "", httpserver.Defaults(), stdout)
 }

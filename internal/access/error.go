@@ -18,6 +18,7 @@ const (
 	EUnauthorized       ErrorKind = "unauthorized"
 	EForbidden          ErrorKind = "forbidden"
 	ERateLimited        ErrorKind = "rate_limited"
+	EUnavailable        ErrorKind = "unavailable" // the database did not answer in time or is unreachable: retry later
 	EInternal           ErrorKind = "internal"
 )
 
@@ -38,6 +39,17 @@ type Error struct {
 	Kind    ErrorKind
 	Message string
 	Fields  []FieldError
+	// Cause is the underlying failure, for logs only: never shown to the
+	// caller.
+	Cause error
+}
+
+// Unwrap returns the underlying failure, if any.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Unavailable returns an EUnavailable error caused by err.
+func Unavailable(err error) *Error {
+	return &Error{Kind: EUnavailable, Message: "the database is unavailable; retry later", Cause: err}
 }
 
 func (e *Error) Error() string {

@@ -26,8 +26,10 @@ const (
 	DefaultMaxAge        = 720 * time.Hour
 	DefaultMaxRows       = 10_000_000
 	DefaultPruneInterval = 5 * time.Minute
-	pruneChunk           = 10_000
-	maxBackoff           = 10 * time.Second
+	// DrainTimeout bounds writing what is queued when Run stops.
+	DrainTimeout = 5 * time.Second
+	pruneChunk   = 10_000
+	maxBackoff   = 10 * time.Second
 )
 
 // Config tunes a Logger. Zero values take the defaults.
@@ -270,13 +272,13 @@ func (l *Logger) Run(ctx context.Context) {
 }
 
 // final writes what is pending and queued when Run stops, giving up
-// after a few seconds.
+// after DrainTimeout.
 func (l *Logger) final(pending []access.AccessLogEntry) {
 	pending = l.takeQueued(pending)
 	if len(pending) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
 	defer cancel()
 	for len(pending) > 0 {
 		n := min(len(pending), l.cfg.BatchSize)

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/wire"
@@ -114,11 +116,10 @@ type target struct {
 	// relayID and relaySecret are the service token a relay app presents
 	// to its origin instead of the user's identity.
 	relayID, relaySecret string
+	// clientBody is the inbound request's body, to tell its read errors
+	// from the origin's.
+	clientBody io.Reader
 }
-
-// identityHeaders are set by the edge alone: any copy a client sends is
-// removed before a request goes upstream. The names are in canonical form.
-var identityHeaders = []string{wire.HeaderAssertion, wire.HeaderClientID, wire.HeaderClientSecret, wire.HeaderToken, wire.HeaderAuthenticatedAs}
 
 // proxyKey identifies a reverse proxy: its origin, and whether it relays.
 type proxyKey struct {
@@ -126,10 +127,14 @@ type proxyKey struct {
 	relay  bool
 }
 
+// targetKey carries a request's *target to its proxy's Rewrite.
+type targetKey struct{}
+
 // proxyFor returns the reverse proxy for an origin, made once: the
-// origin is fixed per proxy, so a request carries nothing extra. A relay's
-// proxy drops the upstream gateway's session cookie from responses: set
-// on this host, it would replace the user's own session.
+// origin is fixed per proxy, and what differs per request (the identity
+// it carries) comes in the request's context. A relay's proxy drops the
+// upstream gateway's session cookie from responses: set on this host, it
+// would replace the user's own session.
 func (s *Server) proxyFor(origin *url.URL, relay bool) *httputil.ReverseProxy {
 	key := proxyKey{origin.String(), relay}
 	if p, ok := s.proxies.Load(key); ok {
@@ -139,6 +144,12 @@ func (s *Server) proxyFor(origin *url.URL, relay bool) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(origin)
 			pr.SetXForwarded()
+			// The client's hop-by-hop headers (those its Connection
+			// header names) are gone from pr.Out by now: what the edge
+			// sets here cannot be removed by a client naming it.
+			if t, ok := pr.In.Context().Value(targetKey{}).(*target); ok {
+				t.apply(pr.Out.Header, relay)
+			}
 		},
 		Transport:    s.cfg.Transport,
 		BufferPool:   bufferPool{},
@@ -154,7 +165,25 @@ func (s *Server) proxyFor(origin *url.URL, relay bool) *httputil.ReverseProxy {
 	return actual.(*httputil.ReverseProxy)
 }
 
+// proxyError answers a failed forward. A client that failed to send its
+// body (too slow, or a malformed chunk) is told so, and the connection is
+// closed (its remaining bytes cannot be framed); only an origin that
+// failed is a 502.
 func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	// r is the outbound request; the client's body is the target's.
+	var bodyErr error
+	if t, ok := r.Context().Value(targetKey{}).(*target); ok {
+		bodyErr = httpserver.BodyError(t.clientBody)
+	}
+	if bodyErr != nil {
+		w.Header().Set("Connection", "close")
+		if httpserver.IsTimeout(bodyErr) {
+			wire.WriteJSON(w, http.StatusRequestTimeout, wire.ErrorBody{Error: "request_timeout", Message: "the request body did not arrive in time"})
+			return
+		}
+		wire.WriteJSON(w, http.StatusBadRequest, wire.ErrorBody{Error: "bad_request_body", Message: "the request body is malformed"})
+		return
+	}
 	if errors.Is(err, context.Canceled) {
 		return
 	}
@@ -375,34 +404,19 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 		wire.WriteJSON(w, http.StatusBadGateway, wire.ErrorBody{Error: "no_origin", Message: "the application has no origin configured"})
 		return
 	}
-	// The outbound request copies these headers: strip what only the edge
-	// may say, then say it.
+	// The outbound request copies the client's headers: strip every
+	// credential and everything only the edge may say here; the proxy's
+	// Rewrite then says it (target.apply).
 	h := r.Header
-	for _, name := range identityHeaders {
-		delete(h, name)
-	}
-	if t.tokenField != "" {
-		h.Del(t.tokenField)
-	}
-	if t.assertion != "" {
-		h[wire.HeaderAssertion] = []string{t.assertion}
-		stripSessionCookie(h)
-	}
-	// The binding cookie is the edge's alone: an origin that never sees
-	// it cannot leak it beside the session token.
-	stripCookie(h, wire.BindingCookieName)
-	if t.email != "" {
-		h[wire.HeaderAuthenticatedAs] = []string{t.email}
-	}
+	stripClientIdentity(h, t.tokenField)
+	stripSessionCookie(h)
 	relay := app.UpstreamClientID != ""
 	if relay {
 		// The user's cookies belong to this host, not to the upstream's.
 		delete(h, "Cookie")
-		if t.relayID != "" {
-			h[wire.HeaderClientID] = []string{t.relayID}
-			h[wire.HeaderClientSecret] = []string{t.relaySecret}
-		}
 	}
+	t.clientBody = r.Body
+	r = r.WithContext(context.WithValue(r.Context(), targetKey{}, t))
 	if rec == nil {
 		s.proxyFor(t.origin, relay).ServeHTTP(w, r)
 		return
@@ -411,6 +425,24 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 	start := time.Now()
 	s.proxyFor(t.origin, relay).ServeHTTP(uw, r)
 	rec.UpstreamStatus, rec.UpstreamLatency = uw.status, time.Since(start)
+	if httpserver.BodyError(t.clientBody) != nil && uw.status >= 400 {
+		rec.UpstreamStatus = 0 // the edge refused the client's body; the origin did not answer
+	}
+}
+
+// apply sets the headers the edge tells the origin: the assertion and
+// email of an allowed identity, or a relay's service token.
+func (t *target) apply(h http.Header, relay bool) {
+	if t.assertion != "" {
+		h[wire.HeaderAssertion] = []string{t.assertion}
+	}
+	if t.email != "" {
+		h[wire.HeaderAuthenticatedAs] = []string{t.email}
+	}
+	if relay && t.relayID != "" {
+		h[wire.HeaderClientID] = []string{t.relayID}
+		h[wire.HeaderClientSecret] = []string{t.relaySecret}
+	}
 }
 
 // dropSessionSetCookie removes Set-Cookie lines for CF_Authorization.
@@ -587,47 +619,6 @@ func serviceTokenHeaders(r *http.Request, app *policy.App) (id, secret string, p
 		return "", "", true
 	}
 	return v.ID, v.Secret, true
-}
-
-// stripSessionCookie removes the CF_Authorization cookie from the Cookie
-// headers going upstream: the origin gets the same token once, verified,
-// in Cf-Access-Jwt-Assertion, and need not see the bearer credential.
-func stripSessionCookie(h http.Header) { stripCookie(h, wire.CookieName) }
-
-// stripCookie removes every cookie called name from the Cookie headers.
-func stripCookie(h http.Header, name string) {
-	lines := h["Cookie"]
-	if len(lines) == 0 {
-		return
-	}
-	var kept []string
-	changed := false
-	for _, line := range lines {
-		if !strings.Contains(line, name+"=") {
-			kept = append(kept, line)
-			continue
-		}
-		changed = true
-		var parts []string
-		for rest := line; rest != ""; {
-			var part string
-			part, rest, _ = strings.Cut(rest, ";")
-			if p := strings.TrimSpace(part); p != "" && !strings.HasPrefix(p, name+"=") {
-				parts = append(parts, p)
-			}
-		}
-		if len(parts) > 0 {
-			kept = append(kept, strings.Join(parts, "; "))
-		}
-	}
-	if !changed {
-		return
-	}
-	if len(kept) == 0 {
-		delete(h, "Cookie")
-		return
-	}
-	h["Cookie"] = kept
 }
 
 // bound reports whether a verified session may be used with this

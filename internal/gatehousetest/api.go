@@ -22,6 +22,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -99,7 +100,9 @@ func NewAPIOn(tb testing.TB, st *store.Store, opts ...api.Option) *API {
 func serveAPI(tb testing.TB, st *store.Store, wrap func(http.Handler) http.Handler, opts ...api.Option) *API {
 	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(wrap(api.New(st, log, opts...).Handler()))
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = httpserver.New(wrap(api.New(st, log, opts...).Handler()), httpserver.Defaults())
+	srv.Start()
 	tb.Cleanup(srv.Close)
 	a := &API{URL: srv.URL, Store: st}
 	a.client = &http.Client{Transport: &validatingTransport{tb: tb, router: specRouter(tb, srv.URL), next: http.DefaultTransport}}

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -81,6 +82,9 @@ type EdgeOptions struct {
 	// Clock is the edge's "now" (token issue and expiry times); nil for
 	// time.Now.
 	Clock func() time.Time
+	// Timeouts bound slow clients as in production; zero fields take
+	// httpserver's defaults.
+	Timeouts httpserver.Timeouts
 }
 
 // StartEdge starts an edge server (and its change-feed follower) for the
@@ -109,6 +113,8 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	lastSeen := edge.NewLastSeen(st, log)
 	e := &Edge{Loader: loader, Keys: keys, LastSeen: lastSeen}
 	srv := httptest.NewUnstartedServer(nil)
+	timeouts := opts.Timeouts.WithDefaults()
+	srv.Config.ReadHeaderTimeout, srv.Config.IdleTimeout = timeouts.ReadHeader, timeouts.Idle
 	transport := &http.Transport{MaxIdleConnsPerHost: 64}
 	if opts.TLS {
 		cert, roots := LoopbackCert(tb)
@@ -131,7 +137,7 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	}
 	e.Server = edge.New(edge.Config{Issuer: e.Issuer, Secure: opts.TLS, CountryHeader: opts.CountryHeader, Log: log,
 		MasterKey: MasterKey, Mailer: opts.Mailer, Transport: opts.Transport, Observers: opts.Observers, Now: opts.Clock}, loader, lastSeen)
-	srv.Config.Handler = e.Server
+	srv.Config.Handler = httpserver.Guard(e.Server, timeouts.BodyRead)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); loader.Run(ctx) }()
@@ -248,6 +254,7 @@ type Origin struct {
 	*httptest.Server
 	mu       sync.Mutex
 	requests []*http.Request
+	bodies   []string
 }
 
 // StartOrigin starts a recording origin that answers 200 "origin ok".
@@ -255,11 +262,14 @@ func StartOrigin(tb testing.TB) *Origin {
 	tb.Helper()
 	o := &Origin{}
 	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			body = append(body, "<read error: "+err.Error()+">"...)
+		}
 		r.Body = io.NopCloser(nil)
-		_ = body
 		o.mu.Lock()
 		o.requests = append(o.requests, r.Clone(context.Background()))
+		o.bodies = append(o.bodies, string(body))
 		o.mu.Unlock()
 		w.Header().Set("X-Origin", "yes")
 		_, _ = io.WriteString(w, "origin ok")
@@ -273,6 +283,14 @@ func (o *Origin) Requests() []*http.Request {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return append([]*http.Request(nil), o.requests...)
+}
+
+// Bodies returns the request bodies that reached the origin so far, in
+// the order of Requests; a body cut short ends in "<read error: ...>".
+func (o *Origin) Bodies() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.bodies...)
 }
 
 // Last returns the last request that reached the origin, or nil.

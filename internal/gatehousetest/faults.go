@@ -6,8 +6,13 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-dev/gatehouse/internal/pgcluster"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -90,7 +95,45 @@ func (c *Cutter) Restore() {
 // the test can take the database away from that store alone.
 func StoreVia(tb testing.TB) (*store.Store, *Cutter) {
 	tb.Helper()
-	u, err := url.Parse(DatabaseURL(tb))
+	return StoreThrough(tb, DatabaseURL(tb))
+}
+
+// PrivateDatabase starts a PostgreSQL cluster for this test alone, so
+// that it may hang (SIGSTOP) or kill the server without touching other
+// tests, and returns it with the URL of a migrated database on it. The
+// cluster is resumed and stopped when the test ends.
+func PrivateDatabase(tb testing.TB) (*pgcluster.Cluster, string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := pgcluster.StartTemp(ctx, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = c.Signal(syscall.SIGCONT)
+		_ = c.Stop()
+	})
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE DATABASE gatehouse`); err != nil {
+		tb.Fatal(err)
+	}
+	url := c.URL("gatehouse")
+	if err := store.MigrateUp(url); err != nil {
+		tb.Fatal(err)
+	}
+	return c, url
+}
+
+// StoreThrough opens a store on the database at dbURL through a new
+// Cutter, with a short connect timeout, closed when the test ends.
+func StoreThrough(tb testing.TB, dbURL string, opts ...store.Option) (*store.Store, *Cutter) {
+	tb.Helper()
+	u, err := url.Parse(dbURL)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -99,7 +142,7 @@ func StoreVia(tb testing.TB) (*store.Store, *Cutter) {
 	q := u.Query()
 	q.Set("connect_timeout", "2")
 	u.RawQuery = q.Encode()
-	st, err := store.Open(context.Background(), u.String())
+	st, err := store.Open(context.Background(), u.String(), opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -571,6 +571,43 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	}
 }
 
+// Signal sends sig to the server (the postmaster) and every process it
+// started (each runs in a session of its own, so there is no process
+// group to signal): SIGSTOP hangs the whole database as a stalled host
+// would, SIGCONT resumes it. For fault tests; Linux only (it reads /proc).
+func (c *Cluster) Signal(sig syscall.Signal) error {
+	pids := []int{c.proc.Pid}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return fmt.Errorf("pgcluster: list processes: %w", err)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(c.proc.Pid) {
+			pids = append(pids, pid)
+		}
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("pgcluster: signal %v to postgres process %d (port %d): %w", sig, pid, c.Port, err)
+		}
+	}
+	return nil
+}
+
 // Stop shuts the server down the way `pg_ctl -m fast stop` does: open
 // transactions are rolled back and clients disconnected. A cluster from
 // StartTemp is then deleted. Calling Stop again returns the first result.

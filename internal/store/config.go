@@ -84,7 +84,7 @@ func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) 
 		return err
 	})
 	if err != nil {
-		return access.Config{}, fmt.Errorf("store: load config: %w", err)
+		return access.Config{}, wrap("load config", err)
 	}
 	return cfg, nil
 }
@@ -118,7 +118,7 @@ func (s *Store) TouchServiceTokens(ctx context.Context, seen map[string]time.Tim
 		FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, seen)
 		WHERE t.id = u.id`, ids, times)
 	if err != nil {
-		return fmt.Errorf("store: touch service tokens: %w", err)
+		return wrap("touch service tokens", err)
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ func (s *Store) UpsertEdgeHeartbeat(ctx context.Context, e access.EdgeStatus) er
 			last_error = EXCLUDED.last_error`,
 		e.ID, e.Hostname, e.Addr, e.Version, e.StartedAt, s.now().UTC(), e.ConfigVersion, e.LastReloadAt, e.LastError)
 	if err != nil {
-		return fmt.Errorf("store: edge heartbeat %q: %w", e.ID, err)
+		return wrap(fmt.Sprintf("edge heartbeat %q", e.ID), err)
 	}
 	return nil
 }
@@ -60,7 +60,7 @@ func (s *Store) ListEdges(ctx context.Context, staleAfter time.Duration) (access
 		return err
 	})
 	if err != nil {
-		return access.EdgeList{}, fmt.Errorf("store: list edges: %w", err)
+		return access.EdgeList{}, wrap("list edges", err)
 	}
 	return list, nil
 }
@@ -68,7 +68,7 @@ func (s *Store) ListEdges(ctx context.Context, staleAfter time.Duration) (access
 // DeleteEdge removes an edge's row, when it shuts down.
 func (s *Store) DeleteEdge(ctx context.Context, id string) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM edge_instances WHERE id = $1`, id); err != nil {
-		return fmt.Errorf("store: delete edge %q: %w", id, err)
+		return wrap(fmt.Sprintf("delete edge %q", id), err)
 	}
 	return nil
 }
@@ -79,7 +79,7 @@ func (s *Store) DeleteEdge(ctx context.Context, id string) error {
 func (s *Store) DeleteStaleEdges(ctx context.Context, olderThan time.Duration) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM edge_instances WHERE heartbeat_at < $1`, s.now().UTC().Add(-olderThan))
 	if err != nil {
-		return 0, fmt.Errorf("store: delete stale edges: %w", err)
+		return 0, wrap("delete stale edges", err)
 	}
 	return tag.RowsAffected(), nil
 }

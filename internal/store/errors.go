@@ -1,7 +1,11 @@
 package store
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
+	"syscall"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -52,7 +56,12 @@ var constraintErrors = map[string]func() *access.Error{
 }
 
 // interpret maps a PostgreSQL error to a domain error, or returns nil.
+// It is the one place where a database that is down, hung or too slow
+// becomes EUnavailable (the API's 503).
 func interpret(err error) error {
+	if unavailable(err) {
+		return access.Unavailable(err)
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return nil
@@ -70,4 +79,35 @@ func interpret(err error) error {
 		return access.Errorf(access.ENotFound, "not found")
 	}
 	return nil
+}
+
+// unavailable reports whether err means the database could not be reached
+// or did not answer in time: a deadline (the caller's, or the pool's
+// connect timeout), a broken or refused connection, or PostgreSQL saying
+// so (connection exceptions, shutdown, statement or lock timeouts, too
+// many connections). A cancelled request (the client went away) is not.
+func unavailable(err error) bool {
+	// SafeToRetry: the connection failed before anything was sent.
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) {
+		return true
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgerrcode.IsConnectionException(pgErr.Code),
+			pgErr.Code == pgerrcode.AdminShutdown, pgErr.Code == pgerrcode.CrashShutdown,
+			pgErr.Code == pgerrcode.CannotConnectNow, pgErr.Code == pgerrcode.QueryCanceled,
+			pgErr.Code == pgerrcode.LockNotAvailable, pgErr.Code == pgerrcode.TooManyConnections:
+			return true
+		}
+		return false
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

@@ -30,6 +30,8 @@ type Store struct {
 	pool      *pgxpool.Pool
 	now       func() time.Time
 	masterKey []byte
+	// statementTimeout is statement_timeout on every connection.
+	statementTimeout time.Duration
 	// nextSweep is when expired login artefacts are next deleted (Unix ns).
 	nextSweep atomic.Int64
 	// copyBuf is the access log writer's COPY buffer, reused.
@@ -51,20 +53,48 @@ func WithMasterKey(key []byte) Option {
 	return func(s *Store) { s.masterKey = append([]byte(nil), key...) }
 }
 
+// Defaults of the database timeouts.
+const (
+	// DefaultStatementTimeout is PostgreSQL's statement_timeout on every
+	// connection: a statement running (or waiting for a lock) longer is
+	// cancelled by the server.
+	DefaultStatementTimeout = 30 * time.Second
+	// DefaultConnectTimeout bounds opening a connection (TCP and the
+	// startup exchange), which a hung server would otherwise stall.
+	DefaultConnectTimeout = 5 * time.Second
+)
+
+// WithStatementTimeout sets statement_timeout on every connection
+// (default DefaultStatementTimeout; a url that sets it wins).
+func WithStatementTimeout(d time.Duration) Option {
+	return func(s *Store) { s.statementTimeout = d }
+}
+
 // Open connects to the database at url. It does not run migrations.
+// Callers bound each call with their context's deadline (which also
+// bounds waiting for a pooled connection); the server bounds each
+// statement with statement_timeout. Neither a hung nor a stopped database
+// can hold a caller longer than its deadline.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("store: parse database url: %w", err)
 	}
+	s := &Store{now: time.Now, statementTimeout: DefaultStatementTimeout}
+	for _, o := range opts {
+		o(s)
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !set && s.statementTimeout > 0 {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(s.statementTimeout.Milliseconds(), 10)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
-	s := &Store{pool: pool, now: time.Now}
-	for _, o := range opts {
-		o(s)
-	}
+	s.pool = pool
 	return s, nil
 }
 
@@ -85,10 +115,17 @@ type querier interface {
 }
 
 // inTx runs fn in a transaction, with "now" fixed when it starts. The
-// transaction is rolled back if fn fails or panics.
+// transaction is rolled back if fn fails or panics. A database that is
+// unreachable or too slow (at BEGIN, in fn, or at COMMIT) is reported as
+// EUnavailable.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx, now time.Time) error) error {
 	now := s.now().UTC().Truncate(time.Microsecond)
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(tx, now) })
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(tx, now) })
+	var ae *access.Error
+	if err != nil && !errors.As(err, &ae) && unavailable(err) {
+		return access.Unavailable(err)
+	}
+	return err
 }
 
 // change is one audited write.
@@ -165,7 +202,7 @@ func auditJSON(v any) ([]byte, error) {
 func (s *Store) ConfigVersion(ctx context.Context) (int64, error) {
 	var v int64
 	if err := s.pool.QueryRow(ctx, `SELECT version FROM config_state`).Scan(&v); err != nil {
-		return 0, fmt.Errorf("store: config version: %w", err)
+		return 0, wrap("config version", err)
 	}
 	return v, nil
 }
