@@ -29,7 +29,8 @@ const (
 )
 
 // decode reads a JSON request body into v, strictly: the content type must
-// be JSON, unknown fields are refused, and the body is size-capped. When
+// be JSON, unknown fields are refused, no string anywhere in the body may
+// hold a NUL character, and the body is size-capped. When
 // optional is true an empty body leaves v as it is.
 func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
@@ -53,6 +54,9 @@ func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error 
 		}
 	} else {
 		return &httpError{http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "Content-Type must be application/json"}
+	}
+	if field, ok := nulString(body); ok {
+		return access.Invalid(field, "must not contain a NUL character (\\u0000)")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -9,7 +9,7 @@ import (
 // Handler returns the API's routes: health checks and /client/v4.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(withRequestID, s.logRequests, s.recoverPanics)
+	r.Use(withRequestID, s.logRequests, s.recoverPanics, s.refuseBadQuery)
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{http.StatusNotFound, CodeNotFound, "no such route"}
 	}))
