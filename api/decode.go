@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/input"
 )
 
 // MaxBodyBytes caps every request body.
@@ -55,7 +56,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error 
 	} else {
 		return &httpError{http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "Content-Type must be application/json"}
 	}
-	if field, ok := nulString(body); ok {
+	if field, ok := input.NULString(body); ok {
 		return access.Invalid(field, "must not contain a NUL character (\\u0000)")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

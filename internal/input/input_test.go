@@ -1,4 +1,4 @@
-package api
+package input
 
 import (
 	"encoding/json"
@@ -19,13 +19,13 @@ func TestNulStringNamesTheField(t *testing.T) {
 		{`{"o":{"k\u0000":"v"}}`, `o.k\u0000`},
 	}
 	for _, tc := range tests {
-		field, ok := nulString([]byte(tc.body))
+		field, ok := NULString([]byte(tc.body))
 		if !ok || field != tc.field {
 			t.Errorf("%s: %q %v, want %q", tc.body, field, ok, tc.field)
 		}
 	}
 	for _, body := range []string{`{"name":"a\\u0000"}`, `{"a":[1,{"b":"c"}]}`, `"\u0000"`, `{"a":`, `{} {"a":"\u0000"}`} {
-		if field, ok := nulString([]byte(body)); ok {
+		if field, ok := NULString([]byte(body)); ok {
 			t.Errorf("%s: found %q", body, field)
 		}
 	}
@@ -62,10 +62,10 @@ func FuzzNulString(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var v any
 		if json.Unmarshal(body, &v) != nil {
-			nulString(body) // must not panic
+			NULString(body) // must not panic
 			return
 		}
-		field, found := nulString(body)
+		field, found := NULString(body)
 		if want := hasNUL(v, true); found != want {
 			t.Fatalf("%q: found %v (%q), want %v", body, found, field, want)
 		}
@@ -92,7 +92,7 @@ func TestCheckQuery(t *testing.T) {
 		{"%=x", "query"},
 	}
 	for _, tc := range tests {
-		err := checkQuery(tc.raw)
+		err := CheckQuery(tc.raw)
 		switch {
 		case tc.field == "" && err != nil:
 			t.Errorf("%q refused: %v", tc.raw, err)
@@ -110,13 +110,13 @@ func FuzzCheckQuery(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		err := checkQuery(raw)
+		err := CheckQuery(raw)
 		q, perr := url.ParseQuery(raw)
 		clean := perr == nil
 		for k, vs := range q {
-			clean = clean && cleanText(k)
+			clean = clean && CleanText(k)
 			for _, v := range vs {
-				clean = clean && cleanText(v)
+				clean = clean && CleanText(v)
 			}
 		}
 		if (err == nil) != clean {
