@@ -98,6 +98,24 @@ func TestAppValidationNamesEveryBadField(t *testing.T) {
 		{"fail/domain with a space", func(b map[string]any) { b["domain"] = "bad host.test" }, []string{"domain"}},
 		{"fail/domain with a scheme", func(b map[string]any) { b["domain"] = "https://x.test" }, []string{"domain"}},
 		{"fail/domain with a query", func(b map[string]any) { b["domain"] = "x.test/a?b=c" }, []string{"domain"}},
+		{"fail/domain with a dot-dot segment", func(b map[string]any) { b["domain"] = "x.test/../admin" }, []string{"domain"}},
+		{"fail/domain with an encoded dot-dot segment", func(b map[string]any) { b["domain"] = "x.test/%2e%2e/admin" }, []string{"domain"}},
+		{"fail/domain with a dot segment", func(b map[string]any) { b["domain"] = "x.test/./admin" }, []string{"domain"}},
+		{"fail/domain with an empty segment", func(b map[string]any) { b["domain"] = "x.test//admin" }, []string{"domain"}},
+		{"fail/domain with path parameters", func(b map[string]any) { b["domain"] = "x.test/admin;x" }, []string{"domain"}},
+		{"fail/domain with a backslash", func(b map[string]any) { b["domain"] = `x.test/a\admin` }, []string{"domain"}},
+		{"fail/domain with NUL", func(b map[string]any) { b["domain"] = "x.test/admin%00" }, []string{"domain"}},
+		{"fail/domain with an encoded slash", func(b map[string]any) { b["domain"] = "x.test/a%2fadmin" }, []string{"domain"}},
+		{"fail/domain with a trailing dot segment", func(b map[string]any) { b["domain"] = "x.test/admin." }, []string{"domain"}},
+		{"fail/domain with a port", func(b map[string]any) { b["domain"] = "x.test:8443/admin" }, []string{"domain"}},
+		{"fail/domain with an inner wildcard", func(b map[string]any) { b["domain"] = "a.*.x.test" }, []string{"domain"}},
+		{"fail/destination uri", func(b map[string]any) {
+			b["destinations"] = []map[string]any{{"type": "public", "uri": b["domain"]}, {"type": "public", "uri": "x.test/a;b"}}
+		}, []string{"destinations[1].uri"}},
+		{"fail/self-hosted domain", func(b map[string]any) {
+			b["self_hosted_domains"] = []string{b["domain"].(string), "x.test/a b"}
+		}, []string{"self_hosted_domains[1]"}},
+		{"fail/domain beside another bad field", func(b map[string]any) { b["domain"] = "x.test/a:b"; delete(b, "name") }, []string{"name", "domain"}},
 		{"fail/destination not public", func(b map[string]any) {
 			b["destinations"] = []map[string]string{{"type": "private", "uri": b["domain"].(string)}}
 		}, []string{"destinations[0].type"}},
@@ -160,6 +178,34 @@ func TestAppValidationNamesEveryBadField(t *testing.T) {
 	a.MustCall(t, "GET", "access/apps", nil, &apps)
 	if len(apps) != 0 {
 		t.Errorf("invalid requests stored %d apps", len(apps))
+	}
+}
+
+// TestAppDomainsAreStoredCanonical: every spelling the parser accepts is
+// stored, and returned, in one canonical form.
+func TestAppDomainsAreStoredCanonical(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	h := uniq(t, "canon.test")
+	for i, tc := range []struct{ in, want string }{
+		{"CANON-A." + h + "/Adm%69n/", "canon-a." + h + "/admin"},
+		{"canon-b." + h + "./x/%7Euser", "canon-b." + h + "/x/~user"},
+		{"*.Canon-C." + h + "/A..B", "*.canon-c." + h + "/a..b"},
+	} {
+		app := createApp(t, a, appBody(fmt.Sprintf("c%d", i), tc.in))
+		if app.Domain != tc.want || app.SelfHostedDomains[0] != tc.want || app.Destinations[0].URI != tc.want {
+			t.Errorf("%q stored as %q %q %+v, want %q", tc.in, app.Domain, app.SelfHostedDomains, app.Destinations, tc.want)
+		}
+		var got access.App
+		a.MustCall(t, "GET", "access/apps/"+app.ID, nil, &got)
+		if got.Domain != tc.want {
+			t.Errorf("%q read back as %q", tc.in, got.Domain)
+		}
+	}
+	// Two spellings of one domain are one domain.
+	resp := a.Call(t, "POST", "access/apps", appBody("dup", "canon-a."+h+"/ADMIN"))
+	if resp.Status != 409 {
+		t.Errorf("second spelling of a stored domain: %d %s, want 409", resp.Status, resp.Body)
 	}
 }
 

@@ -17,20 +17,17 @@ import (
 
 // Limits on durations accepted from callers.
 const (
-	maxSessionDuration = 8760 * time.Hour
+	maxSessionDuration = access.MaxSessionDuration
 	maxTokenDuration   = 876000 * time.Hour
 )
 
 var (
 	hostLabel  = `[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?`
-	hostRe     = regexp.MustCompile(`^(\*\.)?(` + hostLabel + `\.)*` + hostLabel + `$`)
 	plainHost  = regexp.MustCompile(`^(` + hostLabel + `\.)*` + hostLabel + `$`)
-	pathRe     = regexp.MustCompile(`^(/[A-Za-z0-9._~!$&'()+,;=:@%-]*)+$`)
 	tokenRe    = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	schemeRe   = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
 	scopeRe    = regexp.MustCompile(`^[\x21\x23-\x5b\x5d-\x7e]+$`) // RFC 6749 scope-token
 	messageFor = map[string]string{
-		"app_domain":       "must be a hostname with an optional path, such as app.example.com or example.com/api (a leading *. wildcard label is allowed)",
 		"origin_url":       "must be an absolute http:// or https:// URL with a host and no query, fragment or credentials, such as http://127.0.0.1:3000",
 		"cors_origin":      "must be an origin such as https://example.com (scheme, host and optional port; no path); use allow_all_origins for any origin",
 		"cors_method":      "must be one of " + strings.Join(access.CORSMethods, ", "),
@@ -63,7 +60,6 @@ func newValidator() *validator.Validate {
 			panic(err)
 		}
 	}
-	must("app_domain", validAppDomain)
 	must("origin_url", validOriginURL)
 	must("cors_origin", validCORSOrigin)
 	must("cors_method", func(s string) bool { return slices.Contains(access.CORSMethods, s) })
@@ -95,18 +91,6 @@ func validIdPURL(s string) bool {
 func validDuration(s string, max time.Duration) bool {
 	d, err := time.ParseDuration(s)
 	return err == nil && d > 0 && d <= max
-}
-
-// validAppDomain accepts host[/path] as Access stores app domains.
-func validAppDomain(s string) bool {
-	if len(s) > 255 || s == "" {
-		return false
-	}
-	host, path, hasPath := strings.Cut(s, "/")
-	if !hostRe.MatchString(strings.ToLower(host)) || len(host) > 253 {
-		return false
-	}
-	return !hasPath || path == "" || pathRe.MatchString("/"+path)
 }
 
 func validOriginURL(s string) bool {

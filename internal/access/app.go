@@ -51,7 +51,7 @@ func (c *CORSSettings) Configured() bool {
 // newer list form.
 type Destination struct {
 	Type string `json:"type" validate:"required,eq=public"`
-	URI  string `json:"uri" validate:"required,app_domain"`
+	URI  string `json:"uri" validate:"required"`
 }
 
 // AppSettings are an app's login, cookie, deny-page and presentation
@@ -78,8 +78,8 @@ type AppSettings struct {
 type AppSpec struct {
 	Type                   string        `json:"type" validate:"required,eq=self_hosted"`
 	Name                   string        `json:"name" validate:"required,max=350"`
-	Domain                 string        `json:"domain" validate:"omitempty,app_domain"`
-	SelfHostedDomains      []string      `json:"self_hosted_domains" validate:"max=50,dive,app_domain"`
+	Domain                 string        `json:"domain"`
+	SelfHostedDomains      []string      `json:"self_hosted_domains" validate:"max=50"`
 	Destinations           []Destination `json:"destinations" validate:"max=50,dive"`
 	Origin                 string        `json:"origin" validate:"omitempty,origin_url"`
 	SessionDuration        string        `json:"session_duration" validate:"omitempty,session_duration"`
@@ -199,45 +199,129 @@ func (l *PolicyLink) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// ValidApp is an application body that passed Normalize: its domains are
+// parsed into canonical form and its cross-field rules hold. The store
+// writes only ValidApps, and only Normalize makes one, so nothing
+// unvalidated can be stored.
+type ValidApp struct {
+	spec    AppSpec
+	domains []Domain
+}
+
+// Spec is the normalised body.
+func (v ValidApp) Spec() AppSpec { return v.spec }
+
+// Domains are the app's protected domains, primary first. A zero ValidApp
+// has none.
+func (v ValidApp) Domains() []Domain { return v.domains }
+
+// DomainNames are Domains as strings, in their canonical form.
+func (v ValidApp) DomainNames() []string { return domainStrings(v.domains) }
+
+// DomainErrors parses every domain of s (domain, destinations[i].uri,
+// self_hosted_domains[i]) and returns a field error for each refused,
+// with no cross-field rule: for reporting them beside other field errors
+// of a body that fails validation before Normalize.
+func (s *AppSpec) DomainErrors() []FieldError {
+	var errs []FieldError
+	check := func(field, d string) {
+		if d == "" {
+			return
+		}
+		if _, err := ParseDomain(d); err != nil {
+			errs = append(errs, FieldError{Field: field, Message: err.Error()})
+		}
+	}
+	check("domain", s.Domain)
+	for i, d := range s.Destinations {
+		check(fmt.Sprintf("destinations[%d].uri", i), d.URI)
+	}
+	for i, d := range s.SelfHostedDomains {
+		check(fmt.Sprintf("self_hosted_domains[%d]", i), d)
+	}
+	return errs
+}
+
 // Normalize completes an AppSpec that passed field validation: it fills in
-// defaults, canonicalises domains and origins, and applies the cross-field
-// rules. It returns the app's protected domains, primary first.
-func (s *AppSpec) Normalize() ([]string, error) {
+// defaults, parses domains into their canonical form (ParseDomain) and
+// canonicalises origins, and applies the cross-field rules. It rewrites s
+// in place and returns the result as a ValidApp.
+func (s *AppSpec) Normalize() (ValidApp, error) {
 	var errs []FieldError
 	fail := func(field, format string, args ...any) {
 		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
+	parse := func(field, d string) (Domain, bool) {
+		dom, err := ParseDomain(d)
+		if err != nil {
+			fail(field, "%s", err.Error())
+			return Domain{}, false
+		}
+		return dom, true
+	}
+	parseAll := func(field string, ds []string) ([]Domain, bool) {
+		out := make([]Domain, 0, len(ds))
+		ok := true
+		for i, d := range ds {
+			dom, good := parse(fmt.Sprintf("%s[%d]", field, i), d)
+			ok = ok && good
+			out = append(out, dom)
+		}
+		return out, ok
+	}
 
-	var domains []string
+	var domains []Domain
+	var primary Domain
+	domainsOK := true
+	if s.Domain != "" {
+		primary, domainsOK = parse("domain", s.Domain)
+	}
 	switch {
 	case len(s.Destinations) > 0:
-		for _, d := range s.Destinations {
-			domains = append(domains, CanonicalDomain(d.URI))
+		uris := make([]string, len(s.Destinations))
+		for i, d := range s.Destinations {
+			uris[i] = d.URI
 		}
-		if len(s.SelfHostedDomains) > 0 && !sameStrings(canonicalDomains(s.SelfHostedDomains), domains) {
-			fail("self_hosted_domains", "must list the same domains as destinations when both are given")
+		var ok bool
+		domains, ok = parseAll("destinations", uris)
+		for i := range errs {
+			if strings.HasPrefix(errs[i].Field, "destinations[") {
+				errs[i].Field += ".uri"
+			}
+		}
+		domainsOK = domainsOK && ok
+		if len(s.SelfHostedDomains) > 0 {
+			shd, ok := parseAll("self_hosted_domains", s.SelfHostedDomains)
+			domainsOK = domainsOK && ok
+			if ok && domainsOK && !sameStrings(domainStrings(shd), domainStrings(domains)) {
+				fail("self_hosted_domains", "must list the same domains as destinations when both are given")
+			}
 		}
 	case len(s.SelfHostedDomains) > 0:
-		domains = canonicalDomains(s.SelfHostedDomains)
+		var ok bool
+		domains, ok = parseAll("self_hosted_domains", s.SelfHostedDomains)
+		domainsOK = domainsOK && ok
 	case s.Domain != "":
-		domains = []string{CanonicalDomain(s.Domain)}
+		domains = []Domain{primary}
 	default:
 		fail("domain", "is required (or give destinations or self_hosted_domains)")
 	}
-	seen := map[string]bool{}
+	if !domainsOK {
+		domains = nil
+	}
+	seen := map[Domain]bool{}
 	for i, d := range domains {
 		if seen[d] {
-			fail(fmt.Sprintf("destinations[%d]", i), "domain %q is listed twice", d)
+			fail(fmt.Sprintf("destinations[%d]", i), "domain %q is listed twice", d.String())
 		}
 		seen[d] = true
 	}
 	if s.Domain != "" && len(domains) > 0 {
-		primary := CanonicalDomain(s.Domain)
 		if !seen[primary] {
 			fail("domain", "must be one of the app's destinations")
 		} else {
 			// The primary domain comes first.
-			ordered := []string{primary}
+			ordered := []Domain{primary}
 			for _, d := range domains {
 				if d != primary {
 					ordered = append(ordered, d)
@@ -247,12 +331,12 @@ func (s *AppSpec) Normalize() ([]string, error) {
 		}
 	}
 	if len(domains) > 0 {
-		s.Domain = domains[0]
+		s.Domain = domains[0].String()
 	}
-	s.SelfHostedDomains = domains
+	s.SelfHostedDomains = domainStrings(domains)
 	s.Destinations = make([]Destination, len(domains))
 	for i, d := range domains {
-		s.Destinations[i] = Destination{Type: "public", URI: d}
+		s.Destinations[i] = Destination{Type: "public", URI: d.String()}
 	}
 
 	if s.Origin != "" {
@@ -300,7 +384,10 @@ func (s *AppSpec) Normalize() ([]string, error) {
 		}
 		seenPolicy[l.ID] = true
 	}
-	return domains, InvalidFields(errs)
+	if err := InvalidFields(errs); err != nil {
+		return ValidApp{}, err
+	}
+	return ValidApp{spec: *s, domains: domains}, nil
 }
 
 // NormalizeCORS completes CORS settings that passed field validation, as
@@ -341,22 +428,10 @@ func NormalizeCORS(c *CORSSettings, bypass bool) (*CORSSettings, []FieldError) {
 	return c, errs
 }
 
-// CanonicalDomain lower-cases the host part of an app domain and drops a
-// trailing slash from its path.
-func CanonicalDomain(d string) string {
-	host, path, _ := strings.Cut(d, "/")
-	host = strings.ToLower(host)
-	path = strings.TrimRight(path, "/")
-	if path == "" {
-		return host
-	}
-	return host + "/" + path
-}
-
-func canonicalDomains(ds []string) []string {
+func domainStrings(ds []Domain) []string {
 	out := make([]string, len(ds))
 	for i, d := range ds {
-		out[i] = CanonicalDomain(d)
+		out[i] = d.String()
 	}
 	return out
 }

@@ -85,12 +85,12 @@ func FuzzParseRule(f *testing.F) {
 func TestNormalizeAppSpec(t *testing.T) {
 	s := AppSpec{Type: "self_hosted", Name: "x", Domain: "Example.COM/API/",
 		CORSHeaders: &CORSSettings{AllowedOrigins: []string{"HTTPS://Web.Example.com:8443"}}}
-	domains, err := s.Normalize()
+	valid, err := s.Normalize()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(domains) != 1 || domains[0] != "example.com/API" || s.Domain != "example.com/API" {
-		t.Errorf("domains %q domain %q: the host is lower-cased, the path kept, the trailing slash dropped", domains, s.Domain)
+	if domains := valid.DomainNames(); len(domains) != 1 || domains[0] != "example.com/api" || s.Domain != "example.com/api" {
+		t.Errorf("domains %q domain %q: host and path are lower-cased, the trailing slash dropped", domains, s.Domain)
 	}
 	if s.CORSHeaders.AllowedOrigins[0] != "https://web.example.com:8443" {
 		t.Errorf("origin %q", s.CORSHeaders.AllowedOrigins[0])

@@ -65,16 +65,19 @@ type Store interface {
 	// ConsumeLoginToken marks a single-use login token as used; fresh is
 	// false when it was used before.
 	ConsumeLoginToken(ctx context.Context, jti string, expires time.Time) (fresh bool, err error)
+	// RevokeLoginSession ends a login session on every edge (a logout).
+	RevokeLoginSession(ctx context.Context, accountID, sessionID string) error
 }
 
 // Edge is what the auth domain asks of the edge that mounts it, so that a
 // login matches apps, verifies sessions and sets cookies exactly as the
 // edge does on every other request.
 type Edge interface {
-	// Match returns the app the edge serves for host and path, or nil.
-	Match(snap *policy.Snapshot, host, path string) *policy.App
+	// Match returns the app the edge serves for host and an escaped
+	// (as sent) path, or nil.
+	Match(snap *policy.Snapshot, host, escapedPath string) *policy.App
 	// VerifySession checks an app session token for app.
-	VerifySession(keys *session.Keyring, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason)
+	VerifySession(snap *policy.Snapshot, keys *session.Keyring, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason)
 	// AppCookie is app's CF_Authorization cookie carrying value until exp.
 	AppCookie(r *http.Request, app *policy.App, value string, exp time.Time) *http.Cookie
 	// Country is the client's ISO country code, "" when unknown.
@@ -172,8 +175,7 @@ func (h *Handler) ServeAuthHost(w http.ResponseWriter, r *http.Request, snap *po
 	case r.URL.Path == purposePath && r.Method == http.MethodPost:
 		h.givePurpose(w, r, snap, keys)
 	case r.URL.Path == logoutPath:
-		http.SetCookie(w, &http.Cookie{Name: wire.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
-		renderPage(w, http.StatusOK, page{Title: "Signed out", Message: "You are signed out of every application."})
+		h.logout(w, r, keys)
 	default:
 		loginError(w, r, http.StatusNotFound, "not_found", "There is nothing here.")
 	}
@@ -181,6 +183,7 @@ func (h *Handler) ServeAuthHost(w http.ResponseWriter, r *http.Request, snap *po
 
 // Login is what a completed sign-in hop decided, for the access log.
 type Login struct {
+	App         *policy.App
 	Allowed     bool
 	Reason      policy.Reason
 	Email       string
@@ -189,20 +192,19 @@ type Login struct {
 	Purpose string
 }
 
-// ServeApp handles /cdn-cgi/access/* on app's host. It reports whether it
+// ServeApp handles /cdn-cgi/access/* on an app host; app is the app
+// serving the request's own path, nil if none. It reports whether it
 // handled the request and, for a sign-in hop that reached a decision,
 // what was decided.
 func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, keys *session.Keyring, app *policy.App) (handled bool, login *Login) {
-	switch r.URL.Path {
-	case authorizedPath:
-		return true, h.authorized(w, r, keys, app)
-	case logoutPath:
-		http.SetCookie(w, h.edge.AppCookie(r, app, "", time.Unix(0, 0)))
-		if app.BindingCookie {
-			http.SetCookie(w, h.bindingCookie(r, "", time.Unix(0, 0)))
-		}
-		http.Redirect(w, r, h.cfg.Issuer+logoutPath, http.StatusFound)
-	case identityPath:
+	switch {
+	case r.URL.Path == authorizedPath:
+		return true, h.authorized(w, r, snap, keys)
+	case app == nil:
+		return false, nil
+	case r.URL.Path == logoutPath:
+		h.appLogout(w, r, snap, keys, app)
+	case r.URL.Path == identityPath:
 		h.getIdentity(w, r, snap, keys, app)
 	default:
 		return false, nil
@@ -231,10 +233,10 @@ type pageLink struct{ ID, Name, URL string }
 type pageForm struct {
 	Action, Label, Field, Autocomplete, Button string
 	Hidden                                     map[string]string
-	// RedirectsTo is the app's origin when a successful post is
-	// redirected there (to its /cdn-cgi/access/authorized): the page's
-	// form-action must allow it, or browsers block the redirect.
-	RedirectsTo *url.URL
+	// RedirectsTo is the app's URL when a successful post is redirected
+	// to its host (its /cdn-cgi/access/authorized): the page's
+	// form-action must allow that origin, or browsers block the redirect.
+	RedirectsTo *Redirect
 }
 
 type page struct {
@@ -264,16 +266,16 @@ func renderPage(w http.ResponseWriter, status int, p page) {
 
 // cspOrigin is u's origin as a CSP source, or "" when it holds anything
 // but the characters of a scheme, host name and port.
-func cspOrigin(u *url.URL) string {
+func cspOrigin(u *Redirect) string {
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return ""
 	}
-	for _, c := range u.Host {
+	for _, c := range u.HostPort() {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
 			return ""
 		}
 	}
-	return u.Scheme + "://" + u.Host
+	return u.Scheme + "://" + u.HostPort()
 }
 
 // loginError answers a failed login step: HTML for people, JSON for

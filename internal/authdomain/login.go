@@ -10,22 +10,22 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/wire"
 )
 
-// loginTarget resolves and checks the app and redirect URL of a login: the
-// redirect must be an absolute URL on the app's own host, so the login
-// can never send anyone elsewhere.
-func (h *Handler) loginTarget(snap *policy.Snapshot, appHost, redirect string) (*policy.App, *url.URL, error) {
-	u, err := url.Parse(redirect)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-		return nil, nil, errors.New("redirect_url must be an absolute http(s) URL")
+// loginTarget resolves and checks the app and return address of a login
+// for appHost: the redirect must pass ParseRedirect and be on appHost, and
+// an app must serve its path.
+func (h *Handler) loginTarget(snap *policy.Snapshot, appHost, redirect string) (*policy.App, Redirect, error) {
+	back, err := ParseRedirect(redirect)
+	if err != nil {
+		return nil, Redirect{}, err
 	}
-	if wire.CanonicalHost(u.Host) != wire.CanonicalHost(appHost) {
-		return nil, nil, errors.New("redirect_url must be on the application's own host")
+	if back.Host != wire.CanonicalHost(appHost) {
+		return nil, Redirect{}, errors.New("redirect_url must be on the application's own host")
 	}
-	app := h.edge.Match(snap, wire.CanonicalHost(appHost), u.Path)
+	app := h.edge.Match(snap, back.Host, back.Path)
 	if app == nil {
-		return nil, nil, errors.New("no application protects redirect_url")
+		return nil, Redirect{}, errors.New("no application protects redirect_url")
 	}
-	return app, u, nil
+	return app, back, nil
 }
 
 // loginPage starts a login for an app: straight back to it when the user
@@ -38,8 +38,9 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, snap *policy
 		return
 	}
 	if c, err := r.Cookie(wire.CookieName); err == nil {
-		if claims, err := keys.Verify(c.Value, "account:"+app.AccountID, h.cfg.Issuer, h.cfg.Now()); err == nil && claims.Type == globalSessionTy {
-			h.finishLogin(w, r, keys, app, back, claims.Email, claims.Subject, claims.LoginMethod, "")
+		if claims, err := keys.Verify(c.Value, "account:"+app.AccountID, h.cfg.Issuer, h.cfg.Now()); err == nil && claims.Type == globalSessionTy &&
+			claims.SessionID != "" && !snap.LoginSessionRevoked(app.AccountID, claims.SessionID, claims.Email, claims.IssuedAt) {
+			h.finishLogin(w, r, keys, app, back, claims, "")
 			return
 		}
 	}
@@ -51,7 +52,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, snap *policy
 	q := url.Values{"app": {app.ID}, "redirect_url": {back.String()}}
 	if app.AutoRedirect && len(methods) == 1 && methods[0].Type == "oidc" {
 		q.Set("idp", methods[0].ID)
-		http.Redirect(w, r, startPath+"?"+q.Encode(), http.StatusFound)
+		http.Redirect(w, r, h.cfg.Issuer+startPath+"?"+q.Encode(), http.StatusFound)
 		return
 	}
 	p := page{Title: "Sign in to " + app.Name}
@@ -70,26 +71,26 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, snap *policy
 
 // formTarget reads and checks the app, provider and redirect of a login
 // step.
-func (h *Handler) formTarget(snap *policy.Snapshot, appID, idpID, redirect string) (*policy.App, *policy.IdentityProvider, *url.URL, error) {
+func (h *Handler) formTarget(snap *policy.Snapshot, appID, idpID, redirect string) (*policy.App, *policy.IdentityProvider, Redirect, error) {
 	base := snap.App(appID)
 	if base == nil {
-		return nil, nil, nil, errors.New("unknown application")
+		return nil, nil, Redirect{}, errors.New("unknown application")
 	}
-	u, err := url.Parse(redirect)
-	if err != nil || u.Host == "" {
-		return nil, nil, nil, errors.New("redirect_url must be an absolute URL")
-	}
-	app, back, err := h.loginTarget(snap, u.Host, redirect)
+	back, err := ParseRedirect(redirect)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, Redirect{}, err
+	}
+	app, back, err := h.loginTarget(snap, back.Host, redirect)
+	if err != nil {
+		return nil, nil, Redirect{}, err
 	}
 	if app.ID != base.ID {
-		return nil, nil, nil, errors.New("redirect_url is not on the application")
+		return nil, nil, Redirect{}, errors.New("redirect_url is not on the application")
 	}
 	for _, m := range snap.LoginMethods(app) {
 		if m.ID == idpID {
 			return app, m, back, nil
 		}
 	}
-	return nil, nil, nil, errors.New("this login method is not offered for the application")
+	return nil, nil, Redirect{}, errors.New("this login method is not offered for the application")
 }

@@ -3,7 +3,6 @@ package authdomain
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -20,13 +19,13 @@ const defaultPurposePrompt = "Why do you need access to this application?"
 
 // askPurpose shows the purpose justification form: the policy's prompt
 // and a field for the reason, posted back to the auth domain.
-func (h *Handler) askPurpose(w http.ResponseWriter, status int, app *policy.App, back *url.URL, prompt, problem string) {
+func (h *Handler) askPurpose(w http.ResponseWriter, status int, app *policy.App, back Redirect, prompt, problem string) {
 	if prompt == "" {
 		prompt = defaultPurposePrompt
 	}
 	renderPage(w, status, page{Title: "Access to " + app.Name + " needs a reason", Message: problem,
 		Form: &pageForm{Action: purposePath, Label: prompt, Field: "purpose", Autocomplete: "off", Button: "Continue",
-			Hidden: map[string]string{"app": app.ID, "redirect_url": back.String()}, RedirectsTo: back}})
+			Hidden: map[string]string{"app": app.ID, "redirect_url": back.String()}, RedirectsTo: &back}})
 }
 
 // ParsePurpose checks a reason for access as a user typed it and returns
@@ -62,13 +61,12 @@ func (h *Handler) givePurpose(w http.ResponseWriter, r *http.Request, snap *poli
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	base := snap.App(r.PostFormValue("app"))
-	redirect := r.PostFormValue("redirect_url")
-	u, err := url.Parse(redirect)
-	if base == nil || err != nil || u.Host == "" {
+	back, err := ParseRedirect(r.PostFormValue("redirect_url"))
+	if base == nil || err != nil {
 		loginError(w, r, http.StatusBadRequest, "bad_login", "This form is not valid.")
 		return
 	}
-	app, back, err := h.loginTarget(snap, u.Host, redirect)
+	app, back, err := h.loginTarget(snap, back.Host, r.PostFormValue("redirect_url"))
 	if err != nil || app.ID != base.ID {
 		loginError(w, r, http.StatusBadRequest, "bad_login", "This form is not valid.")
 		return
@@ -79,7 +77,8 @@ func (h *Handler) givePurpose(w http.ResponseWriter, r *http.Request, snap *poli
 		return
 	}
 	claims, err := keys.Verify(c.Value, "account:"+app.AccountID, h.cfg.Issuer, h.cfg.Now())
-	if err != nil || claims.Type != globalSessionTy {
+	if err != nil || claims.Type != globalSessionTy || claims.SessionID == "" ||
+		snap.LoginSessionRevoked(app.AccountID, claims.SessionID, claims.Email, claims.IssuedAt) {
 		loginError(w, r, http.StatusUnauthorized, "login_required", "Sign in first: open the application again.")
 		return
 	}
@@ -93,5 +92,5 @@ func (h *Handler) givePurpose(w http.ResponseWriter, r *http.Request, snap *poli
 		h.askPurpose(w, http.StatusBadRequest, app, back, prompt, err.Error())
 		return
 	}
-	h.finishLogin(w, r, keys, app, back, claims.Email, claims.Subject, claims.LoginMethod, purpose)
+	h.finishLogin(w, r, keys, app, back, claims, purpose)
 }

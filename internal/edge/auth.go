@@ -2,7 +2,6 @@ package edge
 
 import (
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
@@ -16,16 +15,16 @@ type authEdge struct{ s *Server }
 
 var _ authdomain.Edge = authEdge{}
 
-// Match returns the app a request for host and path would be served by,
-// with the path cleaned as the edge cleans every request's.
-func (a authEdge) Match(snap *policy.Snapshot, host, p string) *policy.App {
-	r := &http.Request{URL: &url.URL{Path: p}}
-	canonicalPath(r)
-	return snap.Match(host, r.URL.Path)
+// Match returns the app a request for host and escaped path would be
+// served by, with the path read by the edge's request-path rules (a path
+// the edge refuses, or reads as two apps', has none).
+func (a authEdge) Match(snap *policy.Snapshot, host, escapedPath string) *policy.App {
+	app, _ := snap.RouteURLPath(host, escapedPath)
+	return app
 }
 
-func (a authEdge) VerifySession(keys *session.Keyring, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason) {
-	return a.s.verifySession(keys, app, raw, now)
+func (a authEdge) VerifySession(snap *policy.Snapshot, keys *session.Keyring, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason) {
+	return a.s.verifySession(snap, keys, app, raw, now)
 }
 
 func (a authEdge) AppCookie(r *http.Request, app *policy.App, value string, exp time.Time) *http.Cookie {

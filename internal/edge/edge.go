@@ -15,12 +15,13 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"path"
+
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -47,7 +48,9 @@ type Config struct {
 	Mailer authdomain.Mailer
 	// Observers see a Record of every request (access log, metrics).
 	Observers []Observer
-	Log       *slog.Logger
+	// Now is the clock; nil for time.Now.
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Server handles edge traffic.
@@ -70,7 +73,10 @@ func New(cfg Config, loader *Loader, lastSeen *LastSeen) *Server {
 	if cfg.Transport == nil {
 		cfg.Transport = NewTransport()
 	}
-	s := &Server{cfg: cfg, loader: loader, lastSeen: lastSeen, now: time.Now}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, loader: loader, lastSeen: lastSeen, now: cfg.Now}
 	s.auth = authdomain.New(authdomain.Config{Issuer: cfg.Issuer, Secure: cfg.Secure, MasterKey: cfg.MasterKey, Mailer: cfg.Mailer, Log: cfg.Log, Now: s.now},
 		loader.store, authEdge{s})
 	s.sessions.init(100_000)
@@ -188,33 +194,36 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		return
 	}
 	host := wire.CanonicalHost(r.Host)
-	canonicalPath(r)
+	if !canonicalPath(r) {
+		s.refusePath(w, r, rec, host, policy.ReasonBadPath)
+		return
+	}
 	if host == s.auth.Host() {
 		s.auth.ServeAuthHost(w, r, st.Snap, st.Keys)
 		return
 	}
-	app := st.Snap.Match(host, r.URL.Path)
-	if app == nil {
-		if rec != nil {
-			rec.Action, rec.Reason, rec.AppDomain = ActionNotFound, policy.ReasonAppNotFound, host
-			rec.IP = wire.ClientIP(r)
+	app, reason := st.Snap.Route(host, r.URL.RawPath)
+	if strings.HasPrefix(r.URL.Path, wire.AccessPrefix) {
+		// The sign-in endpoints: the authorized hop finds its app from its
+		// redirect_url, so it works for apps on a path too.
+		if handled, login := s.auth.ServeApp(w, r, st.Snap, st.Keys, app); handled {
+			if login != nil && rec != nil {
+				rec.AccountID, rec.AppID, rec.AppDomain = login.App.AccountID, login.App.ID, login.App.Domain
+				rec.IP, rec.Country = wire.ClientIP(r), s.country(r)
+				rec.Action, rec.Allowed, rec.Reason = ActionLogin, login.Allowed, login.Reason
+				rec.Email, rec.Connection, rec.Purpose = login.Email, login.LoginMethod, login.Purpose
+			}
+			return
 		}
-		wire.WriteJSON(w, http.StatusNotFound, wire.ErrorBody{Error: string(policy.ReasonAppNotFound), Message: policy.ReasonAppNotFound.Describe()})
+	}
+	if app == nil {
+		s.refusePath(w, r, rec, host, reason)
 		return
 	}
 	facts := policy.Facts{IP: wire.ClientIP(r), Country: s.country(r)}
 	if rec != nil {
 		rec.AccountID, rec.AppID, rec.AppDomain = app.AccountID, app.ID, app.Domain
 		rec.IP, rec.Country = facts.IP, facts.Country
-	}
-	if strings.HasPrefix(r.URL.Path, wire.AccessPrefix) {
-		if handled, login := s.auth.ServeApp(w, r, st.Snap, st.Keys, app); handled {
-			if login != nil && rec != nil {
-				rec.Action, rec.Allowed, rec.Reason = ActionLogin, login.Allowed, login.Reason
-				rec.Email, rec.Connection, rec.Purpose = login.Email, login.LoginMethod, login.Purpose
-			}
-			return
-		}
 	}
 	if policy.IsPreflight(r) {
 		s.preflight(w, r, app, rec)
@@ -245,18 +254,35 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 			rec.TokenID, rec.TokenName = tok.ID, tok.Name
 		}
 	} else if raw := wire.SessionToken(r); raw != "" {
-		claims, reason := s.verifySession(st.Keys, app, raw, now)
+		claims, reason := s.verifySession(st.Snap, st.Keys, app, raw, now)
 		if reason == "" && !bound(r, app, claims) {
 			reason = policy.ReasonBindingCookieMismatch
 		}
-		if reason == "" {
+		switch {
+		case reason != "":
+			sessionFailure = reason
+		case claims.CommonName != "":
+			// The cookie set after a service-token request stands in for
+			// the token's headers, for as long as its secret would.
+			tok, reason := st.Snap.ServiceTokenSession(app, claims.CommonName, claims.ServiceTokenBinding, now)
+			if rec != nil {
+				rec.Connection = "service_token"
+			}
+			if tok == nil {
+				sessionFailure = reason
+				break
+			}
+			facts.Token, assertion = tok, raw
+			s.lastSeen.touch(tok.ID, now)
+			if rec != nil {
+				rec.TokenID, rec.TokenName = tok.ID, tok.Name
+			}
+		default:
 			facts.Identity = &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod, Purpose: claims.Purpose}
 			assertion = raw
 			if rec != nil {
 				rec.Email, rec.Connection, rec.Purpose = claims.Email, claims.LoginMethod, claims.Purpose
 			}
-		} else {
-			sessionFailure = reason
 		}
 	}
 	d := app.Decide(facts)
@@ -280,6 +306,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		switch {
 		case d.Reason == policy.ReasonBypassPolicy:
 			// Bypass: no identity, and no token to the origin.
+		case facts.Token != nil && assertion != "":
+			// Came with the cookie minted for it: forward that.
+			t.assertion = assertion
 		case facts.Token != nil:
 			m, err := s.mintForToken(r, st, app, facts.Token, now)
 			if err != nil {
@@ -487,25 +516,41 @@ func isNavigation(r *http.Request) bool {
 	return r.Header.Get("Origin") == "" && strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
-// canonicalPath rewrites the request's path to its clean form (no "." or
-// ".." segments, no repeated slashes) before it is matched, and forwards
-// that form: otherwise "/public/../admin" would be matched to the /public
-// app and served by an origin that resolves it to /admin.
-func canonicalPath(r *http.Request) {
-	p := r.URL.Path
-	if p == "" {
-		r.URL.Path = "/"
-		return
+// canonicalPath rewrites the request's path to its canonical form
+// (access.CanonicalPath), the form matched and forwarded, keeping it in
+// RawPath (always set) and decoded in Path. It reports false for a path the
+// edge refuses.
+func canonicalPath(r *http.Request) bool {
+	p, err := access.CanonicalPath(r.URL.EscapedPath())
+	if err != nil {
+		return false
 	}
-	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
-		return
+	if p != r.URL.RawPath {
+		decoded, err := url.PathUnescape(p)
+		if err != nil {
+			return false
+		}
+		r.URL.Path, r.URL.RawPath = decoded, p
 	}
-	clean := path.Clean("/" + p)
-	if strings.HasSuffix(p, "/") && clean != "/" {
-		clean += "/"
+	return true
+}
+
+// refusePath answers a request that no app takes: 404 when no app
+// protects the path, 400 when the path is refused (bad or ambiguous),
+// 503 when the host is closed for an invalid stored domain.
+func (s *Server) refusePath(w http.ResponseWriter, r *http.Request, rec *Record, host string, reason policy.Reason) {
+	status, action := http.StatusBadRequest, ActionDeny
+	switch reason {
+	case policy.ReasonAppNotFound:
+		status, action = http.StatusNotFound, ActionNotFound
+	case policy.ReasonDomainInvalid:
+		status = http.StatusServiceUnavailable
 	}
-	r.URL.Path = clean
-	r.URL.RawPath = ""
+	if rec != nil {
+		rec.Action, rec.Reason, rec.AppDomain = action, reason, host
+		rec.IP = wire.ClientIP(r)
+	}
+	wire.WriteJSON(w, status, wire.ErrorBody{Error: string(reason), Message: reason.Describe()})
 }
 
 func (s *Server) country(r *http.Request) string {
@@ -645,13 +690,13 @@ func (c *verifyCache) put(v *verified) {
 // verifySession checks a session token for app: signature, issuer, expiry
 // and audience. Verified tokens are cached by hash per key set; expiry and
 // audience are re-checked on every use.
-func (s *Server) verifySession(keys *session.Keyring, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason) {
+func (s *Server) verifySession(snap *policy.Snapshot, keys *session.Keyring, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason) {
 	gen := keys.Generation()
 	if e := s.sessions.get(raw, gen); e != nil {
 		if !now.Before(e.claims.Expiry) {
 			return session.Claims{}, policy.ReasonSessionExpired
 		}
-		if e.claims.IssuedAt.Before(app.SessionsRevokedAt) {
+		if snap.SessionRevoked(app, e.claims.SessionID, e.claims.Email, e.claims.IssuedAt) {
 			return session.Claims{}, policy.ReasonSessionRevoked
 		}
 		for _, aud := range e.claims.Audience {
@@ -666,7 +711,7 @@ func (s *Server) verifySession(keys *session.Keyring, app *policy.App, raw strin
 	case err == nil && claims.Type != session.TypeApp:
 		// A login token or an auth-domain session is not an app session.
 		return session.Claims{}, policy.ReasonSessionInvalid
-	case err == nil && claims.IssuedAt.Before(app.SessionsRevokedAt):
+	case err == nil && snap.SessionRevoked(app, claims.SessionID, claims.Email, claims.IssuedAt):
 		return session.Claims{}, policy.ReasonSessionRevoked
 	case err == nil:
 		s.sessions.put(&verified{token: raw, claims: claims, generation: gen})
@@ -696,15 +741,15 @@ type mintedToken struct {
 }
 
 type mintKey struct {
-	token, app string
-	secure     bool
+	token, binding, app string
+	secure              bool
 }
 
 // mintForToken returns the app token (and its Set-Cookie value) for a
 // service token, signing a new one only when the cached one is old or the
 // keys changed.
 func (s *Server) mintForToken(r *http.Request, st *State, app *policy.App, tok *policy.Token, now time.Time) (*mintedToken, error) {
-	k := mintKey{tok.ID, app.ID, s.secure(r)}
+	k := mintKey{tok.ID, tok.Binding, app.ID, s.secure(r)}
 	gen := st.Keys.Generation()
 	if v, ok := s.minted.Load(k); ok {
 		m := v.(*mintedToken)
@@ -716,7 +761,7 @@ func (s *Server) mintForToken(r *http.Request, st *State, app *policy.App, tok *
 	exp := now.Add(life)
 	jwt, err := st.Keys.Sign(session.Claims{
 		Audience: []string{app.AUD}, Issuer: s.cfg.Issuer, IssuedAt: now, NotBefore: now, Expiry: exp,
-		Type: session.TypeApp, CommonName: tok.ClientID,
+		Type: session.TypeApp, CommonName: tok.ClientID, ServiceTokenBinding: tok.Binding,
 	})
 	if err != nil {
 		return nil, err

@@ -104,6 +104,10 @@ func (l *Loader) load(ctx context.Context, notifiedAt time.Time) error {
 	if err != nil {
 		return fmt.Errorf("edge: compile config version %d: %w", cfg.Version, err)
 	}
+	for _, bad := range snap.InvalidDomains() {
+		l.log.Error("stored app domain is not a valid app domain: its host is closed (answers 503) until the app is updated",
+			"app_id", bad.AppID, "domain", bad.Domain, "err", bad.Err)
+	}
 	st := &State{Snap: snap, Keys: keys, LoadedAt: time.Now(), NotifiedAt: notifiedAt}
 	l.state.Store(st)
 	l.setError(nil)

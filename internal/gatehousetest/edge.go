@@ -1,8 +1,10 @@
 package gatehousetest
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	stdlog "log"
 	"log/slog"
@@ -73,6 +75,12 @@ type EdgeOptions struct {
 	TestHostsToEdge bool
 	// HeartbeatInterval, if set, runs an edge.Registry with this interval.
 	HeartbeatInterval time.Duration
+	// Issuer is the auth domain's URL, for a second edge of the same
+	// installation; default: the edge's own URL.
+	Issuer string
+	// Clock is the edge's "now" (token issue and expiry times); nil for
+	// time.Now.
+	Clock func() time.Time
 }
 
 // StartEdge starts an edge server (and its change-feed follower) for the
@@ -115,11 +123,14 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 		e.Issuer = srv.URL
 	}
 	e.URL = srv.URL
+	if opts.Issuer != "" {
+		e.Issuer = opts.Issuer
+	}
 	if opts.TestHostsToEdge {
 		opts.Transport = testHostsTo(tb, srv.Listener.Addr().String())
 	}
 	e.Server = edge.New(edge.Config{Issuer: e.Issuer, Secure: opts.TLS, CountryHeader: opts.CountryHeader, Log: log,
-		MasterKey: MasterKey, Mailer: opts.Mailer, Transport: opts.Transport, Observers: opts.Observers}, loader, lastSeen)
+		MasterKey: MasterKey, Mailer: opts.Mailer, Transport: opts.Transport, Observers: opts.Observers, Now: opts.Clock}, loader, lastSeen)
 	srv.Config.Handler = e.Server
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -272,4 +283,42 @@ func (o *Origin) Last() *http.Request {
 		return nil
 	}
 	return o.requests[len(o.requests)-1]
+}
+
+// DoRaw sends "METHOD target HTTP/1.1" to the edge exactly as given, on a
+// connection of its own (http.Client would re-encode the target), and
+// returns the response with its body read.
+func (e *Edge) DoRaw(tb testing.TB, method, host, target string, header http.Header) (*http.Response, string) {
+	tb.Helper()
+	addr := strings.TrimPrefix(strings.TrimPrefix(e.URL, "http://"), "https://")
+	if strings.HasPrefix(e.URL, "https://") {
+		tb.Fatal("gatehousetest: DoRaw speaks plain HTTP only")
+	}
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	var req strings.Builder
+	fmt.Fprintf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, host)
+	for k, vs := range header {
+		for _, v := range vs {
+			fmt.Fprintf(&req, "%s: %s\r\n", k, v)
+		}
+	}
+	req.WriteString("\r\n")
+	if _, err := io.WriteString(conn, req.String()); err != nil {
+		tb.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		tb.Fatalf("%s %s%s: %v", method, host, target, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp, string(b)
 }

@@ -169,3 +169,34 @@ func BenchmarkRecompile1000AppsOneChanged(b *testing.B) {
 		b.Fatalf("reused %d apps, want %d", sinkSnapshot.Reused(), benchApps-1)
 	}
 }
+
+// BenchmarkMatchRequestPath is the edge's path step on benchSnapshot:
+// "match" is Match alone (the engine's part before the path rules, whose
+// edge step was two strings.Contains); "route" is access.CanonicalPath
+// then Route, as the edge now does it. Ordinary paths should cost a scan
+// more than Match and allocate nothing.
+func BenchmarkMatchRequestPath(b *testing.B) {
+	s := benchSnapshot(b)
+	const host = "app500.example.test"
+	for _, p := range []string{"/api/v1/users", "/static/App.js", "/a%2Fb/%7Euser;v=1"} {
+		b.Run("match"+p, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				sinkApp = s.Match(host, p)
+			}
+		})
+		b.Run("route"+p, func(b *testing.B) {
+			if a, _ := s.RouteURLPath(host, p); a == nil || a.ID != "app500" {
+				b.Fatalf("routed %v", a)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := access.CanonicalPath(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sinkApp, _ = s.Route(host, c)
+			}
+		})
+	}
+}

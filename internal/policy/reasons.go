@@ -9,6 +9,10 @@ type Reason string
 const (
 	ReasonAppNotFound Reason = "app_not_found"
 
+	ReasonBadPath       Reason = "bad_path"
+	ReasonAmbiguousPath Reason = "ambiguous_path"
+	ReasonDomainInvalid Reason = "app_domain_invalid"
+
 	ReasonPreflightAnswered        Reason = "preflight_answered"
 	ReasonPreflightBypassed        Reason = "preflight_bypassed"
 	ReasonPreflightNoCORSSettings  Reason = "preflight_no_cors_settings"
@@ -47,6 +51,12 @@ func (r Reason) Describe() string {
 	switch r {
 	case ReasonAppNotFound:
 		return "no application protects this host and path"
+	case ReasonBadPath:
+		return "the request path is refused: it has a control character (such as %00), an invalid percent-encoding or bytes that are not UTF-8"
+	case ReasonAmbiguousPath:
+		return "the request path is refused: origins may read it as a path of another application (case, ;parameters, trailing dots or spaces, backslashes, encoded slashes)"
+	case ReasonDomainInvalid:
+		return "an application's stored domain on this host is not in canonical form; the host is closed until it is fixed"
 	case ReasonPreflightAnswered:
 		return "CORS preflight answered from the application's CORS settings"
 	case ReasonPreflightBypassed:

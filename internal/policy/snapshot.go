@@ -7,6 +7,8 @@ package policy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -29,7 +31,27 @@ type Snapshot struct {
 	apps     map[string]*compiledApp // app id -> app
 	idps     map[string]*IdentityProvider
 	reused   int
+
+	// Session revocations, looked up on every session request.
+	revokedSessions map[sessionKey]struct{}
+	revokedUsers    map[sessionKey]time.Time // key.id is the email
+	// invalid are stored domains ParseDomain refuses (stored before it
+	// existed); their hosts are in invalidHosts and closed (Route).
+	invalid      []InvalidDomain
+	invalidHosts map[string]bool
 }
+
+// InvalidDomain is a stored app domain that is not a valid app domain.
+// The edge closes its host rather than serve it without the app: a path
+// it was meant to protect would fall through to a less protected app.
+type InvalidDomain struct {
+	AppID  string
+	Domain string
+	Err    error
+}
+
+// sessionKey scopes a session id or an email to its account.
+type sessionKey struct{ account, id string }
 
 // compiledApp is one app as compiled, with its destinations and the
 // encoding of what it was compiled from (appendAppInputs), so that a
@@ -37,9 +59,10 @@ type Snapshot struct {
 // encodings, not a hash of them, makes a false match impossible and costs
 // less than hashing.
 type compiledApp struct {
-	inputs []byte // its own allocation, so a reused app pins no older buffer; holds the upstream secret, as base does
-	base   *App
-	dests  []*App // one per self-hosted domain, in the app's order
+	inputs  []byte // its own allocation, so a reused app pins no older buffer; holds the upstream secret, as base does
+	base    *App
+	dests   []*App          // one per valid self-hosted domain, in the app's order
+	invalid []InvalidDomain // stored domains ParseDomain refuses
 }
 
 // IdentityProvider is one login method of an account.
@@ -112,10 +135,17 @@ type Policy struct {
 
 // Token is one service token's credential.
 type Token struct {
-	ID         string
-	AccountID  string
-	Name       string
-	ClientID   string
+	ID        string
+	AccountID string
+	Name      string
+	ClientID  string
+	// Binding names the secret that authenticated the token: app tokens
+	// minted for it carry the binding, and work only while that secret
+	// does (see ServiceTokenSession).
+	Binding string
+	// prev is the token as authenticated by its previous secret (during a
+	// rotation's grace period), with that secret's Binding.
+	prev       *Token
 	hash       []byte
 	prevHash   []byte
 	prevExpiry time.Time
@@ -150,6 +180,7 @@ func CompileFrom(prev *Snapshot, cfg access.Config) (*Snapshot, error) {
 		s.idps[p.ID] = &IdentityProvider{p}
 	}
 	var inputs []byte
+	domainOwner := make(map[string]string, len(cfg.Apps))
 	for i := range cfg.Apps {
 		a := &cfg.Apps[i]
 		inputs = appendAppInputs(inputs[:0], a)
@@ -168,7 +199,17 @@ func CompileFrom(prev *Snapshot, cfg access.Config) (*Snapshot, error) {
 			ca.inputs = bytes.Clone(inputs)
 		}
 		s.apps[a.ID] = ca
+		for _, bad := range ca.invalid {
+			s.closeHost(bad)
+		}
 		for j, app := range ca.dests {
+			if other, dup := domainOwner[app.Domain]; dup && other != a.ID {
+				// Two rows stored before domains were canonical that are
+				// now one domain: which app is meant is unknowable.
+				s.closeHost(InvalidDomain{AppID: a.ID, Domain: app.Domain, Err: fmt.Errorf("app %s has the same domain in canonical form", other)})
+				continue
+			}
+			domainOwner[app.Domain] = a.ID
 			m, key := s.exact, app.Host
 			if suffix, ok := strings.CutPrefix(app.Host, "*."); ok {
 				m, key = s.wildcard, suffix
@@ -194,9 +235,66 @@ func CompileFrom(prev *Snapshot, cfg access.Config) (*Snapshot, error) {
 		if t.PreviousSecretExpiresAt != nil {
 			tok.prevExpiry = *t.PreviousSecretExpiresAt
 		}
+		tok.Binding = secretBinding(t.SecretHash)
+		if t.PreviousSecretHash != nil {
+			prev := *tok
+			prev.Binding = secretBinding(t.PreviousSecretHash)
+			tok.prev = &prev
+		}
 		s.tokens[t.ClientID] = tok
 	}
+	s.revokedSessions = make(map[sessionKey]struct{})
+	s.revokedUsers = make(map[sessionKey]time.Time)
+	for _, r := range cfg.Revocations {
+		switch {
+		case r.SessionID != "":
+			s.revokedSessions[sessionKey{r.AccountID, r.SessionID}] = struct{}{}
+		case r.Email != "":
+			k := sessionKey{r.AccountID, strings.ToLower(r.Email)}
+			if r.RevokedAt.After(s.revokedUsers[k]) {
+				s.revokedUsers[k] = r.RevokedAt
+			}
+		}
+	}
 	return s, nil
+}
+
+// secretBinding is a service token secret's Binding: a digest of its hash,
+// which names the secret without revealing anything about it.
+func secretBinding(hash []byte) string {
+	sum := sha256.Sum256(append([]byte("gatehouse service token binding\x00"), hash...))
+	return hex.EncodeToString(sum[:12])
+}
+
+func (s *Snapshot) closeHost(bad InvalidDomain) {
+	s.invalid = append(s.invalid, bad)
+	if s.invalidHosts == nil {
+		s.invalidHosts = map[string]bool{}
+	}
+	host, _, _ := strings.Cut(bad.Domain, "/")
+	s.invalidHosts[strings.TrimSuffix(strings.ToLower(host), ".")] = true
+}
+
+// InvalidDomains returns the stored domains that are not valid app
+// domains, whose hosts the snapshot closes.
+func (s *Snapshot) InvalidDomains() []InvalidDomain { return s.invalid }
+
+// hostInvalid reports whether host, or a wildcard covering it, has an
+// invalid stored domain.
+func (s *Snapshot) hostInvalid(host string) bool {
+	if s.invalidHosts[host] {
+		return true
+	}
+	for rest := host; ; {
+		_, parent, ok := strings.Cut(rest, ".")
+		if !ok {
+			return false
+		}
+		if s.invalidHosts["*."+parent] {
+			return true
+		}
+		rest = parent
+	}
 }
 
 // Reused returns how many of the snapshot's apps CompileFrom took
@@ -212,12 +310,16 @@ func compileApp(a *access.App) (*compiledApp, error) {
 	}
 	ca := &compiledApp{base: base, dests: make([]*App, 0, len(a.SelfHostedDomains))}
 	for _, d := range a.SelfHostedDomains {
-		app := *base
-		host, path, _ := strings.Cut(d, "/")
-		app.Host, app.Domain = host, d
-		if path != "" {
-			app.Path = "/" + path
+		// Domains are parsed when written; a row stored before that may
+		// be in another form, matched in its canonical form or, when it
+		// has none, closing its host.
+		dom, err := access.ParseDomain(d)
+		if err != nil {
+			ca.invalid = append(ca.invalid, InvalidDomain{AppID: a.ID, Domain: d, Err: err})
+			continue
 		}
+		app := *base
+		app.Host, app.Path, app.Domain = dom.Host(), dom.Path(), dom.String()
 		ca.dests = append(ca.dests, &app)
 	}
 	return ca, nil

@@ -59,10 +59,16 @@ func upstreamClientID(t *access.UpstreamServiceTokenSpec) *string {
 	return &t.ClientID
 }
 
-// CreateApp stores a new application. spec must have passed validation and
-// Normalize, which also returned domains.
-func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID string, spec access.AppSpec, domains []string) (access.App, error) {
+// errUnvalidatedApp refuses a ValidApp that Normalize did not make.
+var errUnvalidatedApp = errors.New("store: the application was not validated (access.AppSpec.Normalize)")
+
+// CreateApp stores a new application, as validated by Normalize.
+func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID string, v access.ValidApp) (access.App, error) {
 	var app access.App
+	spec, domains := v.Spec(), v.DomainNames()
+	if len(domains) == 0 {
+		return app, errUnvalidatedApp
+	}
 	id := uuid.NewString()
 	upstream := spec.UpstreamServiceToken.Token
 	if upstream != nil && upstream.ClientSecret == "" {
@@ -74,6 +80,9 @@ func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID str
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		if err := checkAllowedIdPs(ctx, tx, accountID, spec.AllowedIdPs); err != nil {
+			return err
+		}
+		if err := claimHosts(ctx, tx, accountID, id, domains); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `
@@ -100,14 +109,18 @@ func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID str
 	return app, wrap("create app", err)
 }
 
-// UpdateApp replaces an application. When ifRevision is not zero the app
+// UpdateApp replaces an application with one validated by Normalize. When ifRevision is not zero the app
 // must still be at that revision (its ETag), or the update fails with
 // EPreconditionFailed. A nil spec.Policies leaves the app's policy links
 // as they are. An absent spec.UpstreamServiceToken keeps the stored one, a
 // null one removes it, and one without a client secret keeps the stored
 // secret (there must be one).
-func (s *Store) UpdateApp(ctx context.Context, actor access.Actor, accountID, id string, ifRevision int64, spec access.AppSpec, domains []string) (access.App, error) {
+func (s *Store) UpdateApp(ctx context.Context, actor access.Actor, accountID, id string, ifRevision int64, v access.ValidApp) (access.App, error) {
 	var app access.App
+	spec, domains := v.Spec(), v.DomainNames()
+	if len(domains) == 0 {
+		return app, errUnvalidatedApp
+	}
 	upstream := spec.UpstreamServiceToken.Token
 	keepUpstream := !spec.UpstreamServiceToken.Present
 	keepUpstreamSecret := keepUpstream || (upstream != nil && upstream.ClientSecret == "")
@@ -140,6 +153,9 @@ func (s *Store) UpdateApp(ctx context.Context, actor access.Actor, accountID, id
 			spec.OptionsPreflightBypass, spec.AppSettings,
 			keepUpstream, upstreamClientID(upstream), keepUpstreamSecret, upstreamSecret, now)
 		if err != nil {
+			return err
+		}
+		if err := claimHosts(ctx, tx, accountID, id, domains); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM app_domains WHERE app_id = $1`, id); err != nil {

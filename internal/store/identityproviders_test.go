@@ -111,11 +111,11 @@ func TestRevokedSessionsReachLoadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := access.AppSpec{Type: access.AppTypeSelfHosted, Name: "app", Domain: strings.ToLower(acct.ID) + ".revoke.test"}
-	domains, err := spec.Normalize()
+	valid, err := spec.Normalize()
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := st.CreateApp(ctx, access.Actor{Name: "test"}, acct.ID, spec, domains)
+	app, err := st.CreateApp(ctx, access.Actor{Name: "test"}, acct.ID, valid)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,131 @@
+package edge_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
+)
+
+// TestRequestPathFormsNeverReachTheLessProtectedApp sends every form of
+// gatehousetest.PathForms on the request line to a host with a bypass app
+// (its own origin) and a protected app on /admin (another origin), both
+// created through the API, and checks the documented outcome: 400 and no
+// origin, the admin app's login (no origin), or the public origin with
+// the canonical path. With a session for the admin app, each admin form
+// reaches the admin origin with the canonical path.
+func TestRequestPathFormsNeverReachTheLessProtectedApp(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	edge := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store})
+	public, admin := gatehousetest.StartOrigin(t), gatehousetest.StartOrigin(t)
+	h := host(t, "pub")
+	a.CreateApp(t, h, public.URL, nil, pol("all", "bypass", rules(t, `{"everyone":{}}`)))
+	adminApp := a.CreateApp(t, h+"/admin", admin.URL, nil, pol("boss", "allow", rules(t, `{"email":{"email":"boss@example.test"}}`)))
+	edge.Sync(t, a.Store)
+	session := http.Header{"Cookie": {"CF_Authorization=" + edge.MintSession(t, adminApp.AUD, "boss@example.test", time.Hour)}}
+
+	for _, f := range gatehousetest.PathForms {
+		t.Run(string(f.Want)+"/"+f.Path, func(t *testing.T) {
+			publicBefore, adminBefore := len(public.Requests()), len(admin.Requests())
+			resp, body := edge.DoRaw(t, "GET", h, f.Path, nil)
+			publicSaw := public.Requests()[publicBefore:]
+			adminSaw := admin.Requests()[adminBefore:]
+			switch f.Want {
+			case gatehousetest.PathRefused:
+				if resp.StatusCode != 400 || len(publicSaw)+len(adminSaw) != 0 {
+					t.Fatalf("%s: %d %s, origins saw %d+%d; want 400 and no origin (%s)", f.Path, resp.StatusCode, body, len(publicSaw), len(adminSaw), f.Why)
+				}
+			case gatehousetest.PathAdmin:
+				login := resp.StatusCode == http.StatusUnauthorized && strings.Contains(body, `"login_required"`) ||
+					resp.StatusCode == http.StatusFound && strings.Contains(resp.Header.Get("Location"), "/cdn-cgi/access/login")
+				if !login || len(publicSaw)+len(adminSaw) != 0 {
+					t.Fatalf("%s: %d %s (Location %q), origins saw %d+%d; want the admin app's login", f.Path, resp.StatusCode, body,
+						resp.Header.Get("Location"), len(publicSaw), len(adminSaw))
+				}
+				resp, body = edge.DoRaw(t, "GET", h, f.Path, session)
+				adminSaw = admin.Requests()[adminBefore:]
+				if resp.StatusCode != 200 || len(adminSaw) != 1 || len(public.Requests()) != publicBefore {
+					t.Fatalf("%s with a session: %d %s, admin origin saw %d; want the admin origin", f.Path, resp.StatusCode, body, len(adminSaw))
+				}
+				p, query, _ := strings.Cut(f.Path, "?")
+				want, err := access.CanonicalPath(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if query != "" {
+					want += "?" + query
+				}
+				if got := adminSaw[0].RequestURI; got != want || !strings.HasPrefix(got, "/admin") {
+					t.Fatalf("%s: the admin origin received %q, want the canonical %q", f.Path, got, want)
+				}
+			case gatehousetest.PathPublic:
+				want := f.Forwarded
+				if want == "" {
+					want = f.Path
+				}
+				if resp.StatusCode != 200 || len(publicSaw) != 1 || len(adminSaw) != 0 || publicSaw[0].RequestURI != want {
+					got := ""
+					if len(publicSaw) == 1 {
+						got = publicSaw[0].RequestURI
+					}
+					t.Fatalf("%s: %d %s, public origin saw %d (%q); want it to receive %q", f.Path, resp.StatusCode, body, len(publicSaw), got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestStoredDomainIsWhatTheEdgeMatches: an app domain created through the
+// API in any accepted spelling comes back in canonical form, and a request
+// for exactly that host and path reaches that app's origin, never the
+// host-wide app's beside it.
+func TestStoredDomainIsWhatTheEdgeMatches(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	edge := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store})
+	hostOrigin, pathOrigin := gatehousetest.StartOrigin(t), gatehousetest.StartOrigin(t)
+	everyone := pol("all", "bypass", rules(t, `{"everyone":{}}`))
+	tests := []struct {
+		name   string
+		domain string // %s is a host unique to the test
+		want   string // canonical, %s the same host
+	}{
+		{"upper-case host and path, trailing slash", "UP.%s/Admin/", "up.%s/admin"},
+		{"encoded unreserved letters", "enc.%s/adm%%69n/%%7Euser", "enc.%s/admin/~user"},
+		{"dotted segments", "dots.%s/a..b/v1.2", "dots.%s/a..b/v1.2"},
+		{"sub-delims", "sub.%s/a!$&'()+,=@b", "sub.%s/a!$&'()+,=@b"},
+		{"trailing dot of the host", "dot.%s./x", "dot.%s/x"},
+		{"nested path", "deep.%s/a/b/c", "deep.%s/a/b/c"},
+		{"wildcard with a path", "*.wild.%s/admin", "*.wild.%s/admin"},
+	}
+	base := host(t, "d")
+	for _, tc := range tests {
+		domain, want := fmt.Sprintf(tc.domain, base), fmt.Sprintf(tc.want, base)
+		app := a.CreateApp(t, domain, pathOrigin.URL, nil, everyone)
+		if app.Domain != want || app.SelfHostedDomains[0] != want || app.Destinations[0].URI != want {
+			t.Fatalf("%s: created %q, API returned %q %q %q, want %q", tc.name, domain, app.Domain, app.SelfHostedDomains, app.Destinations, want)
+		}
+		h, _, _ := strings.Cut(want, "/")
+		a.CreateApp(t, h, hostOrigin.URL, nil, everyone)
+	}
+	edge.Sync(t, a.Store)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := fmt.Sprintf(tc.want, base)
+			h, p, _ := strings.Cut(want, "/")
+			reqHost := strings.Replace(h, "*", "x", 1)
+			for _, reqPath := range []string{"/" + p, "/" + p + "/", "/" + p + "/more"} {
+				hostBefore, pathBefore := len(hostOrigin.Requests()), len(pathOrigin.Requests())
+				resp, body := edge.DoRaw(t, "GET", reqHost, reqPath, nil)
+				if resp.StatusCode != 200 || len(pathOrigin.Requests()) != pathBefore+1 || len(hostOrigin.Requests()) != hostBefore {
+					t.Fatalf("stored %q: GET %s%s = %d %s; want the path app's origin", want, reqHost, reqPath, resp.StatusCode, body)
+				}
+			}
+		})
+	}
+}
