@@ -233,10 +233,10 @@ type pageLink struct{ ID, Name, URL string }
 type pageForm struct {
 	Action, Label, Field, Autocomplete, Button string
 	Hidden                                     map[string]string
-	// RedirectsTo is the app's URL when a successful post is redirected
-	// to its host (its /cdn-cgi/access/authorized): the page's
-	// form-action must allow that origin, or browsers block the redirect.
-	RedirectsTo *Redirect
+	// RedirectsTo is the app's origin when a successful post is
+	// redirected there (to its /cdn-cgi/access/authorized): the page's
+	// form-action must allow it, or browsers block the redirect.
+	RedirectsTo Redirect
 }
 
 type page struct {
@@ -253,7 +253,7 @@ func renderPage(w http.ResponseWriter, status int, p page) {
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
 	formAction := "'self'"
-	if p.Form != nil && p.Form.RedirectsTo != nil {
+	if p.Form != nil && p.Form.RedirectsTo.Host != "" {
 		if o := cspOrigin(p.Form.RedirectsTo); o != "" {
 			formAction += " " + o
 		}
@@ -264,18 +264,20 @@ func renderPage(w http.ResponseWriter, status int, p page) {
 	_ = pageTemplate.Execute(w, p)
 }
 
-// cspOrigin is u's origin as a CSP source, or "" when it holds anything
-// but the characters of a scheme, host name and port.
-func cspOrigin(u *Redirect) string {
+// cspOrigin is a redirect's origin as a CSP source, or "" when it holds
+// anything but the characters of a scheme, host name and port
+// (ParseRedirect allows '_' in host names, which CSP sources do not).
+func cspOrigin(u Redirect) string {
+	hp := u.HostPort()
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return ""
 	}
-	for _, c := range u.HostPort() {
+	for _, c := range hp {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
 			return ""
 		}
 	}
-	return u.Scheme + "://" + u.HostPort()
+	return u.Scheme + "://" + hp
 }
 
 // loginError answers a failed login step: HTML for people, JSON for

@@ -90,7 +90,7 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, snap *polic
 		// A reason is wanted that the login did not ask for (the policies
 		// changed meanwhile): back to the auth domain, which asks.
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, h.cfg.Issuer+loginPrefix+url.PathEscape(back.Host)+"?redirect_url="+url.QueryEscape(back.String()), http.StatusFound)
+		http.Redirect(w, r, h.loginURLFor(back), http.StatusFound)
 		return login
 	}
 	if d.Action != policy.Allow {
@@ -122,27 +122,8 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, snap *polic
 	return login
 }
 
-// bindingCookie is the CF_Binding cookie carrying value until exp:
-// HttpOnly, SameSite=Strict, Secure over HTTPS, on the whole host.
-func (h *Handler) bindingCookie(r *http.Request, value string, exp time.Time) *http.Cookie {
-	c := &http.Cookie{Name: wire.BindingCookieName, Value: value, Path: "/", Expires: exp, HttpOnly: true,
-		Secure: h.secure(r), SameSite: http.SameSiteStrictMode}
-	if value == "" {
-		c.MaxAge = -1
-	}
-	return c
-}
-
-// land sends the browser on to back (on this host) from a page of this
-// host rather than by a redirect: a navigation that came through the auth
-// domain is cross-site, and the browser would leave the SameSite=Strict
-// CF_Binding cookie off the request it ends in.
-func (h *Handler) land(w http.ResponseWriter, back Redirect) {
-	renderPage(w, http.StatusOK, page{Title: "Signed in", Message: "Taking you to the application.", Next: back.String()})
-}
-
-// appLogout ends the session behind the app's cookie, clears the cookie
-// (and the binding cookie), and continues to the auth domain's logout.
+// appLogout ends the session behind the app's cookie, clears the cookie,
+// and continues to the auth domain's logout.
 func (h *Handler) appLogout(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, keys *session.Keyring, app *policy.App) {
 	if raw := wire.SessionToken(r); raw != "" {
 		if claims, reason := h.edge.VerifySession(snap, keys, app, raw, h.cfg.Now()); reason == "" && claims.SessionID != "" {
@@ -179,6 +160,30 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, keys *session.K
 	}
 	http.SetCookie(w, &http.Cookie{Name: wire.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
 	renderPage(w, http.StatusOK, page{Title: "Signed out", Message: "You are signed out of every application."})
+}
+
+// bindingCookie is the CF_Binding cookie carrying value until exp:
+// HttpOnly, SameSite=Strict, Secure over HTTPS, on the whole host.
+func (h *Handler) bindingCookie(r *http.Request, value string, exp time.Time) *http.Cookie {
+	c := &http.Cookie{Name: wire.BindingCookieName, Value: value, Path: "/", Expires: exp, HttpOnly: true,
+		Secure: h.secure(r), SameSite: http.SameSiteStrictMode}
+	if value == "" {
+		c.MaxAge = -1
+	}
+	return c
+}
+
+// land sends the browser on to back (validated, on this host) from a page
+// of this host rather than by a redirect: a navigation that came through
+// the auth domain is cross-site, and the browser would leave the
+// SameSite=Strict CF_Binding cookie off the request it ends in.
+func (h *Handler) land(w http.ResponseWriter, back Redirect) {
+	renderPage(w, http.StatusOK, page{Title: "Signed in", Message: "Taking you to the application.", Next: back.String()})
+}
+
+// loginURLFor is the auth domain's login page for a return to back.
+func (h *Handler) loginURLFor(back Redirect) string {
+	return h.cfg.Issuer + loginPrefix + url.PathEscape(back.Host) + "?redirect_url=" + url.QueryEscape(back.String())
 }
 
 // getIdentity returns the identity behind the request's app token.

@@ -43,7 +43,7 @@ func (h *Handler) startOTP(w http.ResponseWriter, r *http.Request, snap *policy.
 	}
 	renderPage(w, http.StatusOK, page{Title: "Check your email", Message: "We sent a sign-in code to " + email + ". It works for 10 minutes.",
 		Form: &pageForm{Action: otpVerifyPath, Label: "Code", Field: "code", Autocomplete: "one-time-code", Button: "Sign in",
-			Hidden: map[string]string{"otp": id, "email": email, "idp": idp.ID, "app": app.ID, "redirect_url": back.String()}, RedirectsTo: &back}})
+			Hidden: map[string]string{"otp": id, "email": email, "idp": idp.ID, "app": app.ID, "redirect_url": back.String()}, RedirectsTo: back}})
 }
 
 func (h *Handler) verifyOTP(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, keys *session.Keyring) {

@@ -25,7 +25,7 @@ func (h *Handler) askPurpose(w http.ResponseWriter, status int, app *policy.App,
 	}
 	renderPage(w, status, page{Title: "Access to " + app.Name + " needs a reason", Message: problem,
 		Form: &pageForm{Action: purposePath, Label: prompt, Field: "purpose", Autocomplete: "off", Button: "Continue",
-			Hidden: map[string]string{"app": app.ID, "redirect_url": back.String()}, RedirectsTo: &back}})
+			Hidden: map[string]string{"app": app.ID, "redirect_url": back.String()}, RedirectsTo: back}})
 }
 
 // ParsePurpose checks a reason for access as a user typed it and returns
@@ -61,12 +61,13 @@ func (h *Handler) givePurpose(w http.ResponseWriter, r *http.Request, snap *poli
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	base := snap.App(r.PostFormValue("app"))
-	back, err := ParseRedirect(r.PostFormValue("redirect_url"))
+	redirect := r.PostFormValue("redirect_url")
+	u, err := ParseRedirect(redirect)
 	if base == nil || err != nil {
 		loginError(w, r, http.StatusBadRequest, "bad_login", "This form is not valid.")
 		return
 	}
-	app, back, err := h.loginTarget(snap, back.Host, r.PostFormValue("redirect_url"))
+	app, back, err := h.loginTarget(snap, u.Host, redirect)
 	if err != nil || app.ID != base.ID {
 		loginError(w, r, http.StatusBadRequest, "bad_login", "This form is not valid.")
 		return

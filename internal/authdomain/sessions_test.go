@@ -86,8 +86,19 @@ func TestLogoutEndsTheLoginSessionInEveryAppOnEveryEdge(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, "signed out of every application") {
 		t.Fatalf("logout: %d %s", resp.StatusCode, body)
 	}
+	// The other edge learns of it through the change feed alone.
+	loggedOut := time.Now()
+	for {
+		if s, _ := sendWith(t, other, two, cookieTwo); s == 401 {
+			break
+		}
+		if time.Since(loggedOut) > 5*time.Second {
+			t.Fatal("the other edge still accepts the other app's cookie 5 s after the logout")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("the other edge refused the other app's cookie %v after the logout answered", time.Since(loggedOut))
 	e.Edge.Sync(t, e.API.Store)
-	other.Sync(t, e.API.Store)
 	for _, ed := range []*gatehousetest.Edge{e.Edge, other} {
 		for name, ck := range map[string][2]string{"other app": {two, cookieTwo}, "logged-out app": {one, cookieOne}} {
 			if s, body := sendWith(t, ed, ck[0], ck[1]); s != 401 || !strings.Contains(body, "session_revoked") {

@@ -402,7 +402,7 @@ func TestPolicySessionDurationSetsTheAppSession(t *testing.T) {
 				}
 			}
 			claims, err := e.Edge.Loader.State().Keys.Verify(token, app.AUD, e.Edge.Issuer, time.Now())
-			// "exp" is whole seconds; "iat" keeps its fraction (iat_ns).
+			// "exp" is whole seconds; the issue time carries iat_ns.
 			if life := claims.Expiry.Sub(claims.IssuedAt.Truncate(time.Second)); err != nil || life != tc.want {
 				t.Fatalf("token lifetime %v (err %v), want %v", life, err, tc.want)
 			}

@@ -255,7 +255,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		}
 	} else if raw := wire.SessionToken(r); raw != "" {
 		claims, reason := s.verifySession(st.Snap, st.Keys, app, raw, now)
-		if reason == "" && !bound(r, app, claims) {
+		if reason == "" && claims.CommonName == "" && !bound(r, app, claims) {
 			reason = policy.ReasonBindingCookieMismatch
 		}
 		switch {

@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -92,5 +93,27 @@ func TestSessionRevokedComparesBelowTheSecondAndPerAccount(t *testing.T) {
 				t.Errorf("SessionRevoked = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// BenchmarkSessionRevoked is the revocation check of every session
+// request, with 10,000 revoked sessions and 10,000 revoked users in force.
+func BenchmarkSessionRevoked(b *testing.B) {
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	cfg := access.Config{Apps: []access.App{newApp("app", "app.example.test")}}
+	for i := range 10_000 {
+		cfg.Revocations = append(cfg.Revocations,
+			access.SessionRevocation{AccountID: account, SessionID: fmt.Sprintf("sid-%d", i), RevokedAt: at, ExpiresAt: at.Add(time.Hour)},
+			access.SessionRevocation{AccountID: account, Email: fmt.Sprintf("user%d@example.test", i), RevokedAt: at, ExpiresAt: at.Add(time.Hour)})
+	}
+	s := compile(b, cfg)
+	app := s.Match("app.example.test", "/")
+	iat := at.Add(time.Minute)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if s.SessionRevoked(app, "sid-live", "ann@example.test", iat) {
+			b.Fatal("revoked")
+		}
 	}
 }
