@@ -3,6 +3,7 @@ package edge_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -127,5 +128,37 @@ func TestStoredDomainIsWhatTheEdgeMatches(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoginRedirectPathFollowsThePathRules: the login finds the app of
+// its redirect_url with the request-path rules, so a redirect path that
+// origins read as two apps' is refused there too.
+func TestLoginRedirectPathFollowsThePathRules(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var idp access.IdentityProvider
+	e.api.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": "Email code", "type": "onetimepin", "config": map[string]any{}}, &idp)
+	h := host(t, "pub")
+	e.app(t, h, nil, pol("all", "bypass", rules(t, `{"everyone":{}}`)))
+	e.app(t, h+"/admin", nil, pol("all", "allow", rules(t, `{"everyone":{}}`)))
+	for _, tc := range []struct {
+		path string
+		ok   bool
+	}{
+		{"/admin/x", true},
+		{"/adm%69n", true},
+		{"/public/%2e%2e/admin", true},
+		{"/..;/admin", false},
+		{"/ADMIN", false},
+		{"/admin%00", false},
+		{"/public%2f..%2fadmin", false},
+	} {
+		redirect := "http://" + h + tc.path
+		req := e.edge.Request(t, "GET", strings.TrimPrefix(e.edge.Issuer, "http://"), "/cdn-cgi/access/login/"+h+"?redirect_url="+url.QueryEscape(redirect), nil)
+		resp, body := e.edge.Do(t, req)
+		if refused := resp.StatusCode == 400; refused == tc.ok {
+			t.Errorf("login with redirect_url %q: %d %s; want refused = %v", redirect, resp.StatusCode, body, !tc.ok)
+		}
 	}
 }
