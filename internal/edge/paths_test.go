@@ -1,6 +1,7 @@
 package edge_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -160,5 +161,43 @@ func TestLoginRedirectPathFollowsThePathRules(t *testing.T) {
 		if refused := resp.StatusCode == 400; refused == tc.ok {
 			t.Errorf("login with redirect_url %q: %d %s; want refused = %v", redirect, resp.StatusCode, body, !tc.ok)
 		}
+	}
+}
+
+// TestStoredDomainThatDoesNotParseClosesItsHost: a row stored before
+// domains were parsed (written here with SQL) that ParseDomain refuses
+// closes its host with 503 rather than letting its paths fall through to
+// the host's bypass app; other hosts are served, and updating the app
+// through the API reopens it.
+func TestStoredDomainThatDoesNotParseClosesItsHost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h, other := host(t, "pub"), host(t, "other")
+	e.app(t, h, nil, pol("all", "bypass", rules(t, `{"everyone":{}}`)))
+	admin := e.app(t, h+"/admin", nil, pol("boss", "allow", rules(t, `{"email":{"email":"boss@example.test"}}`)))
+	if _, err := e.api.Store.Pool().Exec(context.Background(),
+		`UPDATE app_domains SET domain = $2 WHERE app_id = $1`, admin.ID, h+"/../admin"); err != nil {
+		t.Fatal(err)
+	}
+	e.app(t, other, nil, pol("all", "bypass", rules(t, `{"everyone":{}}`))) // a new version: the edge reloads
+	for _, p := range []string{"/admin", "/", "/x"} {
+		resp, body := e.edge.Do(t, e.edge.Request(t, "GET", h, p, nil))
+		if resp.StatusCode != 503 || !strings.Contains(body, "app_domain_invalid") {
+			t.Errorf("GET %s%s with an invalid stored domain: %d %s, want 503 app_domain_invalid", h, p, resp.StatusCode, body)
+		}
+	}
+	if len(e.origin.Requests()) != 0 {
+		t.Fatalf("the origin saw %d requests on a closed host", len(e.origin.Requests()))
+	}
+	if resp, body := e.edge.Do(t, e.edge.Request(t, "GET", other, "/", nil)); resp.StatusCode != 200 {
+		t.Fatalf("another host: %d %s", resp.StatusCode, body)
+	}
+	e.api.MustCall(t, "PUT", "access/apps/"+admin.ID, map[string]any{"type": "self_hosted", "name": "admin", "domain": h + "/admin", "origin": e.origin.URL}, nil)
+	e.edge.Sync(t, e.api.Store)
+	if resp, body := e.edge.Do(t, e.edge.Request(t, "GET", h, "/admin", nil)); resp.StatusCode != 401 {
+		t.Fatalf("after the update, /admin: %d %s, want the admin app's 401", resp.StatusCode, body)
+	}
+	if resp, body := e.edge.Do(t, e.edge.Request(t, "GET", h, "/x", nil)); resp.StatusCode != 200 {
+		t.Fatalf("after the update, /x: %d %s, want the bypass app", resp.StatusCode, body)
 	}
 }
