@@ -82,6 +82,27 @@ func TestRequestPathFormsNeverReachTheLessProtectedApp(t *testing.T) {
 	}
 }
 
+// TestOverlongPathsAreRefused: paths over access.MaxPathLen get 400
+// bad_path and reach no origin. (OPTIONS * never reaches the edge: Go's
+// server answers it.)
+func TestOverlongPathsAreRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := host(t, "pub")
+	e.app(t, h, nil, pol("all", "bypass", rules(t, `{"everyone":{}}`)))
+	for _, tc := range []struct{ method, target string }{
+		{"GET", "/" + strings.Repeat("a%41", access.MaxPathLen/4)},
+	} {
+		resp, body := e.edge.DoRaw(t, tc.method, h, tc.target, nil)
+		if resp.StatusCode != 400 || !strings.Contains(body, "bad_path") || len(e.origin.Requests()) != 0 {
+			t.Errorf("%s %.40s: %d %s, origin saw %d; want 400 bad_path", tc.method, tc.target, resp.StatusCode, body, len(e.origin.Requests()))
+		}
+	}
+	if resp, _ := e.edge.DoRaw(t, "GET", h, "/"+strings.Repeat("a", 4000), nil); resp.StatusCode != 200 {
+		t.Errorf("a 4 KB path: %d, want the origin", resp.StatusCode)
+	}
+}
+
 // TestStoredDomainIsWhatTheEdgeMatches: an app domain created through the
 // API in any accepted spelling comes back in canonical form, and a request
 // for exactly that host and path reaches that app's origin, never the
