@@ -2,17 +2,19 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// decodeApp reads, validates and normalises an application body.
-func (s *Server) decodeApp(w http.ResponseWriter, r *http.Request) (access.ValidApp, error) {
+// decodeApp reads, validates and normalises an application body. fields
+// names the request field each canonical domain came from.
+func (s *Server) decodeApp(w http.ResponseWriter, r *http.Request) (v access.ValidApp, fields map[string]string, err error) {
 	var spec access.AppSpec
 	if err := decode(w, r, &spec, false); err != nil {
-		return access.ValidApp{}, err
+		return access.ValidApp{}, nil, err
 	}
 	if err := s.validateStruct(&spec); err != nil {
 		// Name every bad field at once: the domains too.
@@ -20,19 +22,62 @@ func (s *Server) decodeApp(w http.ResponseWriter, r *http.Request) (access.Valid
 		if errors.As(err, &e) && e.Kind == access.EInvalid {
 			e.Fields = append(e.Fields, spec.DomainErrors()...)
 		}
-		return access.ValidApp{}, err
+		return access.ValidApp{}, nil, err
 	}
-	return spec.Normalize()
+	fields = domainFields(spec)
+	v, err = spec.Normalize()
+	return v, fields, err
+}
+
+// domainFields maps each canonical domain of an app body to the field it
+// was sent in: destinations[i].uri, else self_hosted_domains[i], else
+// domain.
+func domainFields(spec access.AppSpec) map[string]string {
+	m := map[string]string{}
+	set := func(raw, field string) {
+		d, err := access.ParseDomain(raw)
+		if err != nil {
+			return
+		}
+		if c := d.String(); m[c] == "" {
+			m[c] = field
+		}
+	}
+	for i, d := range spec.Destinations {
+		set(d.URI, fmt.Sprintf("destinations[%d].uri", i))
+	}
+	for i, d := range spec.SelfHostedDomains {
+		set(d, fmt.Sprintf("self_hosted_domains[%d]", i))
+	}
+	if spec.Domain != "" {
+		set(spec.Domain, "domain")
+	}
+	return m
+}
+
+// placeDomainErrors names, in the store's errors about a domain (host
+// ownership, the account's domain list), the request field the domain
+// came from.
+func placeDomainErrors(err error, fields map[string]string) error {
+	var ae *access.Error
+	if errors.As(err, &ae) {
+		for i, f := range ae.Fields {
+			if name, ok := fields[f.Value]; ok && f.Value != "" {
+				ae.Fields[i].Field = name
+			}
+		}
+	}
+	return err
 }
 
 func (s *Server) createApp(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.decodeApp(w, r)
+	v, fields, err := s.decodeApp(w, r)
 	if err != nil {
 		return err
 	}
 	app, err := s.store.CreateApp(r.Context(), actor(r), accountID(r), v)
 	if err != nil {
-		return err
+		return placeDomainErrors(err, fields)
 	}
 	writeWithETag(w, app.Revision, app)
 	return nil
@@ -78,13 +123,13 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.decodeApp(w, r)
+	v, fields, err := s.decodeApp(w, r)
 	if err != nil {
 		return err
 	}
 	app, err := s.store.UpdateApp(r.Context(), actor(r), accountID(r), id, rev, v)
 	if err != nil {
-		return err
+		return placeDomainErrors(err, fields)
 	}
 	writeWithETag(w, app.Revision, app)
 	return nil

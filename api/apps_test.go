@@ -116,6 +116,9 @@ func TestAppValidationNamesEveryBadField(t *testing.T) {
 			b["self_hosted_domains"] = []string{b["domain"].(string), "x.test/a b"}
 		}, []string{"self_hosted_domains[1]"}},
 		{"fail/domain beside another bad field", func(b map[string]any) { b["domain"] = "x.test/a:b"; delete(b, "name") }, []string{"name", "domain"}},
+		{"fail/destination not public", func(b map[string]any) {
+			b["destinations"] = []map[string]string{{"type": "private", "uri": b["domain"].(string)}}
+		}, []string{"destinations[0].type"}},
 		{"fail/origin not http", func(b map[string]any) { b["origin"] = "ftp://files.test" }, []string{"origin"}},
 		{"fail/origin with credentials", func(b map[string]any) { b["origin"] = "http://u:p@x.test" }, []string{"origin"}},
 		{"fail/session duration", func(b map[string]any) { b["session_duration"] = "forever" }, []string{"session_duration"}},

@@ -140,12 +140,12 @@ func TestOIDCProviderWithDiscoveryAndOwnSettings(t *testing.T) {
 	a := gatehousetest.NewAPI(t)
 	p := createIdP(t, a, map[string]any{"name": "Dex", "type": "oidc", "config": map[string]any{
 		"client_id": "gh", "client_secret": "x", "issuer_url": "http://127.0.0.1:5556/dex",
-		"scopes": []string{"openid", "email", "groups"}, "claims": []string{"groups"},
+		"scopes": []string{"openid", "email", "groups"}, "claims": []string{},
 		"email_claim_name": "mail", "pkce_enabled": false,
 	}})
 	c := p.Config
 	if c.IssuerURL != "http://127.0.0.1:5556/dex" || c.AuthURL != "" || !slices.Equal(c.Scopes, []string{"openid", "email", "groups"}) ||
-		!slices.Equal(c.Claims, []string{"groups"}) || c.EmailClaimName != "mail" || c.PKCEEnabled == nil || *c.PKCEEnabled {
+		len(c.Claims) != 0 || c.EmailClaimName != "mail" || c.PKCEEnabled == nil || *c.PKCEEnabled {
 		t.Errorf("config %+v", c)
 	}
 	var got access.IdentityProvider

@@ -63,6 +63,8 @@ func (s *Server) Handler() http.Handler {
 		r.Put("/access/identity_providers/{identity_provider_id}", s.handle(s.updateIdentityProvider))
 		r.Delete("/access/identity_providers/{identity_provider_id}", s.handle(s.deleteIdentityProvider))
 
+		r.Post("/access/organizations/revoke_user", s.handle(s.revokeUser))
+
 		r.Get("/audit_logs", s.handle(s.listAudit))
 		r.Get("/access/logs/access_requests", s.handle(s.listAccessLogs))
 		r.Post("/gatehouse/policy_test", s.handle(s.testPolicy))

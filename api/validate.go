@@ -17,7 +17,7 @@ import (
 
 // Limits on durations accepted from callers.
 const (
-	maxSessionDuration = 8760 * time.Hour
+	maxSessionDuration = access.MaxSessionDuration
 	maxTokenDuration   = 876000 * time.Hour
 )
 
@@ -35,6 +35,7 @@ var (
 		"session_duration": "must be a duration such as 30m or 24h, at most 8760h",
 		"token_duration":   "must be a duration such as 8760h, greater than zero",
 		"http_url":         "must be an absolute http:// or https:// URL",
+		"redirect_url":     "must be an absolute http:// or https:// URL with a host, in canonical form: printable ASCII without spaces, backslashes or credentials (it is sent as the Location exactly as given)",
 		"idp_url":          "must be an absolute https:// URL without credentials or fragment, such as https://login.example.com (http:// is accepted for tests on loopback)",
 		"oauth_scope":      "must be an OAuth scope: printable ASCII without spaces, quotes or backslashes",
 		"uuid":             "must be a UUID",
@@ -69,6 +70,7 @@ func newValidator() *validator.Validate {
 		u, err := url.Parse(s)
 		return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && len(s) <= 2048
 	})
+	must("redirect_url", access.ValidRedirectURL)
 	must("idp_url", validIdPURL)
 	must("oauth_scope", scopeRe.MatchString)
 	return v
@@ -123,12 +125,14 @@ func validCORSOrigin(s string) bool {
 	return plainHost.MatchString(host)
 }
 
-// validate checks v's struct tags and returns every failure as a field
-// error with the field's JSON path.
+// validateStruct checks v's struct tags and returns every failure as a
+// field error with the field's JSON path. A body that passes is then
+// refused if it sets a field Gatehouse does not support to anything but
+// its default (access.Inventory).
 func (s *Server) validateStruct(v any) error {
 	err := s.validate.Struct(v)
 	if err == nil {
-		return nil
+		return access.CheckSupported(v)
 	}
 	var verrs validator.ValidationErrors
 	if !errors.As(err, &verrs) {

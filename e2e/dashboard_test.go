@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/accesslog"
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
 )
 
 // console is one test's control plane with the dashboard, an edge
@@ -415,8 +416,8 @@ func TestDashboardAppCORSSettingsPreviewMatchesTheEdge(t *testing.T) {
 func (c *console) serviceAuth(t *testing.T, host, clientID, secret string) int {
 	t.Helper()
 	req := c.edge.Request(t, "GET", host, "/data", nil)
-	req.Header.Set(edge.HeaderClientID, clientID)
-	req.Header.Set(edge.HeaderClientSecret, secret)
+	req.Header.Set(wire.HeaderClientID, clientID)
+	req.Header.Set(wire.HeaderClientSecret, secret)
 	resp, _ := c.edge.Do(t, req)
 	return resp.StatusCode
 }

@@ -95,3 +95,76 @@ func TestSimpleFetchWorksAfterARealOIDCLoginToTheTargetDomain(t *testing.T) {
 		t.Errorf("get-identity: %s", text)
 	}
 }
+
+// waitAt waits until the browser is at want.
+func (w *world) waitAt(t *testing.T, want string) {
+	t.Helper()
+	var at string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		w.browser.Eval(t, "location.href", &at)
+		if at == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the browser is at %s, want %s", at, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Apps on a path (host/admin) never cover /cdn-cgi/access/authorized, so
+// the login hop finds its app from the redirect it returns to: a user
+// logs in to an app that is alone on its host's /admin, and to one under
+// a public app on the whole host, and reaches each one's origin.
+func TestLoginReachesAppsOnAPath(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	op := gatehousetest.StartOIDCProvider(t, w.edge.Issuer+"/cdn-cgi/access/callback")
+	var idp access.IdentityProvider
+	w.api.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": "Test OIDC", "type": "oidc",
+		"config": map[string]any{"client_id": op.ClientID, "client_secret": op.ClientSecret, "issuer_url": op.Issuer}}, &idp)
+	allow := map[string]any{"name": "provider user", "decision": "allow", "include": []any{map[string]any{"email": map[string]any{"email": op.Email}}}}
+	only, pub := host("only", "example.test"), host("pub", "example.test")
+	onlyAdmin, pubAdmin, pubSite := gatehousetest.StartOrigin(t), gatehousetest.StartOrigin(t), gatehousetest.StartOrigin(t)
+	w.app(t, only+"/admin", onlyAdmin.URL, map[string]any{"allowed_idps": []string{idp.ID}, "auto_redirect_to_identity": true}, allow)
+	w.app(t, pub, pubSite.URL, nil, map[string]any{"name": "public", "decision": "bypass", "include": []any{map[string]any{"everyone": map[string]any{}}}})
+	w.app(t, pub+"/admin", pubAdmin.URL, map[string]any{"allowed_idps": []string{idp.ID}, "auto_redirect_to_identity": true}, allow)
+
+	// The app alone on only/admin: the provider's form, then back.
+	w.browser.Navigate(t, w.browser.URL(only, "/admin/page"))
+	var at string
+	w.browser.Eval(t, "location.href", &at)
+	if !strings.HasPrefix(at, op.Issuer+"/login/username") {
+		t.Fatalf("visiting %s/admin landed on %s, want the provider's login form", only, at)
+	}
+	w.browser.Eval(t, fmt.Sprintf(`(() => {
+		document.querySelector('[name=username]').value = %q;
+		document.querySelector('[name=password]').value = %q;
+		document.querySelector('form').submit();
+		return true;
+	})()`, op.Username, op.Password), nil)
+	w.waitAt(t, w.browser.URL(only, "/admin/page"))
+	var text string
+	w.browser.Eval(t, "document.body.innerText", &text)
+	if !strings.Contains(text, "origin ok") || onlyAdmin.Last() == nil || onlyAdmin.Last().Header.Get("Cf-Access-Authenticated-User-Email") != op.Email {
+		t.Fatalf("%s/admin after login shows %q; its origin saw %v", only, text, onlyAdmin.Last())
+	}
+
+	// The app on pub/admin, under the public app on pub: the auth-domain
+	// session skips the provider; the hop on pub must pick the /admin app.
+	w.browser.Navigate(t, w.browser.URL(pub, "/admin/"))
+	w.waitAt(t, w.browser.URL(pub, "/admin/"))
+	w.browser.Eval(t, "document.body.innerText", &text)
+	last := pubAdmin.Last()
+	if !strings.Contains(text, "origin ok") || last == nil || last.Header.Get("Cf-Access-Authenticated-User-Email") != op.Email || last.URL.Path != "/admin/" {
+		t.Fatalf("%s/admin after login shows %q; its origin saw %v", pub, text, last)
+	}
+	// The browser's own /favicon.ico is the public app's to serve; nothing
+	// of the /admin app's may reach it.
+	for _, r := range pubSite.Requests() {
+		if r.URL.Path != "/favicon.ico" {
+			t.Errorf("the public app's origin saw %s %s", r.Method, r.URL.Path)
+		}
+	}
+}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/accesslog"
-	"github.com/gatehouse-dev/gatehouse/internal/edge"
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
 )
 
 const (
@@ -63,8 +63,8 @@ func (s *stack) targets(names []string) ([]target, error) {
 			name: "edge (service token)", proxied: true, wantStatus: http.StatusOK, wantBody: originBody,
 			newRequest: s.request(s.edgeURL, http.MethodGet, func(r *http.Request) {
 				r.Host = appHost
-				r.Header.Set(edge.HeaderClientID, s.token.ClientID)
-				r.Header.Set(edge.HeaderClientSecret, s.token.ClientSecret)
+				r.Header.Set(wire.HeaderClientID, s.token.ClientID)
+				r.Header.Set(wire.HeaderClientSecret, s.token.ClientSecret)
 			}),
 		},
 		"preflight": {
@@ -101,7 +101,7 @@ func (s *stack) request(server, method string, set func(*http.Request)) func(con
 
 // withSession adds the session cookie to r.
 func (s *stack) withSession(r *http.Request) {
-	r.AddCookie(&http.Cookie{Name: edge.CookieName, Value: s.session})
+	r.AddCookie(&http.Cookie{Name: wire.CookieName, Value: s.session})
 }
 
 // setPreflight makes r a CORS preflight for the benchmark app that its

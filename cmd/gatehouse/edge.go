@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gatehouse-dev/gatehouse/internal/accesslog"
+	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -148,9 +149,9 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 		return nil, err
 	}
 	lastSeen := edge.NewLastSeen(st, log)
-	var mailer edge.Mailer
+	var mailer authdomain.Mailer
 	if f.smtpAddr != "" {
-		mailer = edge.SMTPMailer{Addr: f.smtpAddr, From: f.smtpFrom, Username: f.smtpUser, Password: f.smtpPassword}
+		mailer = authdomain.SMTPMailer{Addr: f.smtpAddr, From: f.smtpFrom, Username: f.smtpUser, Password: f.smtpPassword}
 	}
 	accessLog := accesslog.New(st, accesslog.Config{MaxAge: offIfZero(f.logRetention), MaxRows: offIfZero(f.logMaxRows), Log: log})
 	observers = append(observers, accessLog)

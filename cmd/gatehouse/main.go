@@ -136,6 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fmt.Fprintln(stdout, a.ID)
 			return nil
 		}})
+	accountCmd.AddCommand(accountDomainsCommand(ctx, needDB, &databaseURL, stdout))
 	root.AddCommand(accountCmd)
 
 	tokenCmd := &cobra.Command{Use: "token", Short: "Manage API tokens"}
@@ -240,6 +241,9 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 				return err
 			}
 			defer st.Close()
+			if err := reportHostOverlaps(ctx, st, log); err != nil {
+				return err
+			}
 			if bootstrap {
 				if err := bootstrapAccount(ctx, st, stdout); err != nil {
 					return err

@@ -37,6 +37,9 @@ type AccessLogEntry struct {
 	UpstreamLatencyMS float64 `json:"upstream_latency_ms"`
 	// DecisionUS is how long the edge took to decide, in microseconds.
 	DecisionUS int64 `json:"decision_us"`
+	// PurposeJustification is the reason the user gave for access when a
+	// policy asked for one (Cloudflare's purpose justification response).
+	PurposeJustification string `json:"purpose_justification"`
 }
 
 // AccessLogQuery selects access log entries.

@@ -66,8 +66,8 @@ type AppSettings struct {
 	ServiceAuth401Redirect      bool     `json:"service_auth_401_redirect"`
 	ReadServiceTokensFromHeader string   `json:"read_service_tokens_from_header,omitempty" validate:"omitempty,header_name"`
 	CustomDenyMessage           string   `json:"custom_deny_message,omitempty" validate:"max=1024"`
-	CustomDenyURL               string   `json:"custom_deny_url,omitempty" validate:"omitempty,http_url"`
-	CustomNonIdentityDenyURL    string   `json:"custom_non_identity_deny_url,omitempty" validate:"omitempty,http_url"`
+	CustomDenyURL               string   `json:"custom_deny_url,omitempty" validate:"omitempty,redirect_url"`
+	CustomNonIdentityDenyURL    string   `json:"custom_non_identity_deny_url,omitempty" validate:"omitempty,redirect_url"`
 	AppLauncherVisible          *bool    `json:"app_launcher_visible"`
 	SkipInterstitial            bool     `json:"skip_interstitial"`
 	LogoURL                     string   `json:"logo_url,omitempty" validate:"omitempty,http_url"`

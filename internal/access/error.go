@@ -26,6 +26,10 @@ const (
 type FieldError struct {
 	Field   string
 	Message string
+	// Value is the offending value when the field may be one of several
+	// request fields (an app's domain: domain, destinations[i].uri or
+	// self_hosted_domains[i]), for the API to name the one it came from.
+	Value string
 }
 
 // Error is a domain error: a kind, a message safe to show to the caller and,

@@ -351,5 +351,7 @@ func entryOf(r *edge.Record) access.AccessLogEntry {
 		UpstreamStatus:    r.UpstreamStatus,
 		UpstreamLatencyMS: float64(r.UpstreamLatency.Microseconds()) / 1000,
 		DecisionUS:        r.Decision.Microseconds(),
+
+		PurposeJustification: r.Purpose,
 	}
 }

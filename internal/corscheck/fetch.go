@@ -180,6 +180,12 @@ func edgeFix(status int, reason string) Problem {
 	case "login_required", "session_expired", "session_invalid", "session_revoked", "session_wrong_audience", "session_bad_signature", "session_wrong_issuer":
 		return Problem{Message: statusText(status) + " " + reason + ": the request carried no valid CF_Authorization session for this host",
 			Fix: "log in to the app first, and send credentials (fetch credentials: 'include'; the app's cookie needs same_site_cookie_attribute: none for a cross-site page)"}
+	case "binding_cookie_mismatch":
+		return Problem{Message: statusText(status) + " " + reason + ": the app binds sessions to a CF_Binding cookie (SameSite=Strict), which this request did not carry",
+			Fix: "binding cookies work only for same-site browser requests: turn enable_binding_cookie off for apps that other sites or scripts call"}
+	case "purpose_justification_required":
+		return Problem{Message: statusText(status) + " " + reason + ": the app's policy asks for a reason for access, and the session has none",
+			Fix: "open the app in the browser and give a reason at login"}
 	case "deny_policy", "no_policy_matched":
 		return Problem{Message: statusText(status) + " " + reason + ": the policies do not let this identity in",
 			Fix: "check the app's policies (POST …/gatehouse/policy_test explains the decision)"}

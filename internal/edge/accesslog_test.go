@@ -54,7 +54,7 @@ func TestEveryEdgeDecisionIsLoggedOnceWithItsReason(t *testing.T) {
 	a := gatehousetest.NewAPI(t)
 	logger := accesslog.New(a.Store, accesslog.Config{FlushInterval: 20 * time.Millisecond, Log: quiet})
 	logged(t, logger)
-	mail := &pinCatcher{pins: map[string]string{}}
+	mail := gatehousetest.NewPINCatcher()
 	e := &env{api: a, edge: gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store, Mailer: mail, TestHostsToEdge: true,
 		Observers: []edge.Observer{logger}}), origin: gatehousetest.StartOrigin(t)}
 	u, _ := url.Parse(e.edge.URL)
@@ -271,7 +271,7 @@ func TestOneTimePINLoginIsLogged(t *testing.T) {
 	a := gatehousetest.NewAPI(t)
 	logger := accesslog.New(a.Store, accesslog.Config{FlushInterval: 20 * time.Millisecond, Log: quiet})
 	logged(t, logger)
-	mail := &pinCatcher{pins: map[string]string{}}
+	mail := gatehousetest.NewPINCatcher()
 	e := &env{api: a, edge: gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store, Mailer: mail, Observers: []edge.Observer{logger}}),
 		origin: gatehousetest.StartOrigin(t)}
 	var idp access.IdentityProvider
@@ -279,15 +279,15 @@ func TestOneTimePINLoginIsLogged(t *testing.T) {
 	port := e.edge.URL[strings.LastIndex(e.edge.URL, ":"):]
 	h := host(t, "app")
 	e.app(t, h, nil, pol("staff", "allow", rules(t, `{"email_domain":{"domain":"example.test"}}`)))
-	c := browserish(t, e.edge.URL)
+	c := gatehousetest.LoginClient(t, e.edge.URL)
 
-	resp, body := get(t, c, "http://"+h+port+"/")
-	action, form := hiddenFields(t, body)
+	resp, body := gatehousetest.Get(t, c, "http://"+h+port+"/")
+	action, form := gatehousetest.HiddenFields(t, body)
 	form.Set("email", "ann@example.test")
-	resp, body = postForm(t, c, resp.Request.URL.ResolveReference(&url.URL{Path: action}).String(), form)
-	verifyAction, verifyForm := hiddenFields(t, body)
-	verifyForm.Set("code", mail.pin("ann@example.test"))
-	resp, body = postForm(t, c, resp.Request.URL.ResolveReference(&url.URL{Path: verifyAction}).String(), verifyForm)
+	resp, body = gatehousetest.PostForm(t, c, resp.Request.URL.ResolveReference(&url.URL{Path: action}).String(), form)
+	verifyAction, verifyForm := gatehousetest.HiddenFields(t, body)
+	verifyForm.Set("code", mail.PIN("ann@example.test"))
+	resp, body = gatehousetest.PostForm(t, c, resp.Request.URL.ResolveReference(&url.URL{Path: verifyAction}).String(), verifyForm)
 	if resp.StatusCode != 200 || body != "origin ok" {
 		t.Fatalf("login: %d %s", resp.StatusCode, body)
 	}

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/netip"
 	"net/url"
 
 	"strings"
@@ -23,19 +22,10 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
-)
-
-// Cookie and header names of the Access wire protocol.
-const (
-	CookieName            = "CF_Authorization"
-	HeaderClientID        = "Cf-Access-Client-Id"
-	HeaderClientSecret    = "Cf-Access-Client-Secret"
-	HeaderAssertion       = "Cf-Access-Jwt-Assertion"
-	HeaderToken           = "Cf-Access-Token"
-	HeaderAuthenticatedAs = "Cf-Access-Authenticated-User-Email"
-	CertsPath             = "/cdn-cgi/access/certs"
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
 )
 
 // Config configures the edge.
@@ -55,10 +45,12 @@ type Config struct {
 	// MasterKey seals login state cookies.
 	MasterKey []byte
 	// Mailer sends one-time PINs; nil writes them to the log.
-	Mailer Mailer
+	Mailer authdomain.Mailer
 	// Observers see a Record of every request (access log, metrics).
 	Observers []Observer
-	Log       *slog.Logger
+	// Now is the clock; nil for time.Now.
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Server handles edge traffic.
@@ -69,7 +61,7 @@ type Server struct {
 	sessions verifyCache
 	minted   sync.Map // mintKey -> *mintedToken
 	lastSeen *LastSeen
-	logins   *logins
+	auth     *authdomain.Handler
 	now      func() time.Time
 }
 
@@ -81,11 +73,12 @@ func New(cfg Config, loader *Loader, lastSeen *LastSeen) *Server {
 	if cfg.Transport == nil {
 		cfg.Transport = NewTransport()
 	}
-	if cfg.Mailer == nil {
-		cfg.Mailer = LogMailer{Log: cfg.Log}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, loader: loader, lastSeen: lastSeen, now: time.Now}
-	s.logins = newLogins(cfg.Issuer, cfg.MasterKey, cfg.Mailer)
+	s := &Server{cfg: cfg, loader: loader, lastSeen: lastSeen, now: cfg.Now}
+	s.auth = authdomain.New(authdomain.Config{Issuer: cfg.Issuer, Secure: cfg.Secure, MasterKey: cfg.MasterKey, Mailer: cfg.Mailer, Log: cfg.Log, Now: s.now},
+		loader.store, authEdge{s})
 	s.sessions.init(100_000)
 	return s
 }
@@ -125,7 +118,7 @@ type target struct {
 
 // identityHeaders are set by the edge alone: any copy a client sends is
 // removed before a request goes upstream. The names are in canonical form.
-var identityHeaders = []string{HeaderAssertion, HeaderClientID, HeaderClientSecret, HeaderToken, HeaderAuthenticatedAs}
+var identityHeaders = []string{wire.HeaderAssertion, wire.HeaderClientID, wire.HeaderClientSecret, wire.HeaderToken, wire.HeaderAuthenticatedAs}
 
 // proxyKey identifies a reverse proxy: its origin, and whether it relays.
 type proxyKey struct {
@@ -166,7 +159,7 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	s.cfg.Log.Warn("origin unreachable", "host", r.Host, "err", err)
-	writeJSON(w, http.StatusBadGateway, errorBody{Error: "origin_unreachable", Message: "the application's origin did not answer"})
+	wire.WriteJSON(w, http.StatusBadGateway, wire.ErrorBody{Error: "origin_unreachable", Message: "the application's origin did not answer"})
 }
 
 // ServeHTTP handles one edge request and reports it to the observers.
@@ -191,36 +184,46 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 	st := s.loader.State()
 	if st == nil {
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not_ready", Message: "the edge has not loaded its configuration yet"})
+		wire.WriteJSON(w, http.StatusServiceUnavailable, wire.ErrorBody{Error: "not_ready", Message: "the edge has not loaded its configuration yet"})
 		return
 	}
-	if r.URL.Path == CertsPath {
+	if r.URL.Path == wire.CertsPath {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		_, _ = w.Write(st.Keys.CertsJSON())
 		return
 	}
-	host := canonicalHost(r.Host)
+	host := wire.CanonicalHost(r.Host)
 	if !canonicalPath(r) {
 		s.refusePath(w, r, rec, host, policy.ReasonBadPath)
 		return
 	}
-	if host == s.logins.authHost {
-		s.serveAuthDomain(w, r, st)
+	if host == s.auth.Host() {
+		s.auth.ServeAuthHost(w, r, st.Snap, st.Keys)
 		return
 	}
 	app, reason := st.Snap.Route(host, r.URL.RawPath)
+	if strings.HasPrefix(r.URL.Path, wire.AccessPrefix) {
+		// The sign-in endpoints: the authorized hop finds its app from its
+		// redirect_url, so it works for apps on a path too.
+		if handled, login := s.auth.ServeApp(w, r, st.Snap, st.Keys, app); handled {
+			if login != nil && rec != nil {
+				rec.AccountID, rec.AppID, rec.AppDomain = login.App.AccountID, login.App.ID, login.App.Domain
+				rec.IP, rec.Country = wire.ClientIP(r), s.country(r)
+				rec.Action, rec.Allowed, rec.Reason = ActionLogin, login.Allowed, login.Reason
+				rec.Email, rec.Connection, rec.Purpose = login.Email, login.LoginMethod, login.Purpose
+			}
+			return
+		}
+	}
 	if app == nil {
 		s.refusePath(w, r, rec, host, reason)
 		return
 	}
-	facts := policy.Facts{IP: clientIP(r), Country: s.country(r)}
+	facts := policy.Facts{IP: wire.ClientIP(r), Country: s.country(r)}
 	if rec != nil {
 		rec.AccountID, rec.AppID, rec.AppDomain = app.AccountID, app.ID, app.Domain
 		rec.IP, rec.Country = facts.IP, facts.Country
-	}
-	if strings.HasPrefix(r.URL.Path, "/cdn-cgi/access/") && s.serveAppEndpoints(w, r, st, app, rec) {
-		return
 	}
 	if policy.IsPreflight(r) {
 		s.preflight(w, r, app, rec)
@@ -238,6 +241,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 			if rec != nil {
 				rec.Action, rec.Reason = ActionDeny, reason
 			}
+			if app.CustomNonIdentityDenyURL != "" {
+				redirectTo(w, app.CustomNonIdentityDenyURL)
+				return
+			}
 			s.refuse(w, r, app, http.StatusUnauthorized, reason)
 			return
 		}
@@ -246,16 +253,36 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		if rec != nil {
 			rec.TokenID, rec.TokenName = tok.ID, tok.Name
 		}
-	} else if raw := sessionToken(r); raw != "" {
-		claims, reason := s.verifySession(st, app, raw, now)
-		if reason == "" {
-			facts.Identity = &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod}
+	} else if raw := wire.SessionToken(r); raw != "" {
+		claims, reason := s.verifySession(st.Snap, st.Keys, app, raw, now)
+		if reason == "" && claims.CommonName == "" && !bound(r, app, claims) {
+			reason = policy.ReasonBindingCookieMismatch
+		}
+		switch {
+		case reason != "":
+			sessionFailure = reason
+		case claims.CommonName != "":
+			// The cookie set after a service-token request stands in for
+			// the token's headers, for as long as its secret would.
+			tok, reason := st.Snap.ServiceTokenSession(app, claims.CommonName, claims.ServiceTokenBinding, now)
+			if rec != nil {
+				rec.Connection = "service_token"
+			}
+			if tok == nil {
+				sessionFailure = reason
+				break
+			}
+			facts.Token, assertion = tok, raw
+			s.lastSeen.touch(tok.ID, now)
+			if rec != nil {
+				rec.TokenID, rec.TokenName = tok.ID, tok.Name
+			}
+		default:
+			facts.Identity = &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod, Purpose: claims.Purpose}
 			assertion = raw
 			if rec != nil {
-				rec.Email, rec.Connection = claims.Email, claims.LoginMethod
+				rec.Email, rec.Connection, rec.Purpose = claims.Email, claims.LoginMethod, claims.Purpose
 			}
-		} else {
-			sessionFailure = reason
 		}
 	}
 	d := app.Decide(facts)
@@ -279,11 +306,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		switch {
 		case d.Reason == policy.ReasonBypassPolicy:
 			// Bypass: no identity, and no token to the origin.
+		case facts.Token != nil && assertion != "":
+			// Came with the cookie minted for it: forward that.
+			t.assertion = assertion
 		case facts.Token != nil:
 			m, err := s.mintForToken(r, st, app, facts.Token, now)
 			if err != nil {
 				s.cfg.Log.Error("sign service token assertion", "err", err)
-				writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal", Message: "could not sign the assertion"})
+				wire.WriteJSON(w, http.StatusInternalServerError, wire.ErrorBody{Error: "internal", Message: "could not sign the assertion"})
 				return
 			}
 			t.assertion = m.jwt
@@ -336,13 +366,13 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request, app *policy.A
 		}
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		writeJSON(w, http.StatusForbidden, errorBody{Error: string(pf.Reason), Message: pf.Reason.Describe()})
+		wire.WriteJSON(w, http.StatusForbidden, wire.ErrorBody{Error: string(pf.Reason), Message: pf.Reason.Describe()})
 	}
 }
 
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App, t *target, rec *Record) {
 	if t.origin == nil {
-		writeJSON(w, http.StatusBadGateway, errorBody{Error: "no_origin", Message: "the application has no origin configured"})
+		wire.WriteJSON(w, http.StatusBadGateway, wire.ErrorBody{Error: "no_origin", Message: "the application has no origin configured"})
 		return
 	}
 	// The outbound request copies these headers: strip what only the edge
@@ -355,19 +385,22 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 		h.Del(t.tokenField)
 	}
 	if t.assertion != "" {
-		h[HeaderAssertion] = []string{t.assertion}
+		h[wire.HeaderAssertion] = []string{t.assertion}
 		stripSessionCookie(h)
 	}
+	// The binding cookie is the edge's alone: an origin that never sees
+	// it cannot leak it beside the session token.
+	stripCookie(h, wire.BindingCookieName)
 	if t.email != "" {
-		h[HeaderAuthenticatedAs] = []string{t.email}
+		h[wire.HeaderAuthenticatedAs] = []string{t.email}
 	}
 	relay := app.UpstreamClientID != ""
 	if relay {
 		// The user's cookies belong to this host, not to the upstream's.
 		delete(h, "Cookie")
 		if t.relayID != "" {
-			h[HeaderClientID] = []string{t.relayID}
-			h[HeaderClientSecret] = []string{t.relaySecret}
+			h[wire.HeaderClientID] = []string{t.relayID}
+			h[wire.HeaderClientSecret] = []string{t.relaySecret}
 		}
 	}
 	if rec == nil {
@@ -385,7 +418,7 @@ func dropSessionSetCookie(h http.Header) {
 	lines := h["Set-Cookie"]
 	kept := lines[:0]
 	for _, line := range lines {
-		if !strings.HasPrefix(strings.TrimSpace(line), CookieName+"=") {
+		if !strings.HasPrefix(strings.TrimSpace(line), wire.CookieName+"=") {
 			kept = append(kept, line)
 		}
 	}
@@ -396,40 +429,28 @@ func dropSessionSetCookie(h http.Header) {
 	h["Set-Cookie"] = kept
 }
 
-// errorBody is the JSON body of every response the edge makes itself.
-type errorBody struct {
-	Error    string `json:"error"`
-	Message  string `json:"message"`
-	LoginURL string `json:"login_url,omitempty"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, body errorBody) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
-}
-
 // refuse answers a failed service-token authentication: always a status
 // a script can read, never a login redirect.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, app *policy.App, status int, reason policy.Reason) {
 	copyHeaders(w.Header(), app.ResponseCORS(r.Header.Get("Origin")))
-	writeJSON(w, status, errorBody{Error: string(reason), Message: reason.Describe()})
+	wire.WriteJSON(w, status, wire.ErrorBody{Error: string(reason), Message: reason.Describe()})
 }
 
 // login answers a request without valid credentials. A browser
-// navigation is redirected to the login page; anything else (a fetch with
-// an Origin header, an API client) gets a 401 it can read, with CORS
-// headers when the app allows the page's origin, naming the login URL.
+// navigation is redirected to the login page, unless the app answers 401
+// (service_auth_401_redirect, for apps machines call); anything else (a
+// fetch with an Origin header, an API client) gets a 401 it can read,
+// with CORS headers when the app allows the page's origin, naming the
+// login URL.
 func (s *Server) login(w http.ResponseWriter, r *http.Request, app *policy.App, reason policy.Reason) {
-	loginURL := s.loginURL(r)
-	if isNavigation(r) {
+	loginURL := s.auth.LoginURL(r)
+	if isNavigation(r) && !app.ServiceAuth401Redirect {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, loginURL, http.StatusFound)
 		return
 	}
 	copyHeaders(w.Header(), app.ResponseCORS(r.Header.Get("Origin")))
-	writeJSON(w, http.StatusUnauthorized, errorBody{Error: string(reason), Message: reason.Describe(), LoginURL: loginURL})
+	wire.WriteJSON(w, http.StatusUnauthorized, wire.ErrorBody{Error: string(reason), Message: reason.Describe(), LoginURL: loginURL})
 }
 
 var denyPage = template.Must(template.New("deny").Parse(`<!doctype html>
@@ -437,14 +458,23 @@ var denyPage = template.Must(template.New("deny").Parse(`<!doctype html>
 <body><h1>Access denied</h1><p>{{.Message}}</p><p><small>{{.Reason}}</small></p></body></html>
 `))
 
+// deny answers a request the policies refuse. A service token that no
+// Service Auth policy accepts is a non-identity denial: it goes to the
+// app's custom_non_identity_deny_url when there is one. Identity
+// denials of a browser navigation go to custom_deny_url, or get the deny
+// page.
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, app *policy.App, d policy.Decision) {
+	if d.Reason == policy.ReasonServiceTokenNoPolicy && app.CustomNonIdentityDenyURL != "" {
+		redirectTo(w, app.CustomNonIdentityDenyURL)
+		return
+	}
 	msg := d.Reason.Describe()
 	if app.CustomDenyMessage != "" {
 		msg = app.CustomDenyMessage
 	}
 	if isNavigation(r) {
 		if app.CustomDenyURL != "" {
-			http.Redirect(w, r, app.CustomDenyURL, http.StatusFound)
+			redirectTo(w, app.CustomDenyURL)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -454,7 +484,17 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, app *policy.App, d
 		return
 	}
 	copyHeaders(w.Header(), app.ResponseCORS(r.Header.Get("Origin")))
-	writeJSON(w, http.StatusForbidden, errorBody{Error: string(d.Reason), Message: msg})
+	wire.WriteJSON(w, http.StatusForbidden, wire.ErrorBody{Error: string(d.Reason), Message: msg})
+}
+
+// redirectTo answers 302 with exactly u as the Location: u is a deny URL
+// the API accepted only in its canonical, absolute http(s) form
+// (access.ValidRedirectURL), so nothing here may rewrite it.
+func redirectTo(w http.ResponseWriter, u string) {
+	h := w.Header()
+	h.Set("Location", u)
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusFound)
 }
 
 func copyHeaders(dst, src http.Header) {
@@ -474,32 +514,6 @@ func isNavigation(r *http.Request) bool {
 		return false
 	}
 	return r.Header.Get("Origin") == "" && strings.Contains(r.Header.Get("Accept"), "text/html")
-}
-
-// loginURL is the auth domain's login page for this request, returning to
-// the request's own URL afterwards.
-func (s *Server) loginURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	back := scheme + "://" + r.Host + r.URL.RequestURI()
-	return s.cfg.Issuer + "/cdn-cgi/access/login/" + url.PathEscape(canonicalHost(r.Host)) + "?redirect_url=" + url.QueryEscape(back)
-}
-
-// canonicalHost lower-cases a Host header and drops its port and any
-// trailing dot.
-func canonicalHost(h string) string {
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
-		h = h[:i]
-	}
-	h = strings.TrimSuffix(h, ".")
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(h)
-		}
-	}
-	return h
 }
 
 // canonicalPath rewrites the request's path to its canonical form
@@ -534,17 +548,9 @@ func (s *Server) refusePath(w http.ResponseWriter, r *http.Request, rec *Record,
 	}
 	if rec != nil {
 		rec.Action, rec.Reason, rec.AppDomain = action, reason, host
-		rec.IP = clientIP(r)
+		rec.IP = wire.ClientIP(r)
 	}
-	writeJSON(w, status, errorBody{Error: string(reason), Message: reason.Describe()})
-}
-
-func clientIP(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap().WithZone("")
+	wire.WriteJSON(w, status, wire.ErrorBody{Error: string(reason), Message: reason.Describe()})
 }
 
 func (s *Server) country(r *http.Request) string {
@@ -562,7 +568,7 @@ func (s *Server) country(r *http.Request) string {
 // serviceTokenHeaders returns the presented client id and secret: the two
 // CF-Access-Client-* headers, or the one JSON header the app names.
 func serviceTokenHeaders(r *http.Request, app *policy.App) (id, secret string, present bool) {
-	id, secret = r.Header.Get(HeaderClientID), r.Header.Get(HeaderClientSecret)
+	id, secret = r.Header.Get(wire.HeaderClientID), r.Header.Get(wire.HeaderClientSecret)
 	if id != "" || secret != "" {
 		return id, secret, true
 	}
@@ -586,7 +592,10 @@ func serviceTokenHeaders(r *http.Request, app *policy.App) (id, secret string, p
 // stripSessionCookie removes the CF_Authorization cookie from the Cookie
 // headers going upstream: the origin gets the same token once, verified,
 // in Cf-Access-Jwt-Assertion, and need not see the bearer credential.
-func stripSessionCookie(h http.Header) {
+func stripSessionCookie(h http.Header) { stripCookie(h, wire.CookieName) }
+
+// stripCookie removes every cookie called name from the Cookie headers.
+func stripCookie(h http.Header, name string) {
 	lines := h["Cookie"]
 	if len(lines) == 0 {
 		return
@@ -594,7 +603,7 @@ func stripSessionCookie(h http.Header) {
 	var kept []string
 	changed := false
 	for _, line := range lines {
-		if !strings.Contains(line, CookieName+"=") {
+		if !strings.Contains(line, name+"=") {
 			kept = append(kept, line)
 			continue
 		}
@@ -603,7 +612,7 @@ func stripSessionCookie(h http.Header) {
 		for rest := line; rest != ""; {
 			var part string
 			part, rest, _ = strings.Cut(rest, ";")
-			if p := strings.TrimSpace(part); p != "" && !strings.HasPrefix(p, CookieName+"=") {
+			if p := strings.TrimSpace(part); p != "" && !strings.HasPrefix(p, name+"=") {
 				parts = append(parts, p)
 			}
 		}
@@ -621,24 +630,13 @@ func stripSessionCookie(h http.Header) {
 	h["Cookie"] = kept
 }
 
-// sessionToken returns the app token from the CF_Authorization cookie or
-// the cf-access-token header. It scans the Cookie headers for the one
-// cookie rather than parsing them all.
-func sessionToken(r *http.Request) string {
-	if t := r.Header[HeaderToken]; len(t) > 0 && t[0] != "" {
-		return t[0]
-	}
-	for _, line := range r.Header["Cookie"] {
-		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			part = strings.TrimSpace(part)
-			if v, ok := strings.CutPrefix(part, CookieName+"="); ok {
-				return strings.Trim(v, `"`)
-			}
-		}
-	}
-	return ""
+// bound reports whether a verified session may be used with this
+// request's cookies: a token bound to a CF_Binding cookie needs that
+// cookie, and an app with the binding cookie on takes only bound tokens.
+// A stolen CF_Authorization is then useless without its CF_Binding,
+// which the origin never sees.
+func bound(r *http.Request, app *policy.App, c session.Claims) bool {
+	return session.Bound(wire.CookieValue(r, wire.BindingCookieName), c.Binding, app.BindingCookie)
 }
 
 // verifyCache remembers verified session tokens by hash, so that a token
@@ -692,13 +690,13 @@ func (c *verifyCache) put(v *verified) {
 // verifySession checks a session token for app: signature, issuer, expiry
 // and audience. Verified tokens are cached by hash per key set; expiry and
 // audience are re-checked on every use.
-func (s *Server) verifySession(st *State, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason) {
-	gen := st.Keys.Generation()
+func (s *Server) verifySession(snap *policy.Snapshot, keys *session.Keyring, app *policy.App, raw string, now time.Time) (session.Claims, policy.Reason) {
+	gen := keys.Generation()
 	if e := s.sessions.get(raw, gen); e != nil {
 		if !now.Before(e.claims.Expiry) {
 			return session.Claims{}, policy.ReasonSessionExpired
 		}
-		if e.claims.IssuedAt.Before(app.SessionsRevokedAt) {
+		if snap.SessionRevoked(app, e.claims.SessionID, e.claims.Email, e.claims.IssuedAt) {
 			return session.Claims{}, policy.ReasonSessionRevoked
 		}
 		for _, aud := range e.claims.Audience {
@@ -708,12 +706,12 @@ func (s *Server) verifySession(st *State, app *policy.App, raw string, now time.
 		}
 		return session.Claims{}, policy.ReasonSessionWrongAudience
 	}
-	claims, err := st.Keys.Verify(raw, app.AUD, s.cfg.Issuer, now)
+	claims, err := keys.Verify(raw, app.AUD, s.cfg.Issuer, now)
 	switch {
 	case err == nil && claims.Type != session.TypeApp:
 		// A login token or an auth-domain session is not an app session.
 		return session.Claims{}, policy.ReasonSessionInvalid
-	case err == nil && claims.IssuedAt.Before(app.SessionsRevokedAt):
+	case err == nil && snap.SessionRevoked(app, claims.SessionID, claims.Email, claims.IssuedAt):
 		return session.Claims{}, policy.ReasonSessionRevoked
 	case err == nil:
 		s.sessions.put(&verified{token: raw, claims: claims, generation: gen})
@@ -743,15 +741,15 @@ type mintedToken struct {
 }
 
 type mintKey struct {
-	token, app string
-	secure     bool
+	token, binding, app string
+	secure              bool
 }
 
 // mintForToken returns the app token (and its Set-Cookie value) for a
 // service token, signing a new one only when the cached one is old or the
 // keys changed.
 func (s *Server) mintForToken(r *http.Request, st *State, app *policy.App, tok *policy.Token, now time.Time) (*mintedToken, error) {
-	k := mintKey{tok.ID, app.ID, s.secure(r)}
+	k := mintKey{tok.ID, tok.Binding, app.ID, s.secure(r)}
 	gen := st.Keys.Generation()
 	if v, ok := s.minted.Load(k); ok {
 		m := v.(*mintedToken)
@@ -763,7 +761,7 @@ func (s *Server) mintForToken(r *http.Request, st *State, app *policy.App, tok *
 	exp := now.Add(life)
 	jwt, err := st.Keys.Sign(session.Claims{
 		Audience: []string{app.AUD}, Issuer: s.cfg.Issuer, IssuedAt: now, NotBefore: now, Expiry: exp,
-		Type: session.TypeApp, CommonName: tok.ClientID,
+		Type: session.TypeApp, CommonName: tok.ClientID, ServiceTokenBinding: tok.Binding,
 	})
 	if err != nil {
 		return nil, err

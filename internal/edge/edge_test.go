@@ -46,22 +46,10 @@ func (e *env) app(t *testing.T, domain string, fields map[string]any, policies .
 	return app
 }
 
-func rules(t *testing.T, js ...string) []any {
-	t.Helper()
-	out := make([]any, len(js))
-	for i, s := range js {
-		var v map[string]any
-		if err := json.Unmarshal([]byte(s), &v); err != nil {
-			t.Fatal(err)
-		}
-		out[i] = v
-	}
-	return out
-}
-
-func pol(name, decision string, include []any) map[string]any {
-	return map[string]any{"name": name, "decision": decision, "include": include}
-}
+var (
+	rules = gatehousetest.Rules
+	pol   = gatehousetest.Policy
+)
 
 func TestUnknownHostIs404AndNeverForwarded(t *testing.T) {
 	t.Parallel()

@@ -29,16 +29,19 @@ const (
 // an access log row or a metric is made from. Observers must not keep the
 // pointer: the edge reuses records once every observer has returned.
 type Record struct {
-	Time        time.Time
-	RayID       string
-	AccountID   string
-	AppID       string
-	AppDomain   string // the matched destination, host[/path]
-	Action      string
-	Allowed     bool
-	Reason      policy.Reason
-	Email       string
-	Connection  string // identity provider id, or "service_token"
+	Time       time.Time
+	RayID      string
+	AccountID  string
+	AppID      string
+	AppDomain  string // the matched destination, host[/path]
+	Action     string
+	Allowed    bool
+	Reason     policy.Reason
+	Email      string
+	Connection string // identity provider id, or "service_token"
+	// Purpose is the reason the user gave for access, from the session
+	// (purpose justification).
+	Purpose     string
 	TokenID     string
 	TokenName   string
 	NonIdentity bool

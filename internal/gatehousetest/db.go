@@ -137,10 +137,11 @@ func NewDatabase(tb testing.TB) string {
 	return u.String()
 }
 
-// Store opens a store on this package's database, closed when tb ends.
-func Store(tb testing.TB) *store.Store {
+// Store opens a store on this package's database, closed when tb ends,
+// with more options (such as store.WithClock) if given.
+func Store(tb testing.TB, opts ...store.Option) *store.Store {
 	tb.Helper()
-	st, err := store.Open(context.Background(), DatabaseURL(tb), store.WithMasterKey(MasterKey))
+	st, err := store.Open(context.Background(), DatabaseURL(tb), append([]store.Option{store.WithMasterKey(MasterKey)}, opts...)...)
 	if err != nil {
 		tb.Fatal(err)
 	}

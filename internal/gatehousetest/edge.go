@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -57,7 +58,7 @@ type EdgeOptions struct {
 	CountryHeader  string
 	ReloadInterval time.Duration // default 200ms
 	// Mailer receives one-time PINs; nil logs them.
-	Mailer edge.Mailer
+	Mailer authdomain.Mailer
 	// Observers see a Record of every request.
 	Observers []edge.Observer
 	// OnApply is the loader's OnApply, set before the first load.
@@ -74,6 +75,12 @@ type EdgeOptions struct {
 	TestHostsToEdge bool
 	// HeartbeatInterval, if set, runs an edge.Registry with this interval.
 	HeartbeatInterval time.Duration
+	// Issuer is the auth domain's URL, for a second edge of the same
+	// installation; default: the edge's own URL.
+	Issuer string
+	// Clock is the edge's "now" (token issue and expiry times); nil for
+	// time.Now.
+	Clock func() time.Time
 }
 
 // StartEdge starts an edge server (and its change-feed follower) for the
@@ -116,11 +123,14 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 		e.Issuer = srv.URL
 	}
 	e.URL = srv.URL
+	if opts.Issuer != "" {
+		e.Issuer = opts.Issuer
+	}
 	if opts.TestHostsToEdge {
 		opts.Transport = testHostsTo(tb, srv.Listener.Addr().String())
 	}
 	e.Server = edge.New(edge.Config{Issuer: e.Issuer, Secure: opts.TLS, CountryHeader: opts.CountryHeader, Log: log,
-		MasterKey: MasterKey, Mailer: opts.Mailer, Transport: opts.Transport, Observers: opts.Observers}, loader, lastSeen)
+		MasterKey: MasterKey, Mailer: opts.Mailer, Transport: opts.Transport, Observers: opts.Observers, Now: opts.Clock}, loader, lastSeen)
 	srv.Config.Handler = e.Server
 	var wg sync.WaitGroup
 	wg.Add(1)

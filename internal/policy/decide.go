@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
@@ -11,6 +12,9 @@ import (
 type Identity struct {
 	Email       string
 	LoginMethod string // identity provider id
+	// Purpose is the reason the user gave for access (purpose
+	// justification), carried in the session; "" when none was asked.
+	Purpose string
 }
 
 // Facts are what the engine knows about one request.
@@ -96,6 +100,11 @@ func (a *App) decide(f *Facts, seen func(*Policy, policyMatch)) Decision {
 		}
 		if m.matched {
 			if p.Decision == access.DecisionAllow {
+				if p.PurposeJustificationRequired && f.Identity.Purpose == "" {
+					// Not without a reason: the user is asked for one at
+					// login, and the app is not reached until then.
+					return Decision{Action: Login, Reason: ReasonPurposeJustificationRequired, Policy: p}
+				}
 				return Decision{Action: Allow, Reason: ReasonAllowPolicy, Policy: p}
 			}
 			return Decision{Action: Deny, Reason: ReasonDenyPolicy, Policy: p}
@@ -210,15 +219,65 @@ func (s *Snapshot) AuthenticateServiceToken(app *App, clientID, secret string, n
 	if t == nil || t.AccountID != app.AccountID {
 		return nil, ReasonServiceTokenUnknown
 	}
-	ok := access.SecretMatches(secret, t.hash)
-	if !ok && t.prevHash != nil && now.Before(t.prevExpiry) {
-		ok = access.SecretMatches(secret, t.prevHash)
-	}
-	if !ok {
+	switch {
+	case access.SecretMatches(secret, t.hash):
+	case t.prev != nil && now.Before(t.prevExpiry) && access.SecretMatches(secret, t.prevHash):
+		t = t.prev
+	default:
 		return nil, ReasonServiceTokenBadSecret
 	}
 	if !now.Before(t.expires) {
 		return nil, ReasonServiceTokenExpired
 	}
 	return t, ""
+}
+
+// ServiceTokenSession re-authenticates the service token an app token was
+// minted for (its client id and secret Binding), so that the
+// CF_Authorization cookie set after a service-token request can stand in
+// for the token's headers. It succeeds exactly when presenting the secret
+// again would: the token still exists in app's account, has not expired,
+// and the secret it was minted for is still accepted (not rotated away
+// past its grace period).
+func (s *Snapshot) ServiceTokenSession(app *App, clientID, binding string, now time.Time) (*Token, Reason) {
+	t := s.tokens[clientID]
+	if t == nil || t.AccountID != app.AccountID {
+		return nil, ReasonServiceTokenUnknown
+	}
+	switch {
+	case binding != "" && binding == t.Binding:
+	case binding != "" && t.prev != nil && now.Before(t.prevExpiry) && binding == t.prev.Binding:
+		t = t.prev
+	default:
+		return nil, ReasonSessionRevoked
+	}
+	if !now.Before(t.expires) {
+		return nil, ReasonServiceTokenExpired
+	}
+	return t, ""
+}
+
+// SessionRevoked reports whether an app token for app was revoked: issued
+// before the app's revoke_tokens, descended from a login session that was
+// logged out, or issued to an email before a revoke_user for it. Issue
+// times compare at the token's full (sub-second) precision.
+func (s *Snapshot) SessionRevoked(app *App, sessionID, email string, issuedAt time.Time) bool {
+	return issuedAt.Before(app.SessionsRevokedAt) || s.LoginSessionRevoked(app.AccountID, sessionID, email, issuedAt)
+}
+
+// LoginSessionRevoked reports whether a token of an account's login
+// session (its id, email and issue time) was revoked by a logout of that
+// session or a revoke_user for that email.
+func (s *Snapshot) LoginSessionRevoked(accountID, sessionID, email string, issuedAt time.Time) bool {
+	if sessionID != "" && len(s.revokedSessions) > 0 {
+		if _, ok := s.revokedSessions[sessionKey{accountID, sessionID}]; ok {
+			return true
+		}
+	}
+	if email != "" && len(s.revokedUsers) > 0 {
+		if at, ok := s.revokedUsers[sessionKey{accountID, strings.ToLower(email)}]; ok && issuedAt.Before(at) {
+			return true
+		}
+	}
+	return false
 }

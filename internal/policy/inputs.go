@@ -54,6 +54,7 @@ func appendAppInputs(b []byte, a *access.App) []byte {
 	}
 	b = appendString(b, s.SameSiteCookieAttribute)
 	b = appendBool(b, s.PathCookieAttribute)
+	b = appendBool(b, s.EnableBindingCookie)
 	b = appendBool(b, s.ServiceAuth401Redirect)
 	b = appendString(b, s.ReadServiceTokensFromHeader)
 	b = appendString(b, s.CustomDenyMessage)
@@ -68,6 +69,8 @@ func appendAppInputs(b []byte, a *access.App) []byte {
 		b = appendString(b, string(p.Decision))
 		b = binary.AppendVarint(b, int64(p.Precedence))
 		b = appendString(b, p.SessionDuration)
+		b = appendBool(b, p.PurposeJustificationRequired)
+		b = appendString(b, p.PurposeJustificationPrompt)
 		b = appendRules(b, p.Include)
 		b = appendRules(b, p.Require)
 		b = appendRules(b, p.Exclude)

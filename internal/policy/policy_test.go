@@ -67,6 +67,10 @@ func serviceAuth(id string, include ...access.Rule) access.Policy {
 }
 func requiring(p access.Policy, r ...access.Rule) access.Policy { p.Require = r; return p }
 func excluding(p access.Policy, r ...access.Rule) access.Policy { p.Exclude = r; return p }
+func justified(p access.Policy) access.Policy {
+	p.PurposeJustificationRequired, p.PurposeJustificationPrompt = true, "Why do you need access?"
+	return p
+}
 
 func newApp(id string, domains ...string) access.App {
 	return access.App{ID: id, AccountID: account, AUD: "aud-" + id, Name: id, Type: access.AppTypeSelfHosted,
@@ -605,6 +609,19 @@ func TestDecide(t *testing.T) {
 			policy.Facts{Token: tokA}, tokenNoPol},
 		{"fail/valid token, service auth for another token", []access.Policy{serviceAuth("sa", serviceToken(tokenB))},
 			policy.Facts{Token: tokA}, tokenNoPol},
+
+		// Purpose justification: an Allow policy that asks for a reason
+		// lets in only a session that carries one.
+		{"fail/purpose required and none given", []access.Policy{justified(allow("p", everyone()))},
+			policy.Facts{Identity: ann}, want{policy.Login, policy.ReasonPurposeJustificationRequired, "p", false}},
+		{"ok/purpose required and given", []access.Policy{justified(allow("p", everyone()))},
+			policy.Facts{Identity: &policy.Identity{Email: "ann@example.test", Purpose: "incident 42"}}, allowed("p")},
+		{"ok/purpose asked only by the policy that matches", []access.Policy{allow("p", email("ann@example.test")), justified(allow("q", everyone()))},
+			policy.Facts{Identity: ann}, allowed("p")},
+		{"ok/deny before a justified allow still denies", []access.Policy{deny("d", everyone()), justified(allow("p", everyone()))},
+			policy.Facts{Identity: ann}, denied("d")},
+		{"fail/purpose on a later policy after a justified one matched", []access.Policy{justified(allow("p", everyone())), allow("q", everyone())},
+			policy.Facts{Identity: ann}, want{policy.Login, policy.ReasonPurposeJustificationRequired, "p", false}},
 
 		// Include any, require all, exclude none.
 		{"ok/include: any rule", []access.Policy{allow("p", email("bob@example.test"), email("ann@example.test"))},

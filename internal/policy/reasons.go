@@ -26,6 +26,12 @@ const (
 	ReasonDenyPolicy        Reason = "deny_policy"
 	ReasonNoPolicyMatched   Reason = "no_policy_matched"
 	ReasonLoginRequired     Reason = "login_required"
+	// ReasonPurposeJustificationRequired: the Allow policy that matched
+	// asks for a reason, and the session carries none.
+	ReasonPurposeJustificationRequired Reason = "purpose_justification_required"
+	// ReasonBindingCookieMismatch: the app binds its sessions to a
+	// CF_Binding cookie and the request lacks the matching one.
+	ReasonBindingCookieMismatch Reason = "binding_cookie_mismatch"
 
 	ReasonServiceTokenUnknown    Reason = "service_token_unknown"
 	ReasonServiceTokenBadSecret  Reason = "service_token_bad_secret"
@@ -75,6 +81,10 @@ func (r Reason) Describe() string {
 		return "no policy allows this identity"
 	case ReasonLoginRequired:
 		return "no valid session: log in to this application first"
+	case ReasonPurposeJustificationRequired:
+		return "this application asks why you need access: give a reason at login"
+	case ReasonBindingCookieMismatch:
+		return "the session is bound to another browser (its CF_Binding cookie is missing or does not match): log in again"
 	case ReasonServiceTokenUnknown:
 		return "the service token's client id is unknown"
 	case ReasonServiceTokenBadSecret:

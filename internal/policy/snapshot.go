@@ -7,6 +7,8 @@ package policy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -30,6 +32,9 @@ type Snapshot struct {
 	idps     map[string]*IdentityProvider
 	reused   int
 
+	// Session revocations, looked up on every session request.
+	revokedSessions map[sessionKey]struct{}
+	revokedUsers    map[sessionKey]time.Time // key.id is the email
 	// invalid are stored domains ParseDomain refuses (stored before it
 	// existed); their hosts are in invalidHosts and closed (Route).
 	invalid      []InvalidDomain
@@ -44,6 +49,9 @@ type InvalidDomain struct {
 	Domain string
 	Err    error
 }
+
+// sessionKey scopes a session id or an email to its account.
+type sessionKey struct{ account, id string }
 
 // compiledApp is one app as compiled, with its destinations and the
 // encoding of what it was compiled from (appendAppInputs), so that a
@@ -80,10 +88,13 @@ type App struct {
 	PreflightBypass bool
 	CORS            *CORS
 
-	SessionDuration             time.Duration
-	CookieSameSite              string
-	CookieHTTPOnly              bool
-	CookiePathScoped            bool
+	SessionDuration  time.Duration
+	CookieSameSite   string
+	CookieHTTPOnly   bool
+	CookiePathScoped bool
+	// BindingCookie binds each app session to a CF_Binding cookie set
+	// beside it (enable_binding_cookie).
+	BindingCookie               bool
 	ServiceAuth401Redirect      bool
 	ReadServiceTokensFromHeader string
 	CustomDenyMessage           string
@@ -113,17 +124,28 @@ type Policy struct {
 	Decision        access.Decision
 	Precedence      int
 	SessionDuration time.Duration
-	include         []rule
-	require         []rule
-	exclude         []rule
+	// PurposeJustificationRequired: an Allow policy lets a user in only
+	// with a reason, asked at login with PurposeJustificationPrompt.
+	PurposeJustificationRequired bool
+	PurposeJustificationPrompt   string
+	include                      []rule
+	require                      []rule
+	exclude                      []rule
 }
 
 // Token is one service token's credential.
 type Token struct {
-	ID         string
-	AccountID  string
-	Name       string
-	ClientID   string
+	ID        string
+	AccountID string
+	Name      string
+	ClientID  string
+	// Binding names the secret that authenticated the token: app tokens
+	// minted for it carry the binding, and work only while that secret
+	// does (see ServiceTokenSession).
+	Binding string
+	// prev is the token as authenticated by its previous secret (during a
+	// rotation's grace period), with that secret's Binding.
+	prev       *Token
 	hash       []byte
 	prevHash   []byte
 	prevExpiry time.Time
@@ -213,9 +235,35 @@ func CompileFrom(prev *Snapshot, cfg access.Config) (*Snapshot, error) {
 		if t.PreviousSecretExpiresAt != nil {
 			tok.prevExpiry = *t.PreviousSecretExpiresAt
 		}
+		tok.Binding = secretBinding(t.SecretHash)
+		if t.PreviousSecretHash != nil {
+			prev := *tok
+			prev.Binding = secretBinding(t.PreviousSecretHash)
+			tok.prev = &prev
+		}
 		s.tokens[t.ClientID] = tok
 	}
+	s.revokedSessions = make(map[sessionKey]struct{})
+	s.revokedUsers = make(map[sessionKey]time.Time)
+	for _, r := range cfg.Revocations {
+		switch {
+		case r.SessionID != "":
+			s.revokedSessions[sessionKey{r.AccountID, r.SessionID}] = struct{}{}
+		case r.Email != "":
+			k := sessionKey{r.AccountID, strings.ToLower(r.Email)}
+			if r.RevokedAt.After(s.revokedUsers[k]) {
+				s.revokedUsers[k] = r.RevokedAt
+			}
+		}
+	}
 	return s, nil
+}
+
+// secretBinding is a service token secret's Binding: a digest of its hash,
+// which names the secret without revealing anything about it.
+func secretBinding(hash []byte) string {
+	sum := sha256.Sum256(append([]byte("gatehouse service token binding\x00"), hash...))
+	return hex.EncodeToString(sum[:12])
 }
 
 func (s *Snapshot) closeHost(bad InvalidDomain) {
@@ -284,6 +332,7 @@ func compileAppSettings(a *access.App) (*App, error) {
 		CookieSameSite:              a.SameSiteCookieAttribute,
 		CookieHTTPOnly:              a.HTTPOnlyCookieAttribute == nil || *a.HTTPOnlyCookieAttribute,
 		CookiePathScoped:            a.PathCookieAttribute,
+		BindingCookie:               a.EnableBindingCookie,
 		ServiceAuth401Redirect:      a.ServiceAuth401Redirect,
 		ReadServiceTokensFromHeader: a.ReadServiceTokensFromHeader,
 		CustomDenyMessage:           a.CustomDenyMessage,
@@ -334,7 +383,8 @@ func compileAppSettings(a *access.App) (*App, error) {
 }
 
 func compilePolicy(p access.Policy) (*Policy, error) {
-	cp := &Policy{ID: p.ID, Name: p.Name, Decision: p.Decision, Precedence: p.Precedence}
+	cp := &Policy{ID: p.ID, Name: p.Name, Decision: p.Decision, Precedence: p.Precedence,
+		PurposeJustificationRequired: p.PurposeJustificationRequired, PurposeJustificationPrompt: p.PurposeJustificationPrompt}
 	if p.SessionDuration != "" {
 		d, err := time.ParseDuration(p.SessionDuration)
 		if err != nil {

@@ -20,7 +20,7 @@ type Claims struct {
 	Email         string    // "email"; empty for service tokens
 	Subject       string    // "sub": the user id; empty for service tokens
 	Issuer        string    // "iss": the team (auth) domain URL
-	IssuedAt      time.Time // "iat"
+	IssuedAt      time.Time // "iat", with "iat_ns" for the part below a second
 	NotBefore     time.Time // "nbf"
 	Expiry        time.Time // "exp"
 	Type          string    // "type": "app"
@@ -29,6 +29,22 @@ type Claims struct {
 	CommonName    string    // "common_name": a service token's client_id
 	LoginMethod   string    // "idp": the identity provider the user logged in with (Gatehouse extension)
 	TokenID       string    // "jti": unique per token
+	// SessionID is the login session a user's token descends from: the
+	// auth-domain session's id, carried into every app token minted from
+	// it, so that a logout can revoke them all ("sid", as in OpenID
+	// Connect; Gatehouse extension).
+	SessionID string
+	// ServiceTokenBinding names the service token secret an app token was
+	// minted for ("service_token_binding"; Gatehouse extension): the token
+	// works exactly as long as that secret does.
+	ServiceTokenBinding string
+	// Purpose is the reason the user gave for access, when a policy asked
+	// for one ("purpose", Gatehouse extension).
+	Purpose string
+	// Binding is the hash of the CF_Binding cookie the token is bound to,
+	// when the app turns the binding cookie on ("binding", Gatehouse
+	// extension): the token is refused without that cookie.
+	Binding string
 }
 
 // TypeApp is the "type" claim of an app token.
@@ -63,6 +79,14 @@ type wireClaims struct {
 	CommonName    string           `json:"common_name,omitempty"`
 	LoginMethod   string           `json:"idp,omitempty"`
 	TokenID       string           `json:"jti,omitempty"`
+	// IssuedAtNanos is the part of the issue time below a second: "iat"
+	// is whole seconds, and a revocation must be compared at sub-second
+	// precision.
+	IssuedAtNanos       int64  `json:"iat_ns,omitempty"`
+	SessionID           string `json:"sid,omitempty"`
+	ServiceTokenBinding string `json:"service_token_binding,omitempty"`
+	Purpose             string `json:"purpose,omitempty"`
+	Binding             string `json:"binding,omitempty"`
 }
 
 func toWire(c Claims) wireClaims {
@@ -80,6 +104,12 @@ func toWire(c Claims) wireClaims {
 		CommonName:    c.CommonName,
 		LoginMethod:   c.LoginMethod,
 		TokenID:       c.TokenID,
+		IssuedAtNanos: int64(c.IssuedAt.Nanosecond()),
+		SessionID:     c.SessionID,
+
+		ServiceTokenBinding: c.ServiceTokenBinding,
+		Purpose:             c.Purpose,
+		Binding:             c.Binding,
 	}
 }
 
@@ -89,7 +119,7 @@ func (w *wireClaims) claims() Claims {
 		Email:         w.Email,
 		Subject:       w.Subject,
 		Issuer:        w.Issuer,
-		IssuedAt:      timeOf(w.IssuedAt),
+		IssuedAt:      w.issuedAt(),
 		NotBefore:     timeOf(w.NotBefore),
 		Expiry:        timeOf(w.Expiry),
 		Type:          w.Type,
@@ -98,7 +128,21 @@ func (w *wireClaims) claims() Claims {
 		CommonName:    w.CommonName,
 		LoginMethod:   w.LoginMethod,
 		TokenID:       w.TokenID,
+		SessionID:     w.SessionID,
+
+		ServiceTokenBinding: w.ServiceTokenBinding,
+		Purpose:             w.Purpose,
+		Binding:             w.Binding,
 	}
+}
+
+// issuedAt is "iat" plus "iat_ns".
+func (w *wireClaims) issuedAt() time.Time {
+	t := timeOf(w.IssuedAt)
+	if t.IsZero() {
+		return t
+	}
+	return t.Add(time.Duration(w.IssuedAtNanos))
 }
 
 func numericDate(t time.Time) *jwt.NumericDate {

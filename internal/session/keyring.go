@@ -238,8 +238,29 @@ func (k *Keyring) Verify(token, audience, issuer string, now time.Time) (Claims,
 	if w.Expiry == nil {
 		return Claims{}, fmt.Errorf("%w: no exp claim", ErrMalformed)
 	}
+	if w.IssuedAtNanos < 0 || w.IssuedAtNanos >= int64(time.Second) {
+		return Claims{}, fmt.Errorf("%w: iat_ns %d is not below a second", ErrMalformed, w.IssuedAtNanos)
+	}
 	c := w.claims()
 	return c, checkClaims(c, audience, issuer, now)
+}
+
+// VerifyAnyAudience is Verify for a caller that serves every audience and
+// reads it from the token (a logout, which ends sessions of any account).
+func (k *Keyring) VerifyAnyAudience(token, issuer string, now time.Time) (Claims, error) {
+	c, err := k.Verify(token, "", issuer, now)
+	if errors.Is(err, ErrAudience) {
+		// The empty audience matches none, so every good token lands
+		// here, before the issuer was checked.
+		if issuer != "" && c.Issuer != issuer {
+			return Claims{}, fmt.Errorf("%w: want %q, token has %q", ErrIssuer, issuer, c.Issuer)
+		}
+		return c, nil
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: matched the empty audience", ErrMalformed)
+	}
+	return Claims{}, err
 }
 
 func checkClaims(c Claims, audience, issuer string, now time.Time) error {

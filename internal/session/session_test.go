@@ -206,7 +206,43 @@ func claimsEqual(a, b session.Claims) bool {
 		a.Issuer == b.Issuer && a.IssuedAt.Equal(b.IssuedAt) && a.NotBefore.Equal(b.NotBefore) &&
 		a.Expiry.Equal(b.Expiry) && a.Type == b.Type && a.IdentityNonce == b.IdentityNonce &&
 		a.Country == b.Country && a.CommonName == b.CommonName && a.LoginMethod == b.LoginMethod &&
-		a.TokenID == b.TokenID
+		a.TokenID == b.TokenID && a.SessionID == b.SessionID && a.ServiceTokenBinding == b.ServiceTokenBinding
+}
+
+// The issue time survives below the second ("iat" stays whole seconds, as
+// origins expect), and so do the session id and service token binding.
+func TestIssueTimeSessionIDAndBindingRoundTrip(t *testing.T) {
+	t.Parallel()
+	ring := sharedKeyring(t)
+	now := time.Now().Truncate(time.Second).Add(123456789 * time.Nanosecond).UTC()
+	want := userClaims(now)
+	want.SessionID, want.ServiceTokenBinding = "sid-1", "binding-1"
+	tok := sign(t, ring, want)
+	got, err := ring.Verify(tok, testAud, testIssuer, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Type, want.TokenID = got.Type, got.TokenID
+	want.NotBefore, want.Expiry = want.NotBefore.Truncate(time.Second), want.Expiry.Truncate(time.Second) // whole seconds
+	if !claimsEqual(got, want) {
+		t.Fatalf("claims changed on the way:\n got %+v\nwant %+v", got, want)
+	}
+	parsed, _ := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256})
+	var raw map[string]any
+	if err := parsed.UnsafeClaimsWithoutVerification(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw["iat"] != float64(now.Unix()) || raw["iat_ns"] != float64(123456789) || raw["sid"] != "sid-1" {
+		t.Errorf("iat %v iat_ns %v sid %v", raw["iat"], raw["iat_ns"], raw["sid"])
+	}
+	// VerifyAnyAudience reads the audience from the token, and still
+	// checks the issuer.
+	if c, err := ring.VerifyAnyAudience(tok, testIssuer, now); err != nil || c.SessionID != "sid-1" {
+		t.Errorf("VerifyAnyAudience: %+v %v", c, err)
+	}
+	if _, err := ring.VerifyAnyAudience(tok, "https://other.example", now); !errors.Is(err, session.ErrIssuer) {
+		t.Errorf("VerifyAnyAudience with another issuer: %v", err)
+	}
 }
 
 // forge signs an arbitrary payload, for tokens that Sign would never make.
@@ -289,6 +325,8 @@ func TestVerify(t *testing.T) {
 		{name: "fail/empty audience matches nothing", token: good, audience: "-", want: session.ErrAudience},
 		{name: "fail/wrong issuer", token: good, issuer: "https://evil.example.com", want: session.ErrIssuer},
 		{name: "fail/no exp", token: forge(t, jose.RS256, priv, kid, payload(func(p map[string]any) { delete(p, "exp") })), want: session.ErrMalformed},
+		{name: "fail/iat_ns of a second", token: forge(t, jose.RS256, priv, kid, payload(func(p map[string]any) { p["iat"] = now.Unix(); p["iat_ns"] = int64(time.Second) })), want: session.ErrMalformed},
+		{name: "fail/negative iat_ns", token: forge(t, jose.RS256, priv, kid, payload(func(p map[string]any) { p["iat"] = now.Unix(); p["iat_ns"] = -1 })), want: session.ErrMalformed},
 		{name: "fail/alg none", token: b64(`{"alg":"none","kid":"`+kid+`"}`) + "." + parts[1] + ".", want: session.ErrMalformed},
 		{name: "fail/HS256 keyed with our public key", token: forge(t, jose.HS256, x509.MarshalPKCS1PublicKey(&priv.PublicKey), kid, payload(nil)), want: session.ErrMalformed},
 		{name: "fail/PS256 by our own key", token: forge(t, jose.PS256, priv, kid, payload(nil)), want: session.ErrMalformed},

@@ -139,8 +139,8 @@ func int8Array(name string, f func(*access.AccessLogEntry) int64) entryArray {
 	}}
 }
 
-// entryArrays are the chunk's per-entry columns (migration 0007), in the
-// order they are copied.
+// entryArrays are the chunk's per-entry columns (migration 0007 and
+// later), in the order they are copied.
 var entryArrays = []entryArray{
 	{"created_at", func(e *chunkEncoder, es []access.AccessLogEntry) {
 		e.array(oidTimestamptz, len(es), func(i int) { e.timeField(es[i].CreatedAt) })
@@ -165,6 +165,8 @@ var entryArrays = []entryArray{
 	int4Array("upstream_status", func(x *access.AccessLogEntry) int32 { return int32(x.UpstreamStatus) }),
 	int8Array("upstream_latency_us", func(x *access.AccessLogEntry) int64 { return int64(math.Round(x.UpstreamLatencyMS * 1000)) }),
 	int8Array("decision_us", func(x *access.AccessLogEntry) int64 { return x.DecisionUS }),
+	// Migration 0011.
+	textArray("purpose_justification", func(x *access.AccessLogEntry) string { return x.PurposeJustification }),
 }
 
 func (e *chunkEncoder) setArray(set []string) {

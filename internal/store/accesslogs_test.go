@@ -120,6 +120,7 @@ func TestListAccessLogsMatchesAModel(t *testing.T) {
 				AppUID: apps[rng.IntN(len(apps))], Action: "allow", Reason: reasons[rng.IntN(len(reasons))],
 				UserEmail: emails[rng.IntN(len(emails))], IPAddress: "192.0.2.1", UpstreamStatus: 200,
 				UpstreamLatencyMS: 1.5, DecisionUS: 12,
+				PurposeJustification: []string{"", "incident 42", "ticket ✓ 7"}[rng.IntN(3)],
 			}
 			e.Allowed = e.Reason == "allow_policy"
 			batch = append(batch, e)

@@ -82,6 +82,9 @@ func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID str
 		if err := checkAllowedIdPs(ctx, tx, accountID, spec.AllowedIdPs); err != nil {
 			return err
 		}
+		if err := claimHosts(ctx, tx, accountID, id, domains); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, `
 			INSERT INTO apps (id, account_id, aud, type, name, domain, origin, session_duration, cors_headers,
 			                  options_preflight_bypass, settings, upstream_client_id, upstream_client_secret,
@@ -150,6 +153,9 @@ func (s *Store) UpdateApp(ctx context.Context, actor access.Actor, accountID, id
 			spec.OptionsPreflightBypass, spec.AppSettings,
 			keepUpstream, upstreamClientID(upstream), keepUpstreamSecret, upstreamSecret, now)
 		if err != nil {
+			return err
+		}
+		if err := claimHosts(ctx, tx, accountID, id, domains); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM app_domains WHERE app_id = $1`, id); err != nil {

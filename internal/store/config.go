@@ -77,6 +77,10 @@ func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) 
 			return err
 		}
 		cfg.IdentityProviders, err = s.loadIdentityProviders(ctx, tx, accountID, secrets)
+		if err != nil {
+			return err
+		}
+		cfg.Revocations, err = loadRevocations(ctx, tx, accountID, s.now())
 		return err
 	})
 	if err != nil {

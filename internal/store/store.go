@@ -105,9 +105,9 @@ type change struct {
 // notifies listeners. It must run inside the write's transaction, so that
 // the version becomes visible exactly when the change does.
 func record(ctx context.Context, tx pgx.Tx, now time.Time, actor access.Actor, c change) error {
-	var version int64
-	if err := tx.QueryRow(ctx, `UPDATE config_state SET version = version + 1 RETURNING version`).Scan(&version); err != nil {
-		return fmt.Errorf("bump config version: %w", err)
+	version, err := bumpVersion(ctx, tx)
+	if err != nil {
+		return err
 	}
 	before, err := auditJSON(c.before)
 	if err != nil {
@@ -130,10 +130,21 @@ func record(ctx context.Context, tx pgx.Tx, now time.Time, actor access.Actor, c
 	if err != nil {
 		return fmt.Errorf("write audit entry: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ConfigChannel, strconv.FormatInt(version, 10)); err != nil {
-		return fmt.Errorf("notify: %w", err)
-	}
 	return nil
+}
+
+// bumpVersion bumps the config version and notifies listeners of it,
+// inside the write's transaction: the change feed of a write the audit
+// log does not record (a user's logout), and part of record.
+func bumpVersion(ctx context.Context, tx pgx.Tx) (int64, error) {
+	var version int64
+	if err := tx.QueryRow(ctx, `UPDATE config_state SET version = version + 1 RETURNING version`).Scan(&version); err != nil {
+		return 0, fmt.Errorf("bump config version: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ConfigChannel, strconv.FormatInt(version, 10)); err != nil {
+		return 0, fmt.Errorf("notify: %w", err)
+	}
+	return version, nil
 }
 
 // auditJSON encodes a before/after value. Secrets never reach it: service

@@ -95,7 +95,6 @@ async function editPage(main, id) {
     const tokenURL = url('idp-token-url', c.token_url);
     const certsURL = url('idp-certs-url', c.certs_url);
     const scopes = text('idp-scopes', (c.scopes || []).join(' '));
-    const claims = text('idp-claims', (c.claims || []).join(' '));
     const emailClaim = text('idp-email-claim', c.email_claim_name);
     const pkce = checkbox('Use PKCE', c.pkce_enabled !== false, {field: 'config.pkce_enabled', id: 'idp-pkce', hint: 'Proof Key for Code Exchange on the authorization code flow. Leave it on unless the provider refuses it.'});
     fields.push(
@@ -110,11 +109,10 @@ async function editPage(main, id) {
         field('Token URL', tokenURL, {field: 'config.token_url'}),
         field('Certificate (JWKS) URL', certsURL, {field: 'config.certs_url'})),
       field('Scopes', scopes, {field: 'config.scopes', hint: 'Separated by spaces; must include openid. Empty: openid email profile.'}),
-      field('Claims', claims, {field: 'config.claims', hint: 'Further ID token claims to pass on, separated by spaces.'}),
       field('Email claim', emailClaim, {field: 'config.email_claim_name', hint: 'The ID token claim that holds the user\'s email. Empty: email.'}),
       pkce.wrap);
     config = () => {
-      const out = {client_id: clientID.value.trim(), scopes: words(scopes.value), claims: words(claims.value),
+      const out = {client_id: clientID.value.trim(), scopes: words(scopes.value),
         email_claim_name: emailClaim.value.trim(), pkce_enabled: pkce.input.checked};
       for (const [k, el] of [['issuer_url', issuer], ['auth_url', authURL], ['token_url', tokenURL], ['certs_url', certsURL]]) {
         if (el.value.trim()) out[k] = el.value.trim();

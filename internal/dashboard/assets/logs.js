@@ -6,7 +6,8 @@ import {h, clear, field, select, table, badge, timeEl, errorBox, loading} from '
 // The reason codes (README "Reason codes"), for the filter.
 const reasons = ['preflight_answered', 'preflight_bypassed', 'preflight_no_cors_settings', 'preflight_origin_not_allowed',
   'preflight_method_not_allowed', 'preflight_header_not_allowed', 'bypass_policy', 'service_auth_policy', 'allow_policy',
-  'deny_policy', 'no_policy_matched', 'login_required', 'service_token_unknown', 'service_token_bad_secret',
+  'deny_policy', 'no_policy_matched', 'login_required', 'purpose_justification_required', 'binding_cookie_mismatch',
+  'service_token_unknown', 'service_token_bad_secret',
   'service_token_expired', 'service_token_no_policy', 'service_token_malformed', 'session_invalid', 'session_expired',
   'session_wrong_audience', 'session_wrong_issuer', 'session_bad_signature', 'session_revoked',
   'bad_path', 'ambiguous_path', 'app_domain_invalid'];

@@ -1,4 +1,4 @@
-package edge
+package authdomain
 
 import (
 	"context"
@@ -9,6 +9,11 @@ import (
 	"strings"
 	"time"
 )
+
+// Mailer sends one-time PINs.
+type Mailer interface {
+	SendPIN(ctx context.Context, to, pin string) error
+}
 
 // LogMailer writes one-time PINs to the log instead of sending them, so a
 // local install works with no mail server.
@@ -31,11 +36,11 @@ type SMTPMailer struct {
 // SendPIN mails the PIN.
 func (m SMTPMailer) SendPIN(ctx context.Context, to, pin string) error {
 	if strings.ContainsAny(to, "\r\n") {
-		return fmt.Errorf("edge: bad recipient")
+		return fmt.Errorf("authdomain: bad recipient")
 	}
 	host, _, err := net.SplitHostPort(m.Addr)
 	if err != nil {
-		return fmt.Errorf("edge: smtp address: %w", err)
+		return fmt.Errorf("authdomain: smtp address: %w", err)
 	}
 	var auth smtp.Auth
 	if m.Username != "" {

@@ -1,0 +1,144 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
+)
+
+// TestUnsupportedSettingsAreRefusedAndDefaultsAccepted covers every
+// Unsupported field of access.Inventory, on create and on replace: a
+// value other than the default is a 400 naming the field, and nothing is
+// stored; the default (what Cloudflare-shaped bodies send) is accepted.
+func TestUnsupportedSettingsAreRefusedAndDefaultsAccepted(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	policy := func(t *testing.T, field string, v any) map[string]any {
+		b := allowEveryone(t.Name())
+		b[field] = v
+		return b
+	}
+	existingApp := createApp(t, a, appBody("existing", uniq(t, "existing.test")))
+	var existingPolicy access.Policy
+	a.MustCall(t, "POST", "access/policies", allowEveryone("existing"), &existingPolicy)
+	var existingIdP access.IdentityProvider
+	a.MustCall(t, "POST", "access/identity_providers", oidcBody("existing"), &existingIdP)
+
+	tests := []struct {
+		name         string
+		method, path string
+		list         string // lists what a refused create must not have added
+		body         func(t *testing.T, v any) map[string]any
+		field        string
+		bad, def     any
+	}{
+		{"app/create/skip_interstitial", "POST", "access/apps", "access/apps",
+			func(t *testing.T, v any) map[string]any {
+				b := appBody("new", uniq(t, "new.test"))
+				b["skip_interstitial"] = v
+				return b
+			}, "skip_interstitial", true, false},
+		{"app/replace/skip_interstitial", "PUT", "access/apps/" + existingApp.ID, "",
+			func(t *testing.T, v any) map[string]any {
+				b := appBody("existing", existingApp.Domain)
+				b["skip_interstitial"] = v
+				return b
+			}, "skip_interstitial", true, false},
+		{"policy/create/approval_required", "POST", "access/policies", "access/policies",
+			func(t *testing.T, v any) map[string]any { return policy(t, "approval_required", v) }, "approval_required", true, false},
+		{"policy/create/isolation_required", "POST", "access/policies", "access/policies",
+			func(t *testing.T, v any) map[string]any { return policy(t, "isolation_required", v) }, "isolation_required", true, false},
+		{"policy/create/approval_groups", "POST", "access/policies", "access/policies",
+			func(t *testing.T, v any) map[string]any { return policy(t, "approval_groups", v) }, "approval_groups",
+			[]any{map[string]any{"email_addresses": []string{"boss@example.test"}, "approvals_needed": 1}}, []any{}},
+		{"policy/create/approval_groups null", "POST", "access/policies", "access/policies",
+			func(t *testing.T, v any) map[string]any { return policy(t, "approval_groups", v) }, "approval_groups",
+			[]any{map[string]any{}}, nil},
+		{"policy/app-scoped/approval_required", "POST", "access/apps/" + existingApp.ID + "/policies", "access/apps/" + existingApp.ID + "/policies",
+			func(t *testing.T, v any) map[string]any { return policy(t, "approval_required", v) }, "approval_required", true, false},
+		{"policy/replace/isolation_required", "PUT", "access/policies/" + existingPolicy.ID, "",
+			func(t *testing.T, v any) map[string]any { return policy(t, "isolation_required", v) }, "isolation_required", true, false},
+		{"service token/create/previous_client_secret_expires_at", "POST", "access/service_tokens", "access/service_tokens",
+			func(t *testing.T, v any) map[string]any {
+				return map[string]any{"name": "tok", "previous_client_secret_expires_at": v}
+			}, "previous_client_secret_expires_at", "2030-01-01T00:00:00Z", nil},
+		{"identity provider/create/config.claims", "POST", "access/identity_providers", "access/identity_providers",
+			func(t *testing.T, v any) map[string]any {
+				b := oidcBody("new")
+				b["config"].(map[string]any)["claims"] = v
+				return b
+			}, "config.claims", []string{"groups"}, []string{}},
+		{"identity provider/replace/config.claims", "PUT", "access/identity_providers/" + existingIdP.ID, "",
+			func(t *testing.T, v any) map[string]any {
+				b := oidcBody("existing")
+				b["config"].(map[string]any)["claims"] = v
+				return b
+			}, "config.claims", []string{"groups"}, []string{}},
+	}
+	count := func(t *testing.T, list string) int {
+		if list == "" {
+			return 0
+		}
+		return a.MustCall(t, "GET", list, nil, nil).Env.ResultInfo.TotalCount
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := count(t, tc.list)
+			var etag string
+			if tc.method == "PUT" {
+				etag = a.MustCall(t, "GET", tc.path, nil, nil).Header.Get("ETag")
+			}
+			resp := a.Call(t, tc.method, tc.path, tc.body(t, tc.bad))
+			if resp.Status != 400 || len(resp.Env.Errors) != 1 || resp.Env.Errors[0].Field != tc.field ||
+				!strings.Contains(resp.Env.Errors[0].Message, "not supported") {
+				t.Fatalf("%v: status %d: %s, want 400 naming %s as not supported", tc.bad, resp.Status, resp.Body, tc.field)
+			}
+			if after := count(t, tc.list); after != before {
+				t.Errorf("a refused create stored something: %d before, %d after", before, after)
+			}
+			if tc.method == "PUT" {
+				if got := a.MustCall(t, "GET", tc.path, nil, nil).Header.Get("ETag"); got != etag {
+					t.Errorf("a refused replace changed the resource: ETag %s, was %s", got, etag)
+				}
+			}
+			resp = a.Call(t, tc.method, tc.path, tc.body(t, tc.def))
+			if resp.Status != 200 {
+				t.Fatalf("the default %v: status %d: %s", tc.def, resp.Status, resp.Body)
+			}
+		})
+	}
+}
+
+// TestDenyURLsAreSentOnlyInTheirCanonicalAbsoluteForm: the edge sends a
+// deny URL as the Location exactly as stored, so the API accepts only
+// URLs every client reads alike.
+func TestDenyURLsAreSentOnlyInTheirCanonicalAbsoluteForm(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	bad := []string{"/relative", "//evil.test/", "https:evil.test", "https:\\\\evil.test", "https://evil.test\\@good.test/",
+		"https://user:pw@good.test/", "javascript:alert(1)", "HTTPS://good.test/", "https://good.test/ x",
+		"https://good.test/\r\nSet-Cookie: a=b", "https://göod.test/", "https://good.test:0/", "ftp://good.test/"}
+	for _, field := range []string{"custom_deny_url", "custom_non_identity_deny_url"} {
+		for _, u := range bad {
+			t.Run(field+"/"+u, func(t *testing.T) {
+				b := appBody("app", uniq(t, "app.test"))
+				b[field] = u
+				resp := a.Call(t, "POST", "access/apps", b)
+				if resp.Status != 400 || len(resp.Fields()) != 1 || resp.Fields()[0] != field {
+					t.Fatalf("status %d: %s", resp.Status, resp.Body)
+				}
+			})
+		}
+		t.Run(field+"/ok", func(t *testing.T) {
+			b := appBody(field, uniq(t, "ok.test"))
+			b[field] = "https://deny.example.test/why?x=1#top"
+			var app access.App
+			a.MustCall(t, "POST", "access/apps", b, &app)
+			if got := map[string]string{"custom_deny_url": app.CustomDenyURL, "custom_non_identity_deny_url": app.CustomNonIdentityDenyURL}[field]; got != b[field] {
+				t.Errorf("stored %q", got)
+			}
+		})
+	}
+}

@@ -1,0 +1,174 @@
+package access
+
+import (
+	"bytes"
+	"reflect"
+)
+
+// SettingClass says what Gatehouse does with a field the API accepts.
+type SettingClass string
+
+// Setting classes. Every field of every body the API stores is one of
+// them: nothing is stored and then ignored.
+const (
+	// Enforced: the edge reads it; Note names the test that proves it.
+	Enforced SettingClass = "enforced"
+	// Metadata: stored and shown, with no meaning for who gets in; Note
+	// says why that is harmless.
+	Metadata SettingClass = "metadata"
+	// Unsupported: only its default is accepted; any other value is
+	// refused (400, the field named), so that a Cloudflare-shaped body
+	// sending the default keeps working and nobody relies on a setting
+	// that does nothing.
+	Unsupported SettingClass = "unsupported"
+)
+
+// Setting is one field of a stored resource's request body, as its JSON
+// path ("cors_headers.max_age", "config.claims").
+type Setting struct {
+	Field string
+	Class SettingClass
+	Note  string
+	// set reports whether the body sets an Unsupported field to anything
+	// but its default.
+	set func(body any) bool
+}
+
+// Resource is one kind of request body and the classification of each of
+// its fields.
+type Resource struct {
+	Name     string
+	Body     reflect.Type
+	Settings []Setting
+}
+
+func enforced(field, test string) Setting { return Setting{Field: field, Class: Enforced, Note: test} }
+func metadata(field, why string) Setting  { return Setting{Field: field, Class: Metadata, Note: why} }
+
+// unsupported is a field of body type T whose only accepted value is the
+// default; set reports a body that sets it to anything else.
+func unsupported[T any](field, why string, set func(*T) bool) Setting {
+	return Setting{Field: field, Class: Unsupported, Note: why, set: func(body any) bool {
+		t, ok := body.(*T)
+		return ok && set(t)
+	}}
+}
+
+// rawSet reports whether a raw JSON value is anything but absent, null or
+// an empty array.
+func rawSet(raw []byte) bool {
+	v := bytes.TrimSpace(raw)
+	return len(v) > 0 && string(v) != "null" && !bytes.Equal(bytes.Join(bytes.Fields(v), nil), []byte("[]"))
+}
+
+// Inventory classifies every field of every body the API stores, in one
+// place. TestInventoryCoversEveryField fails when a body gains a field
+// that is not listed here, and README's "Enforced and refused settings"
+// table is this list.
+var Inventory = []Resource{
+	{Name: "application", Body: reflect.TypeFor[AppSpec](), Settings: []Setting{
+		enforced("type", "api TestAppValidationNamesEveryBadField (only self_hosted is accepted)"),
+		metadata("name", "a label: shown on the login page and in listings, never matched"),
+		enforced("domain", "edge TestUnknownHostIs404AndNeverForwarded, TestDotSegmentsCannotCrossIntoAnotherApp"),
+		enforced("self_hosted_domains", "edge TestUnknownHostIs404AndNeverForwarded (the same list as destinations)"),
+		enforced("destinations.type", "api TestAppValidationNamesEveryBadField (only \"public\" is accepted)"),
+		enforced("destinations.uri", "edge TestUnknownHostIs404AndNeverForwarded"),
+		enforced("origin", "edge TestServiceTokenPassesServiceAuthPolicy (the origin records what reached it)"),
+		enforced("session_duration", "authdomain TestPolicySessionDurationSetsTheAppSession, TestOIDCLoginThenSecondAppNeedsOnlyTheRedirectHop (token lifetime)"),
+		enforced("cors_headers.allow_all_headers", "edge TestPreflightAllowAllOriginsWithCredentialsEchoesOrigin; policy TestPreflight"),
+		enforced("cors_headers.allow_all_methods", "edge TestPreflightAllowAllOriginsWithCredentialsEchoesOrigin; policy TestPreflight"),
+		enforced("cors_headers.allow_all_origins", "edge TestPreflightAllowAllOriginsWithCredentialsEchoesOrigin"),
+		enforced("cors_headers.allow_credentials", "edge TestPreflightAllowAllOriginsWithCredentialsEchoesOrigin"),
+		enforced("cors_headers.allowed_headers", "edge TestPreflightAnsweredFromCORSSettingsNeverReachesOrigin"),
+		enforced("cors_headers.allowed_methods", "edge TestPreflightAnsweredFromCORSSettingsNeverReachesOrigin"),
+		enforced("cors_headers.allowed_origins", "edge TestPreflightAnsweredFromCORSSettingsNeverReachesOrigin"),
+		enforced("cors_headers.max_age", "edge TestPreflightAnsweredFromCORSSettingsNeverReachesOrigin"),
+		enforced("options_preflight_bypass", "edge TestPreflightBypassGoesToOriginUntouched"),
+		enforced("upstream_service_token", "edge TestRelayPresentsTheServiceTokenNotTheUser"),
+		enforced("allowed_idps", "edge TestEnforcedAppSettingsAtTheEdge/allowed_idps"),
+		enforced("auto_redirect_to_identity", "authdomain TestOIDCLoginThenSecondAppNeedsOnlyTheRedirectHop"),
+		enforced("http_only_cookie_attribute", "edge TestEnforcedAppSettingsAtTheEdge/http_only_cookie_attribute"),
+		enforced("same_site_cookie_attribute", "edge TestEnforcedAppSettingsAtTheEdge/same_site_cookie_attribute"),
+		enforced("path_cookie_attribute", "edge TestEnforcedAppSettingsAtTheEdge/path_cookie_attribute"),
+		enforced("enable_binding_cookie", "authdomain TestBindingCookie"),
+		enforced("service_auth_401_redirect", "edge TestEnforcedAppSettingsAtTheEdge/service_auth_401_redirect"),
+		enforced("read_service_tokens_from_header", "edge TestEnforcedAppSettingsAtTheEdge/read_service_tokens_from_header"),
+		enforced("custom_deny_message", "edge TestEnforcedAppSettingsAtTheEdge/custom_deny_message"),
+		enforced("custom_deny_url", "edge TestEnforcedAppSettingsAtTheEdge/custom_deny_url"),
+		enforced("custom_non_identity_deny_url", "edge TestEnforcedAppSettingsAtTheEdge/custom_non_identity_deny_url"),
+		metadata("app_launcher_visible", "Gatehouse has no App Launcher: showing or hiding an app in one grants nothing"),
+		unsupported("skip_interstitial", "Gatehouse has no cloudflared interstitial to skip", func(s *AppSpec) bool { return s.SkipInterstitial }),
+		metadata("logo_url", "an App Launcher logo: never fetched or shown by the edge"),
+		metadata("tags", "labels for listings; never matched"),
+		enforced("policies", "edge TestPolicyOrderAtTheEdge (links and precedence)"),
+	}},
+	{Name: "policy (reusable and app-scoped)", Body: reflect.TypeFor[PolicySpec](), Settings: []Setting{
+		metadata("name", "a label: shown in listings and the policy tester"),
+		enforced("decision", "edge TestPolicyOrderAtTheEdge"),
+		enforced("include", "edge TestPolicyOrderAtTheEdge; policy TestDecide"),
+		enforced("require", "policy TestDecide"),
+		enforced("exclude", "policy TestDecide"),
+		enforced("session_duration", "authdomain TestPolicySessionDurationSetsTheAppSession"),
+		enforced("precedence", "edge TestPolicyOrderAtTheEdge"),
+		unsupported("approval_groups", "access approvals are not implemented", func(s *PolicySpec) bool { return rawSet(s.ApprovalGroups) }),
+		unsupported("approval_required", "access approvals are not implemented: accepting it would let users in unapproved",
+			func(s *PolicySpec) bool { return s.ApprovalRequired }),
+		unsupported("isolation_required", "Gatehouse has no browser isolation: accepting it would serve the app unisolated",
+			func(s *PolicySpec) bool { return s.IsolationRequired }),
+		enforced("purpose_justification_required", "authdomain TestPurposeJustification"),
+		enforced("purpose_justification_prompt", "authdomain TestPurposeJustification (shown on the reason page)"),
+	}},
+	{Name: "service token (create)", Body: reflect.TypeFor[ServiceTokenSpec](), Settings: []Setting{
+		metadata("name", "a label: shown in listings and the access log"),
+		enforced("duration", "api TestRefreshAndUpdateServiceToken; edge TestServiceTokenFailuresAreRefusedNeverRedirected (expired)"),
+		metadata("client_secret_version", "the secret's version number, shown and raised on rotation; the secret is what is checked"),
+		unsupported("previous_client_secret_expires_at", "a new token has no previous secret: set it when rotating",
+			func(s *ServiceTokenSpec) bool { return s.PreviousClientSecretExpiresAt != nil }),
+	}},
+	{Name: "service token (update)", Body: reflect.TypeFor[ServiceTokenUpdate](), Settings: []Setting{
+		metadata("name", "a label"),
+		enforced("duration", "api TestRefreshAndUpdateServiceToken"),
+		enforced("client_secret_version", "api TestRotateKeepsPreviousSecretForTheGracePeriod (raising it rotates)"),
+		enforced("previous_client_secret_expires_at", "api TestRotateKeepsPreviousSecretForTheGracePeriod"),
+	}},
+	{Name: "service token (rotate)", Body: reflect.TypeFor[RotateSpec](), Settings: []Setting{
+		enforced("previous_client_secret_expires_at", "api TestRotateKeepsPreviousSecretForTheGracePeriod"),
+	}},
+	{Name: "identity provider", Body: reflect.TypeFor[IdentityProviderSpec](), Settings: []Setting{
+		metadata("name", "a label: shown on the login page"),
+		enforced("type", "authdomain TestOIDCLoginThenSecondAppNeedsOnlyTheRedirectHop, TestOneTimePINLoginAndItsSafety"),
+		enforced("config.client_id", "authdomain TestOIDCLoginThenSecondAppNeedsOnlyTheRedirectHop"),
+		enforced("config.client_secret", "authdomain TestOIDCLoginThenSecondAppNeedsOnlyTheRedirectHop"),
+		enforced("config.issuer_url", "authdomain TestOIDCLoginThenSecondAppNeedsOnlyTheRedirectHop"),
+		enforced("config.auth_url", "authdomain TestIdentityProviderSettingsAtTheEdge/config.auth_url"),
+		enforced("config.token_url", "authdomain TestIdentityProviderSettingsAtTheEdge/config.token_url"),
+		enforced("config.certs_url", "authdomain TestIdentityProviderSettingsAtTheEdge/config.certs_url"),
+		enforced("config.scopes", "authdomain TestIdentityProviderSettingsAtTheEdge/config.scopes"),
+		unsupported("config.claims", "extra identity claims are not passed on to apps",
+			func(s *IdentityProviderSpec) bool { return len(s.Config.Claims) > 0 }),
+		enforced("config.email_claim_name", "authdomain TestIdentityProviderSettingsAtTheEdge/config.email_claim_name"),
+		enforced("config.pkce_enabled", "authdomain TestIdentityProviderSettingsAtTheEdge/config.pkce_enabled"),
+	}},
+}
+
+// CheckSupported refuses a body that sets an unsupported field to
+// anything but its default, naming every such field. Bodies of other
+// types pass.
+func CheckSupported(body any) error {
+	t := reflect.TypeOf(body)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return nil
+	}
+	var errs []FieldError
+	for _, r := range Inventory {
+		if r.Body != t.Elem() {
+			continue
+		}
+		for _, s := range r.Settings {
+			if s.Class == Unsupported && s.set(body) {
+				errs = append(errs, FieldError{Field: s.Field, Message: "is not supported by Gatehouse (" + s.Note + "); leave it out or send its default"})
+			}
+		}
+	}
+	return InvalidFields(errs)
+}
