@@ -51,6 +51,10 @@ func (s *Snapshot) Route(host, path string) (*App, Reason) {
 	if len(s.invalidHosts) > 0 && s.hostInvalid(host) {
 		return nil, ReasonDomainInvalid
 	}
+	if apps := s.exact[host]; len(apps) == 1 && apps[0].Path == "" {
+		// One app on the whole host and no other: every reading is its.
+		return apps[0], ""
+	}
 	app := s.Match(host, path)
 	flags, levels := applicableReadings(path)
 	if flags == 0 && levels == 0 {
