@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/input"
 )
 
 // MaxBodyBytes caps every request body.
@@ -29,7 +30,8 @@ const (
 )
 
 // decode reads a JSON request body into v, strictly: the content type must
-// be JSON, unknown fields are refused, and the body is size-capped. When
+// be JSON, unknown fields are refused, no string anywhere in the body may
+// hold a NUL character, and the body is size-capped. When
 // optional is true an empty body leaves v as it is.
 func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
@@ -53,6 +55,9 @@ func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error 
 		}
 	} else {
 		return &httpError{http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "Content-Type must be application/json"}
+	}
+	if field, ok := input.NULString(body); ok {
+		return access.Invalid(field, "must not contain a NUL character (\\u0000)")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

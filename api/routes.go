@@ -27,29 +27,31 @@ func (s *Server) Handler() http.Handler {
 
 	r.Route("/client/v4/accounts/{account_id}", func(r chi.Router) {
 		r.Use(s.authenticate)
+		// Lists are the routes that read query parameters.
+		list := r.With(s.refuseBadQuery)
 
 		r.Get("/", s.handle(s.getAccount))
 
-		r.Get("/access/apps", s.handle(s.listApps))
+		list.Get("/access/apps", s.handle(s.listApps))
 		r.Post("/access/apps", s.handle(s.createApp))
 		r.Get("/access/apps/{app_id}", s.handle(s.getApp))
 		r.Put("/access/apps/{app_id}", s.handle(s.updateApp))
 		r.Delete("/access/apps/{app_id}", s.handle(s.deleteApp))
 		r.Post("/access/apps/{app_id}/revoke_tokens", s.handle(s.revokeAppTokens))
 
-		r.Get("/access/apps/{app_id}/policies", s.handle(s.listPolicies))
+		list.Get("/access/apps/{app_id}/policies", s.handle(s.listPolicies))
 		r.Post("/access/apps/{app_id}/policies", s.handle(s.createPolicy))
 		r.Get("/access/apps/{app_id}/policies/{policy_id}", s.handle(s.getPolicy))
 		r.Put("/access/apps/{app_id}/policies/{policy_id}", s.handle(s.updatePolicy))
 		r.Delete("/access/apps/{app_id}/policies/{policy_id}", s.handle(s.deletePolicy))
 
-		r.Get("/access/policies", s.handle(s.listPolicies))
+		list.Get("/access/policies", s.handle(s.listPolicies))
 		r.Post("/access/policies", s.handle(s.createPolicy))
 		r.Get("/access/policies/{policy_id}", s.handle(s.getPolicy))
 		r.Put("/access/policies/{policy_id}", s.handle(s.updatePolicy))
 		r.Delete("/access/policies/{policy_id}", s.handle(s.deletePolicy))
 
-		r.Get("/access/service_tokens", s.handle(s.listServiceTokens))
+		list.Get("/access/service_tokens", s.handle(s.listServiceTokens))
 		r.Post("/access/service_tokens", s.handle(s.createServiceToken))
 		r.Get("/access/service_tokens/{token_id}", s.handle(s.getServiceToken))
 		r.Put("/access/service_tokens/{token_id}", s.handle(s.updateServiceToken))
@@ -57,7 +59,7 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/access/service_tokens/{token_id}/refresh", s.handle(s.refreshServiceToken))
 		r.Post("/access/service_tokens/{token_id}/rotate", s.handle(s.rotateServiceToken))
 
-		r.Get("/access/identity_providers", s.handle(s.listIdentityProviders))
+		list.Get("/access/identity_providers", s.handle(s.listIdentityProviders))
 		r.Post("/access/identity_providers", s.handle(s.createIdentityProvider))
 		r.Get("/access/identity_providers/{identity_provider_id}", s.handle(s.getIdentityProvider))
 		r.Put("/access/identity_providers/{identity_provider_id}", s.handle(s.updateIdentityProvider))
@@ -65,10 +67,10 @@ func (s *Server) Handler() http.Handler {
 
 		r.Post("/access/organizations/revoke_user", s.handle(s.revokeUser))
 
-		r.Get("/audit_logs", s.handle(s.listAudit))
-		r.Get("/access/logs/access_requests", s.handle(s.listAccessLogs))
+		list.Get("/audit_logs", s.handle(s.listAudit))
+		list.Get("/access/logs/access_requests", s.handle(s.listAccessLogs))
 		r.Post("/gatehouse/policy_test", s.handle(s.testPolicy))
-		r.Get("/gatehouse/edges", s.handle(s.listEdges))
+		list.Get("/gatehouse/edges", s.handle(s.listEdges))
 	})
 	return r
 }

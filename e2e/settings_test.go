@@ -36,8 +36,13 @@ func TestPurposeJustificationAndBindingCookieInTheBrowser(t *testing.T) {
 		var at, text string
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			w.browser.Eval(t, "location.href", &at)
-			w.browser.Eval(t, "document.body ? document.body.innerText : ''", &text)
+			// One evaluation, so that the address and the text are of the
+			// same page.
+			var page []string
+			w.browser.Eval(t, "[location.href, document.body ? document.body.innerText : '']", &page)
+			if len(page) == 2 {
+				at, text = page[0], page[1]
+			}
 			if ok(at, text) {
 				return at, text
 			}

@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
+
+// accountIDRe is the form of an account id (the accounts table's check).
+var accountIDRe = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // operator is the audit log's actor for operator commands.
 var operator = access.Actor{Name: "operator (gatehouse cli)"}
@@ -23,6 +27,9 @@ func accountDomainsCommand(ctx context.Context, needDB func() error, databaseURL
 		return func(_ *cobra.Command, args []string) error {
 			if err := needDB(); err != nil {
 				return err
+			}
+			if !accountIDRe.MatchString(args[0]) {
+				return fmt.Errorf("account domains: %q is not an account id (32 hex digits, as account create prints)", args[0])
 			}
 			st, err := openStore(ctx, *databaseURL)
 			if err != nil {

@@ -40,6 +40,7 @@ func TestAccountDomainsCommands(t *testing.T) {
 		{"fail/a port", []string{"add", b.AccountID, "site." + l + ":443"}, "", "without a path or port"},
 		{"fail/a bare wildcard", []string{"add", b.AccountID, "*"}, "", "must be a hostname"},
 		{"fail/a NUL", []string{"add", b.AccountID, "a\x00." + l}, "", "must be a hostname"},
+		{"fail/a malformed account id", []string{"add", "acme\x00", "free." + l}, "", "not an account id"},
 		{"fail/an unknown account", []string{"add", "0123456789abcdef0123456789abcdef", "free." + l}, "", "account not found"},
 		{"fail/remove what is not listed", []string{"remove", b.AccountID, "nope." + l}, "", "not in the account's domain list"},
 		{"ok/remove", []string{"remove", b.AccountID, "site." + l}, "", ""},

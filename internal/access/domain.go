@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -55,6 +56,9 @@ func ParseDomain(s string) (Domain, error) {
 	}
 	if len(s) > 2*MaxDomainLen {
 		return Domain{}, fmt.Errorf("must be at most %d characters long", MaxDomainLen)
+	}
+	if !utf8.ValidString(s) {
+		return Domain{}, errors.New("must be UTF-8 text" + domainAdvice)
 	}
 	if strings.Contains(s, "://") {
 		return Domain{}, errors.New("must not have a scheme" + domainAdvice)
@@ -113,6 +117,9 @@ func parseDomainHost(h string) (string, error) {
 	}
 	h = strings.TrimSuffix(h, ".")
 	ascii, err := idna.Lookup.ToASCII(h)
+	if again, err2 := idna.Lookup.ToASCII(ascii); err == nil && (err2 != nil || again != ascii) {
+		err = errors.New("not stable under IDNA")
+	}
 	if err != nil {
 		return "", errors.New("host is not a valid host name" + domainAdvice)
 	}

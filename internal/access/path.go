@@ -12,7 +12,12 @@ var (
 	ErrPathBadEscape   = errors.New("the path has an invalid percent-encoding")
 	ErrPathControl     = errors.New("the path has a control character (such as %00)")
 	ErrPathNotUTF8     = errors.New("the path does not decode to UTF-8 (overlong or invalid byte sequences)")
+	ErrPathTooLong     = errors.New("the path is longer than 8192 bytes")
 )
+
+// MaxPathLen bounds an escaped request path (nginx's default buffer is
+// 8 KiB): matching every reading of a path costs a few passes over it.
+const MaxPathLen = 8192
 
 // CanonicalPath returns the canonical form of an escaped URL path, the
 // form the edge matches and forwards, or an error for a path it refuses.
@@ -24,14 +29,17 @@ var (
 // (backslash, non-ASCII, quotes, braces...) are percent-encoded, "." and
 // ".." segments are resolved and repeated slashes merged. A trailing slash
 // is kept. Control characters (raw or encoded, NUL included), invalid
-// percent-encodings and paths that do not decode to UTF-8 (overlong
-// encodings such as %C0%AE) are refused.
+// percent-encodings, paths that do not decode to UTF-8 (overlong
+// encodings such as %C0%AE) and paths longer than MaxPathLen are refused.
 func CanonicalPath(escaped string) (string, error) {
 	if escaped == "" {
 		return "/", nil
 	}
 	if escaped[0] != '/' {
 		return "", ErrPathNotAbsolute
+	}
+	if len(escaped) > MaxPathLen {
+		return "", ErrPathTooLong
 	}
 	if plainPath(escaped) {
 		return escaped, nil

@@ -191,6 +191,9 @@ func edgeFix(status int, reason string) Problem {
 			Fix: "check the app's policies (POST …/gatehouse/policy_test explains the decision)"}
 	case "service_token_no_policy", "service_token_unknown", "service_token_bad_secret", "service_token_expired", "service_token_malformed":
 		return Problem{Message: statusText(status) + " " + reason, Fix: "check the service token and the app's Service Auth policies"}
+	case "bad_path", "ambiguous_path":
+		return Problem{Message: statusText(status) + " " + reason + ": the edge refuses this request path",
+			Fix: "request the path in canonical form: lower-case where the app's path is, no ;parameters, trailing dots or spaces, backslashes or encoded slashes (README \"Request paths\")"}
 	case "":
 		return Problem{}
 	}

@@ -284,7 +284,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		}
 	} else if raw := wire.SessionToken(r); raw != "" {
 		claims, reason := s.verifySession(st.Snap, st.Keys, app, raw, now)
-		if reason == "" && claims.CommonName == "" && !bound(r, app, claims) {
+		if reason == "" && !bound(r, app, claims) {
 			reason = policy.ReasonBindingCookieMismatch
 		}
 		switch {
@@ -410,9 +410,6 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 	h := r.Header
 	stripClientIdentity(h, t.tokenField)
 	stripSessionCookie(h)
-	// The binding cookie is the edge's alone: an origin that never sees
-	// it cannot leak it beside the session token.
-	stripCookie(h, wire.BindingCookieName)
 	relay := app.UpstreamClientID != ""
 	if relay {
 		// The user's cookies belong to this host, not to the upstream's.
@@ -622,42 +619,6 @@ func serviceTokenHeaders(r *http.Request, app *policy.App) (id, secret string, p
 		return "", "", true
 	}
 	return v.ID, v.Secret, true
-}
-
-// stripCookie removes every cookie called name from the Cookie headers.
-func stripCookie(h http.Header, name string) {
-	lines := h["Cookie"]
-	if len(lines) == 0 {
-		return
-	}
-	var kept []string
-	changed := false
-	for _, line := range lines {
-		if !strings.Contains(line, name+"=") {
-			kept = append(kept, line)
-			continue
-		}
-		changed = true
-		var parts []string
-		for rest := line; rest != ""; {
-			var part string
-			part, rest, _ = strings.Cut(rest, ";")
-			if p := strings.TrimSpace(part); p != "" && !strings.HasPrefix(p, name+"=") {
-				parts = append(parts, p)
-			}
-		}
-		if len(parts) > 0 {
-			kept = append(kept, strings.Join(parts, "; "))
-		}
-	}
-	if !changed {
-		return
-	}
-	if len(kept) == 0 {
-		delete(h, "Cookie")
-		return
-	}
-	h["Cookie"] = kept
 }
 
 // bound reports whether a verified session may be used with this

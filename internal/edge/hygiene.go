@@ -71,14 +71,23 @@ func stripClientIdentity(h http.Header, tokenField string) {
 // "_". A name is the session cookie if, after percent-decoding, trimming,
 // lower-casing and mapping " ", ".", "[" and "-" to "_", it is
 // "cf_authorization".
-func isSessionCookieName(name string) bool {
+func isSessionCookieName(name string) bool { return cookieNameReadsAs(name, "cf_authorization") }
+
+// isBindingCookieName reports whether an origin may read a cookie name as
+// CF_Binding, by the same rules: the binding cookie is the edge's alone,
+// and an origin that never sees it cannot leak it beside the session
+// token.
+func isBindingCookieName(name string) bool { return cookieNameReadsAs(name, "cf_binding") }
+
+// cookieNameReadsAs reports whether an origin may read a cookie name as
+// want (lower-case, "_" for the separators).
+func cookieNameReadsAs(name, want string) bool {
 	if strings.Contains(name, "%") || strings.Contains(name, "+") {
 		if dec, err := url.QueryUnescape(name); err == nil {
 			name = dec
 		}
 	}
 	name = strings.Trim(name, " \t")
-	const want = "cf_authorization"
 	if len(name) != len(want) {
 		return false
 	}
@@ -97,8 +106,8 @@ func isSessionCookieName(name string) bool {
 	return true
 }
 
-// stripSessionCookie removes the CF_Authorization cookie (and every name
-// an origin could read as it) from the Cookie headers going upstream: the
+// stripSessionCookie removes the CF_Authorization and CF_Binding cookies
+// (and every name an origin could read as them) from the Cookie headers going upstream: the
 // origin gets a verified identity in Cf-Access-Jwt-Assertion, never the
 // bearer credential, whatever kind of forward it is (an allowed identity,
 // a service token, a bypass, a preflight bypass, a relay). Lines without
@@ -149,7 +158,7 @@ func withoutSessionCookie(line string) (string, bool) {
 			continue
 		}
 		name, _, _ := strings.Cut(p, "=")
-		if isSessionCookieName(name) {
+		if isSessionCookieName(name) || isBindingCookieName(name) {
 			dropped = true
 			continue
 		}

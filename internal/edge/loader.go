@@ -104,7 +104,7 @@ func (l *Loader) load(ctx context.Context, notifiedAt time.Time) error {
 	if err != nil {
 		return fmt.Errorf("edge: compile config version %d: %w", cfg.Version, err)
 	}
-	for _, bad := range snap.InvalidDomains() {
+	for _, bad := range newInvalidDomains(prev, snap) {
 		l.log.Error("stored app domain is not a valid app domain: its host is closed (answers 503) until the app is updated",
 			"app_id", bad.AppID, "domain", bad.Domain, "err", bad.Err)
 	}
@@ -218,4 +218,22 @@ func (l *Loader) checkVersion(ctx context.Context, conn *pgx.Conn) error {
 		l.setError(nil) // up to date and the database answers
 	}
 	return nil
+}
+
+// newInvalidDomains are snap's invalid stored domains that prev did not
+// have: each is logged once, not on every periodic reload.
+func newInvalidDomains(prev, snap *policy.Snapshot) []policy.InvalidDomain {
+	seen := map[string]bool{}
+	if prev != nil {
+		for _, d := range prev.InvalidDomains() {
+			seen[d.AppID+" "+d.Domain] = true
+		}
+	}
+	var out []policy.InvalidDomain
+	for _, d := range snap.InvalidDomains() {
+		if !seen[d.AppID+" "+d.Domain] {
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -1,8 +1,10 @@
 package edge_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +82,27 @@ func TestRequestPathFormsNeverReachTheLessProtectedApp(t *testing.T) {
 	}
 }
 
+// TestOverlongPathsAreRefused: paths over access.MaxPathLen get 400
+// bad_path and reach no origin. (OPTIONS * never reaches the edge: Go's
+// server answers it.)
+func TestOverlongPathsAreRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := host(t, "pub")
+	e.app(t, h, nil, pol("all", "bypass", rules(t, `{"everyone":{}}`)))
+	for _, tc := range []struct{ method, target string }{
+		{"GET", "/" + strings.Repeat("a%41", access.MaxPathLen/4)},
+	} {
+		resp, body := e.edge.DoRaw(t, tc.method, h, tc.target, nil)
+		if resp.StatusCode != 400 || !strings.Contains(body, "bad_path") || len(e.origin.Requests()) != 0 {
+			t.Errorf("%s %.40s: %d %s, origin saw %d; want 400 bad_path", tc.method, tc.target, resp.StatusCode, body, len(e.origin.Requests()))
+		}
+	}
+	if resp, _ := e.edge.DoRaw(t, "GET", h, "/"+strings.Repeat("a", 4000), nil); resp.StatusCode != 200 {
+		t.Errorf("a 4 KB path: %d, want the origin", resp.StatusCode)
+	}
+}
+
 // TestStoredDomainIsWhatTheEdgeMatches: an app domain created through the
 // API in any accepted spelling comes back in canonical form, and a request
 // for exactly that host and path reaches that app's origin, never the
@@ -127,5 +150,75 @@ func TestStoredDomainIsWhatTheEdgeMatches(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoginRedirectPathFollowsThePathRules: the login finds the app of
+// its redirect_url with the request-path rules, so a redirect path that
+// origins read as two apps' is refused there too.
+func TestLoginRedirectPathFollowsThePathRules(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var idp access.IdentityProvider
+	e.api.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": "Email code", "type": "onetimepin", "config": map[string]any{}}, &idp)
+	h := host(t, "pub")
+	e.app(t, h, nil, pol("all", "bypass", rules(t, `{"everyone":{}}`)))
+	e.app(t, h+"/admin", nil, pol("all", "allow", rules(t, `{"everyone":{}}`)))
+	for _, tc := range []struct {
+		path string
+		ok   bool
+	}{
+		{"/admin/x", true},
+		{"/adm%69n", true},
+		{"/public/%2e%2e/admin", true},
+		{"/..;/admin", false},
+		{"/ADMIN", false},
+		{"/admin%00", false},
+		{"/public%2f..%2fadmin", false},
+	} {
+		redirect := "http://" + h + tc.path
+		req := e.edge.Request(t, "GET", strings.TrimPrefix(e.edge.Issuer, "http://"), "/cdn-cgi/access/login/"+h+"?redirect_url="+url.QueryEscape(redirect), nil)
+		resp, body := e.edge.Do(t, req)
+		if refused := resp.StatusCode == 400; refused == tc.ok {
+			t.Errorf("login with redirect_url %q: %d %s; want refused = %v", redirect, resp.StatusCode, body, !tc.ok)
+		}
+	}
+}
+
+// TestStoredDomainThatDoesNotParseClosesItsHost: a row stored before
+// domains were parsed (written here with SQL) that ParseDomain refuses
+// closes its host with 503 rather than letting its paths fall through to
+// the host's bypass app; other hosts are served, and updating the app
+// through the API reopens it.
+func TestStoredDomainThatDoesNotParseClosesItsHost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h, other := host(t, "pub"), host(t, "other")
+	e.app(t, h, nil, pol("all", "bypass", rules(t, `{"everyone":{}}`)))
+	admin := e.app(t, h+"/admin", nil, pol("boss", "allow", rules(t, `{"email":{"email":"boss@example.test"}}`)))
+	if _, err := e.api.Store.Pool().Exec(context.Background(),
+		`UPDATE app_domains SET domain = $2 WHERE app_id = $1`, admin.ID, h+"/../admin"); err != nil {
+		t.Fatal(err)
+	}
+	e.app(t, other, nil, pol("all", "bypass", rules(t, `{"everyone":{}}`))) // a new version: the edge reloads
+	for _, p := range []string{"/admin", "/", "/x"} {
+		resp, body := e.edge.Do(t, e.edge.Request(t, "GET", h, p, nil))
+		if resp.StatusCode != 503 || !strings.Contains(body, "app_domain_invalid") {
+			t.Errorf("GET %s%s with an invalid stored domain: %d %s, want 503 app_domain_invalid", h, p, resp.StatusCode, body)
+		}
+	}
+	if len(e.origin.Requests()) != 0 {
+		t.Fatalf("the origin saw %d requests on a closed host", len(e.origin.Requests()))
+	}
+	if resp, body := e.edge.Do(t, e.edge.Request(t, "GET", other, "/", nil)); resp.StatusCode != 200 {
+		t.Fatalf("another host: %d %s", resp.StatusCode, body)
+	}
+	e.api.MustCall(t, "PUT", "access/apps/"+admin.ID, map[string]any{"type": "self_hosted", "name": "admin", "domain": h + "/admin", "origin": e.origin.URL}, nil)
+	e.edge.Sync(t, e.api.Store)
+	if resp, body := e.edge.Do(t, e.edge.Request(t, "GET", h, "/admin", nil)); resp.StatusCode != 401 {
+		t.Fatalf("after the update, /admin: %d %s, want the admin app's 401", resp.StatusCode, body)
+	}
+	if resp, body := e.edge.Do(t, e.edge.Request(t, "GET", h, "/x", nil)); resp.StatusCode != 200 {
+		t.Fatalf("after the update, /x: %d %s, want the bypass app", resp.StatusCode, body)
 	}
 }

@@ -170,13 +170,18 @@ func BenchmarkRecompile1000AppsOneChanged(b *testing.B) {
 	}
 }
 
-// BenchmarkMatchRequestPath is the edge's path step on benchSnapshot:
+// BenchmarkMatchRequestPath is the edge's path step on benchSnapshot
+// with a path app beside app500:
 // "match" is Match alone (the engine's part before the path rules, whose
 // edge step was two strings.Contains); "route" is access.CanonicalPath
 // then Route, as the edge now does it. Ordinary paths should cost a scan
 // more than Match and allocate nothing.
 func BenchmarkMatchRequestPath(b *testing.B) {
-	s := benchSnapshot(b)
+	// A second app on app500's host, on a path: Route cannot take its
+	// one-app shortcut, and matches every reading.
+	cfg := benchConfig()
+	cfg.Apps = append(cfg.Apps, newApp("app500-admin", "app500.example.test/admin"))
+	s := compile(b, cfg)
 	const host = "app500.example.test"
 	for _, p := range []string{"/api/v1/users", "/static/App.js", "/a%2Fb/%7Euser;v=1"} {
 		b.Run("match"+p, func(b *testing.B) {

@@ -941,6 +941,9 @@ func TestServiceTokenRequest(t *testing.T) {
 func TestReasonCodes(t *testing.T) {
 	codes := map[policy.Reason]string{
 		policy.ReasonAppNotFound:              "app_not_found",
+		policy.ReasonBadPath:                  "bad_path",
+		policy.ReasonAmbiguousPath:            "ambiguous_path",
+		policy.ReasonDomainInvalid:            "app_domain_invalid",
 		policy.ReasonPreflightAnswered:        "preflight_answered",
 		policy.ReasonPreflightBypassed:        "preflight_bypassed",
 		policy.ReasonPreflightNoCORSSettings:  "preflight_no_cors_settings",

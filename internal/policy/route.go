@@ -51,6 +51,10 @@ func (s *Snapshot) Route(host, path string) (*App, Reason) {
 	if len(s.invalidHosts) > 0 && s.hostInvalid(host) {
 		return nil, ReasonDomainInvalid
 	}
+	if apps := s.exact[host]; len(apps) == 1 && apps[0].Path == "" {
+		// One app on the whole host and no other: every reading is its.
+		return apps[0], ""
+	}
 	app := s.Match(host, path)
 	flags, levels := applicableReadings(path)
 	if flags == 0 && levels == 0 {
@@ -59,14 +63,24 @@ func (s *Snapshot) Route(host, path string) (*App, Reason) {
 		}
 		return app, ""
 	}
+	return s.routeReadings(host, path, app, flags, levels)
+}
+
+// routeReadings is Route's slow path: it matches each distinct reading of
+// path and returns the app they agree on.
+func (s *Snapshot) routeReadings(host, path string, app *App, flags readingFlag, levels int) (*App, Reason) {
 	var seen [1 << readFlags * 3]string
 	n := 0
+	decoded := path
 	for level := 0; level <= levels; level++ {
+		if level > 0 {
+			decoded = decodeLenient(decoded)
+		}
 		for f := readingFlag(0); f < 1<<readFlags; f++ {
 			if f&^flags != 0 || level == 0 && f&readBackslash != 0 {
 				continue
 			}
-			r := reading(path, level, f)
+			r := reading(decoded, level > 0, f)
 			if r == path || contains(seen[:n], r) {
 				continue
 			}
@@ -138,14 +152,10 @@ func applicableReadings(path string) (readingFlag, int) {
 	return flags, levels
 }
 
-// reading is path as an origin reading it with level decodings and flags
-// would see it.
-func reading(path string, level int, flags readingFlag) string {
-	p := path
-	for range level {
-		p = decodeLenient(p)
-	}
-	if level > 0 {
+// reading is a path (decoded once or twice when decoded is true) as an
+// origin reading it with flags would see it.
+func reading(p string, decoded bool, flags readingFlag) string {
+	if decoded {
 		// A decoded NUL ends a C string; a decoded "?" or "#" ends the
 		// path for an origin that parses the decoded URL again.
 		if i := strings.IndexAny(p, "\x00?#"); i >= 0 {

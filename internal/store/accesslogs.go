@@ -107,7 +107,7 @@ func (s *Store) ListAccessLogs(ctx context.Context, accountID string, q access.A
 	// The edge stores emails lower-cased.
 	email, exact := strings.ToLower(q.Email), q.EmailExact
 	if !exact && email != "" {
-		email = "%" + escapeLike(email) + "%"
+		email = containsPattern(email)
 	}
 	// Entries sort by time, then by where they were written.
 	compare := func(a, b listedEntry) int {
@@ -224,10 +224,6 @@ func (s *Store) accessLogChunks(ctx context.Context, accountID string, q access.
 		return nil
 	})
 	return ids, last, wrap("list access log chunks", err)
-}
-
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 // trimFront is the SET list that drops a chunk's first k entries (k an

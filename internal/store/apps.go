@@ -257,10 +257,10 @@ func (s *Store) ListApps(ctx context.Context, accountID string, f AppFilter, p a
 	const where = `a.account_id = $1
 		AND ($2 = '' OR a.name = $2)
 		AND ($3 = '' OR EXISTS (SELECT 1 FROM app_domains d WHERE d.app_id = a.id AND d.domain = lower($3)))
-		AND ($4 = '' OR a.name ILIKE '%' || $4 || '%'
-		     OR EXISTS (SELECT 1 FROM app_domains d WHERE d.app_id = a.id AND d.domain ILIKE '%' || $4 || '%'))
+		AND ($4 = '' OR a.name ILIKE $4
+		     OR EXISTS (SELECT 1 FROM app_domains d WHERE d.app_id = a.id AND d.domain ILIKE $4))
 		AND ($5 = '' OR a.aud = $5)`
-	args := []any{accountID, f.Name, f.Domain, f.Search, f.AUD}
+	args := []any{accountID, f.Name, f.Domain, containsPattern(f.Search), f.AUD}
 	rows, err := s.pool.Query(ctx, `SELECT `+appColumns+`, count(*) OVER () FROM apps a WHERE `+where+`
 		ORDER BY a.created_at, a.id LIMIT $6 OFFSET $7`, append(args, p.PerPage, p.Offset())...)
 	if err != nil {

@@ -79,8 +79,8 @@ func getToken(ctx context.Context, q querier, accountID, id string) (access.Serv
 // ListServiceTokens returns one page of an account's service tokens,
 // oldest first; name filters by exact name, search by substring.
 func (s *Store) ListServiceTokens(ctx context.Context, accountID, name, search string, pg access.Page) ([]access.ServiceToken, access.ListInfo, error) {
-	const where = `t.account_id = $1 AND ($2 = '' OR t.name = $2) AND ($3 = '' OR t.name ILIKE '%' || $3 || '%' OR t.client_id ILIKE '%' || $3 || '%')`
-	args := []any{accountID, name, search}
+	const where = `t.account_id = $1 AND ($2 = '' OR t.name = $2) AND ($3 = '' OR t.name ILIKE $3 OR t.client_id ILIKE $3)`
+	args := []any{accountID, name, containsPattern(search)}
 	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+`, count(*) OVER () FROM service_tokens t WHERE `+where+`
 		ORDER BY t.created_at, t.id LIMIT $4 OFFSET $5`, append(args, pg.PerPage, pg.Offset())...)
 	if err != nil {

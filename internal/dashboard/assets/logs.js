@@ -9,7 +9,8 @@ const reasons = ['preflight_answered', 'preflight_bypassed', 'preflight_no_cors_
   'deny_policy', 'no_policy_matched', 'login_required', 'purpose_justification_required', 'binding_cookie_mismatch',
   'service_token_unknown', 'service_token_bad_secret',
   'service_token_expired', 'service_token_no_policy', 'service_token_malformed', 'session_invalid', 'session_expired',
-  'session_wrong_audience', 'session_wrong_issuer', 'session_bad_signature', 'session_revoked'];
+  'session_wrong_audience', 'session_wrong_issuer', 'session_bad_signature', 'session_revoked',
+  'bad_path', 'ambiguous_path', 'app_domain_invalid'];
 
 const perPage = 50;
 
