@@ -19,10 +19,7 @@ import (
 func TestSimpleFetchWorksAfterARealOIDCLoginToTheTargetDomain(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	op := gatehousetest.StartOIDCProvider(t, w.edge.Issuer+"/cdn-cgi/access/callback")
-	var idp access.IdentityProvider
-	w.api.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": "Test OIDC", "type": "oidc",
-		"config": map[string]any{"client_id": op.ClientID, "client_secret": op.ClientSecret, "issuer_url": op.Issuer}}, &idp)
+	op, idp := w.oidcProvider(t)
 
 	// The API app: no CORS settings (a simple request needs none; the
 	// origin sends its own CORS headers), a cookie the browser sends on
@@ -97,6 +94,17 @@ func TestSimpleFetchWorksAfterARealOIDCLoginToTheTargetDomain(t *testing.T) {
 }
 
 // waitAt waits until the browser is at want.
+// oidcProvider starts a real OpenID Provider whose client may return to
+// the edge's auth domain, and registers it as an identity provider.
+func (w *world) oidcProvider(t *testing.T) (*gatehousetest.OIDCProvider, access.IdentityProvider) {
+	t.Helper()
+	op := gatehousetest.StartOIDCProvider(t, w.edge.Issuer+"/cdn-cgi/access/callback")
+	var idp access.IdentityProvider
+	w.api.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": "Test OIDC", "type": "oidc",
+		"config": map[string]any{"client_id": op.ClientID, "client_secret": op.ClientSecret, "issuer_url": op.Issuer}}, &idp)
+	return op, idp
+}
+
 func (w *world) waitAt(t *testing.T, want string) {
 	t.Helper()
 	var at string
@@ -120,10 +128,7 @@ func (w *world) waitAt(t *testing.T, want string) {
 func TestLoginReachesAppsOnAPath(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	op := gatehousetest.StartOIDCProvider(t, w.edge.Issuer+"/cdn-cgi/access/callback")
-	var idp access.IdentityProvider
-	w.api.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": "Test OIDC", "type": "oidc",
-		"config": map[string]any{"client_id": op.ClientID, "client_secret": op.ClientSecret, "issuer_url": op.Issuer}}, &idp)
+	op, idp := w.oidcProvider(t)
 	allow := map[string]any{"name": "provider user", "decision": "allow", "include": []any{map[string]any{"email": map[string]any{"email": op.Email}}}}
 	only, pub := host("only", "example.test"), host("pub", "example.test")
 	onlyAdmin, pubAdmin, pubSite := gatehousetest.StartOrigin(t), gatehousetest.StartOrigin(t), gatehousetest.StartOrigin(t)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
 )
 
@@ -19,10 +18,7 @@ import (
 func TestPurposeJustificationAndBindingCookieInTheBrowser(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	op := gatehousetest.StartOIDCProvider(t, w.edge.Issuer+"/cdn-cgi/access/callback")
-	var idp access.IdentityProvider
-	w.api.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": "Test OIDC", "type": "oidc",
-		"config": map[string]any{"client_id": op.ClientID, "client_secret": op.ClientSecret, "issuer_url": op.Issuer}}, &idp)
+	op, idp := w.oidcProvider(t)
 	origin := gatehousetest.StartOrigin(t)
 	h := host("secure", "mysite.test")
 	const prompt = "Which incident are you on?"

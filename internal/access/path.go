@@ -196,6 +196,25 @@ func isPathChar(c byte) bool { return pathChar[c] }
 
 func isUnreserved(c byte) bool { return unreserved[c] }
 
+// DecodeLenient percent-decodes s, leaving invalid escapes as they are: a
+// path as an origin that decodes without checking reads it.
+func DecodeLenient(s string) string {
+	if strings.IndexByte(s, '%') < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

@@ -74,7 +74,7 @@ func (s *Snapshot) routeReadings(host, path string, app *App, flags readingFlag,
 	decoded := path
 	for level := 0; level <= levels; level++ {
 		if level > 0 {
-			decoded = decodeLenient(decoded)
+			decoded = access.DecodeLenient(decoded)
 		}
 		for f := readingFlag(0); f < 1<<readFlags; f++ {
 			if f&^flags != 0 || level == 0 && f&readBackslash != 0 {
@@ -215,37 +215,4 @@ func fold(p string) string {
 		}
 	}
 	return strings.ToLower(p)
-}
-
-// decodeLenient percent-decodes s, leaving invalid escapes as they are.
-func decodeLenient(s string) string {
-	if strings.IndexByte(s, '%') < 0 {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
-			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-			i += 2
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	default:
-		return c - 'A' + 10
-	}
 }
