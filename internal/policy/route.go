@@ -192,7 +192,7 @@ func reading(p string, decoded bool, flags readingFlag) string {
 // windowsName is a path segment as Windows reads a file name: without an
 // alternate data stream (":stream", "::$DATA") and trailing dots and
 // spaces, a name of only dots and spaces being "." (one dot) or ".."
-// (more).
+// (anything else).
 func windowsName(seg string) string {
 	if i := strings.IndexByte(seg, ':'); i >= 0 {
 		seg = seg[:i]
@@ -201,10 +201,13 @@ func windowsName(seg string) string {
 	if t != "" || seg == "" {
 		return t
 	}
-	if strings.Count(seg, ".") > 1 {
-		return ".."
+	// One dot is ".". Anything else (two or more dots, or spaces only,
+	// which Windows may drop to nothing) is read as "..", the reading that
+	// climbs: when in doubt, read the path as leaving its segment.
+	if strings.Count(seg, ".") == 1 {
+		return "."
 	}
-	return "."
+	return ".."
 }
 
 // fold is a path as a case-insensitive file system compares it.
