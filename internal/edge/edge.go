@@ -278,10 +278,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 			return
 		}
 		facts.Token = tok
-		s.lastSeen.touch(tok.ID, now)
-		if rec != nil {
-			rec.TokenID, rec.TokenName = tok.ID, tok.Name
-		}
+		s.tokenUsed(rec, tok, now)
 	} else if raw := wire.SessionToken(r); raw != "" {
 		claims, reason := s.verifySession(st.Snap, st.Keys, app, raw, now)
 		if reason == "" && !bound(r, app, claims) {
@@ -302,10 +299,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 				break
 			}
 			facts.Token, assertion = tok, raw
-			s.lastSeen.touch(tok.ID, now)
-			if rec != nil {
-				rec.TokenID, rec.TokenName = tok.ID, tok.Name
-			}
+			s.tokenUsed(rec, tok, now)
 		default:
 			facts.Identity = &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod, Purpose: claims.Purpose}
 			assertion = raw
@@ -366,6 +360,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		s.login(w, r, app, reason)
 	default:
 		s.deny(w, r, app, d)
+	}
+}
+
+// tokenUsed records that a service token authenticated a request, by its
+// headers or by the cookie minted for it.
+func (s *Server) tokenUsed(rec *Record, tok *policy.Token, now time.Time) {
+	s.lastSeen.touch(tok.ID, now)
+	if rec != nil {
+		rec.TokenID, rec.TokenName = tok.ID, tok.Name
 	}
 }
 
@@ -553,17 +556,21 @@ func isNavigation(r *http.Request) bool {
 // RawPath (always set) and decoded in Path. It reports false for a path the
 // edge refuses.
 func canonicalPath(r *http.Request) bool {
-	p, err := access.CanonicalPath(r.URL.EscapedPath())
+	escaped := r.URL.EscapedPath()
+	p, err := access.CanonicalPath(escaped)
 	if err != nil {
 		return false
 	}
-	if p != r.URL.RawPath {
+	if p != escaped {
+		// Only a rewritten path needs decoding again; an unchanged one
+		// (nearly every request) already has it in Path.
 		decoded, err := url.PathUnescape(p)
 		if err != nil {
 			return false
 		}
-		r.URL.Path, r.URL.RawPath = decoded, p
+		r.URL.Path = decoded
 	}
+	r.URL.RawPath = p
 	return true
 }
 

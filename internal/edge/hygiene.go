@@ -146,26 +146,54 @@ func stripSessionCookie(h http.Header) {
 }
 
 // withoutSessionCookie returns a Cookie line without its session-cookie
-// pairs, and whether it had any.
+// pairs, and whether it had any. It allocates only once it meets such a
+// pair: a line without one (most lines) is returned as it is.
 func withoutSessionCookie(line string) (string, bool) {
 	var parts []string
 	dropped := false
 	for rest := line; rest != ""; {
-		var part string
-		part, rest, _ = strings.Cut(rest, ";")
-		p := strings.Trim(part, " \t")
-		if p == "" {
-			continue
-		}
-		name, _, _ := strings.Cut(p, "=")
-		if isSessionCookieName(name) || isBindingCookieName(name) {
+		before := rest
+		var p string
+		p, rest = nextCookie(rest)
+		switch {
+		case p == "":
+		case !isEdgeCookie(p):
+			if dropped {
+				parts = append(parts, p)
+			}
+		case !dropped:
+			// The first one: every pair before it is kept.
 			dropped = true
-			continue
+			parts = appendCookiePairs(make([]string, 0, strings.Count(line, ";")), line[:len(line)-len(before)])
 		}
-		parts = append(parts, p)
 	}
 	if !dropped {
 		return line, false
 	}
 	return strings.Join(parts, "; "), true
+}
+
+// appendCookiePairs appends a Cookie line's trimmed, non-empty pairs.
+func appendCookiePairs(parts []string, line string) []string {
+	for rest := line; rest != ""; {
+		var p string
+		p, rest = nextCookie(rest)
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return parts
+}
+
+// nextCookie splits the first name=value pair, trimmed, off a Cookie line.
+func nextCookie(line string) (pair, rest string) {
+	pair, rest, _ = strings.Cut(line, ";")
+	return strings.Trim(pair, " \t"), rest
+}
+
+// isEdgeCookie reports whether a name=value pair is a cookie only the edge
+// may see.
+func isEdgeCookie(pair string) bool {
+	name, _, _ := strings.Cut(pair, "=")
+	return isSessionCookieName(name) || isBindingCookieName(name)
 }
