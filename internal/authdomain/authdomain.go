@@ -146,11 +146,16 @@ func (h *Handler) Host() string { return h.authHost }
 // afterwards.
 func (h *Handler) LoginURL(r *http.Request) string {
 	scheme := "http"
-	if r.TLS != nil {
+	if h.secure(r) {
 		scheme = "https"
 	}
-	back := scheme + "://" + r.Host + r.URL.RequestURI()
-	return h.cfg.Issuer + loginPrefix + url.PathEscape(wire.CanonicalHost(r.Host)) + "?redirect_url=" + url.QueryEscape(back)
+	return h.loginURL(wire.CanonicalHost(r.Host), scheme+"://"+r.Host+r.URL.RequestURI())
+}
+
+// loginURL is the auth domain's login page for an app host, returning to
+// back afterwards.
+func (h *Handler) loginURL(host, back string) string {
+	return h.cfg.Issuer + loginPrefix + url.PathEscape(host) + "?redirect_url=" + url.QueryEscape(back)
 }
 
 // allow rate-limits login attempts per client address: a burst of 20, then

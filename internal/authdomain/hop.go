@@ -90,7 +90,7 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, snap *polic
 		// A reason is wanted that the login did not ask for (the policies
 		// changed meanwhile): back to the auth domain, which asks.
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, h.loginURLFor(back), http.StatusFound)
+		http.Redirect(w, r, h.loginURL(back.Host, back.String()), http.StatusFound)
 		return login
 	}
 	if d.Action != policy.Allow {
@@ -179,11 +179,6 @@ func (h *Handler) bindingCookie(r *http.Request, value string, exp time.Time) *h
 // SameSite=Strict CF_Binding cookie off the request it ends in.
 func (h *Handler) land(w http.ResponseWriter, back Redirect) {
 	renderPage(w, http.StatusOK, page{Title: "Signed in", Message: "Taking you to the application.", Next: back.String()})
-}
-
-// loginURLFor is the auth domain's login page for a return to back.
-func (h *Handler) loginURLFor(back Redirect) string {
-	return h.cfg.Issuer + loginPrefix + url.PathEscape(back.Host) + "?redirect_url=" + url.QueryEscape(back.String())
 }
 
 // getIdentity returns the identity behind the request's app token.
