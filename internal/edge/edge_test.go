@@ -28,6 +28,21 @@ type env struct {
 	origin *gatehousetest.Origin
 }
 
+// newHostsEnv is newEnv with the edge reachable under any test host name:
+// requests for http://NAME:port go to the edge. It returns that port.
+func newHostsEnv(t *testing.T) (*env, string) {
+	t.Helper()
+	a := gatehousetest.NewAPI(t)
+	e := &env{api: a, edge: gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store, TestHostsToEdge: true}),
+		origin: gatehousetest.StartOrigin(t)}
+	u, err := url.Parse(e.edge.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(u.Host)
+	return e, port
+}
+
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	a := gatehousetest.NewAPI(t)

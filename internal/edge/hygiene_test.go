@@ -1,9 +1,7 @@
 package edge_test
 
 import (
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -26,14 +24,8 @@ func originReads(name string) string { return strings.ReplaceAll(strings.ToLower
 // origin must receive the edge's identity (or none) and none of the rest.
 func TestOriginSeesOnlyTheEdgesIdentityAndNeverTheSessionCookie(t *testing.T) {
 	t.Parallel()
-	a := gatehousetest.NewAPI(t)
-	e := &env{api: a, edge: gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store, TestHostsToEdge: true}),
-		origin: gatehousetest.StartOrigin(t)}
-	u, err := url.Parse(e.edge.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(u.Host)
+	e, port := newHostsEnv(t)
+	a := e.api
 	const user = "ada@example.test"
 	userRule := rules(t, `{"email":{"email":"`+user+`"}}`)
 

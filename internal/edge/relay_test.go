@@ -1,15 +1,12 @@
 package edge_test
 
 import (
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
-	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 )
 
@@ -18,14 +15,8 @@ import (
 // Access, through A's path app, which presents a service token to B.
 func TestRelayPresentsTheServiceTokenNotTheUser(t *testing.T) {
 	t.Parallel()
-	a := gatehousetest.NewAPI(t)
-	e := &env{api: a, edge: gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store, TestHostsToEdge: true}),
-		origin: gatehousetest.StartOrigin(t)}
-	u, err := url.Parse(e.edge.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(u.Host)
+	e, port := newHostsEnv(t)
+	a := e.api
 
 	tok := createToken(t, a, "relay", nil)
 	hostB := host(t, "api")
