@@ -120,6 +120,9 @@ type App struct {
 	// UpstreamClientSecret is the upstream service token's secret, filled
 	// in only in the edge's Config; never part of the wire format.
 	UpstreamClientSecret string `json:"-"`
+	// PolicyLinks are the app's policies as linked (id and precedence, in
+	// precedence order), set instead of Policies in a Config or Delta.
+	PolicyLinks []PolicyLink `json:"-"`
 }
 
 // Bounds of an upstream service token credential.

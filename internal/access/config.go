@@ -3,11 +3,18 @@ package access
 import "time"
 
 // Config is everything the edge enforces, read at one config version:
-// every account's apps (with their policies in precedence order), service
-// token credentials and identity providers.
+// every account's apps, policies, service token credentials, identity
+// providers and session revocations.
+//
+// In a Config (and a Delta) an app's Policies is empty: its links are in
+// PolicyLinks (policy id and precedence, in precedence order), and each
+// policy is in Policies once, however many apps link it.
 type Config struct {
-	Version       int64
-	Apps          []App
+	Version int64
+	Apps    []App
+	// Policies are every policy of every account (reusable or belonging
+	// to one app), each once.
+	Policies      []Policy
 	ServiceTokens []ServiceTokenCredential
 	// IdentityProviders carry their client secrets, opened with the master
 	// key: the edge needs them for the code exchange.
@@ -43,4 +50,40 @@ type ServiceTokenCredential struct {
 	PreviousSecretHash      []byte
 	PreviousSecretExpiresAt *time.Time
 	ExpiresAt               time.Time
+}
+
+// Delta is what changed in the config between two versions: the current
+// form of every object written after version From up to and including
+// To, and the keys of those deleted since. Applying it to the snapshot of
+// version From gives the snapshot of version To. An object appears once,
+// in its state at To (either present or deleted, never both).
+type Delta struct {
+	From, To int64
+
+	Apps        []App    // PolicyLinks set, Policies empty, as in Config
+	DeletedApps []string // app ids
+
+	Policies        []Policy
+	DeletedPolicies []string // policy ids
+
+	ServiceTokens        []ServiceTokenCredential
+	DeletedServiceTokens []string // client ids (the edge indexes tokens by client id)
+
+	IdentityProviders        []IdentityProvider
+	DeletedIdentityProviders []string // provider ids
+
+	// Revocations are new or changed session revocations. Revocations
+	// are never deleted by a delta: one that expired refuses nothing.
+	Revocations []SessionRevocation
+
+	// SigningKeys is true when the keyring changed (a rotation): the
+	// edge reloads its signing keys.
+	SigningKeys bool
+}
+
+// Empty reports whether d changes nothing the edge enforces.
+func (d *Delta) Empty() bool {
+	return len(d.Apps)+len(d.DeletedApps)+len(d.Policies)+len(d.DeletedPolicies)+
+		len(d.ServiceTokens)+len(d.DeletedServiceTokens)+len(d.IdentityProviders)+
+		len(d.DeletedIdentityProviders)+len(d.Revocations) == 0 && !d.SigningKeys
 }
