@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
@@ -40,6 +42,10 @@ func TestDatabaseHungOrDownIs503WithRetryAfter(t *testing.T) {
 		{"down (refused)", cutter.Cut, cutter.Restore},
 		// Last: the cluster is replaced by a restarted one.
 		{"killed (SIGKILL), then restarted", func() {
+			// The test cluster trades durability for speed (fsync and
+			// synchronous_commit off): a checkpoint first puts what was
+			// committed where a production server's commit would.
+			checkpoint(t, dbURL)
 			mustSignal(t, cluster.Signal(syscall.SIGKILL))
 			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 				if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(cluster.Port), time.Second); err != nil {
@@ -119,6 +125,19 @@ func TestDatabaseHungOrDownIs503WithRetryAfter(t *testing.T) {
 func mustSignal(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkpoint writes every committed change to the cluster's files.
+func checkpoint(t *testing.T, dbURL string) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "CHECKPOINT"); err != nil {
 		t.Fatal(err)
 	}
 }
