@@ -1,0 +1,152 @@
+package policy
+
+import (
+	"hash/maphash"
+	"iter"
+	"maps"
+)
+
+// pmap is a persistent map: an immutable value that an edit copies only in
+// part. Its entries are spread over pmapShards Go maps by a hash of the
+// key; an edit copies the array of shard pointers (a few kilobytes) and
+// each shard it writes to, and shares every other shard with the map it
+// came from. A change of k entries to a map of n costs O(k·n/pmapShards),
+// never O(n) once n passes a few thousand.
+//
+// The zero pmap is empty and ready to read.
+type pmap[K comparable, V any] struct {
+	shards *[pmapShards]map[K]V // nil when empty
+	n      int
+}
+
+const pmapShards = 1 << 10
+
+// pmapSeed is one seed for every pmap in the process, so that an edit
+// places each key in the shard the map it came from has it in.
+var pmapSeed = maphash.MakeSeed()
+
+func shardOf[K comparable](k K) int {
+	return int(maphash.Comparable(pmapSeed, k) & (pmapShards - 1))
+}
+
+// shardOfString is shardOf for string keys, without the generic
+// hashing's indirection (the hot path looks up hosts and client ids).
+func shardOfString(k string) int {
+	return int(maphash.String(pmapSeed, k) & (pmapShards - 1))
+}
+
+func (m pmap[K, V]) get(k K) (V, bool) {
+	if m.shards == nil {
+		var zero V
+		return zero, false
+	}
+	v, ok := m.shards[shardOf(k)][k]
+	return v, ok
+}
+
+func (m pmap[K, V]) len() int { return m.n }
+
+// all yields every entry, in no particular order.
+func (m pmap[K, V]) all() iter.Seq2[K, V] {
+	return func(yield func(K, V) bool) {
+		if m.shards == nil {
+			return
+		}
+		for _, sh := range m.shards {
+			for k, v := range sh {
+				if !yield(k, v) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// spmap is a pmap with string keys, whose lookups hash the key directly.
+type spmap[V any] struct{ pmap[string, V] }
+
+func (m spmap[V]) get(k string) (V, bool) {
+	if m.shards == nil {
+		var zero V
+		return zero, false
+	}
+	v, ok := m.shards[shardOfString(k)][k]
+	return v, ok
+}
+
+// pmapEdit is a change being made to a pmap. The map it started from is
+// never modified: the first write to a shard copies that shard.
+type pmapEdit[K comparable, V any] struct {
+	m      pmap[K, V]
+	shard  func(K) int
+	copied [pmapShards / 64]uint64 // shards this edit owns
+	hint   int                     // expected entries per new shard (Compile)
+}
+
+func (m pmap[K, V]) edit() *pmapEdit[K, V] {
+	e := &pmapEdit[K, V]{m: m, shard: shardOf[K]}
+	e.own()
+	return e
+}
+
+// spmapEdit is a change being made to an spmap.
+type spmapEdit[V any] struct{ *pmapEdit[string, V] }
+
+func (m spmap[V]) edit() spmapEdit[V] {
+	e := &pmapEdit[string, V]{m: m.pmap, shard: shardOfString}
+	e.own()
+	return spmapEdit[V]{e}
+}
+
+func (e spmapEdit[V]) done() spmap[V] { return spmap[V]{e.pmapEdit.done()} }
+
+// own gives the edit its own array of shard pointers.
+func (e *pmapEdit[K, V]) own() {
+	sh := new([pmapShards]map[K]V)
+	if e.m.shards != nil {
+		*sh = *e.m.shards
+	}
+	e.m.shards = sh
+}
+
+func (e *pmapEdit[K, V]) writable(k K) map[K]V {
+	i := e.shard(k)
+	if e.copied[i/64]&(1<<(i%64)) == 0 {
+		e.copied[i/64] |= 1 << (i % 64)
+		if old := e.m.shards[i]; old != nil {
+			e.m.shards[i] = maps.Clone(old)
+		} else {
+			e.m.shards[i] = make(map[K]V, e.hint)
+		}
+	}
+	return e.m.shards[i]
+}
+
+func (e *pmapEdit[K, V]) get(k K) (V, bool) {
+	v, ok := e.m.shards[e.shard(k)][k]
+	return v, ok
+}
+
+func (e *pmapEdit[K, V]) set(k K, v V) {
+	sh := e.writable(k)
+	if _, ok := sh[k]; !ok {
+		e.m.n++
+	}
+	sh[k] = v
+}
+
+func (e *pmapEdit[K, V]) delete(k K) {
+	if _, ok := e.m.shards[e.shard(k)][k]; !ok {
+		return
+	}
+	delete(e.writable(k), k)
+	e.m.n--
+}
+
+// done returns the edited map. The edit must not be used after.
+func (e *pmapEdit[K, V]) done() pmap[K, V] {
+	if e.m.n == 0 {
+		return pmap[K, V]{}
+	}
+	return e.m
+}
