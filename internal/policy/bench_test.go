@@ -149,7 +149,6 @@ func BenchmarkMatchWildcard(b *testing.B) {
 	}
 }
 
-
 // BenchmarkMatchRequestPath is the edge's path step on benchSnapshot
 // with a path app beside app500:
 // "match" is Match alone (the engine's part before the path rules, whose

@@ -282,7 +282,7 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 	s.apps = apps.done()
 	s.policies = pols.done()
 	for i, m := range []map[string][]*App{exact, wildcard} {
-		e := s.exact.edit()
+		e := spmap[hostApps]{}.edit()
 		e.hint = len(m)/pmapShards + 1
 		for key, all := range m {
 			slices.SortStableFunc(all, appOrder)
