@@ -110,7 +110,7 @@ func hostRefOf(host string) hostRef {
 // their own policies (older Config shape) and the entries of every host
 // they had or now have, with the closed domains those hosts make.
 func (n *Snapshot) applyApps(d access.Delta, pols spmapEdit[*Policy]) error {
-	cas, err := compileApps(d.Apps)
+	cas, err := compileApps(d.Apps, policyKey(pols))
 	if err != nil {
 		return err
 	}
@@ -127,8 +127,8 @@ func (n *Snapshot) applyApps(d access.Delta, pols spmapEdit[*Policy]) error {
 		for _, pp := range old.private {
 			pols.delete(pp.key)
 		}
-		for _, dst := range old.dests {
-			if r := refOf(dst); added[r] == nil {
+		for i := range old.dests {
+			if r := refOf(&old.dests[i]); added[r] == nil {
 				added[r] = []*App{}
 			}
 		}
@@ -146,7 +146,8 @@ func (n *Snapshot) applyApps(d access.Delta, pols spmapEdit[*Policy]) error {
 		for _, pp := range ca.private {
 			pols.set(pp.key, pp.p)
 		}
-		for _, dst := range ca.dests {
+		for j := range ca.dests {
+			dst := &ca.dests[j]
 			r := refOf(dst)
 			added[r] = append(added[r], dst)
 		}

@@ -92,8 +92,10 @@ type sessionKey struct{ account, id string }
 
 // compiledApp is one app as compiled: its settings and its destinations.
 type compiledApp struct {
+	// base is the app's first destination, or its settings alone when it
+	// has none.
 	base    *App
-	dests   []*App          // one per valid self-hosted domain, in the app's order
+	dests   []App           // one per valid self-hosted domain, in the app's order
 	invalid []InvalidDomain // stored domains ParseDomain refuses
 	// private are the policies compiled from the app's own Policies (a
 	// Config in the older shape, without PolicyLinks).
@@ -259,7 +261,7 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 		pols.set(cfg.Policies[i].ID, cp)
 	}
 
-	cas, err := compileApps(cfg.Apps)
+	cas, err := compileApps(cfg.Apps, policyKey(pols))
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +276,8 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 			pols.set(pp.key, pp.p)
 		}
 		invalid = appendUnparseable(invalid, ca)
-		for _, d := range ca.dests {
+		for j := range ca.dests {
+			d := &ca.dests[j]
 			m, key := hostKey(d, exact, wildcard)
 			m[key] = append(m[key], d)
 		}
@@ -462,15 +465,27 @@ func compileToken(tok *Token, t *access.ServiceTokenCredential) {
 	}
 }
 
+// policyKey returns the key of a policy as pols holds it, or "".
+func policyKey(pols spmapEdit[*Policy]) func(string) string {
+	return func(id string) string {
+		if p, _ := pols.get(id); p != nil {
+			return p.ID
+		}
+		return ""
+	}
+}
+
 // privateKey is the policies-map key of a policy an app in the older
 // Config shape carries itself: it cannot collide with a policy id.
 func privateKey(appID, policyID string) string { return "\x00" + appID + "\x00" + policyID }
 
-// compileApps compiles every app.
-func compileApps(apps []access.App) ([]*compiledApp, error) {
+// compileApps compiles every app. policy returns the key of a linked
+// policy as the policies map holds it (one string for every link to it),
+// or "" when it has none.
+func compileApps(apps []access.App, policy func(id string) string) ([]*compiledApp, error) {
 	out := make([]*compiledApp, len(apps))
 	for i := range apps {
-		ca, err := compileApp(&apps[i])
+		ca, err := compileApp(&apps[i], policy)
 		if err != nil {
 			return nil, fmt.Errorf("policy: app %s: %w", apps[i].ID, err)
 		}
@@ -499,12 +514,12 @@ type privatePolicy struct {
 }
 
 // compileApp compiles one app and its destinations.
-func compileApp(a *access.App) (*compiledApp, error) {
-	base, private, err := compileAppSettings(a)
+func compileApp(a *access.App, policy func(id string) string) (*compiledApp, error) {
+	base, private, err := compileAppSettings(a, policy)
 	if err != nil {
 		return nil, err
 	}
-	ca := &compiledApp{base: base, private: private, dests: make([]*App, 0, len(a.SelfHostedDomains))}
+	ca := &compiledApp{base: base, private: private}
 	// The destinations are one array: an app lives and dies whole.
 	dests := make([]App, 0, len(a.SelfHostedDomains))
 	for _, d := range a.SelfHostedDomains {
@@ -521,13 +536,14 @@ func compileApp(a *access.App) (*compiledApp, error) {
 		app.dest = len(dests)
 		dests = append(dests, app)
 	}
-	for i := range dests {
-		ca.dests = append(ca.dests, &dests[i])
+	ca.dests = dests
+	if len(dests) > 0 {
+		ca.base = &dests[0]
 	}
 	return ca, nil
 }
 
-func compileAppSettings(a *access.App) (*App, []privatePolicy, error) {
+func compileAppSettings(a *access.App, policy func(id string) string) (*App, []privatePolicy, error) {
 	app := &App{
 		ID: a.ID, AccountID: intern(a.AccountID), AUD: a.AUD, Name: a.Name,
 		PreflightBypass:             a.OptionsPreflightBypass,
@@ -570,7 +586,9 @@ func compileAppSettings(a *access.App) (*App, []privatePolicy, error) {
 	if len(a.PolicyLinks) > 0 || len(a.Policies) == 0 {
 		app.links = make([]string, len(a.PolicyLinks))
 		for i, l := range a.PolicyLinks {
-			app.links[i] = intern(l.ID)
+			if app.links[i] = policy(l.ID); app.links[i] == "" {
+				app.links[i] = l.ID
+			}
 		}
 		return app, nil, nil
 	}
