@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"runtime"
+	"sync"
 	"hash/maphash"
 	"iter"
 	"maps"
@@ -129,10 +131,9 @@ func (e *pmapEdit[K, V]) get(k K) (V, bool) {
 
 func (e *pmapEdit[K, V]) set(k K, v V) {
 	sh := e.writable(k)
-	if _, ok := sh[k]; !ok {
-		e.m.n++
-	}
+	n := len(sh)
 	sh[k] = v
+	e.m.n += len(sh) - n
 }
 
 func (e *pmapEdit[K, V]) delete(k K) {
@@ -149,4 +150,62 @@ func (e *pmapEdit[K, V]) done() pmap[K, V] {
 		return pmap[K, V]{}
 	}
 	return e.m
+}
+
+// buildSpmap builds an spmap of n entries, the i-th keyed key(i), in
+// parallel: entries are grouped by shard first, so that each shard is
+// filled at once (while it is in cache) by one goroutine. A key given
+// twice keeps its last value, as set does.
+func buildSpmap[V any](n int, key func(int) string, val func(int) V) spmap[V] {
+	if n == 0 {
+		return spmap[V]{}
+	}
+	shardOfEntry := make([]uint16, n)
+	var counts [pmapShards + 1]int32
+	for i := range n {
+		sh := shardOfString(key(i))
+		shardOfEntry[i] = uint16(sh)
+		counts[sh+1]++
+	}
+	for i := 1; i <= pmapShards; i++ {
+		counts[i] += counts[i-1]
+	}
+	order := make([]int32, n)
+	next := counts
+	for i := range n {
+		sh := shardOfEntry[i]
+		order[next[sh]] = int32(i)
+		next[sh]++
+	}
+	shards := new([pmapShards]map[string]V)
+	workers := min(runtime.GOMAXPROCS(0), 8)
+	if n < 4096 {
+		workers = 1
+	}
+	total := make([]int, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for sh := w; sh < pmapShards; sh += workers {
+				from, to := counts[sh], counts[sh+1]
+				if from == to {
+					continue
+				}
+				m := make(map[string]V, to-from)
+				for _, i := range order[from:to] {
+					m[key(int(i))] = val(int(i))
+				}
+				shards[sh] = m
+				total[w] += len(m)
+			}
+		}()
+	}
+	wg.Wait()
+	m := spmap[V]{pmap[string, V]{shards: shards}}
+	for _, t := range total {
+		m.n += t
+	}
+	return m
 }

@@ -189,3 +189,21 @@ func BenchmarkApplySharedPolicy(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCompileScale compiles scaleConfig(n, 10n) from a decoded
+// config, as an edge starting from the database or its state file does.
+func BenchmarkCompileScale(b *testing.B) {
+	for _, n := range scaleSizes() {
+		b.Run(fmt.Sprintf("apps=%d/tokens=%d", n, 10*n), func(b *testing.B) {
+			cfg := scaleConfig(n, 10*n)
+			b.ReportAllocs()
+			for b.Loop() {
+				s, err := policy.Compile(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sinkSnapshot = s
+			}
+		})
+	}
+}

@@ -15,7 +15,10 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unique"
 
@@ -252,26 +255,21 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 	}
 	s.idps = idps.done()
 
-	pols := s.policies.edit()
 	compiled, err := compilePolicies(cfg.Policies)
 	if err != nil {
 		return nil, err
 	}
-	for i, cp := range compiled {
-		pols.set(cfg.Policies[i].ID, cp)
-	}
+	pols := buildSpmap(len(compiled), func(i int) string { return compiled[i].ID }, func(i int) *Policy { return compiled[i] }).edit()
 
 	cas, err := compileApps(cfg.Apps, policyKey(pols))
 	if err != nil {
 		return nil, err
 	}
-	apps := s.apps.edit()
-	apps.hint = len(cfg.Apps)/pmapShards + 1
+	s.apps = buildSpmap(len(cas), func(i int) string { return cfg.Apps[i].ID }, func(i int) *compiledApp { return cas[i] })
 	exact := map[string][]*App{}
 	wildcard := map[string][]*App{}
 	var invalid []invalidEntry
-	for i, ca := range cas {
-		apps.set(cfg.Apps[i].ID, ca)
+	for _, ca := range cas {
 		for _, pp := range ca.private {
 			pols.set(pp.key, pp.p)
 		}
@@ -282,23 +280,9 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 			m[key] = append(m[key], d)
 		}
 	}
-	s.apps = apps.done()
 	s.policies = pols.done()
-	for i, m := range []map[string][]*App{exact, wildcard} {
-		e := spmap[hostApps]{}.edit()
-		e.hint = len(m)/pmapShards + 1
-		for key, all := range m {
-			slices.SortStableFunc(all, appOrder)
-			h, closed := serveHost(all)
-			e.set(key, h)
-			invalid = append(invalid, closed...)
-		}
-		if i == 0 {
-			s.exact = e.done()
-		} else {
-			s.wildcard = e.done()
-		}
-	}
+	s.exact, invalid = indexHosts(exact, invalid)
+	s.wildcard, invalid = indexHosts(wildcard, invalid)
 	s.setInvalid(invalid)
 
 	if s.tokens, err = compileTokens(cfg.ServiceTokens); err != nil {
@@ -342,6 +326,26 @@ func hostKey[M any](d *App, exact, wildcard M) (M, string) {
 		return wildcard, suffix
 	}
 	return exact, d.Host
+}
+
+// indexHosts makes the host index from every destination claiming each
+// host, adding to invalid the domains closed as duplicates.
+func indexHosts(claims map[string][]*App, invalid []invalidEntry) (spmap[hostApps], []invalidEntry) {
+	keys := make([]string, 0, len(claims))
+	for k := range claims {
+		keys = append(keys, k)
+	}
+	entries := make([]hostApps, len(keys))
+	closed := make([][]invalidEntry, len(keys))
+	parallel(len(keys), func(i int) {
+		all := claims[keys[i]]
+		slices.SortStableFunc(all, appOrder)
+		entries[i], closed[i] = serveHost(all)
+	})
+	for _, c := range closed {
+		invalid = append(invalid, c...)
+	}
+	return buildSpmap(len(keys), func(i int) string { return keys[i] }, func(i int) hostApps { return entries[i] }), invalid
 }
 
 // appOrder orders destinations as the store orders apps (created_at, id),
@@ -440,16 +444,41 @@ func (s *Snapshot) hostInvalid(host string) bool {
 
 // compileTokens indexes service tokens by client id.
 func compileTokens(creds []access.ServiceTokenCredential) (spmap[*Token], error) {
-	e := spmap[*Token]{}.edit()
-	e.hint = len(creds)/pmapShards + 1
 	// One allocation for every token: they live and die with the
 	// snapshots that share them.
 	toks := make([]Token, len(creds))
-	for i := range creds {
-		compileToken(&toks[i], &creds[i])
-		e.set(toks[i].ClientID, &toks[i])
+	parallel(len(creds), func(i int) { compileToken(&toks[i], &creds[i]) })
+	return buildSpmap(len(toks), func(i int) string { return toks[i].ClientID }, func(i int) *Token { return &toks[i] }), nil
+}
+
+// parallel calls f(i) for every i below n, on every core.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), 8)
+	if n < 1024 || workers == 1 {
+		for i := range n {
+			f(i)
+		}
+		return
 	}
-	return e.done(), nil
+	var wg sync.WaitGroup
+	const chunk = 256
+	var next atomic.Int64
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				from := int(next.Add(chunk)) - chunk
+				if from >= n {
+					return
+				}
+				for i := from; i < min(from+chunk, n); i++ {
+					f(i)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func compileToken(tok *Token, t *access.ServiceTokenCredential) {
@@ -484,12 +513,12 @@ func privateKey(appID, policyID string) string { return "\x00" + appID + "\x00" 
 // or "" when it has none.
 func compileApps(apps []access.App, policy func(id string) string) ([]*compiledApp, error) {
 	out := make([]*compiledApp, len(apps))
-	for i := range apps {
-		ca, err := compileApp(&apps[i], policy)
+	errs := make([]error, len(apps))
+	parallel(len(apps), func(i int) { out[i], errs[i] = compileApp(&apps[i], policy) })
+	for i, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("policy: app %s: %w", apps[i].ID, err)
 		}
-		out[i] = ca
 	}
 	return out, nil
 }
@@ -497,12 +526,12 @@ func compileApps(apps []access.App, policy func(id string) string) ([]*compiledA
 // compilePolicies compiles every policy.
 func compilePolicies(ps []access.Policy) ([]*Policy, error) {
 	out := make([]*Policy, len(ps))
-	for i := range ps {
-		cp, err := compilePolicy(ps[i])
+	errs := make([]error, len(ps))
+	parallel(len(ps), func(i int) { out[i], errs[i] = compilePolicy(ps[i]) })
+	for i, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("policy: policy %s: %w", ps[i].ID, err)
 		}
-		out[i] = cp
 	}
 	return out, nil
 }
