@@ -1,11 +1,11 @@
 package policy
 
 import (
-	"runtime"
-	"sync"
 	"hash/maphash"
 	"iter"
 	"maps"
+	"runtime"
+	"sync"
 )
 
 // pmap is a persistent map: an immutable value that an edit copies only in
