@@ -264,8 +264,8 @@ func (s *Snapshot) AuthenticateServiceToken(app *App, clientID, secret string, n
 	}
 	at := unixNano(now)
 	switch {
-	case t.hashOK && access.SecretMatches(secret, t.hash[:]):
-	case t.rot != nil && at < t.rot.expiry && t.rot.prev.hashOK && access.SecretMatches(secret, t.rot.prev.hash[:]):
+	case access.SecretMatches(secret, t.hash[:]):
+	case t.rot != nil && at < t.rot.expiry && access.SecretMatches(secret, t.rot.prev.hash[:]):
 		t = &t.rot.prev
 	default:
 		return nil, ReasonServiceTokenBadSecret

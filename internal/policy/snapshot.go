@@ -129,28 +129,17 @@ type App struct {
 	CORS            *CORS
 
 	SessionDuration  time.Duration
-	CookieSameSite   string
 	CookieHTTPOnly   bool
 	CookiePathScoped bool
 	// BindingCookie binds each app session to a CF_Binding cookie set
 	// beside it (enable_binding_cookie).
-	BindingCookie               bool
-	ServiceAuth401Redirect      bool
-	ReadServiceTokensFromHeader string
-	CustomDenyMessage           string
-	CustomDenyURL               string
-	CustomNonIdentityDenyURL    string
-	// AllowedIdPs limits the login methods offered (empty: all of the
-	// account's); AutoRedirect skips the chooser when there is one.
-	AllowedIdPs  []string
+	BindingCookie          bool
+	ServiceAuth401Redirect bool
+	// AutoRedirect skips the login chooser when there is one method.
 	AutoRedirect bool
-	// SessionsRevokedAt: app tokens issued before it are refused.
-	SessionsRevokedAt time.Time
-	// UpstreamClientID and UpstreamClientSecret are the service token a
-	// relay app presents to its origin, itself protected by Access; the
-	// client id is "" for an ordinary app.
-	UpstreamClientID     string
-	UpstreamClientSecret string
+	// AppSettings are the settings most apps leave unset, shared by all
+	// of those (never nil): their fields read as the app's own.
+	*AppSettings
 
 	// links are the app's policies by key, in precedence order; the
 	// snapshot deciding resolves them, so that a policy shared by many
@@ -161,6 +150,29 @@ type App struct {
 	created int64
 	dest    int
 }
+
+// AppSettings are an app's less common settings, apart so that the many
+// apps without any share one.
+type AppSettings struct {
+	CookieSameSite              string
+	ReadServiceTokensFromHeader string
+	CustomDenyMessage           string
+	CustomDenyURL               string
+	CustomNonIdentityDenyURL    string
+	// AllowedIdPs limits the login methods offered (empty: all of the
+	// account's).
+	AllowedIdPs []string
+	// SessionsRevokedAt: app tokens issued before it are refused.
+	SessionsRevokedAt time.Time
+	// UpstreamClientID and UpstreamClientSecret are the service token a
+	// relay app presents to its origin, itself protected by Access; the
+	// client id is "" for an ordinary app.
+	UpstreamClientID     string
+	UpstreamClientSecret string
+}
+
+// noSettings are the settings of every app that sets none of them.
+var noSettings = &AppSettings{}
 
 // Policy is one compiled policy. A policy linked to many apps is one
 // Policy.
@@ -185,10 +197,9 @@ type Token struct {
 	AccountID string
 	Name      string
 	ClientID  string
-	// hash is the secret's SHA-256 (access.HashSecret); hashOK is false
-	// when the stored hash is not one, and then no secret matches.
+	// hash is the secret's SHA-256 (access.HashSecret), or zero when
+	// the stored hash is not one: no secret hashes to zero.
 	hash    [sha256.Size]byte
-	hashOK  bool
 	expires int64 // unix nanoseconds
 	// rot is the token as authenticated by its previous secret, while a
 	// rotation's grace period may still be running; nil otherwise.
@@ -212,9 +223,7 @@ func (t *Token) Binding() string {
 func (t *Token) binding() [24]byte {
 	h := sha256.New()
 	h.Write([]byte("gatehouse service token binding\x00"))
-	if t.hashOK {
-		h.Write(t.hash[:])
-	}
+	h.Write(t.hash[:])
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	var out [24]byte
@@ -482,16 +491,24 @@ func parallel(n int, f func(i int)) {
 }
 
 func compileToken(tok *Token, t *access.ServiceTokenCredential) {
-	*tok = Token{ID: t.ID, AccountID: intern(t.AccountID), Name: t.Name, ClientID: t.ClientID, expires: unixNano(t.ExpiresAt)}
-	tok.hashOK = len(t.SecretHash) == sha256.Size
-	copy(tok.hash[:], t.SecretHash)
+	// The token's strings are one allocation, not three.
+	all := t.ID + t.Name + t.ClientID
+	id, name, client := all[:len(t.ID)], all[len(t.ID):len(t.ID)+len(t.Name)], all[len(t.ID)+len(t.Name):]
+	*tok = Token{ID: id, AccountID: intern(t.AccountID), Name: name, ClientID: client, expires: unixNano(t.ExpiresAt)}
+	tok.hash = secretHash(t.SecretHash)
 	if t.PreviousSecretHash != nil && t.PreviousSecretExpiresAt != nil {
 		r := &rotation{prev: *tok, expiry: unixNano(*t.PreviousSecretExpiresAt)}
-		r.prev.hashOK = len(t.PreviousSecretHash) == sha256.Size
-		r.prev.hash = [sha256.Size]byte{}
-		copy(r.prev.hash[:], t.PreviousSecretHash)
+		r.prev.hash = secretHash(t.PreviousSecretHash)
 		tok.rot = r
 	}
+}
+
+// secretHash is a stored secret hash, or zero when it is not one.
+func secretHash(b []byte) (h [sha256.Size]byte) {
+	if len(b) == sha256.Size {
+		copy(h[:], b)
+	}
+	return h
 }
 
 // policyKey returns the key of a policy as pols holds it, or "".
@@ -576,25 +593,33 @@ func compileAppSettings(a *access.App, policy func(id string) string) (*App, []p
 	app := &App{
 		ID: a.ID, AccountID: intern(a.AccountID), AUD: a.AUD, Name: a.Name,
 		PreflightBypass:             a.OptionsPreflightBypass,
+		CookieHTTPOnly:         a.HTTPOnlyCookieAttribute == nil || *a.HTTPOnlyCookieAttribute,
+		CookiePathScoped:       a.PathCookieAttribute,
+		BindingCookie:          a.EnableBindingCookie,
+		ServiceAuth401Redirect: a.ServiceAuth401Redirect,
+		AutoRedirect:           a.AutoRedirectToIdentity,
+		created:                unixNano(a.CreatedAt),
+	}
+	set := AppSettings{
 		CookieSameSite:              a.SameSiteCookieAttribute,
-		CookieHTTPOnly:              a.HTTPOnlyCookieAttribute == nil || *a.HTTPOnlyCookieAttribute,
-		CookiePathScoped:            a.PathCookieAttribute,
-		BindingCookie:               a.EnableBindingCookie,
-		ServiceAuth401Redirect:      a.ServiceAuth401Redirect,
 		ReadServiceTokensFromHeader: a.ReadServiceTokensFromHeader,
 		CustomDenyMessage:           a.CustomDenyMessage,
 		CustomDenyURL:               a.CustomDenyURL,
 		CustomNonIdentityDenyURL:    a.CustomNonIdentityDenyURL,
 		AllowedIdPs:                 a.AllowedIdPs,
-		AutoRedirect:                a.AutoRedirectToIdentity,
-		created:                     unixNano(a.CreatedAt),
 	}
 	if a.SessionsRevokedAt != nil {
-		app.SessionsRevokedAt = *a.SessionsRevokedAt
+		set.SessionsRevokedAt = *a.SessionsRevokedAt
 	}
 	if a.UpstreamServiceToken != nil {
-		app.UpstreamClientID = a.UpstreamServiceToken.ClientID
-		app.UpstreamClientSecret = a.UpstreamClientSecret
+		set.UpstreamClientID = a.UpstreamServiceToken.ClientID
+		set.UpstreamClientSecret = a.UpstreamClientSecret
+	}
+	app.AppSettings = noSettings
+	if len(set.AllowedIdPs) > 0 || set.SessionsRevokedAt != (time.Time{}) || set.CookieSameSite != "" ||
+		set.ReadServiceTokensFromHeader != "" || set.CustomDenyMessage != "" || set.CustomDenyURL != "" ||
+		set.CustomNonIdentityDenyURL != "" || set.UpstreamClientID != "" || set.UpstreamClientSecret != "" {
+		app.AppSettings = &set
 	}
 	if a.Origin != "" {
 		u, err := url.Parse(a.Origin)
