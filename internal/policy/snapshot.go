@@ -592,7 +592,7 @@ func compileApp(a *access.App, policy func(id string) string) (*compiledApp, err
 func compileAppSettings(a *access.App, policy func(id string) string) (*App, []privatePolicy, error) {
 	app := &App{
 		ID: a.ID, AccountID: intern(a.AccountID), AUD: a.AUD, Name: a.Name,
-		PreflightBypass:             a.OptionsPreflightBypass,
+		PreflightBypass:        a.OptionsPreflightBypass,
 		CookieHTTPOnly:         a.HTTPOnlyCookieAttribute == nil || *a.HTTPOnlyCookieAttribute,
 		CookiePathScoped:       a.PathCookieAttribute,
 		BindingCookie:          a.EnableBindingCookie,
