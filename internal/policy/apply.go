@@ -49,7 +49,7 @@ func (s *Snapshot) Apply(d access.Delta) (*Snapshot, error) {
 			return nil, err
 		}
 		for _, id := range d.DeletedPolicies {
-			pols.delete(id)
+			pols.remove(id)
 		}
 		for i, cp := range compiled {
 			pols.set(d.Policies[i].ID, cp)
@@ -109,8 +109,8 @@ func hostRefOf(host string) hostRef {
 // applyApps replaces and removes the delta's apps: their compiled form,
 // their own policies (older Config shape) and the entries of every host
 // they had or now have, with the closed domains those hosts make.
-func (n *Snapshot) applyApps(d access.Delta, pols spmapEdit[*Policy]) error {
-	cas, err := compileApps(d.Apps, policyKey(pols))
+func (n *Snapshot) applyApps(d access.Delta, pols *policyTableEdit) error {
+	cas, err := compileApps(d.Apps, pols)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func (n *Snapshot) applyApps(d access.Delta, pols spmapEdit[*Policy]) error {
 			return
 		}
 		for _, pp := range old.private {
-			pols.delete(pp.key)
+			pols.forget(pp.key)
 		}
 		for i := range old.dests {
 			if r := refOf(&old.dests[i]); added[r] == nil {
@@ -143,9 +143,7 @@ func (n *Snapshot) applyApps(d access.Delta, pols spmapEdit[*Policy]) error {
 		id := d.Apps[i].ID
 		drop(id)
 		apps.set(id, ca)
-		for _, pp := range ca.private {
-			pols.set(pp.key, pp.p)
-		}
+		ca.link(pols, d.Apps[i].PolicyLinks)
 		for j := range ca.dests {
 			dst := &ca.dests[j]
 			r := refOf(dst)

@@ -78,8 +78,8 @@ const maxStackPolicies = 16
 // appPolicies resolves an app's links into dst, reporting false when one
 // is missing.
 func (s *Snapshot) appPolicies(a *App, dst []*Policy) ([]*Policy, bool) {
-	for _, key := range a.links {
-		p, _ := s.policies.get(key)
+	for _, slot := range a.links {
+		p := s.policies.at(slot)
 		if p == nil {
 			return dst, false
 		}

@@ -38,7 +38,7 @@ type Snapshot struct {
 	wildcard spmap[hostApps]     // "example.com" for "*.example.com" -> apps
 	tokens   spmap[*Token]       // client id -> token
 	apps     spmap[*compiledApp] // app id -> app
-	policies spmap[*Policy]      // policy id -> policy, each compiled once
+	policies policyTable         // each policy compiled once
 	idps     spmap[*IdentityProvider]
 
 	// Session revocations, looked up on every session request.
@@ -144,7 +144,7 @@ type App struct {
 	// links are the app's policies by key, in precedence order; the
 	// snapshot deciding resolves them, so that a policy shared by many
 	// apps is compiled once and changing it touches none of them.
-	links []string
+	links []int32
 	// created (unix nanoseconds) and ID order apps as the store does;
 	// dest is the destination's index among the app's domains.
 	created int64
@@ -268,9 +268,9 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	pols := buildSpmap(len(compiled), func(i int) string { return compiled[i].ID }, func(i int) *Policy { return compiled[i] }).edit()
+	pols := buildPolicyTable(compiled).edit()
 
-	cas, err := compileApps(cfg.Apps, policyKey(pols))
+	cas, err := compileApps(cfg.Apps, pols)
 	if err != nil {
 		return nil, err
 	}
@@ -278,10 +278,8 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 	exact := map[string][]*App{}
 	wildcard := map[string][]*App{}
 	var invalid []invalidEntry
-	for _, ca := range cas {
-		for _, pp := range ca.private {
-			pols.set(pp.key, pp.p)
-		}
+	for i, ca := range cas {
+		ca.link(pols, cfg.Apps[i].PolicyLinks)
 		invalid = appendUnparseable(invalid, ca)
 		for j := range ca.dests {
 			d := &ca.dests[j]
@@ -511,27 +509,16 @@ func secretHash(b []byte) (h [sha256.Size]byte) {
 	return h
 }
 
-// policyKey returns the key of a policy as pols holds it, or "".
-func policyKey(pols spmapEdit[*Policy]) func(string) string {
-	return func(id string) string {
-		if p, _ := pols.get(id); p != nil {
-			return p.ID
-		}
-		return ""
-	}
-}
-
 // privateKey is the policies-map key of a policy an app in the older
 // Config shape carries itself: it cannot collide with a policy id.
 func privateKey(appID, policyID string) string { return "\x00" + appID + "\x00" + policyID }
 
-// compileApps compiles every app. policy returns the key of a linked
-// policy as the policies map holds it (one string for every link to it),
-// or "" when it has none.
-func compileApps(apps []access.App, policy func(id string) string) ([]*compiledApp, error) {
+// compileApps compiles every app, its links resolved to the slots pols
+// has; ca.link completes them.
+func compileApps(apps []access.App, pols *policyTableEdit) ([]*compiledApp, error) {
 	out := make([]*compiledApp, len(apps))
 	errs := make([]error, len(apps))
-	parallel(len(apps), func(i int) { out[i], errs[i] = compileApp(&apps[i], policy) })
+	parallel(len(apps), func(i int) { out[i], errs[i] = compileApp(&apps[i], pols) })
 	for i, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("policy: app %s: %w", apps[i].ID, err)
@@ -553,6 +540,25 @@ func compilePolicies(ps []access.Policy) ([]*Policy, error) {
 	return out, nil
 }
 
+// link completes the app's links: it gives a slot to each linked policy
+// id without one and stores the app's own policies (older Config shape).
+// ids are the app's links as given.
+func (ca *compiledApp) link(pols *policyTableEdit, ids []access.PolicyLink) {
+	links := ca.base.links
+	if len(ca.private) > 0 {
+		for i, pp := range ca.private {
+			pols.set(pp.key, pp.p)
+			links[i], _ = pols.lookup(pp.key)
+		}
+		return
+	}
+	for i, slot := range links {
+		if slot < 0 {
+			links[i] = pols.slot(ids[i].ID)
+		}
+	}
+}
+
 // privatePolicy is a policy compiled for one app alone (see privateKey).
 type privatePolicy struct {
 	key string
@@ -560,8 +566,8 @@ type privatePolicy struct {
 }
 
 // compileApp compiles one app and its destinations.
-func compileApp(a *access.App, policy func(id string) string) (*compiledApp, error) {
-	base, private, err := compileAppSettings(a, policy)
+func compileApp(a *access.App, pols *policyTableEdit) (*compiledApp, error) {
+	base, private, err := compileAppSettings(a, pols)
 	if err != nil {
 		return nil, err
 	}
@@ -589,7 +595,7 @@ func compileApp(a *access.App, policy func(id string) string) (*compiledApp, err
 	return ca, nil
 }
 
-func compileAppSettings(a *access.App, policy func(id string) string) (*App, []privatePolicy, error) {
+func compileAppSettings(a *access.App, pols *policyTableEdit) (*App, []privatePolicy, error) {
 	app := &App{
 		ID: a.ID, AccountID: intern(a.AccountID), AUD: a.AUD, Name: a.Name,
 		PreflightBypass:        a.OptionsPreflightBypass,
@@ -638,24 +644,27 @@ func compileAppSettings(a *access.App, policy func(id string) string) (*App, []p
 	}
 	var private []privatePolicy
 	if len(a.PolicyLinks) > 0 || len(a.Policies) == 0 {
-		app.links = make([]string, len(a.PolicyLinks))
+		// Slots are read here, on every core; the links to ids without
+		// one (-1) are given theirs by link, on one.
+		app.links = make([]int32, len(a.PolicyLinks))
 		for i, l := range a.PolicyLinks {
-			if app.links[i] = policy(l.ID); app.links[i] == "" {
-				app.links[i] = l.ID
+			if slot, ok := pols.lookup(l.ID); ok {
+				app.links[i] = slot
+			} else {
+				app.links[i] = -1
 			}
 		}
 		return app, nil, nil
 	}
 	// The older shape: the app carries its policies, in precedence order.
-	app.links = make([]string, len(a.Policies))
+	app.links = make([]int32, len(a.Policies))
 	for i, p := range a.Policies {
 		cp, err := compilePolicy(p)
 		if err != nil {
 			return nil, nil, fmt.Errorf("policy %s: %w", p.ID, err)
 		}
-		key := privateKey(a.ID, p.ID)
-		app.links[i] = key
-		private = append(private, privatePolicy{key, cp})
+		app.links[i] = -1
+		private = append(private, privatePolicy{privateKey(a.ID, p.ID), cp})
 	}
 	return app, private, nil
 }
