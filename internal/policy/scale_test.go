@@ -207,3 +207,20 @@ func BenchmarkCompileScale(b *testing.B) {
 		})
 	}
 }
+
+// TestCompileInParallelIsRaceFree compiles a configuration large enough
+// for Compile to use every core (run with -race).
+func TestCompileInParallelIsRaceFree(t *testing.T) {
+	cfg := scaleConfig(3000, 5000)
+	cfg.Apps[7].PolicyLinks = append(cfg.Apps[7].PolicyLinks, access.PolicyLink{ID: "not-yet-created"})
+	s, err := policy.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Apps() != 3000 {
+		t.Fatalf("%d apps", s.Apps())
+	}
+	if d := s.Decide(s.Match("app7.example.com", "/"), policy.Facts{}); d.Reason != policy.ReasonPolicyMissing {
+		t.Errorf("an app linking a missing policy: %s, want %s", d.Reason, policy.ReasonPolicyMissing)
+	}
+}
