@@ -40,10 +40,12 @@ func (s *Snapshot) Apply(d access.Delta) (*Snapshot, error) {
 		n.idps = e.done()
 	}
 
-	pols := n.policies.edit()
-	touchedPolicies := false
+	touchedPolicies := len(d.Policies)+len(d.DeletedPolicies)+len(d.Apps)+len(d.DeletedApps) > 0
+	var pols *policyTableEdit
+	if touchedPolicies {
+		pols = n.policies.edit()
+	}
 	if len(d.Policies)+len(d.DeletedPolicies) > 0 {
-		touchedPolicies = true
 		compiled, err := compilePolicies(d.Policies)
 		if err != nil {
 			return nil, err
@@ -60,7 +62,6 @@ func (s *Snapshot) Apply(d access.Delta) (*Snapshot, error) {
 		if err := n.applyApps(d, pols); err != nil {
 			return nil, err
 		}
-		touchedPolicies = true
 	}
 	if touchedPolicies {
 		n.policies = pols.done()

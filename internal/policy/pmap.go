@@ -10,18 +10,33 @@ import (
 
 // pmap is a persistent map: an immutable value that an edit copies only in
 // part. Its entries are spread over pmapShards Go maps by a hash of the
-// key; an edit copies the array of shard pointers (a few kilobytes) and
-// each shard it writes to, and shares every other shard with the map it
-// came from. A change of k entries to a map of n costs O(k·n/pmapShards),
-// never O(n) once n passes a few thousand.
+// key, reached through two small arrays of pointers (pmapFan each); an
+// edit copies the arrays on the way to each shard it writes to, and that
+// shard, and shares everything else with the map it came from. A change
+// of k entries to a map of n costs O(k·n/pmapShards), never O(n) once n
+// passes a few thousand.
 //
 // The zero pmap is empty and ready to read.
 type pmap[K comparable, V any] struct {
-	shards *[pmapShards]map[K]V // nil when empty
+	shards *[pmapFan]*[pmapFan]map[K]V // nil when empty
 	n      int
 }
 
-const pmapShards = 1 << 10
+const (
+	pmapFan    = 1 << 5
+	pmapShards = pmapFan * pmapFan
+)
+
+// shard returns the map holding shard i, nil when it has none.
+func (m *pmap[K, V]) shard(i int) map[K]V {
+	if m.shards == nil {
+		return nil
+	}
+	if mid := m.shards[i/pmapFan]; mid != nil {
+		return mid[i%pmapFan]
+	}
+	return nil
+}
 
 // pmapSeed is one seed for every pmap in the process, so that an edit
 // places each key in the shard the map it came from has it in.
@@ -38,11 +53,7 @@ func shardOfString(k string) int {
 }
 
 func (m pmap[K, V]) get(k K) (V, bool) {
-	if m.shards == nil {
-		var zero V
-		return zero, false
-	}
-	v, ok := m.shards[shardOf(k)][k]
+	v, ok := m.shard(shardOf(k))[k]
 	return v, ok
 }
 
@@ -54,10 +65,15 @@ func (m pmap[K, V]) all() iter.Seq2[K, V] {
 		if m.shards == nil {
 			return
 		}
-		for _, sh := range m.shards {
-			for k, v := range sh {
-				if !yield(k, v) {
-					return
+		for _, mid := range m.shards {
+			if mid == nil {
+				continue
+			}
+			for _, sh := range mid {
+				for k, v := range sh {
+					if !yield(k, v) {
+						return
+					}
 				}
 			}
 		}
@@ -68,11 +84,7 @@ func (m pmap[K, V]) all() iter.Seq2[K, V] {
 type spmap[V any] struct{ pmap[string, V] }
 
 func (m spmap[V]) get(k string) (V, bool) {
-	if m.shards == nil {
-		var zero V
-		return zero, false
-	}
-	v, ok := m.shards[shardOfString(k)][k]
+	v, ok := m.shard(shardOfString(k))[k]
 	return v, ok
 }
 
@@ -82,7 +94,8 @@ type pmapEdit[K comparable, V any] struct {
 	m      pmap[K, V]
 	shard  func(K) int
 	copied [pmapShards / 64]uint64 // shards this edit owns
-	hint   int                     // expected entries per new shard (Compile)
+	mids   uint32                  // middle arrays this edit owns, by bit
+	hint   int                     // expected entries per new shard
 }
 
 func (m pmap[K, V]) edit() *pmapEdit[K, V] {
@@ -102,30 +115,40 @@ func (m spmap[V]) edit() spmapEdit[V] {
 
 func (e spmapEdit[V]) done() spmap[V] { return spmap[V]{e.pmapEdit.done()} }
 
-// own gives the edit its own array of shard pointers.
+// own gives the edit its own top array.
 func (e *pmapEdit[K, V]) own() {
-	sh := new([pmapShards]map[K]V)
+	top := new([pmapFan]*[pmapFan]map[K]V)
 	if e.m.shards != nil {
-		*sh = *e.m.shards
+		*top = *e.m.shards
 	}
-	e.m.shards = sh
+	e.m.shards = top
 }
 
 func (e *pmapEdit[K, V]) writable(k K) map[K]V {
 	i := e.shard(k)
 	if e.copied[i/64]&(1<<(i%64)) == 0 {
 		e.copied[i/64] |= 1 << (i % 64)
-		if old := e.m.shards[i]; old != nil {
-			e.m.shards[i] = maps.Clone(old)
+		hi := i / pmapFan
+		if e.mids&(1<<hi) == 0 {
+			e.mids |= 1 << hi
+			mid := new([pmapFan]map[K]V)
+			if old := e.m.shards[hi]; old != nil {
+				*mid = *old
+			}
+			e.m.shards[hi] = mid
+		}
+		mid := e.m.shards[hi]
+		if old := mid[i%pmapFan]; old != nil {
+			mid[i%pmapFan] = maps.Clone(old)
 		} else {
-			e.m.shards[i] = make(map[K]V, e.hint)
+			mid[i%pmapFan] = make(map[K]V, e.hint)
 		}
 	}
-	return e.m.shards[i]
+	return e.m.shards[i/pmapFan][i%pmapFan]
 }
 
 func (e *pmapEdit[K, V]) get(k K) (V, bool) {
-	v, ok := e.m.shards[e.shard(k)][k]
+	v, ok := e.m.shard(e.shard(k))[k]
 	return v, ok
 }
 
@@ -137,7 +160,7 @@ func (e *pmapEdit[K, V]) set(k K, v V) {
 }
 
 func (e *pmapEdit[K, V]) delete(k K) {
-	if _, ok := e.m.shards[e.shard(k)][k]; !ok {
+	if _, ok := e.m.shard(e.shard(k))[k]; !ok {
 		return
 	}
 	delete(e.writable(k), k)
@@ -177,7 +200,10 @@ func buildSpmap[V any](n int, key func(int) string, val func(int) V) spmap[V] {
 		order[next[sh]] = int32(i)
 		next[sh]++
 	}
-	shards := new([pmapShards]map[string]V)
+	shards := new([pmapFan]*[pmapFan]map[string]V)
+	for i := range shards {
+		shards[i] = new([pmapFan]map[string]V)
+	}
 	workers := min(runtime.GOMAXPROCS(0), 8)
 	if n < 4096 {
 		workers = 1
@@ -197,7 +223,7 @@ func buildSpmap[V any](n int, key func(int) string, val func(int) V) spmap[V] {
 				for _, i := range order[from:to] {
 					m[key(int(i))] = val(int(i))
 				}
-				shards[sh] = m
+				shards[sh/pmapFan][sh%pmapFan] = m
 				total[w] += len(m)
 			}
 		}()
