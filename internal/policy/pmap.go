@@ -23,7 +23,7 @@ type pmap[K comparable, V any] struct {
 }
 
 const (
-	pmapFan    = 1 << 5
+	pmapFan    = 1 << 6
 	pmapShards = pmapFan * pmapFan
 )
 
@@ -94,7 +94,7 @@ type pmapEdit[K comparable, V any] struct {
 	m      pmap[K, V]
 	shard  func(K) int
 	copied [pmapShards / 64]uint64 // shards this edit owns
-	mids   uint32                  // middle arrays this edit owns, by bit
+	mids   uint64                  // middle arrays this edit owns, by bit
 	hint   int                     // expected entries per new shard
 }
 
