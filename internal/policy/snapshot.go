@@ -244,7 +244,7 @@ func unixNano(t time.Time) int64 {
 }
 
 // intern returns one shared copy of a string that many objects repeat
-// (account ids, shared policy ids).
+// (account ids).
 func intern(s string) string { return unique.Make(s).Value() }
 
 // Compile builds a snapshot from a configuration. It does every costly
