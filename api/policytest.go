@@ -183,7 +183,7 @@ func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request) error {
 			return access.Invalid("service_token_id", "is not a service token of this account")
 		}
 	}
-	ex := app.Explain(f)
+	ex := snap.Explain(app, f)
 	d := ex.Decision
 	res := policyTestResult{
 		AppID: app.ID, Path: in.Path, Draft: in.draft(), Decision: d.Action.String(), Reason: d.Reason, ReasonText: d.Reason.Describe(),

@@ -14,7 +14,7 @@ import (
 
 // signIn gives the user an account-wide session on the auth domain, with
 // a fresh session id, then sends them on to the app.
-func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, keys *session.Keyring, app *policy.App, back Redirect, email, subject, idp string) {
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, keys *session.Keyring, app *policy.App, back Redirect, email, subject, idp string) {
 	now := h.cfg.Now()
 	global := session.Claims{Audience: []string{"account:" + app.AccountID}, Email: email, Subject: subject, Issuer: h.cfg.Issuer,
 		IssuedAt: now, NotBefore: now, Expiry: now.Add(globalSessionTTL), Type: globalSessionTy, LoginMethod: idp, SessionID: randomToken()}
@@ -24,7 +24,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, keys *session.K
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: wire.CookieName, Value: jwt, Path: "/", Expires: now.Add(globalSessionTTL), HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
-	h.finishLogin(w, r, keys, app, back, global, "")
+	h.finishLogin(w, r, snap, keys, app, back, global, "")
 }
 
 // finishLogin redirects through the app's /cdn-cgi/access/authorized with
@@ -32,9 +32,9 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, keys *session.K
 // session global and carrying the user's reason for access (purpose).
 // When the policy that would let the user in asks for a reason and none
 // was given, it asks for one first.
-func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, keys *session.Keyring, app *policy.App, back Redirect, global session.Claims, purpose string) {
+func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, keys *session.Keyring, app *policy.App, back Redirect, global session.Claims, purpose string) {
 	if purpose == "" {
-		d := app.Decide(policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: &policy.Identity{Email: global.Email, LoginMethod: global.LoginMethod}})
+		d := snap.Decide(app, policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: &policy.Identity{Email: global.Email, LoginMethod: global.LoginMethod}})
 		if d.Reason == policy.ReasonPurposeJustificationRequired {
 			h.askPurpose(w, http.StatusOK, app, back, d.Policy.PurposeJustificationPrompt, "")
 			return
@@ -83,7 +83,7 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, snap *polic
 		loginError(w, r, http.StatusBadRequest, "login_token_used", "This sign-in link was already used. Open the application again.")
 		return nil
 	}
-	d := app.Decide(policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r),
+	d := snap.Decide(app, policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r),
 		Identity: &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod, Purpose: claims.Purpose}})
 	login := &Login{App: app, Allowed: d.Action == policy.Allow, Reason: d.Reason, Email: claims.Email, LoginMethod: claims.LoginMethod, Purpose: claims.Purpose}
 	if d.Action == policy.Login {

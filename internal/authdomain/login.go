@@ -40,7 +40,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, snap *policy
 	if c, err := r.Cookie(wire.CookieName); err == nil {
 		if claims, err := keys.Verify(c.Value, "account:"+app.AccountID, h.cfg.Issuer, h.cfg.Now()); err == nil && claims.Type == globalSessionTy &&
 			claims.SessionID != "" && !snap.LoginSessionRevoked(app.AccountID, claims.SessionID, claims.Email, claims.IssuedAt) {
-			h.finishLogin(w, r, keys, app, back, claims, "")
+			h.finishLogin(w, r, snap, keys, app, back, claims, "")
 			return
 		}
 	}

@@ -193,5 +193,5 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, snap *pol
 		loginError(w, r, http.StatusUnauthorized, "no_email", "The identity provider did not share a verified email address.")
 		return
 	}
-	h.signIn(w, r, keys, app, back, strings.ToLower(email), idt.Subject, idp.ID)
+	h.signIn(w, r, snap, keys, app, back, strings.ToLower(email), idt.Subject, idp.ID)
 }

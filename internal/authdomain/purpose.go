@@ -86,12 +86,12 @@ func (h *Handler) givePurpose(w http.ResponseWriter, r *http.Request, snap *poli
 	purpose, err := ParsePurpose(r.PostFormValue("purpose"))
 	if err != nil {
 		prompt := ""
-		d := app.Decide(policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod}})
+		d := snap.Decide(app, policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod}})
 		if d.Policy != nil {
 			prompt = d.Policy.PurposeJustificationPrompt
 		}
 		h.askPurpose(w, http.StatusBadRequest, app, back, prompt, err.Error())
 		return
 	}
-	h.finishLogin(w, r, keys, app, back, claims, purpose)
+	h.finishLogin(w, r, snap, keys, app, back, claims, purpose)
 }

@@ -308,7 +308,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 			}
 		}
 	}
-	d := app.Decide(facts)
+	d := st.Snap.Decide(app, facts)
 	if rec != nil {
 		rec.Reason, rec.NonIdentity, rec.Allowed = d.Reason, d.NonIdentity, d.Action == policy.Allow
 		rec.Action = ActionDeny
@@ -747,7 +747,7 @@ type mintKey struct {
 // service token, signing a new one only when the cached one is old or the
 // keys changed.
 func (s *Server) mintForToken(r *http.Request, st *State, app *policy.App, tok *policy.Token, now time.Time) (*mintedToken, error) {
-	k := mintKey{tok.ID, tok.Binding, app.ID, s.secure(r)}
+	k := mintKey{tok.ID, tok.Binding(), app.ID, s.secure(r)}
 	gen := st.Keys.Generation()
 	if v, ok := s.minted.Load(k); ok {
 		m := v.(*mintedToken)
@@ -759,7 +759,7 @@ func (s *Server) mintForToken(r *http.Request, st *State, app *policy.App, tok *
 	exp := now.Add(life)
 	jwt, err := st.Keys.Sign(session.Claims{
 		Audience: []string{app.AUD}, Issuer: s.cfg.Issuer, IssuedAt: now, NotBefore: now, Expiry: exp,
-		Type: session.TypeApp, CommonName: tok.ClientID, ServiceTokenBinding: tok.Binding,
+		Type: session.TypeApp, CommonName: tok.ClientID, ServiceTokenBinding: tok.Binding(),
 	})
 	if err != nil {
 		return nil, err

@@ -6,10 +6,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 )
 
-// TestEditingAReusablePolicyReachesEveryAppThatLinksIt: the edge rebuilds
-// its snapshot reusing unchanged apps, and a reusable policy is part of
-// every app that links it, so editing it must change what the edge does
-// on each of them, while an app that does not link it is reused as is.
+// TestEditingAReusablePolicyReachesEveryAppThatLinksIt: apps link a
+// reusable policy compiled once in the snapshot, so editing it must change
+// what the edge does on each app that links it, and on no other.
 func TestEditingAReusablePolicyReachesEveryAppThatLinksIt(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -29,19 +28,14 @@ func TestEditingAReusablePolicyReachesEveryAppThatLinksIt(t *testing.T) {
 			t.Fatalf("%s before the edit: %d", app.Name, code)
 		}
 	}
-	before := e.edge.Loader.State().Snap
 
 	// Bypass now only for an address the test client does not have.
 	e.api.MustCall(t, "PUT", "access/policies/"+p.ID, pol("open", "bypass", rules(t, `{"ip":{"ip":"192.0.2.0/24"}}`)), nil)
 	e.edge.Sync(t, e.api.Store)
-	after := e.edge.Loader.State().Snap
 	reached := len(e.origin.Requests())
 	for _, app := range []access.App{one, two} {
 		if code := get(app); code == 200 {
 			t.Errorf("%s after the edit: still let through", app.Name)
-		}
-		if after.App(app.ID) == before.App(app.ID) {
-			t.Errorf("%s: not recompiled after its reusable policy changed", app.Name)
 		}
 	}
 	if n := len(e.origin.Requests()); n != reached {
@@ -49,11 +43,5 @@ func TestEditingAReusablePolicyReachesEveryAppThatLinksIt(t *testing.T) {
 	}
 	if code := get(other); code != 200 {
 		t.Errorf("%s after the edit: %d", other.Name, code)
-	}
-	if after.App(other.ID) != before.App(other.ID) {
-		t.Errorf("%s: recompiled though nothing it reads changed", other.Name)
-	}
-	if after.Reused() < 1 {
-		t.Errorf("Reused() = %d", after.Reused())
 	}
 }

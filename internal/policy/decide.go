@@ -63,13 +63,44 @@ type Decision struct {
 // by precedence; the first match decides and no match denies. A policy
 // matches when any include rule, every require rule and no exclude rule
 // matches.
-func (a *App) Decide(f Facts) Decision { return a.decide(&f, nil) }
+//
+// The app's policies are read from s (an app links them by id, so that a
+// policy many apps share is compiled once): app must come from s. An app
+// linking a policy s does not have denies every request
+// (ReasonPolicyMissing): the missing policy may have been a Deny or a
+// Bypass, and no reading of the app's policies without it is safe.
+func (s *Snapshot) Decide(app *App, f Facts) Decision { return s.decide(app, &f, nil) }
+
+// maxStackPolicies is how many policies decide resolves without
+// allocating; apps link a few.
+const maxStackPolicies = 16
+
+// appPolicies resolves an app's links into dst, reporting false when one
+// is missing.
+func (s *Snapshot) appPolicies(a *App, dst []*Policy) ([]*Policy, bool) {
+	for _, slot := range a.links {
+		p := s.policies.at(slot)
+		if p == nil {
+			return dst, false
+		}
+		dst = append(dst, p)
+	}
+	return dst, true
+}
 
 // decide is the one evaluation loop behind Decide and Explain. seen, when
 // not nil, is told the outcome of each policy evaluated, in order; Decide
 // passes nil and so stays allocation-free.
-func (a *App) decide(f *Facts, seen func(*Policy, policyMatch)) Decision {
-	for _, p := range a.bypass {
+func (s *Snapshot) decide(a *App, f *Facts, seen func(*Policy, policyMatch)) Decision {
+	var buf [maxStackPolicies]*Policy
+	ps, ok := s.appPolicies(a, buf[:0])
+	if !ok {
+		return Decision{Action: Deny, Reason: ReasonPolicyMissing}
+	}
+	for _, p := range ps {
+		if p.Decision != access.DecisionBypass {
+			continue
+		}
 		m := p.match(f)
 		if seen != nil {
 			seen(p, m)
@@ -78,7 +109,10 @@ func (a *App) decide(f *Facts, seen func(*Policy, policyMatch)) Decision {
 			return Decision{Action: Allow, Reason: ReasonBypassPolicy, Policy: p, NonIdentity: true}
 		}
 	}
-	for _, p := range a.serviceAuth {
+	for _, p := range ps {
+		if p.Decision != access.DecisionNonIdentity {
+			continue
+		}
 		m := p.match(f)
 		if seen != nil {
 			seen(p, m)
@@ -93,7 +127,10 @@ func (a *App) decide(f *Facts, seen func(*Policy, policyMatch)) Decision {
 		}
 		return Decision{Action: Login, Reason: ReasonLoginRequired}
 	}
-	for _, p := range a.identity {
+	for _, p := range ps {
+		if !p.identity() {
+			continue
+		}
 		m := p.match(f)
 		if seen != nil {
 			seen(p, m)
@@ -111,6 +148,12 @@ func (a *App) decide(f *Facts, seen func(*Policy, policyMatch)) Decision {
 		}
 	}
 	return Decision{Action: Deny, Reason: ReasonNoPolicyMatched}
+}
+
+// identity reports whether the policy is an Allow or Deny policy, decided
+// by precedence after Bypass and Service Auth.
+func (p *Policy) identity() bool {
+	return p.Decision == access.DecisionAllow || p.Decision == access.DecisionDeny
 }
 
 // policyMatch is how a policy fared against one request: whether it
@@ -215,18 +258,19 @@ func (s *Snapshot) AuthenticateServiceToken(app *App, clientID, secret string, n
 	if clientID == "" || secret == "" {
 		return nil, ReasonServiceTokenMalformed
 	}
-	t := s.tokens[clientID]
+	t, _ := s.tokens.get(clientID)
 	if t == nil || t.AccountID != app.AccountID {
 		return nil, ReasonServiceTokenUnknown
 	}
+	at := unixNano(now)
 	switch {
-	case access.SecretMatches(secret, t.hash):
-	case t.prev != nil && now.Before(t.prevExpiry) && access.SecretMatches(secret, t.prevHash):
-		t = t.prev
+	case access.SecretMatches(secret, t.hash[:]):
+	case t.rot != nil && at < t.rot.expiry && access.SecretMatches(secret, t.rot.prev.hash[:]):
+		t = &t.rot.prev
 	default:
 		return nil, ReasonServiceTokenBadSecret
 	}
-	if !now.Before(t.expires) {
+	if at >= t.expires {
 		return nil, ReasonServiceTokenExpired
 	}
 	return t, ""
@@ -240,18 +284,19 @@ func (s *Snapshot) AuthenticateServiceToken(app *App, clientID, secret string, n
 // and the secret it was minted for is still accepted (not rotated away
 // past its grace period).
 func (s *Snapshot) ServiceTokenSession(app *App, clientID, binding string, now time.Time) (*Token, Reason) {
-	t := s.tokens[clientID]
+	t, _ := s.tokens.get(clientID)
 	if t == nil || t.AccountID != app.AccountID {
 		return nil, ReasonServiceTokenUnknown
 	}
+	at := unixNano(now)
 	switch {
-	case binding != "" && binding == t.Binding:
-	case binding != "" && t.prev != nil && now.Before(t.prevExpiry) && binding == t.prev.Binding:
-		t = t.prev
+	case binding != "" && t.boundTo(binding):
+	case binding != "" && t.rot != nil && at < t.rot.expiry && t.rot.prev.boundTo(binding):
+		t = &t.rot.prev
 	default:
 		return nil, ReasonSessionRevoked
 	}
-	if !now.Before(t.expires) {
+	if at >= t.expires {
 		return nil, ReasonServiceTokenExpired
 	}
 	return t, ""
@@ -269,15 +314,22 @@ func (s *Snapshot) SessionRevoked(app *App, sessionID, email string, issuedAt ti
 // session (its id, email and issue time) was revoked by a logout of that
 // session or a revoke_user for that email.
 func (s *Snapshot) LoginSessionRevoked(accountID, sessionID, email string, issuedAt time.Time) bool {
-	if sessionID != "" && len(s.revokedSessions) > 0 {
-		if _, ok := s.revokedSessions[sessionKey{accountID, sessionID}]; ok {
+	if sessionID != "" && s.revokedSessions.n > 0 {
+		if _, ok := s.revokedSessions.get(sessionKey{accountID, sessionID}); ok {
 			return true
 		}
 	}
-	if email != "" && len(s.revokedUsers) > 0 {
-		if at, ok := s.revokedUsers[sessionKey{accountID, strings.ToLower(email)}]; ok && issuedAt.Before(at) {
+	if email != "" && s.revokedUsers.n > 0 {
+		if at, ok := s.revokedUsers.get(sessionKey{accountID, strings.ToLower(email)}); ok && unixNano(issuedAt) < at {
 			return true
 		}
 	}
 	return false
+}
+
+// boundTo reports whether binding is the token's Binding, without
+// allocating.
+func (t *Token) boundTo(binding string) bool {
+	b := t.binding()
+	return string(b[:]) == binding
 }

@@ -1,6 +1,10 @@
 package policy
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/gatehouse-dev/gatehouse/internal/access"
+)
 
 // Explanation is a decision with the evaluation that led to it, for the
 // policy tester and the CLI. Decision is exactly what Decide returns for
@@ -51,17 +55,30 @@ func (e PolicyExplanation) Why() string {
 	return "did not match"
 }
 
-// Explain decides f exactly as Decide does and reports, for each policy,
-// whether it matched and which rule made the difference.
-func (a *App) Explain(f Facts) Explanation {
-	all := make([]*Policy, 0, len(a.bypass)+len(a.serviceAuth)+len(a.identity))
-	all = append(append(append(all, a.bypass...), a.serviceAuth...), a.identity...)
+// Explain decides f for app exactly as Decide does and reports, for each
+// policy, whether it matched and which rule made the difference. app must
+// come from s.
+func (s *Snapshot) Explain(app *App, f Facts) Explanation {
+	linked, _ := s.appPolicies(app, nil)
+	all := make([]*Policy, 0, len(linked))
+	for _, d := range []access.Decision{access.DecisionBypass, access.DecisionNonIdentity} {
+		for _, p := range linked {
+			if p.Decision == d {
+				all = append(all, p)
+			}
+		}
+	}
+	for _, p := range linked {
+		if p.identity() {
+			all = append(all, p)
+		}
+	}
 	ex := Explanation{Policies: make([]PolicyExplanation, len(all))}
 	for i, p := range all {
 		ex.Policies[i].Policy = p
 	}
 	n := 0
-	ex.Decision = a.decide(&f, func(p *Policy, m policyMatch) {
+	ex.Decision = s.decide(app, &f, func(p *Policy, m policyMatch) {
 		// decide visits policies in the order of all, so the n-th visit
 		// is all[n].
 		e := &ex.Policies[n]
@@ -107,7 +124,7 @@ func (k ruleKind) String() string {
 
 // ServiceToken returns an account's service token by its id, or nil.
 func (s *Snapshot) ServiceToken(accountID, id string) *Token {
-	for _, t := range s.tokens {
+	for _, t := range s.tokens.all() {
 		if t.ID == id && t.AccountID == accountID {
 			return t
 		}

@@ -11,9 +11,10 @@ import (
 func explain(tb testing.TB, f policy.Facts, ps ...access.Policy) policy.Explanation {
 	tb.Helper()
 	a := withPolicies(newApp("app", "app.example.test"), ps...)
-	app := compile(tb, access.Config{Apps: []access.App{a}}).Match("app.example.test", "/")
-	ex := app.Explain(f)
-	if d := app.Decide(f); ex.Decision != d {
+	s := compile(tb, access.Config{Apps: []access.App{a}})
+	app := s.Match("app.example.test", "/")
+	ex := s.Explain(app, f)
+	if d := s.Decide(app, f); ex.Decision != d {
 		tb.Fatalf("Explain decided %+v, Decide %+v", ex.Decision, d)
 	}
 	return ex

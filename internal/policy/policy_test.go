@@ -205,8 +205,8 @@ func TestCompile(t *testing.T) {
 	if m.SessionDuration != 24*time.Hour || !m.CookieHTTPOnly || m.Origin == nil || m.Origin.Host != "origin.internal:8443" {
 		t.Errorf("session %v, httponly %v, origin %v: want 24h, true by default, origin.internal:8443", m.SessionDuration, m.CookieHTTPOnly, m.Origin)
 	}
-	d := m.Decide(policy.Facts{Identity: user("a@b.test")})
-	if d.Policy == nil || d.Policy.ID != "p1" || d.Policy.SessionDuration != 30*time.Minute || d.Policy.Precedence != 1 {
+	d := s.Decide(m, policy.Facts{Identity: user("a@b.test")})
+	if d.Policy == nil || d.Policy.ID != "p1" || d.Policy.SessionDuration != 30*time.Minute {
 		t.Errorf("decision policy %+v: want p1 with its own 30m session", d.Policy)
 	}
 }
@@ -735,12 +735,13 @@ func TestDecide(t *testing.T) {
 func decide(tb testing.TB, f policy.Facts, ps ...access.Policy) policy.Decision {
 	tb.Helper()
 	a := withPolicies(newApp("app", "app.example.test"), ps...)
-	app := compile(tb, access.Config{Apps: []access.App{a}}).Match("app.example.test", "/")
+	s := compile(tb, access.Config{Apps: []access.App{a}})
+	app := s.Match("app.example.test", "/")
 	if app == nil {
 		tb.Fatal("app not matched")
 	}
-	d := app.Decide(f)
-	if ex := app.Explain(f); ex.Decision != d {
+	d := s.Decide(app, f)
+	if ex := s.Explain(app, f); ex.Decision != d {
 		tb.Fatalf("Explain decided %+v, Decide %+v", ex.Decision, d)
 	}
 	return d
@@ -821,10 +822,10 @@ func TestDecideIsTheSameOnEveryDestination(t *testing.T) {
 		if app == nil || app.ID != "multi" {
 			t.Fatalf("%s%s not matched to app multi", dest[0], dest[1])
 		}
-		if d := app.Decide(policy.Facts{Identity: user("ann@example.test")}); d.Action != policy.Allow || d.Policy.ID != "allow-domain" {
+		if d := s.Decide(app, policy.Facts{Identity: user("ann@example.test")}); d.Action != policy.Allow || d.Policy.ID != "allow-domain" {
 			t.Errorf("%s: ann %s/%s", dest[0], d.Action, d.Reason)
 		}
-		if d := app.Decide(policy.Facts{Identity: user("bob@example.test")}); d.Action != policy.Deny || d.Policy.ID != "deny-bob" {
+		if d := s.Decide(app, policy.Facts{Identity: user("bob@example.test")}); d.Action != policy.Deny || d.Policy.ID != "deny-bob" {
 			t.Errorf("%s: bob %s/%s", dest[0], d.Action, d.Reason)
 		}
 	}
@@ -928,7 +929,7 @@ func TestServiceTokenRequest(t *testing.T) {
 			if tok == nil {
 				t.Fatalf("authenticate: %s", reason)
 			}
-			got := app.Decide(policy.Facts{Token: tok})
+			got := s.Decide(app, policy.Facts{Token: tok})
 			if got.Action != tc.want.Action || got.Reason != tc.want.Reason || got.NonIdentity != tc.want.NonIdentity {
 				t.Fatalf("Decide = %+v, want %+v", got, tc.want)
 			}

@@ -26,6 +26,9 @@ const (
 	ReasonDenyPolicy        Reason = "deny_policy"
 	ReasonNoPolicyMatched   Reason = "no_policy_matched"
 	ReasonLoginRequired     Reason = "login_required"
+	// ReasonPolicyMissing: the app links a policy the snapshot does not
+	// have (an inconsistent config); the app denies every request.
+	ReasonPolicyMissing Reason = "policy_missing"
 	// ReasonPurposeJustificationRequired: the Allow policy that matched
 	// asks for a reason, and the session carries none.
 	ReasonPurposeJustificationRequired Reason = "purpose_justification_required"
@@ -79,6 +82,8 @@ func (r Reason) Describe() string {
 		return "a Deny policy matched"
 	case ReasonNoPolicyMatched:
 		return "no policy allows this identity"
+	case ReasonPolicyMissing:
+		return "the application links a policy that does not exist: every request is denied"
 	case ReasonLoginRequired:
 		return "no valid session: log in to this application first"
 	case ReasonPurposeJustificationRequired:

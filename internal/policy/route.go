@@ -51,7 +51,8 @@ func (s *Snapshot) Route(host, path string) (*App, Reason) {
 	if len(s.invalidHosts) > 0 && s.hostInvalid(host) {
 		return nil, ReasonDomainInvalid
 	}
-	if apps := s.exact[host]; len(apps) == 1 && apps[0].Path == "" {
+	if h, _ := s.exact.get(host); len(h.served) == 1 && h.served[0].Path == "" {
+		apps := h.served
 		// One app on the whole host and no other: every reading is its.
 		return apps[0], ""
 	}

@@ -25,7 +25,7 @@ func TestServiceTokenSessionWorksWhileItsSecretDoes(t *testing.T) {
 		if tok == nil {
 			t.Fatalf("secret %q: %s", secret, reason)
 		}
-		return tok.Binding
+		return tok.Binding()
 	}
 	newB, oldB := binding("new"), binding("old")
 	if newB == oldB || newB == "" {
@@ -51,7 +51,7 @@ func TestServiceTokenSessionWorksWhileItsSecretDoes(t *testing.T) {
 			if reason != tc.want || (tc.want == "") != (tok != nil) {
 				t.Fatalf("got %v %q, want %q", tok, reason, tc.want)
 			}
-			if tok != nil && (tok.ID != "rotated" || tok.Binding != tc.binding) {
+			if tok != nil && (tok.ID != "rotated" || tok.Binding() != tc.binding) {
 				t.Errorf("token %+v", tok)
 			}
 		})

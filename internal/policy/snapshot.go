@@ -6,39 +6,79 @@
 package policy
 
 import (
-	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 )
 
 // Snapshot is a compiled, immutable view of the configuration at one
 // version. It is safe for concurrent use.
+//
+// Its indexes are persistent maps (pmap): Apply makes the next version by
+// copying only the shards a delta touches, so a snapshot shares nearly
+// everything with the one it came from and neither is ever modified.
 type Snapshot struct {
 	Version int64
 
-	exact    map[string][]*App       // host -> apps on it, longest path first
-	wildcard map[string][]*App       // "example.com" for "*.example.com" -> apps
-	tokens   map[string]*Token       // client id -> token
-	apps     map[string]*compiledApp // app id -> app
-	idps     map[string]*IdentityProvider
-	reused   int
+	exact    spmap[hostApps]     // host -> apps on it
+	wildcard spmap[hostApps]     // "example.com" for "*.example.com" -> apps
+	tokens   spmap[*Token]       // client id -> token
+	apps     spmap[*compiledApp] // app id -> app
+	policies policyTable         // each policy compiled once
+	idps     spmap[*IdentityProvider]
 
 	// Session revocations, looked up on every session request.
-	revokedSessions map[sessionKey]struct{}
-	revokedUsers    map[sessionKey]time.Time // key.id is the email
-	// invalid are stored domains ParseDomain refuses (stored before it
-	// existed); their hosts are in invalidHosts and closed (Route).
-	invalid      []InvalidDomain
+	revokedSessions pmap[sessionKey, struct{}]
+	revokedUsers    pmap[sessionKey, int64] // key.id is the email; revoked before, in unix nanoseconds
+
+	// invalid are the closed domains: stored domains ParseDomain refuses
+	// (stored before it existed) and domains two apps have in canonical
+	// form, in the apps' order; their hosts are in invalidHosts (Route).
+	// Both are small (usually empty) and rebuilt whole when they change.
+	invalid      []invalidEntry
 	invalidHosts map[string]bool
+}
+
+// hostApps are the apps on one host: served, longest path first, is what
+// Match reads; all is every destination claiming the host in the apps'
+// order (created_at, id), duplicates included, from which Apply rebuilds
+// served. all is nil when it is served itself.
+type hostApps struct {
+	served []*App
+	all    []*App
+}
+
+func (h hostApps) claims() []*App {
+	if h.all != nil {
+		return h.all
+	}
+	return h.served
+}
+
+// invalidEntry is one closed domain, with its place in InvalidDomains'
+// order: the app's order, then its unparseable domains before its
+// duplicates, each in the app's order.
+type invalidEntry struct {
+	created int64
+	appID   string
+	phase   int // 0: unparseable, 1: duplicate of another app's domain
+	idx     int
+	host    string // the closed host, lower-case, "*." for a wildcard
+	d       InvalidDomain
 }
 
 // InvalidDomain is a stored app domain that is not a valid app domain.
@@ -53,16 +93,16 @@ type InvalidDomain struct {
 // sessionKey scopes a session id or an email to its account.
 type sessionKey struct{ account, id string }
 
-// compiledApp is one app as compiled, with its destinations and the
-// encoding of what it was compiled from (appendAppInputs), so that a
-// rebuild can reuse it while the inputs stay the same. Comparing the
-// encodings, not a hash of them, makes a false match impossible and costs
-// less than hashing.
+// compiledApp is one app as compiled: its settings and its destinations.
 type compiledApp struct {
-	inputs  []byte // its own allocation, so a reused app pins no older buffer; holds the upstream secret, as base does
+	// base is the app's first destination, or its settings alone when it
+	// has none.
 	base    *App
-	dests   []*App          // one per valid self-hosted domain, in the app's order
+	dests   []App           // one per valid self-hosted domain, in the app's order
 	invalid []InvalidDomain // stored domains ParseDomain refuses
+	// private are the policies compiled from the app's own Policies (a
+	// Config in the older shape, without PolicyLinks).
+	private []privatePolicy
 }
 
 // IdentityProvider is one login method of an account.
@@ -89,21 +129,39 @@ type App struct {
 	CORS            *CORS
 
 	SessionDuration  time.Duration
-	CookieSameSite   string
 	CookieHTTPOnly   bool
 	CookiePathScoped bool
 	// BindingCookie binds each app session to a CF_Binding cookie set
 	// beside it (enable_binding_cookie).
-	BindingCookie               bool
-	ServiceAuth401Redirect      bool
+	BindingCookie          bool
+	ServiceAuth401Redirect bool
+	// AutoRedirect skips the login chooser when there is one method.
+	AutoRedirect bool
+	// AppSettings are the settings most apps leave unset, shared by all
+	// of those (never nil): their fields read as the app's own.
+	*AppSettings
+
+	// links are the app's policies by key, in precedence order; the
+	// snapshot deciding resolves them, so that a policy shared by many
+	// apps is compiled once and changing it touches none of them.
+	links []int32
+	// created (unix nanoseconds) and ID order apps as the store does;
+	// dest is the destination's index among the app's domains.
+	created int64
+	dest    int
+}
+
+// AppSettings are an app's less common settings, apart so that the many
+// apps without any share one.
+type AppSettings struct {
+	CookieSameSite              string
 	ReadServiceTokensFromHeader string
 	CustomDenyMessage           string
 	CustomDenyURL               string
 	CustomNonIdentityDenyURL    string
 	// AllowedIdPs limits the login methods offered (empty: all of the
-	// account's); AutoRedirect skips the chooser when there is one.
-	AllowedIdPs  []string
-	AutoRedirect bool
+	// account's).
+	AllowedIdPs []string
 	// SessionsRevokedAt: app tokens issued before it are refused.
 	SessionsRevokedAt time.Time
 	// UpstreamClientID and UpstreamClientSecret are the service token a
@@ -111,18 +169,17 @@ type App struct {
 	// client id is "" for an ordinary app.
 	UpstreamClientID     string
 	UpstreamClientSecret string
-
-	bypass      []*Policy
-	serviceAuth []*Policy
-	identity    []*Policy // allow and deny, by precedence
 }
 
-// Policy is one compiled policy.
+// noSettings are the settings of every app that sets none of them.
+var noSettings = &AppSettings{}
+
+// Policy is one compiled policy. A policy linked to many apps is one
+// Policy.
 type Policy struct {
 	ID              string
 	Name            string
 	Decision        access.Decision
-	Precedence      int
 	SessionDuration time.Duration
 	// PurposeJustificationRequired: an Allow policy lets a user in only
 	// with a reason, asked at login with PurposeJustificationPrompt.
@@ -133,151 +190,246 @@ type Policy struct {
 	exclude                      []rule
 }
 
-// Token is one service token's credential.
+// Token is one service token's credential, as authenticated by one of its
+// secrets.
 type Token struct {
 	ID        string
 	AccountID string
 	Name      string
 	ClientID  string
-	// Binding names the secret that authenticated the token: app tokens
-	// minted for it carry the binding, and work only while that secret
-	// does (see ServiceTokenSession).
-	Binding string
-	// prev is the token as authenticated by its previous secret (during a
-	// rotation's grace period), with that secret's Binding.
-	prev       *Token
-	hash       []byte
-	prevHash   []byte
-	prevExpiry time.Time
-	expires    time.Time
+	// hash is the secret's SHA-256 (access.HashSecret), or zero when
+	// the stored hash is not one: no secret hashes to zero.
+	hash    [sha256.Size]byte
+	expires int64 // unix nanoseconds
+	// rot is the token as authenticated by its previous secret, while a
+	// rotation's grace period may still be running; nil otherwise.
+	rot *rotation
 }
+
+type rotation struct {
+	prev   Token
+	expiry int64 // unix nanoseconds
+}
+
+// Binding names the secret that authenticated the token: app tokens
+// minted for it carry the binding, and work only while that secret does
+// (see ServiceTokenSession). It is a digest of the secret's hash, which
+// reveals nothing about the secret.
+func (t *Token) Binding() string {
+	b := t.binding()
+	return string(b[:])
+}
+
+func (t *Token) binding() [24]byte {
+	h := sha256.New()
+	h.Write([]byte("gatehouse service token binding\x00"))
+	h.Write(t.hash[:])
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	var out [24]byte
+	hex.Encode(out[:], sum[:12])
+	return out
+}
+
+// unixNano is t in unix nanoseconds, saturated at the int64 range (years
+// 1678 to 2262), so that comparing two is comparing the times.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.Year() < 1678:
+		return math.MinInt64
+	case t.Year() > 2261:
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// intern returns one shared copy of a string that many objects repeat
+// (account ids).
+func intern(s string) string { return unique.Make(s).Value() }
 
 // Compile builds a snapshot from a configuration. It does every costly
 // step (parsing, lower-casing, indexing) once, so that decisions do none.
-func Compile(cfg access.Config) (*Snapshot, error) { return CompileFrom(nil, cfg) }
-
-// CompileFrom is Compile, reusing prev's compiled apps whose inputs are
-// unchanged: the result decides exactly as Compile(cfg) would. An app is
-// reused when everything compiling it reads (see appendAppInputs) is byte
-// for byte the same, its linked policies included. Service tokens and
-// identity providers are not part of a compiled app (rules and
-// allowed_idps name them by id, looked up when a request is decided), so
-// they are rebuilt every time. prev may be nil.
-func CompileFrom(prev *Snapshot, cfg access.Config) (*Snapshot, error) {
-	exact, wildcard := len(cfg.Apps), 0
-	if prev != nil {
-		exact, wildcard = len(prev.exact), len(prev.wildcard)
-	}
-	s := &Snapshot{
-		Version:  cfg.Version,
-		exact:    make(map[string][]*App, exact),
-		wildcard: make(map[string][]*App, wildcard),
-		tokens:   make(map[string]*Token, len(cfg.ServiceTokens)),
-		apps:     make(map[string]*compiledApp, len(cfg.Apps)),
-		idps:     make(map[string]*IdentityProvider, len(cfg.IdentityProviders)),
-	}
+//
+// Each policy in cfg.Policies is compiled once, however many apps link
+// it. An app in the older shape (Policies set, no PolicyLinks) has its
+// policies compiled for it alone. Apps are ordered as the store lists
+// them, by CreatedAt then ID: that order decides which of two apps with
+// the same domain keeps it, and which app comes first on a host among
+// those with paths of one length.
+func Compile(cfg access.Config) (*Snapshot, error) {
+	s := &Snapshot{Version: cfg.Version}
+	idps := s.idps.edit()
 	for _, p := range cfg.IdentityProviders {
-		s.idps[p.ID] = &IdentityProvider{p}
+		idps.set(p.ID, &IdentityProvider{p})
 	}
-	var inputs []byte
-	domainOwner := make(map[string]string, len(cfg.Apps))
-	for i := range cfg.Apps {
-		a := &cfg.Apps[i]
-		inputs = appendAppInputs(inputs[:0], a)
-		var ca *compiledApp
-		if prev != nil {
-			if p := prev.apps[a.ID]; p != nil && bytes.Equal(p.inputs, inputs) {
-				ca = p
-				s.reused++
-			}
-		}
-		if ca == nil {
-			var err error
-			if ca, err = compileApp(a); err != nil {
-				return nil, fmt.Errorf("policy: app %s: %w", a.ID, err)
-			}
-			ca.inputs = bytes.Clone(inputs)
-		}
-		s.apps[a.ID] = ca
-		for _, bad := range ca.invalid {
-			s.closeHost(bad)
-		}
-		for j, app := range ca.dests {
-			if other, dup := domainOwner[app.Domain]; dup && other != a.ID {
-				// Two rows stored before domains were canonical that are
-				// now one domain: which app is meant is unknowable.
-				s.closeHost(InvalidDomain{AppID: a.ID, Domain: app.Domain, Err: fmt.Errorf("app %s has the same domain in canonical form", other)})
-				continue
-			}
-			domainOwner[app.Domain] = a.ID
-			m, key := s.exact, app.Host
-			if suffix, ok := strings.CutPrefix(app.Host, "*."); ok {
-				m, key = s.wildcard, suffix
-			}
-			if on := m[key]; on != nil {
-				m[key] = append(on, app)
-			} else {
-				// Most hosts have one app: index a slice of the app's own
-				// array instead of allocating one. Its cap is 1, so a second
-				// app on the host appends to a copy, which is then sorted.
-				m[key] = ca.dests[j : j+1 : j+1]
-			}
+	s.idps = idps.done()
+
+	compiled, err := compilePolicies(cfg.Policies)
+	if err != nil {
+		return nil, err
+	}
+	pols := buildPolicyTable(compiled).edit()
+
+	cas, err := compileApps(cfg.Apps, pols)
+	if err != nil {
+		return nil, err
+	}
+	s.apps = buildSpmap(len(cas), func(i int) string { return cfg.Apps[i].ID }, func(i int) *compiledApp { return cas[i] })
+	exact := map[string][]*App{}
+	wildcard := map[string][]*App{}
+	var invalid []invalidEntry
+	for i, ca := range cas {
+		ca.link(pols, cfg.Apps[i].PolicyLinks)
+		invalid = appendUnparseable(invalid, ca)
+		for j := range ca.dests {
+			d := &ca.dests[j]
+			m, key := hostKey(d, exact, wildcard)
+			m[key] = append(m[key], d)
 		}
 	}
-	for _, m := range []map[string][]*App{s.exact, s.wildcard} {
-		for _, apps := range m {
-			slices.SortStableFunc(apps, func(a, b *App) int { return len(b.Path) - len(a.Path) })
-		}
+	s.policies = pols.done()
+	s.exact, invalid = indexHosts(exact, invalid)
+	s.wildcard, invalid = indexHosts(wildcard, invalid)
+	s.setInvalid(invalid)
+
+	if s.tokens, err = compileTokens(cfg.ServiceTokens); err != nil {
+		return nil, err
 	}
-	for _, t := range cfg.ServiceTokens {
-		tok := &Token{ID: t.ID, AccountID: t.AccountID, Name: t.Name, ClientID: t.ClientID,
-			hash: t.SecretHash, prevHash: t.PreviousSecretHash, expires: t.ExpiresAt}
-		if t.PreviousSecretExpiresAt != nil {
-			tok.prevExpiry = *t.PreviousSecretExpiresAt
-		}
-		tok.Binding = secretBinding(t.SecretHash)
-		if t.PreviousSecretHash != nil {
-			prev := *tok
-			prev.Binding = secretBinding(t.PreviousSecretHash)
-			tok.prev = &prev
-		}
-		s.tokens[t.ClientID] = tok
-	}
-	s.revokedSessions = make(map[sessionKey]struct{})
-	s.revokedUsers = make(map[sessionKey]time.Time)
+
+	sessions, users := s.revokedSessions.edit(), s.revokedUsers.edit()
 	for _, r := range cfg.Revocations {
-		switch {
-		case r.SessionID != "":
-			s.revokedSessions[sessionKey{r.AccountID, r.SessionID}] = struct{}{}
-		case r.Email != "":
-			k := sessionKey{r.AccountID, strings.ToLower(r.Email)}
-			if r.RevokedAt.After(s.revokedUsers[k]) {
-				s.revokedUsers[k] = r.RevokedAt
-			}
-		}
+		revoke(sessions, users, r)
 	}
+	s.revokedSessions, s.revokedUsers = sessions.done(), users.done()
 	return s, nil
 }
 
-// secretBinding is a service token secret's Binding: a digest of its hash,
-// which names the secret without revealing anything about it.
-func secretBinding(hash []byte) string {
-	sum := sha256.Sum256(append([]byte("gatehouse service token binding\x00"), hash...))
-	return hex.EncodeToString(sum[:12])
+// CompileFrom is Compile; prev is ignored.
+//
+// Deprecated: follow the change feed with Apply instead.
+func CompileFrom(prev *Snapshot, cfg access.Config) (*Snapshot, error) { return Compile(cfg) }
+
+// Reused is 0: snapshots share their parts through Apply.
+//
+// Deprecated: kept for CompileFrom's callers.
+func (s *Snapshot) Reused() int { return 0 }
+
+func revoke(sessions *pmapEdit[sessionKey, struct{}], users *pmapEdit[sessionKey, int64], r access.SessionRevocation) {
+	switch {
+	case r.SessionID != "":
+		sessions.set(sessionKey{intern(r.AccountID), r.SessionID}, struct{}{})
+	case r.Email != "":
+		k := sessionKey{intern(r.AccountID), strings.ToLower(r.Email)}
+		at := unixNano(r.RevokedAt)
+		if old, ok := users.get(k); !ok || at > old {
+			users.set(k, at)
+		}
+	}
 }
 
-func (s *Snapshot) closeHost(bad InvalidDomain) {
-	s.invalid = append(s.invalid, bad)
-	if s.invalidHosts == nil {
-		s.invalidHosts = map[string]bool{}
+// hostKey returns the map a destination is indexed in and its key there.
+func hostKey[M any](d *App, exact, wildcard M) (M, string) {
+	if suffix, ok := strings.CutPrefix(d.Host, "*."); ok {
+		return wildcard, suffix
 	}
-	host, _, _ := strings.Cut(bad.Domain, "/")
-	s.invalidHosts[strings.TrimSuffix(strings.ToLower(host), ".")] = true
+	return exact, d.Host
+}
+
+// indexHosts makes the host index from every destination claiming each
+// host, adding to invalid the domains closed as duplicates.
+func indexHosts(claims map[string][]*App, invalid []invalidEntry) (spmap[hostApps], []invalidEntry) {
+	keys := make([]string, 0, len(claims))
+	for k := range claims {
+		keys = append(keys, k)
+	}
+	entries := make([]hostApps, len(keys))
+	closed := make([][]invalidEntry, len(keys))
+	parallel(len(keys), func(i int) {
+		all := claims[keys[i]]
+		slices.SortStableFunc(all, appOrder)
+		entries[i], closed[i] = serveHost(all)
+	})
+	for _, c := range closed {
+		invalid = append(invalid, c...)
+	}
+	return buildSpmap(len(keys), func(i int) string { return keys[i] }, func(i int) hostApps { return entries[i] }), invalid
+}
+
+// appOrder orders destinations as the store orders apps (created_at, id),
+// then by their place in the app's domains.
+func appOrder(a, b *App) int {
+	if c := cmp.Compare(a.created, b.created); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.ID, b.ID); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.dest, b.dest)
+}
+
+// serveHost makes a host's entry from every destination claiming it, in
+// appOrder: the first app to have a domain keeps it, and a later app with
+// the same domain (two rows stored before domains were canonical that are
+// now one domain: which app is meant is unknowable) closes the host.
+func serveHost(all []*App) (hostApps, []invalidEntry) {
+	if len(all) == 1 {
+		return hostApps{served: all}, nil
+	}
+	var closed []invalidEntry
+	served := make([]*App, 0, len(all))
+	owner := make(map[string]string, len(all))
+	for _, d := range all {
+		if other, dup := owner[d.Domain]; dup && other != d.ID {
+			closed = append(closed, invalidEntry{created: d.created, appID: d.ID, phase: 1, idx: d.dest, host: d.Host,
+				d: InvalidDomain{AppID: d.ID, Domain: d.Domain, Err: fmt.Errorf("app %s has the same domain in canonical form", other)}})
+			continue
+		}
+		owner[d.Domain] = d.ID
+		served = append(served, d)
+	}
+	slices.SortStableFunc(served, func(a, b *App) int { return len(b.Path) - len(a.Path) })
+	if len(closed) == 0 && slices.Equal(served, all) {
+		return hostApps{served: all}, nil
+	}
+	return hostApps{served: served, all: all}, closed
+}
+
+func appendUnparseable(invalid []invalidEntry, ca *compiledApp) []invalidEntry {
+	for i, bad := range ca.invalid {
+		host, _, _ := strings.Cut(bad.Domain, "/")
+		invalid = append(invalid, invalidEntry{created: ca.base.created, appID: bad.AppID, phase: 0, idx: i,
+			host: strings.TrimSuffix(strings.ToLower(host), "."), d: bad})
+	}
+	return invalid
+}
+
+// setInvalid sorts the closed domains and indexes their hosts.
+func (s *Snapshot) setInvalid(invalid []invalidEntry) {
+	slices.SortFunc(invalid, func(a, b invalidEntry) int {
+		return cmp.Or(cmp.Compare(a.created, b.created), strings.Compare(a.appID, b.appID),
+			cmp.Compare(a.phase, b.phase), cmp.Compare(a.idx, b.idx))
+	})
+	s.invalid, s.invalidHosts = invalid, nil
+	if len(invalid) > 0 {
+		s.invalidHosts = make(map[string]bool, len(invalid))
+		for _, e := range invalid {
+			s.invalidHosts[e.host] = true
+		}
+	}
 }
 
 // InvalidDomains returns the stored domains that are not valid app
 // domains, whose hosts the snapshot closes.
-func (s *Snapshot) InvalidDomains() []InvalidDomain { return s.invalid }
+func (s *Snapshot) InvalidDomains() []InvalidDomain {
+	if len(s.invalid) == 0 {
+		return nil
+	}
+	out := make([]InvalidDomain, len(s.invalid))
+	for i, e := range s.invalid {
+		out[i] = e.d
+	}
+	return out
+}
 
 // hostInvalid reports whether host, or a wildcard covering it, has an
 // invalid stored domain.
@@ -297,18 +449,131 @@ func (s *Snapshot) hostInvalid(host string) bool {
 	}
 }
 
-// Reused returns how many of the snapshot's apps CompileFrom took
-// unchanged from the previous snapshot.
-func (s *Snapshot) Reused() int { return s.reused }
+// compileTokens indexes service tokens by client id.
+func compileTokens(creds []access.ServiceTokenCredential) (spmap[*Token], error) {
+	// One allocation for every token: they live and die with the
+	// snapshots that share them.
+	toks := make([]Token, len(creds))
+	parallel(len(creds), func(i int) { compileToken(&toks[i], &creds[i]) })
+	return buildSpmap(len(toks), func(i int) string { return toks[i].ClientID }, func(i int) *Token { return &toks[i] }), nil
+}
 
-// compileApp compiles one app and its destinations. It reads nothing but
-// what appendAppInputs encodes.
-func compileApp(a *access.App) (*compiledApp, error) {
-	base, err := compileAppSettings(a)
+// parallel calls f(i) for every i below n, on every core.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), 8)
+	if n < 1024 || workers == 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	const chunk = 256
+	var next atomic.Int64
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				from := int(next.Add(chunk)) - chunk
+				if from >= n {
+					return
+				}
+				for i := from; i < min(from+chunk, n); i++ {
+					f(i)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func compileToken(tok *Token, t *access.ServiceTokenCredential) {
+	// The token's strings are one allocation, not three.
+	all := t.ID + t.Name + t.ClientID
+	id, name, client := all[:len(t.ID)], all[len(t.ID):len(t.ID)+len(t.Name)], all[len(t.ID)+len(t.Name):]
+	*tok = Token{ID: id, AccountID: intern(t.AccountID), Name: name, ClientID: client, expires: unixNano(t.ExpiresAt)}
+	tok.hash = secretHash(t.SecretHash)
+	if t.PreviousSecretHash != nil && t.PreviousSecretExpiresAt != nil {
+		r := &rotation{prev: *tok, expiry: unixNano(*t.PreviousSecretExpiresAt)}
+		r.prev.hash = secretHash(t.PreviousSecretHash)
+		tok.rot = r
+	}
+}
+
+// secretHash is a stored secret hash, or zero when it is not one.
+func secretHash(b []byte) (h [sha256.Size]byte) {
+	if len(b) == sha256.Size {
+		copy(h[:], b)
+	}
+	return h
+}
+
+// privateKey is the policies-map key of a policy an app in the older
+// Config shape carries itself: it cannot collide with a policy id.
+func privateKey(appID, policyID string) string { return "\x00" + appID + "\x00" + policyID }
+
+// compileApps compiles every app, its links resolved to the slots pols
+// has; ca.link completes them.
+func compileApps(apps []access.App, pols *policyTableEdit) ([]*compiledApp, error) {
+	out := make([]*compiledApp, len(apps))
+	errs := make([]error, len(apps))
+	parallel(len(apps), func(i int) { out[i], errs[i] = compileApp(&apps[i], pols) })
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("policy: app %s: %w", apps[i].ID, err)
+		}
+	}
+	return out, nil
+}
+
+// compilePolicies compiles every policy.
+func compilePolicies(ps []access.Policy) ([]*Policy, error) {
+	out := make([]*Policy, len(ps))
+	errs := make([]error, len(ps))
+	parallel(len(ps), func(i int) { out[i], errs[i] = compilePolicy(ps[i]) })
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("policy: policy %s: %w", ps[i].ID, err)
+		}
+	}
+	return out, nil
+}
+
+// link completes the app's links: it gives a slot to each linked policy
+// id without one and stores the app's own policies (older Config shape).
+// ids are the app's links as given.
+func (ca *compiledApp) link(pols *policyTableEdit, ids []access.PolicyLink) {
+	links := ca.base.links
+	if len(ca.private) > 0 {
+		for i, pp := range ca.private {
+			pols.set(pp.key, pp.p)
+			links[i], _ = pols.lookup(pp.key)
+		}
+		return
+	}
+	for i, slot := range links {
+		if slot < 0 {
+			links[i] = pols.slot(ids[i].ID)
+		}
+	}
+}
+
+// privatePolicy is a policy compiled for one app alone (see privateKey).
+type privatePolicy struct {
+	key string
+	p   *Policy
+}
+
+// compileApp compiles one app and its destinations.
+func compileApp(a *access.App, pols *policyTableEdit) (*compiledApp, error) {
+	base, private, err := compileAppSettings(a, pols)
 	if err != nil {
 		return nil, err
 	}
-	ca := &compiledApp{base: base, dests: make([]*App, 0, len(a.SelfHostedDomains))}
+	ca := &compiledApp{base: base, private: private}
+	// The destinations are one array: an app lives and dies whole.
+	dests := make([]App, 0, len(a.SelfHostedDomains))
 	for _, d := range a.SelfHostedDomains {
 		// Domains are parsed when written; a row stored before that may
 		// be in another form, matched in its canonical form or, when it
@@ -320,70 +585,97 @@ func compileApp(a *access.App) (*compiledApp, error) {
 		}
 		app := *base
 		app.Host, app.Path, app.Domain = dom.Host(), dom.Path(), dom.String()
-		ca.dests = append(ca.dests, &app)
+		app.dest = len(dests)
+		dests = append(dests, app)
+	}
+	ca.dests = dests
+	if len(dests) > 0 {
+		ca.base = &dests[0]
 	}
 	return ca, nil
 }
 
-func compileAppSettings(a *access.App) (*App, error) {
+func compileAppSettings(a *access.App, pols *policyTableEdit) (*App, []privatePolicy, error) {
 	app := &App{
-		ID: a.ID, AccountID: a.AccountID, AUD: a.AUD, Name: a.Name,
-		PreflightBypass:             a.OptionsPreflightBypass,
+		ID: a.ID, AccountID: intern(a.AccountID), AUD: a.AUD, Name: a.Name,
+		PreflightBypass:        a.OptionsPreflightBypass,
+		CookieHTTPOnly:         a.HTTPOnlyCookieAttribute == nil || *a.HTTPOnlyCookieAttribute,
+		CookiePathScoped:       a.PathCookieAttribute,
+		BindingCookie:          a.EnableBindingCookie,
+		ServiceAuth401Redirect: a.ServiceAuth401Redirect,
+		AutoRedirect:           a.AutoRedirectToIdentity,
+		created:                unixNano(a.CreatedAt),
+	}
+	set := AppSettings{
 		CookieSameSite:              a.SameSiteCookieAttribute,
-		CookieHTTPOnly:              a.HTTPOnlyCookieAttribute == nil || *a.HTTPOnlyCookieAttribute,
-		CookiePathScoped:            a.PathCookieAttribute,
-		BindingCookie:               a.EnableBindingCookie,
-		ServiceAuth401Redirect:      a.ServiceAuth401Redirect,
 		ReadServiceTokensFromHeader: a.ReadServiceTokensFromHeader,
 		CustomDenyMessage:           a.CustomDenyMessage,
 		CustomDenyURL:               a.CustomDenyURL,
 		CustomNonIdentityDenyURL:    a.CustomNonIdentityDenyURL,
 		AllowedIdPs:                 a.AllowedIdPs,
-		AutoRedirect:                a.AutoRedirectToIdentity,
 	}
 	if a.SessionsRevokedAt != nil {
-		app.SessionsRevokedAt = *a.SessionsRevokedAt
+		set.SessionsRevokedAt = *a.SessionsRevokedAt
 	}
 	if a.UpstreamServiceToken != nil {
-		app.UpstreamClientID = a.UpstreamServiceToken.ClientID
-		app.UpstreamClientSecret = a.UpstreamClientSecret
+		set.UpstreamClientID = a.UpstreamServiceToken.ClientID
+		set.UpstreamClientSecret = a.UpstreamClientSecret
+	}
+	app.AppSettings = noSettings
+	if len(set.AllowedIdPs) > 0 || set.SessionsRevokedAt != (time.Time{}) || set.CookieSameSite != "" ||
+		set.ReadServiceTokensFromHeader != "" || set.CustomDenyMessage != "" || set.CustomDenyURL != "" ||
+		set.CustomNonIdentityDenyURL != "" || set.UpstreamClientID != "" || set.UpstreamClientSecret != "" {
+		app.AppSettings = &set
 	}
 	if a.Origin != "" {
 		u, err := url.Parse(a.Origin)
 		if err != nil {
-			return nil, fmt.Errorf("origin: %w", err)
+			return nil, nil, fmt.Errorf("origin: %w", err)
 		}
 		app.Origin = u
 	}
 	d, err := time.ParseDuration(a.SessionDuration)
 	if err != nil {
-		return nil, fmt.Errorf("session_duration: %w", err)
+		return nil, nil, fmt.Errorf("session_duration: %w", err)
 	}
 	app.SessionDuration = d
 	if a.CORSHeaders.Configured() {
 		app.CORS = compileCORS(a.CORSHeaders)
 	}
-	for _, p := range a.Policies {
+	var private []privatePolicy
+	if len(a.PolicyLinks) > 0 || len(a.Policies) == 0 {
+		// Slots are read here, on every core; the links to ids without
+		// one (-1) are given theirs by link, on one.
+		app.links = make([]int32, len(a.PolicyLinks))
+		for i, l := range a.PolicyLinks {
+			if slot, ok := pols.lookup(l.ID); ok {
+				app.links[i] = slot
+			} else {
+				app.links[i] = -1
+			}
+		}
+		return app, nil, nil
+	}
+	// The older shape: the app carries its policies, in precedence order.
+	app.links = make([]int32, len(a.Policies))
+	for i, p := range a.Policies {
 		cp, err := compilePolicy(p)
 		if err != nil {
-			return nil, fmt.Errorf("policy %s: %w", p.ID, err)
+			return nil, nil, fmt.Errorf("policy %s: %w", p.ID, err)
 		}
-		switch p.Decision {
-		case access.DecisionBypass:
-			app.bypass = append(app.bypass, cp)
-		case access.DecisionNonIdentity:
-			app.serviceAuth = append(app.serviceAuth, cp)
-		case access.DecisionAllow, access.DecisionDeny:
-			app.identity = append(app.identity, cp)
-		default:
-			return nil, fmt.Errorf("policy %s: unknown decision %q", p.ID, p.Decision)
-		}
+		app.links[i] = -1
+		private = append(private, privatePolicy{privateKey(a.ID, p.ID), cp})
 	}
-	return app, nil
+	return app, private, nil
 }
 
 func compilePolicy(p access.Policy) (*Policy, error) {
-	cp := &Policy{ID: p.ID, Name: p.Name, Decision: p.Decision, Precedence: p.Precedence,
+	switch p.Decision {
+	case access.DecisionAllow, access.DecisionDeny, access.DecisionBypass, access.DecisionNonIdentity:
+	default:
+		return nil, fmt.Errorf("unknown decision %q", p.Decision)
+	}
+	cp := &Policy{ID: p.ID, Name: p.Name, Decision: p.Decision,
 		PurposeJustificationRequired: p.PurposeJustificationRequired, PurposeJustificationPrompt: p.PurposeJustificationPrompt}
 	if p.SessionDuration != "" {
 		d, err := time.ParseDuration(p.SessionDuration)
@@ -466,9 +758,17 @@ func compileCORS(c *access.CORSSettings) *CORS {
 // Match returns the app protecting host and path: exact hosts before
 // wildcards, then the longest path prefix. host must be lower-case and
 // without a port.
+
+// Match returns the app protecting host and path: exact hosts before
+// wildcards, then the longest path prefix. host must be lower-case and
+// without a port.
 func (s *Snapshot) Match(host, path string) *App {
-	if app := matchPath(s.exact[host], path); app != nil {
+	h, _ := s.exact.get(host)
+	if app := matchPath(h.served, path); app != nil {
 		return app
+	}
+	if s.wildcard.n == 0 {
+		return nil
 	}
 	// "*.example.com" covers a.example.com and a.b.example.com: try each
 	// parent domain, nearest first.
@@ -477,7 +777,8 @@ func (s *Snapshot) Match(host, path string) *App {
 		if !ok {
 			return nil
 		}
-		if app := matchPath(s.wildcard[parent], path); app != nil {
+		h, _ := s.wildcard.get(parent)
+		if app := matchPath(h.served, path); app != nil {
 			return app
 		}
 		rest = parent
@@ -502,13 +803,13 @@ func (s *Snapshot) LoginMethods(app *App) []*IdentityProvider {
 	var out []*IdentityProvider
 	if len(app.AllowedIdPs) > 0 {
 		for _, id := range app.AllowedIdPs {
-			if p := s.idps[id]; p != nil && p.AccountID == app.AccountID {
+			if p, _ := s.idps.get(id); p != nil && p.AccountID == app.AccountID {
 				out = append(out, p)
 			}
 		}
 		return out
 	}
-	for _, p := range s.idps {
+	for _, p := range s.idps.all() {
 		if p.AccountID == app.AccountID {
 			out = append(out, p)
 		}
@@ -519,7 +820,7 @@ func (s *Snapshot) LoginMethods(app *App) []*IdentityProvider {
 
 // IdentityProvider returns an account's provider by id, or nil.
 func (s *Snapshot) IdentityProvider(accountID, id string) *IdentityProvider {
-	if p := s.idps[id]; p != nil && p.AccountID == accountID {
+	if p, _ := s.idps.get(id); p != nil && p.AccountID == accountID {
 		return p
 	}
 	return nil
@@ -527,14 +828,14 @@ func (s *Snapshot) IdentityProvider(accountID, id string) *IdentityProvider {
 
 // App returns an app by id, or nil.
 func (s *Snapshot) App(id string) *App {
-	if ca := s.apps[id]; ca != nil {
+	if ca, _ := s.apps.get(id); ca != nil {
 		return ca.base
 	}
 	return nil
 }
 
 // Apps returns how many apps the snapshot holds.
-func (s *Snapshot) Apps() int { return len(s.apps) }
+func (s *Snapshot) Apps() int { return s.apps.len() }
 
 // ruleKind enumerates compiled rule types.
 type ruleKind uint8
