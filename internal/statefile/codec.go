@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -119,15 +120,25 @@ func (d *dec) byte1() byte {
 	return c
 }
 
-func (d *dec) str() string   { return string(d.take(d.u64())) }
+// str and the byte slices share the record's buffer rather than copy
+// it: a decoded chunk is one allocation, and its buffer (fresh from the
+// decryption) is never written again.
+func (d *dec) str() string {
+	b := d.take(d.u64())
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
 func (d *dec) boolean() bool { return d.byte1() == 1 }
-func (d *dec) bytes() []byte { return append([]byte(nil), d.take(d.u64())...) }
+func (d *dec) bytes() []byte { return d.take(d.u64()) }
 func (d *dec) nilBytes() []byte {
 	n := d.u64()
 	if n == 0 {
 		return nil
 	}
-	return append([]byte{}, d.take(n-1)...)
+	return d.take(n - 1)
 }
 
 // count reads a length and refuses one that cannot fit in what is left
@@ -183,9 +194,9 @@ func (d *dec) done() error {
 	return d.err
 }
 
-// Service tokens and revocations, the bulk of a large config, have a
-// binary form; apps, policies and identity providers are JSON (with the
-// fields their wire form hides), decoded in parallel.
+// Service tokens, revocations, apps and policies, the bulk of a large
+// config, have a binary form (objects.go); identity providers, few, are
+// JSON with the fields their wire form hides.
 
 func encodeTokens(e *enc, ts []access.ServiceTokenCredential) {
 	e.u64(uint64(len(ts)))
@@ -265,22 +276,6 @@ func decodeKeys(d *dec) []session.ExportedKey {
 	return out
 }
 
-// appJSON is an app with the fields its wire form leaves out.
-type appJSON struct {
-	access.App
-	XAccountID            string              `json:"x_account_id"`
-	XRevision             int64               `json:"x_revision"`
-	XSessionsRevokedAt    *time.Time          `json:"x_sessions_revoked_at"`
-	XUpstreamClientSecret string              `json:"x_upstream_client_secret"`
-	XPolicyLinks          []access.PolicyLink `json:"x_policy_links"`
-}
-
-type policyJSON struct {
-	access.Policy
-	XAppID    string `json:"x_app_id"`
-	XRevision int64  `json:"x_revision"`
-}
-
 type idpJSON struct {
 	access.IdentityProvider
 	XAccountID string `json:"x_account_id"`
@@ -288,47 +283,41 @@ type idpJSON struct {
 }
 
 func encodeApps(e *enc, apps []access.App) error {
-	recs := make([]appJSON, len(apps))
-	for i, a := range apps {
-		recs[i] = appJSON{App: a, XAccountID: a.AccountID, XRevision: a.Revision, XSessionsRevokedAt: a.SessionsRevokedAt,
-			XUpstreamClientSecret: a.UpstreamClientSecret, XPolicyLinks: a.PolicyLinks}
+	e.u64(uint64(len(apps)))
+	for i := range apps {
+		encodeApp(e, &apps[i])
 	}
-	return encodeJSON(e, recs)
+	return nil
 }
 
 func decodeApps(d *dec) []access.App {
-	var recs []appJSON
-	if !decodeJSON(d, &recs) || len(recs) == 0 {
+	n := d.count(16)
+	if n == 0 {
 		return nil
 	}
-	out := make([]access.App, len(recs))
-	for i, r := range recs {
-		a := r.App
-		a.AccountID, a.Revision, a.SessionsRevokedAt = r.XAccountID, r.XRevision, r.XSessionsRevokedAt
-		a.UpstreamClientSecret, a.PolicyLinks = r.XUpstreamClientSecret, r.XPolicyLinks
-		out[i] = a
+	out := make([]access.App, n)
+	for i := range out {
+		decodeApp(d, &out[i])
 	}
 	return out
 }
 
 func encodePolicies(e *enc, ps []access.Policy) error {
-	recs := make([]policyJSON, len(ps))
-	for i, p := range ps {
-		recs[i] = policyJSON{Policy: p, XAppID: p.AppID, XRevision: p.Revision}
+	e.u64(uint64(len(ps)))
+	for i := range ps {
+		encodePolicy(e, &ps[i])
 	}
-	return encodeJSON(e, recs)
+	return nil
 }
 
 func decodePolicies(d *dec) []access.Policy {
-	var recs []policyJSON
-	if !decodeJSON(d, &recs) || len(recs) == 0 {
+	n := d.count(8)
+	if n == 0 {
 		return nil
 	}
-	out := make([]access.Policy, len(recs))
-	for i, r := range recs {
-		p := r.Policy
-		p.AppID, p.Revision = r.XAppID, r.XRevision
-		out[i] = p
+	out := make([]access.Policy, n)
+	for i := range out {
+		decodePolicy(d, &out[i])
 	}
 	return out
 }

@@ -189,7 +189,8 @@ func sealRecord(out []byte, key []byte, kind uint32, id fileID, seq uint64, plai
 // part is one decoded record.
 type part struct {
 	typ      byte
-	version  int64 // H and E
+	version  int64    // H and E
+	counts   [5]int64 // H: apps, policies, tokens, identity providers, revocations
 	keys     []session.ExportedKey
 	apps     []access.App
 	policies []access.Policy
@@ -202,7 +203,12 @@ type part struct {
 func encodePart(e *enc, p *part) error {
 	e.b = append(e.b, p.typ)
 	switch p.typ {
-	case recHeader, recEnd:
+	case recHeader:
+		e.i64(p.version)
+		for _, n := range p.counts {
+			e.i64(n)
+		}
+	case recEnd:
 		e.i64(p.version)
 	case recKeys:
 		encodeKeys(e, p.keys)
@@ -228,7 +234,12 @@ func decodePart(plain []byte) (part, error) {
 	d := &dec{b: plain}
 	p := part{typ: d.byte1()}
 	switch p.typ {
-	case recHeader, recEnd:
+	case recHeader:
+		p.version = d.i64()
+		for i := range p.counts {
+			p.counts[i] = d.i64()
+		}
+	case recEnd:
 		p.version = d.i64()
 	case recKeys:
 		p.keys = decodeKeys(d)

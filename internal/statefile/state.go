@@ -57,6 +57,15 @@ func Open(dir string, key []byte) (*State, error) {
 		switch p.typ {
 		case recHeader:
 			cfg.Version = p.version
+			// Room for the base's objects and a few new ones: appending
+			// a million tokens to a growing slice copies them many times.
+			c := p.counts
+			room := func(n int64) int { return int(min(max(n, 0), 1<<24)) + 64 }
+			cfg.Apps = make([]access.App, 0, room(c[0]))
+			cfg.Policies = make([]access.Policy, 0, room(c[1]))
+			cfg.ServiceTokens = make([]access.ServiceTokenCredential, 0, room(c[2]))
+			cfg.IdentityProviders = make([]access.IdentityProvider, 0, room(c[3]))
+			cfg.Revocations = make([]access.SessionRevocation, 0, room(c[4]))
 		case recKeys:
 			st.Keys = p.keys
 		case recApps:
@@ -229,7 +238,7 @@ func (m *merger) feed(p part) error {
 			m.ov.add(&j.delta)
 			m.applied++
 		}
-		return m.emit(part{typ: recHeader, version: m.ov.version})
+		return m.emit(part{typ: recHeader, version: m.ov.version, counts: p.counts})
 	case recEnd:
 		if err := m.flushTo(len(sections)); err != nil {
 			return err

@@ -204,7 +204,9 @@ func (w *Writer) writeBase(cfg *access.Config, keys []session.ExportedKey) error
 		if err := pw.header(); err != nil {
 			return err
 		}
-		if err := pw.put(part{typ: recHeader, version: cfg.Version}); err != nil {
+		counts := [5]int64{int64(len(cfg.Apps)), int64(len(cfg.Policies)), int64(len(cfg.ServiceTokens)),
+			int64(len(cfg.IdentityProviders)), int64(len(cfg.Revocations))}
+		if err := pw.put(part{typ: recHeader, version: cfg.Version, counts: counts}); err != nil {
 			return err
 		}
 		if keys != nil {
