@@ -135,6 +135,9 @@ type recordReader struct {
 	seq  uint64
 	// good is the offset just past the last whole record read.
 	good int64
+	// left is how many bytes of records the file holds, so that a bad
+	// length is torn before anything is allocated for it.
+	left int64
 }
 
 // raw returns the next sealed record and its position; io.EOF at a
@@ -151,7 +154,7 @@ func (rr *recordReader) raw() (uint64, []byte, error) {
 		return 0, nil, err
 	}
 	size := binary.BigEndian.Uint32(n[:])
-	if size > maxRecord {
+	if size > maxRecord || int64(size) > rr.left-rr.good-4 {
 		return 0, nil, errTorn
 	}
 	b := make([]byte, size)
@@ -268,7 +271,11 @@ func decodePart(plain []byte) (part, error) {
 // decoding in parallel, and passes each part to fn in file order. It
 // fails (ErrRefused) unless the base is whole: a header first, sections
 // in order, an end record last.
-func streamBase(f io.Reader, key []byte, fn func(part) error) error {
+func streamBase(f *os.File, key []byte, fn func(part) error) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
 	id, err := parseHeader(f, kindBase)
 	if errors.Is(err, errTorn) {
 		return fmt.Errorf("%w: base file cut short", ErrRefused)
@@ -276,7 +283,7 @@ func streamBase(f io.Reader, key []byte, fn func(part) error) error {
 	if err != nil {
 		return err
 	}
-	rr := &recordReader{r: bufio.NewReaderSize(f, 1<<20), key: key, kind: kindBase, id: id}
+	rr := &recordReader{r: bufio.NewReaderSize(f, 1<<20), key: key, kind: kindBase, id: id, left: fi.Size() - int64(headerSize)}
 
 	type result struct {
 		p   part
@@ -413,8 +420,12 @@ func readJournal(path string, key []byte, base fileID) (journal, bool, error) {
 	if err != nil {
 		return journal{}, false, err
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		return journal{}, false, err
+	}
 	j := journal{good: int64(headerSize)}
-	rr := &recordReader{r: bufio.NewReader(f), key: key, kind: kindJournal, id: id}
+	rr := &recordReader{r: bufio.NewReader(f), key: key, kind: kindJournal, id: id, left: fi.Size() - int64(headerSize)}
 	for {
 		seq, b, err := rr.raw()
 		if errors.Is(err, io.EOF) {

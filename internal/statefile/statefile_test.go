@@ -78,12 +78,12 @@ func testConfig(apps, tokens int) access.Config {
 	return cfg
 }
 
-func testKeys(t *testing.T) []session.ExportedKey {
+func testKeys(testing.TB) []session.ExportedKey {
 	return []session.ExportedKey{{KID: "kid-1", PrivateKey: []byte("not a real key"), PublicCert: "cert", CreatedAt: t0}}
 }
 
 // save writes cfg as a base (and any deltas after it) through a Writer.
-func save(t *testing.T, dir string, cfg access.Config, keys []session.ExportedKey, deltas ...access.Delta) *Writer {
+func save(t testing.TB, dir string, cfg access.Config, keys []session.ExportedKey, deltas ...access.Delta) *Writer {
 	t.Helper()
 	w, err := NewWriter(dir, testKey, quiet(), nil)
 	if err != nil {
