@@ -316,6 +316,16 @@ func (l *Loader) check(ctx context.Context) error {
 		return err
 	}
 	st := l.state.Load()
+	if st != nil && v < st.Snap.Version {
+		// A database behind the config enforced: restored from a backup,
+		// or another database than the saved state came from. Its
+		// versions say nothing about ours: load it whole.
+		if err := l.full(ctx, time.Time{}, fmt.Sprintf("the database is at version %d, behind the %d enforced", v, st.Snap.Version)); err != nil {
+			l.log.Error("reload failed: keeping the last config", "version", l.version(), "err", err)
+			l.setError(err)
+		}
+		return nil
+	}
 	if st == nil || v > st.Snap.Version || st.Keys == nil || l.keyRetired() {
 		if err := l.update(ctx, time.Time{}); err != nil {
 			l.log.Error("reload failed: keeping the last config", "version", l.version(), "err", err)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/statefile"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // waitForSavedState waits until the state in dir is at version v or newer.
@@ -199,5 +201,54 @@ func TestABurstOfChangesIsAppliedInFewerReloads(t *testing.T) {
 		if resp, _ := e.Do(t, e.Request(t, "GET", h, "/", nil)); resp.StatusCode != 200 {
 			t.Fatalf("%s after the burst: %d", h, resp.StatusCode)
 		}
+	}
+}
+
+// TestASavedStateAheadOfTheDatabaseIsReplaced: a database behind the
+// saved state (restored from a backup, or another one) is loaded whole,
+// not ignored until its versions pass the state's.
+func TestASavedStateAheadOfTheDatabaseIsReplaced(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	old := gatehousetest.NewAPI(t)
+	origin := gatehousetest.StartOrigin(t)
+	first := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: old.Store, StateDir: dir})
+	was, now := host(t, "was"), host(t, "now")
+	for i := range 3 {
+		old.CreateApp(t, host(t, "pad"+strconv.Itoa(i)), origin.URL, nil)
+	}
+	old.CreateApp(t, was, origin.URL, nil, pol("open", "bypass", rules(t, `{"everyone":{}}`)))
+	first.Sync(t, old.Store)
+	waitForSavedState(t, dir, first.Loader.State().Snap.Version)
+	first.Started.Stop()
+
+	freshURL := gatehousetest.NewDatabase(t)
+	if err := store.MigrateUp(freshURL); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := store.Open(context.Background(), freshURL, store.WithMasterKey(gatehousetest.MasterKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fresh.Close)
+	a := gatehousetest.NewAPIOn(t, fresh)
+	a.CreateApp(t, now, origin.URL, nil, pol("open", "bypass", rules(t, `{"everyone":{}}`)))
+	if v, _ := fresh.ConfigVersion(context.Background()); v >= first.Loader.State().Snap.Version {
+		t.Skipf("the fresh database (version %d) is not behind the saved state", v)
+	}
+	second := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: fresh, StateDir: dir})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, _ := second.Do(t, second.Request(t, "GET", now, "/", nil))
+		if resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the fresh database's app is not served: %d", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if resp, _ := second.Do(t, second.Request(t, "GET", was, "/", nil)); resp.StatusCode != 404 {
+		t.Fatalf("an app of the saved state that the database does not have: %d", resp.StatusCode)
 	}
 }
