@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -120,6 +121,10 @@ func Start(ctx context.Context, deps Deps, cfg StartConfig) (*Edge, error) {
 	var sw *statefile.Writer
 	if cfg.StateDir != "" {
 		begin := time.Now()
+		// Reading the state allocates the whole config at once, with
+		// nothing to free: collecting while it grows would only rescan
+		// it (twice as slow at 1M tokens). GOMEMLIMIT still holds.
+		gc := debug.SetGCPercent(400)
 		saved, err := statefile.Open(cfg.StateDir, deps.MasterKey)
 		switch {
 		case errors.Is(err, statefile.ErrNoState):
@@ -136,6 +141,7 @@ func Start(ctx context.Context, deps Deps, cfg StartConfig) (*Edge, error) {
 					"apps", snap.Apps(), "journal_records", saved.Deltas, "took", time.Since(begin))
 			}
 		}
+		debug.SetGCPercent(gc)
 		if sw, err = statefile.NewWriter(cfg.StateDir, deps.MasterKey, log, saved); err != nil {
 			return nil, err
 		}

@@ -1,12 +1,12 @@
 package statefile
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
-	"unsafe"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -16,19 +16,40 @@ import (
 // or a format this build does not read, never trusted.
 var errCorrupt = errors.New("statefile: record does not decode")
 
-// enc appends the binary forms of values to a buffer.
-type enc struct{ b []byte }
+// enc appends the binary forms of values to a record. String and byte
+// data go to blobs of their own, ahead of the structure, so that a
+// decoded record costs one allocation for all its strings and one for
+// all its bytes, and holds on to nothing else (not the varints, not the
+// decrypted buffer).
+type enc struct {
+	typ byte
+	b   []byte // structure: lengths, numbers, flags
+	s   []byte // string data
+	bin []byte // byte-slice data
+}
 
 func (e *enc) u64(v uint64)   { e.b = binary.AppendUvarint(e.b, v) }
 func (e *enc) i64(v int64)    { e.b = binary.AppendVarint(e.b, v) }
-func (e *enc) str(s string)   { e.u64(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *enc) bytes(p []byte) { e.u64(uint64(len(p))); e.b = append(e.b, p...) }
+func (e *enc) str(s string)   { e.u64(uint64(len(s))); e.s = append(e.s, s...) }
+func (e *enc) bytes(p []byte) { e.u64(uint64(len(p))); e.bin = append(e.bin, p...) }
 func (e *enc) boolean(v bool) { e.b = append(e.b, b2u(v)) }
 func (e *enc) strs(ss []string) {
 	e.u64(uint64(len(ss)))
 	for _, s := range ss {
 		e.str(s)
 	}
+}
+
+// record is the plaintext of the record: type, string blob, byte blob,
+// structure.
+func (e *enc) record() []byte {
+	out := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(e.s)+len(e.bin)+len(e.b))
+	out = append(out, e.typ)
+	out = binary.AppendUvarint(out, uint64(len(e.s)))
+	out = append(out, e.s...)
+	out = binary.AppendUvarint(out, uint64(len(e.bin)))
+	out = append(out, e.bin...)
+	return append(out, e.b...)
 }
 
 // nilBytes tells a nil slice from an empty one: 0 is nil, n+1 is n bytes.
@@ -38,7 +59,7 @@ func (e *enc) nilBytes(p []byte) {
 		return
 	}
 	e.u64(uint64(len(p)) + 1)
-	e.b = append(e.b, p...)
+	e.bin = append(e.bin, p...)
 }
 
 // when writes a time as Unix nanoseconds; the zero time as 0 and a flag.
@@ -69,8 +90,24 @@ func b2u(v bool) byte {
 // dec reads what enc wrote; the first error sticks and later reads
 // return zero values.
 type dec struct {
-	b   []byte
-	err error
+	b    []byte
+	s    string // the record's strings, one allocation
+	soff int
+	bin  []byte // the record's bytes, one allocation
+	boff int
+	err  error
+}
+
+// newDec splits a record's plaintext into its type, blobs and structure.
+func newDec(plain []byte) (byte, *dec) {
+	d0 := &dec{b: plain}
+	typ := d0.byte1()
+	s := d0.take(d0.u64())
+	bin := d0.take(d0.u64())
+	if d0.err != nil {
+		return typ, d0
+	}
+	return typ, &dec{b: d0.b, s: string(s), bin: bytes.Clone(bin)}
 }
 
 func (d *dec) fail() {
@@ -120,25 +157,35 @@ func (d *dec) byte1() byte {
 	return c
 }
 
-// str and the byte slices share the record's buffer rather than copy
-// it: a decoded chunk is one allocation, and its buffer (fresh from the
-// decryption) is never written again.
 func (d *dec) str() string {
-	b := d.take(d.u64())
-	if len(b) == 0 {
+	n := d.u64()
+	if n > uint64(len(d.s)-d.soff) {
+		d.fail()
 		return ""
 	}
-	return unsafe.String(&b[0], len(b))
+	v := d.s[d.soff : d.soff+int(n)]
+	d.soff += int(n)
+	return v
+}
+
+func (d *dec) binary(n uint64) []byte {
+	if n > uint64(len(d.bin)-d.boff) {
+		d.fail()
+		return nil
+	}
+	v := d.bin[d.boff : d.boff+int(n) : d.boff+int(n)]
+	d.boff += int(n)
+	return v
 }
 
 func (d *dec) boolean() bool { return d.byte1() == 1 }
-func (d *dec) bytes() []byte { return d.take(d.u64()) }
+func (d *dec) bytes() []byte { return d.binary(d.u64()) }
 func (d *dec) nilBytes() []byte {
 	n := d.u64()
 	if n == 0 {
 		return nil
 	}
-	return d.take(n - 1)
+	return d.binary(n - 1)
 }
 
 // count reads a length and refuses one that cannot fit in what is left
@@ -188,7 +235,7 @@ func (d *dec) whenPtr() *time.Time {
 
 // done fails unless everything was read.
 func (d *dec) done() error {
-	if d.err == nil && len(d.b) != 0 {
+	if d.err == nil && (len(d.b) != 0 || d.soff != len(d.s) || d.boff != len(d.bin)) {
 		d.err = errCorrupt
 	}
 	return d.err
@@ -349,7 +396,8 @@ func encodeJSON(e *enc, v any) error {
 	if err != nil {
 		return fmt.Errorf("statefile: encode: %w", err)
 	}
-	e.bytes(b)
+	e.u64(uint64(len(b)))
+	e.b = append(e.b, b...)
 	return nil
 }
 

@@ -204,7 +204,7 @@ type part struct {
 }
 
 func encodePart(e *enc, p *part) error {
-	e.b = append(e.b, p.typ)
+	e.typ = p.typ
 	switch p.typ {
 	case recHeader:
 		e.i64(p.version)
@@ -234,8 +234,8 @@ func encodePart(e *enc, p *part) error {
 }
 
 func decodePart(plain []byte) (part, error) {
-	d := &dec{b: plain}
-	p := part{typ: d.byte1()}
+	typ, d := newDec(plain)
+	p := part{typ: typ}
 	switch p.typ {
 	case recHeader:
 		p.version = d.i64()

@@ -60,7 +60,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err := encodePart(&e, &p); err != nil {
 			f.Fatal(err)
 		}
-		f.Add(e.b)
+		f.Add(e.record())
 	}
 	f.Fuzz(func(t *testing.T, plain []byte) {
 		p, err := decodePart(plain)
@@ -72,7 +72,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err := encodePart(&e, &p); err != nil {
 			t.Fatalf("decoded record does not encode: %v", err)
 		}
-		if p2, err := decodePart(e.b); err != nil {
+		if p2, err := decodePart(e.record()); err != nil {
 			t.Fatalf("re-encoded record does not decode: %v (type %q)", err, p2.typ)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"testing"
 	"time"
@@ -404,6 +405,7 @@ func TestOpenAtScale(t *testing.T) {
 	wrote := time.Since(start)
 	w.journal.Close()
 	cfg = access.Config{}
+	defer debug.SetGCPercent(debug.SetGCPercent(400)) // as edge.Start reads it
 	fi, _ := os.Stat(filepath.Join(dir, BaseName))
 	for range 3 {
 		start = time.Now()

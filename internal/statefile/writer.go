@@ -336,7 +336,7 @@ func (w *Writer) append(p part) error {
 	if err := encodePart(&e, &p); err != nil {
 		return err
 	}
-	rec, err := sealRecord(nil, w.key, kindJournal, w.baseID, w.seq, e.b)
+	rec, err := sealRecord(nil, w.key, kindJournal, w.baseID, w.seq, e.record())
 	if err != nil {
 		return err
 	}
@@ -359,7 +359,6 @@ type partWriter struct {
 	key []byte
 	id  fileID
 	seq uint64
-	buf []byte
 }
 
 func (pw *partWriter) header() error {
@@ -368,12 +367,11 @@ func (pw *partWriter) header() error {
 }
 
 func (pw *partWriter) put(p part) error {
-	e := enc{b: pw.buf[:0]}
+	e := enc{}
 	if err := encodePart(&e, &p); err != nil {
 		return err
 	}
-	pw.buf = e.b
-	rec, err := sealRecord(nil, pw.key, kindBase, pw.id, pw.seq, e.b)
+	rec, err := sealRecord(nil, pw.key, kindBase, pw.id, pw.seq, e.record())
 	if err != nil {
 		return err
 	}
