@@ -319,7 +319,7 @@ func streamBase(f *os.File, key []byte, fn func(part) error) error {
 			seq, b, err := rr.raw()
 			out := make(chan result, 1)
 			if err != nil {
-				if errors.Is(err, io.EOF) || errors.Is(err, errTorn) {
+				if errors.Is(err, errTorn) {
 					err = fmt.Errorf("%w: base file cut short", ErrRefused)
 				}
 				out <- result{err: err}
@@ -350,10 +350,18 @@ func streamBase(f *os.File, key []byte, fn func(part) error) error {
 
 	next := -1 // index in sections of the last section seen; -1 before any
 	first := true
+	ended := false
 	for out := range ordered {
 		r := <-out
-		if r.err != nil {
+		switch {
+		case errors.Is(r.err, io.EOF) && ended:
+			return nil
+		case errors.Is(r.err, io.EOF):
+			return fmt.Errorf("%w: base file cut short", ErrRefused)
+		case r.err != nil:
 			return r.err
+		case ended:
+			return fmt.Errorf("%w: data after the end of the base", ErrRefused)
 		}
 		p := r.p
 		switch {
@@ -372,12 +380,7 @@ func streamBase(f *os.File, key []byte, fn func(part) error) error {
 		if err := fn(p); err != nil {
 			return err
 		}
-		if p.typ == recEnd {
-			if _, _, err := rr.raw(); !errors.Is(err, io.EOF) {
-				return fmt.Errorf("%w: data after the end of the base", ErrRefused)
-			}
-			return nil
-		}
+		ended = p.typ == recEnd
 	}
 	return fmt.Errorf("%w: base file cut short", ErrRefused)
 }
