@@ -95,10 +95,10 @@ func (l *Loader) setError(err error) {
 	l.lastErr, l.errAt = err.Error(), time.Now()
 }
 
-// Restore makes snap (read from the on-disk state) the State to serve
-// until the database answers, with keys if they were saved too (nil
-// otherwise: the first update loads them).
-func (l *Loader) Restore(snap *policy.Snapshot, keys *session.Keyring) {
+// useSaved makes snap (read from the state directory) the State to
+// serve until the database answers, with keys if they were saved too
+// (nil otherwise: the first update loads them).
+func (l *Loader) useSaved(snap *policy.Snapshot, keys *session.Keyring) {
 	l.state.Store(&State{Snap: snap, Keys: keys, LoadedAt: time.Now()})
 }
 

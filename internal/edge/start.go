@@ -135,7 +135,7 @@ func Start(ctx context.Context, deps Deps, cfg StartConfig) (*Edge, error) {
 			if snap, keys, err := restore(saved, time.Now()); err != nil {
 				log.Error("saved edge state does not compile: not used, it will be replaced", "state_dir", cfg.StateDir, "err", err)
 			} else {
-				loader.Restore(snap, keys)
+				loader.useSaved(snap, keys)
 				e.Restored = snap.Version
 				log.Info("serving the saved edge state until the database answers", "version", snap.Version,
 					"apps", snap.Apps(), "journal_records", saved.Deltas, "took", time.Since(begin))

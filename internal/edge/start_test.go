@@ -252,3 +252,27 @@ func TestASavedStateAheadOfTheDatabaseIsReplaced(t *testing.T) {
 		t.Fatalf("an app of the saved state that the database does not have: %d", resp.StatusCode)
 	}
 }
+
+// TestStartRotatesTheSigningKeyWhenDue: edge.Start owns key rotation, so
+// every edge (tests and benchmarks too) runs it.
+func TestStartRotatesTheSigningKeyWhenDue(t *testing.T) {
+	t.Parallel()
+	url := gatehousetest.NewDatabase(t) // rotation is installation-wide: not on the shared database
+	if err := store.MigrateUp(url); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), url, store.WithMasterKey(gatehousetest.MasterKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	before, err := session.NewKeyStore(st.Pool(), gatehousetest.MasterKey).Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	e := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: st, KeyRotation: time.Millisecond})
+	if kid := e.Loader.State().Keys.CurrentKID(); kid == before.CurrentKID() {
+		t.Fatalf("the signing key was not rotated at start: still %s", kid)
+	}
+}
