@@ -89,12 +89,12 @@ type Edge struct {
 
 	cfg      Config
 	log      *slog.Logger
-	state    *statefile.Writer
-	follow   context.CancelFunc // the loader, rotation and heartbeat
 	drain    context.CancelFunc // the access log and last-seen writers
-	followWG sync.WaitGroup
+	follow   context.CancelFunc // the loader, rotation and heartbeat
+	save     context.CancelFunc // the state writer
 	drainWG  sync.WaitGroup
-	stateWG  sync.WaitGroup
+	followWG sync.WaitGroup
+	saveWG   sync.WaitGroup
 	stopOnce sync.Once
 }
 
@@ -169,9 +169,10 @@ func Start(ctx context.Context, deps Deps, cfg StartConfig) (*Edge, error) {
 	e.LastSeen = lastSeen
 
 	base := context.WithoutCancel(ctx)
-	followCtx, follow := context.WithCancel(base)
 	drainCtx, drain := context.WithCancel(base)
-	e.follow, e.drain = follow, drain
+	followCtx, follow := context.WithCancel(base)
+	saveCtx, save := context.WithCancel(base)
+	e.drain, e.follow, e.save = drain, follow, save
 	e.followWG.Go(func() { loader.Run(followCtx) })
 	if cfg.KeyRotation > 0 {
 		e.followWG.Go(func() { rotate(followCtx, deps.Keys, log, cfg.KeyRotation, cfg.RotationCheck, e.Restored >= 0) })
@@ -185,11 +186,7 @@ func Start(ctx context.Context, deps Deps, cfg StartConfig) (*Edge, error) {
 		e.drainWG.Go(func() { deps.AccessLog.Run(drainCtx) })
 	}
 	if sw != nil {
-		e.state = sw
-		stateCtx, stopState := context.WithCancel(base)
-		e.stateWG.Go(func() { sw.Run(stateCtx) })
-		prevFollow := e.follow
-		e.follow = func() { prevFollow(); stopState() }
+		e.saveWG.Go(func() { sw.Run(saveCtx) })
 	}
 	return e, nil
 }
@@ -243,15 +240,17 @@ func (e *Edge) NewServer(observers []Observer) *Server {
 }
 
 // Stop ends the edge's loops; call it once its server has stopped and
-// in-flight requests have finished. It stops following the config,
-// drains the access log and last-seen times (bounded by their drain
-// timeouts), writes the last state and deletes the edge's registry row.
+// in-flight requests have finished. In order: it drains the access log
+// and last-seen times (bounded by their drain timeouts), stops following
+// the config (the edge's registry row is deleted), then writes what the
+// state writer still holds.
 func (e *Edge) Stop() {
 	e.stopOnce.Do(func() {
 		e.drain()
 		e.drainWG.Wait()
 		e.follow()
 		e.followWG.Wait()
-		e.stateWG.Wait()
+		e.save()
+		e.saveWG.Wait()
 	})
 }
