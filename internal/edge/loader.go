@@ -97,9 +97,14 @@ func (l *Loader) setError(err error) {
 
 // useSaved makes snap (read from the state directory) the State to
 // serve until the database answers, with keys if they were saved too
-// (nil otherwise: the first update loads them).
-func (l *Loader) useSaved(snap *policy.Snapshot, keys *session.Keyring) {
-	l.state.Store(&State{Snap: snap, Keys: keys, LoadedAt: time.Now()})
+// (nil otherwise: the first update loads them). OnApply sees it as an
+// apply that took took (reading and compiling the state).
+func (l *Loader) useSaved(snap *policy.Snapshot, keys *session.Keyring, took time.Duration) {
+	st := &State{Snap: snap, Keys: keys, LoadedAt: time.Now()}
+	l.state.Store(st)
+	if l.OnApply != nil {
+		l.OnApply(st, took)
+	}
 }
 
 // Load reads the whole config from the database, compiles it and swaps

@@ -135,9 +135,9 @@ func Start(ctx context.Context, deps Deps, cfg StartConfig) (*Edge, error) {
 			if snap, keys, err := restore(saved, time.Now()); err != nil {
 				log.Error("saved edge state does not compile: not used, it will be replaced", "state_dir", cfg.StateDir, "err", err)
 			} else {
-				loader.useSaved(snap, keys)
+				loader.useSaved(snap, keys, time.Since(begin))
 				e.Restored = snap.Version
-				log.Info("serving the saved edge state until the database answers", "version", snap.Version,
+				log.Info("serving the saved edge state; catching up from the database", "version", snap.Version,
 					"apps", snap.Apps(), "journal_records", saved.Deltas, "took", time.Since(begin))
 			}
 		}
