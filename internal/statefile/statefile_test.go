@@ -417,3 +417,37 @@ func TestOpenAtScale(t *testing.T) {
 			len(st.Config.Apps), len(st.Config.ServiceTokens))
 	}
 }
+
+// BenchmarkSaveDelta is the cost of saving one change (one app and one
+// token), synced, on a base of 10k apps and 100k tokens: the size of the
+// change, not of the config.
+func BenchmarkSaveDelta(b *testing.B) {
+	dir := b.TempDir()
+	w, err := NewWriter(dir, testKey, quiet(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := testConfig(10_000, 100_000)
+	if err := w.writeBase(&cfg, nil); err != nil {
+		b.Fatal(err)
+	}
+	v := cfg.Version
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		a := app(i % 10_000)
+		a.Name = fmt.Sprintf("renamed %d", i)
+		d := access.Delta{From: v, To: v + 1, Apps: []access.App{a}, ServiceTokens: []access.ServiceTokenCredential{token(i % 100_000)}}
+		if err := w.appendDelta(&d); err != nil {
+			b.Fatal(err)
+		}
+		v++
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(w.journalSize)/float64(b.N), "bytes/change")
+	start := time.Now()
+	if err := w.compact(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(time.Since(start).Milliseconds()), "compact-ms")
+	w.journal.Close()
+}
