@@ -148,12 +148,17 @@ func Start(ctx context.Context, deps Deps, cfg StartConfig) (*Edge, error) {
 		loader.saver = sw
 	}
 	if e.Restored < 0 {
+		err := error(nil)
 		if cfg.KeyRotation > 0 {
-			if _, err := deps.Keys.RotateIfDue(ctx, cfg.KeyRotation); err != nil {
-				return nil, err
-			}
+			_, err = deps.Keys.RotateIfDue(ctx, cfg.KeyRotation)
 		}
-		if err := loader.Load(ctx); err != nil {
+		if err == nil {
+			err = loader.Load(ctx)
+		}
+		if err != nil {
+			if sw != nil {
+				sw.Close()
+			}
 			return nil, err
 		}
 	}

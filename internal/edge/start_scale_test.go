@@ -55,6 +55,7 @@ func TestStartFromSavedStateAtScale(t *testing.T) {
 	}
 	w.SaveBase(cfg, nil)
 	w.Flush()
+	w.Close()
 	cfg = access.Config{}
 	runtime.GC()
 

@@ -35,6 +35,8 @@ import (
 const (
 	BaseName    = "edge-state.base"
 	JournalName = "edge-state.journal"
+	// LockName is locked by the edge writing the state.
+	LockName = "edge-state.lock"
 )
 
 const (

@@ -13,7 +13,7 @@ import (
 func FuzzOpen(f *testing.F) {
 	seedDir := f.TempDir()
 	w := save(f, seedDir, testConfig(3, 5), nil, testDeltas(2)...)
-	w.journal.Close()
+	w.Close()
 	base, err := os.ReadFile(filepath.Join(seedDir, BaseName))
 	if err != nil {
 		f.Fatal(err)

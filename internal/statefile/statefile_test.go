@@ -113,7 +113,7 @@ func TestBaseRoundTripsEveryField(t *testing.T) {
 	cfg := testConfig(600, 9000) // several chunks of apps, policies and tokens
 	keys := testKeys(t)
 	w := save(t, dir, cfg, keys)
-	defer w.journal.Close()
+	defer w.Close()
 	st := mustOpen(t, dir, testKey)
 	if !reflect.DeepEqual(st.Config, cfg) {
 		t.Fatalf("config read back differs from the one saved")
@@ -200,7 +200,7 @@ func TestJournalReplayEqualsTheAppliedState(t *testing.T) {
 	cfg := testConfig(50, 100)
 	deltas := testDeltas(20)
 	w := save(t, dir, cfg, testKeys(t), deltas...)
-	defer w.journal.Close()
+	defer w.Close()
 	want := cfg
 	for _, d := range deltas {
 		want = apply(want, d)
@@ -229,7 +229,7 @@ func TestWriterContinuesTheJournalAfterReopen(t *testing.T) {
 	cfg := testConfig(5, 5)
 	deltas := testDeltas(4)
 	w := save(t, dir, cfg, nil, deltas[:2]...)
-	w.journal.Close()
+	w.Close()
 	st := mustOpen(t, dir, testKey)
 	w2, err := NewWriter(dir, testKey, quiet(), st)
 	if err != nil {
@@ -254,7 +254,7 @@ func TestTornJournalTailIsIgnored(t *testing.T) {
 	cfg := testConfig(5, 5)
 	deltas := testDeltas(3)
 	w := save(t, dir, cfg, nil, deltas...)
-	w.journal.Close()
+	w.Close()
 	path := filepath.Join(dir, JournalName)
 	fi, _ := os.Stat(path)
 	if err := os.Truncate(path, fi.Size()-5); err != nil {
@@ -272,7 +272,7 @@ func TestTornJournalTailIsIgnored(t *testing.T) {
 	}
 	w2.SaveDelta(deltas[2])
 	w2.Flush()
-	w2.journal.Close()
+	w2.Close()
 	if got := mustOpen(t, dir, testKey); got.Deltas != 3 || got.Config.Version != deltas[2].To {
 		t.Fatalf("after appending past a torn record: %d records, version %d", got.Deltas, got.Config.Version)
 	}
@@ -299,7 +299,7 @@ func TestRefusesAlteredOrForeignState(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			w := save(t, dir, cfg, nil, deltas...)
-			w.journal.Close()
+			w.Close()
 			tc.alter(t, dir)
 			_, err := Open(dir, tc.key)
 			if !errors.Is(err, ErrRefused) {
@@ -343,14 +343,14 @@ func TestJournalOfAnotherBaseIsIgnored(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(5, 5)
 	w := save(t, dir, cfg, nil, testDeltas(2)...)
-	w.journal.Close()
+	w.Close()
 	old, err := os.ReadFile(filepath.Join(dir, JournalName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A crash between a new base and its empty journal leaves the old journal.
 	w = save(t, dir, cfg, nil)
-	w.journal.Close()
+	w.Close()
 	if err := os.WriteFile(filepath.Join(dir, JournalName), old, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +373,7 @@ func BenchmarkOpen(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(time.Since(start).Milliseconds()), "write-ms")
-			w.journal.Close()
+			w.Close()
 			fi, _ := os.Stat(filepath.Join(dir, BaseName))
 			b.ReportMetric(float64(fi.Size())/1e6, "MB")
 			b.ResetTimer()
@@ -403,7 +403,7 @@ func TestOpenAtScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	wrote := time.Since(start)
-	w.journal.Close()
+	w.Close()
 	cfg = access.Config{}
 	defer debug.SetGCPercent(debug.SetGCPercent(400)) // as edge.Start reads it
 	fi, _ := os.Stat(filepath.Join(dir, BaseName))
@@ -449,5 +449,23 @@ func BenchmarkSaveDelta(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(time.Since(start).Milliseconds()), "compact-ms")
-	w.journal.Close()
+	w.Close()
+}
+
+func TestTwoWritersCannotShareADirectory(t *testing.T) {
+	dir := t.TempDir()
+	w, err := NewWriter(dir, testKey, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w2, err := NewWriter(dir, testKey, quiet(), nil); err == nil {
+		w2.Close()
+		t.Fatal("a second writer took the state directory")
+	}
+	w.Close()
+	w3, err := NewWriter(dir, testKey, quiet(), nil)
+	if err != nil {
+		t.Fatalf("after the first writer closed: %v", err)
+	}
+	w3.Close()
 }

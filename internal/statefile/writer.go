@@ -44,6 +44,7 @@ type Writer struct {
 	journal     *os.File
 	journalSize int64
 	seq         uint64
+	lock        *os.File // held until Close
 }
 
 type item struct {
@@ -59,19 +60,25 @@ func NewWriter(dir string, key []byte, log *slog.Logger, saved *State) (*Writer,
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("statefile: state directory: %w", err)
 	}
-	w := &Writer{dir: dir, key: key, log: log, wake: make(chan struct{}, 1)}
+	lock, err := lockDir(filepath.Join(dir, LockName))
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{dir: dir, key: key, log: log, wake: make(chan struct{}, 1), lock: lock}
 	if saved == nil {
 		return w, nil
 	}
 	w.haveBase, w.baseID, w.version, w.baseSize = true, saved.baseID, saved.Config.Version, saved.baseSize
 	if !saved.haveJrnl {
 		if err := w.newJournal(); err != nil {
+			w.Close()
 			return nil, err
 		}
 		return w, nil
 	}
 	f, err := os.OpenFile(filepath.Join(dir, JournalName), os.O_WRONLY, 0o600)
 	if err != nil {
+		w.Close()
 		return nil, fmt.Errorf("statefile: %w", err)
 	}
 	if saved.Deltas < len(saved.journal.parts) {
@@ -86,10 +93,12 @@ func NewWriter(dir string, key []byte, log *slog.Logger, saved *State) (*Writer,
 	good := saved.journal.good
 	if err := f.Truncate(good); err != nil {
 		f.Close()
+		w.Close()
 		return nil, fmt.Errorf("statefile: %w", err)
 	}
 	if _, err := f.Seek(good, 0); err != nil {
 		f.Close()
+		w.Close()
 		return nil, fmt.Errorf("statefile: %w", err)
 	}
 	w.journal, w.journalSize, w.seq = f, good, saved.journal.seq
@@ -137,6 +146,19 @@ func (w *Writer) export(keys *session.Keyring) []session.ExportedKey {
 	return exported
 }
 
+// Close releases the state directory; call it only when Run was not
+// started (Run closes the writer when it returns).
+func (w *Writer) Close() {
+	if w.journal != nil {
+		w.journal.Close()
+		w.journal = nil
+	}
+	if w.lock != nil {
+		w.lock.Close()
+		w.lock = nil
+	}
+}
+
 func (w *Writer) signal() {
 	select {
 	case w.wake <- struct{}{}:
@@ -144,13 +166,10 @@ func (w *Writer) signal() {
 	}
 }
 
-// Run writes what is queued until ctx ends, then what is still queued.
+// Run writes what is queued until ctx ends, then what is still queued,
+// and closes the writer.
 func (w *Writer) Run(ctx context.Context) {
-	defer func() {
-		if w.journal != nil {
-			w.journal.Close()
-		}
-	}()
+	defer w.Close()
 	for {
 		select {
 		case <-ctx.Done():
