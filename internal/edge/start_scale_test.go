@@ -10,12 +10,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/statefile"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -59,13 +61,30 @@ func TestStartFromSavedStateAtScale(t *testing.T) {
 	cfg = access.Config{}
 	runtime.GC()
 
+	// The parts, for the record: reading, then compiling.
+	gc := debug.SetGCPercent(400)
+	begin := time.Now()
+	saved, err := statefile.Open(dir, gatehousetest.MasterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := time.Since(begin)
+	begin = time.Now()
+	if _, err := policy.Compile(saved.Config); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("statefile.Open %v, policy.Compile %v", read, time.Since(begin))
+	saved = nil
+	debug.SetGCPercent(gc)
+	runtime.GC()
+
 	// A database that is not there: connections are refused at once.
 	st, err := store.Open(context.Background(), "postgres://gatehouse@127.0.0.1:1/none?connect_timeout=1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	begin := time.Now()
+	begin = time.Now()
 	e, err := edge.Start(context.Background(), edge.Deps{Store: st, Keys: session.NewKeyStore(st.Pool(), gatehousetest.MasterKey),
 		MasterKey: gatehousetest.MasterKey, Log: log}, edge.StartConfig{Issuer: "https://auth.scale.test", StateDir: dir})
 	if err != nil {
