@@ -27,12 +27,12 @@ type State struct {
 	NotifiedAt time.Time
 }
 
-// Loader keeps the edge's State current: it loads it at start, then
+// Loader keeps the edge's State current. It loads it at start, then
 // follows the control plane's change feed: on a notification (LISTEN/
-// NOTIFY) or the periodic version check it applies the changes since its
-// version to its snapshot, or loads everything when the feed cannot
-// say. When the database is unreachable it keeps
-// the last State (fail static) and catches up when it returns.
+// NOTIFY), or at the periodic version check, it applies the changes
+// since its version to its snapshot, and loads everything when the feed
+// cannot say what changed. When the database is unreachable it keeps the
+// last State (fail static) and catches up when it returns.
 type Loader struct {
 	store    *store.Store
 	keys     *session.KeyStore

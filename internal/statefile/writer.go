@@ -233,17 +233,28 @@ func (w *Writer) writeBase(cfg *access.Config, keys []session.ExportedKey) error
 				return err
 			}
 		}
-		err := errors.Join(
-			emitChunks(cfg.Apps, appsPerChunk, func(c []access.App) error { return pw.put(part{typ: recApps, apps: c}) }),
-			emitChunks(cfg.Policies, policiesPerChunk, func(c []access.Policy) error { return pw.put(part{typ: recPolicies, policies: c}) }),
-			emitChunks(cfg.ServiceTokens, tokensPerChunk, func(c []access.ServiceTokenCredential) error {
-				return pw.put(part{typ: recTokens, tokens: c})
-			}),
-			emitChunks(cfg.IdentityProviders, idpsPerChunk, func(c []access.IdentityProvider) error { return pw.put(part{typ: recIdPs, idps: c}) }),
-			emitChunks(cfg.Revocations, revsPerChunk, func(c []access.SessionRevocation) error { return pw.put(part{typ: recRevocations, revs: c}) }),
-		)
-		if err != nil {
-			return err
+		for _, section := range []func() error{
+			func() error {
+				return emitChunks(cfg.Apps, appsPerChunk, func(c []access.App) error { return pw.put(part{typ: recApps, apps: c}) })
+			},
+			func() error {
+				return emitChunks(cfg.Policies, policiesPerChunk, func(c []access.Policy) error { return pw.put(part{typ: recPolicies, policies: c}) })
+			},
+			func() error {
+				return emitChunks(cfg.ServiceTokens, tokensPerChunk, func(c []access.ServiceTokenCredential) error {
+					return pw.put(part{typ: recTokens, tokens: c})
+				})
+			},
+			func() error {
+				return emitChunks(cfg.IdentityProviders, idpsPerChunk, func(c []access.IdentityProvider) error { return pw.put(part{typ: recIdPs, idps: c}) })
+			},
+			func() error {
+				return emitChunks(cfg.Revocations, revsPerChunk, func(c []access.SessionRevocation) error { return pw.put(part{typ: recRevocations, revs: c}) })
+			},
+		} {
+			if err := section(); err != nil {
+				return err
+			}
 		}
 		return pw.put(part{typ: recEnd, version: cfg.Version})
 	})
