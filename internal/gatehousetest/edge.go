@@ -99,8 +99,9 @@ type EdgeOptions struct {
 	KeyRotation time.Duration
 }
 
-// StartEdge starts an edge server (and its change-feed follower) for the
-// test, stopped when it ends.
+// StartEdge starts an edge for the test with edge.Start, as `gatehouse
+// edge` does (every background loop included), on loopback; it is
+// stopped when the test ends.
 func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	tb.Helper()
 	if opts.TestHostsToEdge && opts.Transport != nil {
