@@ -18,7 +18,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
-	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/statefile"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -85,7 +84,7 @@ func TestStartFromSavedStateAtScale(t *testing.T) {
 	}
 	defer st.Close()
 	begin = time.Now()
-	e, err := edge.Start(context.Background(), edge.Deps{Store: st, Keys: session.NewKeyStore(st.Pool(), gatehousetest.MasterKey),
+	e, err := edge.Start(context.Background(), edge.Deps{Store: st, Keys: gatehousetest.KeyStore(st),
 		MasterKey: gatehousetest.MasterKey, Log: log}, edge.StartConfig{Issuer: "https://auth.scale.test", StateDir: dir})
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
-	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/statefile"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -148,7 +147,7 @@ func TestAlteredStateIsRefusedAndReplaced(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = edge.Start(ctx, edge.Deps{Store: down, Keys: session.NewKeyStore(down.Pool(), gatehousetest.MasterKey),
+	_, err = edge.Start(ctx, edge.Deps{Store: down, Keys: gatehousetest.KeyStore(down),
 		MasterKey: gatehousetest.MasterKey, Log: log}, edge.StartConfig{StateDir: dir})
 	if err == nil {
 		t.Fatal("an edge started from an altered state with the database down")
@@ -266,7 +265,7 @@ func TestStartRotatesTheSigningKeyWhenDue(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	before, err := session.NewKeyStore(st.Pool(), gatehousetest.MasterKey).Load(context.Background())
+	before, err := gatehousetest.KeyStore(st).Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,12 +91,14 @@ type EdgeOptions struct {
 	// StateDir keeps the edge's saved state (edge.StartConfig.StateDir);
 	// empty keeps none.
 	StateDir string
-	// MasterKey replaces MasterKey, for a test of another installation's
-	// key.
-	MasterKey []byte
 	// KeyRotation rotates the signing keys when due, as in production;
 	// 0 never.
 	KeyRotation time.Duration
+}
+
+// KeyStore is the signing-key store of st, sealed with MasterKey.
+func KeyStore(st *store.Store) *session.KeyStore {
+	return session.NewKeyStore(st.Pool(), MasterKey)
 }
 
 // StartEdge starts an edge for the test with edge.Start, as `gatehouse
@@ -115,11 +117,7 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 		opts.ReloadInterval = 200 * time.Millisecond
 	}
 	log := testLogger()
-	mk := MasterKey
-	if opts.MasterKey != nil {
-		mk = opts.MasterKey
-	}
-	keys := session.NewKeyStore(st.Pool(), mk)
+	keys := KeyStore(st)
 	srv := httptest.NewUnstartedServer(nil)
 	timeouts := opts.Timeouts.WithDefaults()
 	srv.Config.ReadHeaderTimeout, srv.Config.IdleTimeout = timeouts.ReadHeader, timeouts.Idle
@@ -145,7 +143,7 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	if opts.TestHostsToEdge {
 		opts.Transport = testHostsTo(tb, srv.Listener.Addr().String())
 	}
-	deps := edge.Deps{Store: st, Keys: keys, MasterKey: mk, Log: log, Observers: opts.Observers, Mailer: opts.Mailer,
+	deps := edge.Deps{Store: st, Keys: keys, MasterKey: MasterKey, Log: log, Observers: opts.Observers, Mailer: opts.Mailer,
 		Transport: opts.Transport, Now: opts.Clock, OnApply: opts.OnApply}
 	started, err := edge.Start(context.Background(), deps, edge.StartConfig{
 		Issuer: e.Issuer, CountryHeader: opts.CountryHeader, Secure: opts.TLS,
