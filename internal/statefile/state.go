@@ -129,8 +129,14 @@ func (k *keyed[T]) put(key string, v *T) {
 }
 
 // merge replaces or drops the objects of a base chunk that the overlay
-// names, in place.
+// names, in place, and those keep (nil: all) refuses.
 func (k *keyed[T]) merge(objs []T, key func(*T) string, keep func(*T) bool) []T {
+	if len(k.latest) == 0 && keep == nil {
+		return objs
+	}
+	if keep == nil {
+		keep = always[T]
+	}
 	out := objs[:0]
 	for i := range objs {
 		id := key(&objs[i])
@@ -256,13 +262,13 @@ func (m *merger) feed(p part) error {
 			m.ov.keys = nil
 		}
 	case recApps:
-		p.apps = m.ov.apps.merge(p.apps, appKey, always)
+		p.apps = m.ov.apps.merge(p.apps, appKey, nil)
 	case recPolicies:
-		p.policies = m.ov.policies.merge(p.policies, policyKey, always)
+		p.policies = m.ov.policies.merge(p.policies, policyKey, nil)
 	case recTokens:
-		p.tokens = m.ov.tokens.merge(p.tokens, tokenKey, always)
+		p.tokens = m.ov.tokens.merge(p.tokens, tokenKey, nil)
 	case recIdPs:
-		p.idps = m.ov.idps.merge(p.idps, idpKey, always)
+		p.idps = m.ov.idps.merge(p.idps, idpKey, nil)
 	case recRevocations:
 		p.revs = m.ov.revs.merge(p.revs, revKey, m.live)
 	}
