@@ -200,55 +200,46 @@ func (s *stack) startAPI(ctx context.Context, log *slog.Logger) error {
 }
 
 // startEdge starts an edge following the database, wired as
-// `gatehouse edge` wires it, with a fresh master key.
+// `gatehouse edge` wires it (edge.Start, key rotation included), with a
+// fresh master key. It serves twice: without an access log at edgeURL and
+// with one at logEdgeURL, on the same state.
 func (s *stack) startEdge(ctx context.Context, log *slog.Logger) error {
 	masterKey, err := session.ParseMasterKey(session.GenerateMasterKey())
 	if err != nil {
 		return err
 	}
-	keys := session.NewKeyStore(s.store.Pool(), masterKey)
-	s.loader = edge.NewLoader(s.store, keys, log, reloadInterval)
-	if err := s.loader.Load(ctx); err != nil {
-		return fmt.Errorf("edge: first load: %w", err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
-	s.edgeURL = "http://" + ln.Addr().String()
-	s.issuer = s.edgeURL
-	lastSeen := edge.NewLastSeen(s.store, log)
-	srv := &http.Server{
-		Handler:           edge.New(edge.Config{Issuer: s.issuer, Log: log}, s.loader, lastSeen),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
-
 	logLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("edge: %w", err)
 	}
+	s.edgeURL = "http://" + ln.Addr().String()
 	s.logEdgeURL = "http://" + logLn.Addr().String()
+	s.issuer = s.edgeURL
 	s.accessLog = accesslog.New(s.store, accesslog.Config{Log: log})
-	logSrv := &http.Server{
-		Handler:           edge.New(edge.Config{Issuer: s.issuer, Log: log, Observers: []edge.Observer{s.accessLog}}, s.loader, lastSeen),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+	keys := session.NewKeyStore(s.store.Pool(), masterKey)
+	e, err := edge.Start(ctx, edge.Deps{Store: s.store, Keys: keys, MasterKey: masterKey, Log: log, AccessLog: s.accessLog},
+		edge.StartConfig{Issuer: s.issuer, ReloadInterval: reloadInterval, KeyRotation: session.DefaultRotationInterval})
+	if err != nil {
+		ln.Close()
+		logLn.Close()
+		return fmt.Errorf("edge: first load: %w", err)
 	}
-
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.loader = e.Loader
+	srv := &http.Server{Handler: e.NewServer(nil), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	logSrv := &http.Server{Handler: e.Server, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	var wg sync.WaitGroup
-	wg.Go(func() { s.loader.Run(runCtx) })
-	wg.Go(func() { lastSeen.Run(runCtx, 5*time.Second) })
-	wg.Go(func() { s.accessLog.Run(runCtx) })
 	wg.Go(func() { _ = srv.Serve(ln) })
 	wg.Go(func() { _ = logSrv.Serve(logLn) })
 	s.onClose(func() {
-		cancel()
 		_ = srv.Close()
 		_ = logSrv.Close()
 		wg.Wait()
+		e.Stop()
 	})
 	return nil
 }

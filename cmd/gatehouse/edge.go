@@ -39,6 +39,7 @@ type edgeFlags struct {
 	smtpUser, smtpPassword      string
 	logRetention                time.Duration
 	logMaxRows                  int64
+	stateDir                    string
 }
 
 func (f *edgeFlags) register(fs *pflag.FlagSet, env func(string, string) string) {
@@ -55,6 +56,7 @@ func (f *edgeFlags) register(fs *pflag.FlagSet, env func(string, string) string)
 	fs.StringVar(&f.smtpPassword, "smtp-password", env("GATEHOUSE_SMTP_PASSWORD", ""), "SMTP password (env GATEHOUSE_SMTP_PASSWORD)")
 	fs.DurationVar(&f.rotateEvery, "key-rotation", envDuration(env, "GATEHOUSE_KEY_ROTATION", keyRotationPeriod), "rotate signing keys this often (env GATEHOUSE_KEY_ROTATION)")
 	fs.DurationVar(&f.logRetention, "log-retention", envDuration(env, "GATEHOUSE_LOG_RETENTION", accesslog.DefaultMaxAge), "delete access log rows older than this; 0 keeps them (env GATEHOUSE_LOG_RETENTION)")
+	fs.StringVar(&f.stateDir, "state-dir", env("GATEHOUSE_STATE_DIR", ""), "directory where the edge keeps the last config it applied, sealed with the master key, to start from at once and to serve while the database is unreachable; \"off\" keeps none (env GATEHOUSE_STATE_DIR; default: edge-state beside --local-postgres, else none)")
 	fs.Int64Var(&f.logMaxRows, "log-max-rows", envInt64(env, "GATEHOUSE_LOG_MAX_ROWS", accesslog.DefaultMaxRows), "keep at most this many access log rows, deleting the oldest; 0: no limit (env GATEHOUSE_LOG_MAX_ROWS)")
 }
 
@@ -118,8 +120,9 @@ func masterKeyFor(f edgeFlags, localPG string, stdout io.Writer) ([]byte, error)
 	return session.ParseMasterKey(key)
 }
 
-// startEdge loads the edge's configuration (which must succeed) and starts
-// following changes; it returns the function that serves edge traffic.
+// startEdge starts the edge (from its saved state at once, or from the
+// database, which must then answer) and returns the function that serves
+// edge traffic until ctx ends and then stops the edge's loops.
 func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFlags, t httpserver.Timeouts, localPG string, stdout io.Writer, m *metrics.Metrics) (func() error, error) {
 	if err := f.validate(); err != nil {
 		return nil, err
@@ -137,73 +140,50 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 		issuer = "https://" + f.authDomain
 	}
 	keys := session.NewKeyStore(st.Pool(), mk)
-	if _, err := keys.RotateIfDue(ctx, f.rotateEvery); err != nil {
-		return nil, err
-	}
-	loader := edge.NewLoader(st, keys, log, f.reloadInterval)
-	var observers []edge.Observer
-	if m != nil {
-		loader.OnApply = m.Applied
-		observers = append(observers, m)
-	}
-	if err := loader.Load(ctx); err != nil {
-		return nil, err
-	}
-	lastSeen := edge.NewLastSeen(st, log)
-	var mailer authdomain.Mailer
+	deps := edge.Deps{Store: st, Keys: keys, MasterKey: mk, Log: log}
 	if f.smtpAddr != "" {
-		mailer = authdomain.SMTPMailer{Addr: f.smtpAddr, From: f.smtpFrom, Username: f.smtpUser, Password: f.smtpPassword}
+		deps.Mailer = authdomain.SMTPMailer{Addr: f.smtpAddr, From: f.smtpFrom, Username: f.smtpUser, Password: f.smtpPassword}
 	}
 	accessLog := accesslog.New(st, accesslog.Config{MaxAge: offIfZero(f.logRetention), MaxRows: offIfZero(f.logMaxRows), Log: log})
-	observers = append(observers, accessLog)
+	deps.AccessLog = accessLog
 	if m != nil {
+		deps.OnApply = m.Applied
+		deps.Observers = append(deps.Observers, m)
 		m.WatchAccessLog(accessLog)
 	}
-	srv := edge.New(edge.Config{Issuer: issuer, CountryHeader: f.countryHeader, Secure: f.tlsCert != "", Log: log,
-		MasterKey: mk, Mailer: mailer, Observers: observers}, loader, lastSeen)
-	registry := edge.NewRegistry(st, loader, log, edge.Self(f.addr))
+	e, err := edge.Start(ctx, deps, edge.StartConfig{
+		Issuer: issuer, CountryHeader: f.countryHeader, Secure: f.tlsCert != "",
+		ReloadInterval: f.reloadInterval, KeyRotation: f.rotateEvery,
+		HeartbeatInterval: 5 * time.Second, Self: edge.Self(f.addr),
+		StateDir: stateDirFor(f, localPG),
+	})
+	if err != nil {
+		return nil, err
+	}
 	return func() error {
-		// The access log and last-seen writers outlive ctx: they stop
-		// only once in-flight requests have finished, so that the rows
-		// of requests answered during shutdown are written too.
-		bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-		defer stopBG()
-		go loader.Run(ctx)
-		lastSeenDone := make(chan struct{})
-		go func() { defer close(lastSeenDone); lastSeen.Run(bg, 5*time.Second) }()
-		accessLogDone := make(chan struct{})
-		go func() { defer close(accessLogDone); accessLog.Run(bg) }()
-		registryDone := make(chan struct{})
-		go func() { defer close(registryDone); registry.Run(ctx, 5*time.Second) }()
-		go func() {
-			t := time.NewTicker(time.Hour)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					if rotated, err := keys.RotateIfDue(ctx, f.rotateEvery); err != nil {
-						log.Error("signing key rotation", "err", err)
-					} else if rotated {
-						log.Info("signing keys rotated")
-					}
-				}
-			}
-		}()
 		// Shutdown order: stop accepting and finish in-flight requests
-		// (serveHTTP), drain the access log and last-seen times (bounded
-		// by accesslog.DrainTimeout), then the caller closes the
-		// pool.
-		err := serveHTTP(ctx, log, "edge", f.addr, srv, f.tlsCert, f.tlsKey, t, stdout)
-		stopBG()
-		<-accessLogDone
-		<-lastSeenDone
-		if ctx.Err() != nil {
-			<-registryDone // the edge deletes its row before the pool closes
-		}
+		// (serveHTTP), then stop the edge: the access log and last-seen
+		// times drain (bounded by accesslog.DrainTimeout), the edge's
+		// registry row is deleted, and then the caller closes the pool.
+		err := serveHTTP(ctx, log, "edge", f.addr, e.Server, f.tlsCert, f.tlsKey, t, stdout)
+		e.Stop()
 		return err
 	}, nil
+}
+
+// stateDirFor is where the edge keeps its saved state: the flag, or with
+// a local development database the directory beside it; "off" (or no
+// directory) saves none.
+func stateDirFor(f edgeFlags, localPG string) string {
+	switch {
+	case f.stateDir == "off":
+		return ""
+	case f.stateDir != "":
+		return f.stateDir
+	case localPG != "":
+		return filepath.Join(filepath.Dir(filepath.Clean(localPG)), "edge-state")
+	}
+	return ""
 }
 
 // offIfZero maps a retention flag's 0 ("no limit") to the access log's
@@ -242,7 +222,14 @@ func edgeCommand(ctx context.Context, env func(string, string) string, databaseU
 			if err != nil {
 				return err
 			}
-			st, err := openStore(ctx, *databaseURL, store.WithMasterKey(mk), store.WithStatementTimeout(tf.statement))
+			storeOpts := []store.Option{store.WithMasterKey(mk), store.WithStatementTimeout(tf.statement)}
+			open := openStore
+			if stateDirFor(ef, "") != "" {
+				// With a saved state the edge serves while the database
+				// is unreachable: do not wait for it here.
+				open = store.Open
+			}
+			st, err := open(ctx, *databaseURL, storeOpts...)
 			if err != nil {
 				return err
 			}

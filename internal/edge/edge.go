@@ -212,7 +212,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve handles one request, filling in rec (when not nil) as it goes.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 	st := s.loader.State()
-	if st == nil {
+	if st == nil || st.Keys == nil { // Keys: a saved state without keys, until the database answers
 		wire.WriteJSON(w, http.StatusServiceUnavailable, wire.ErrorBody{Error: "not_ready", Message: "the edge has not loaded its configuration yet"})
 		return
 	}

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -28,10 +27,12 @@ type State struct {
 	NotifiedAt time.Time
 }
 
-// Loader keeps the edge's State current: it loads it at start, then
-// follows the control plane's change feed (LISTEN/NOTIFY) with a periodic
-// version check as a safety net. When the database is unreachable it keeps
-// the last State (fail static) and catches up when it returns.
+// Loader keeps the edge's State current. It loads it at start, then
+// follows the control plane's change feed: on a notification (LISTEN/
+// NOTIFY), or at the periodic version check, it applies the changes
+// since its version to its snapshot, and loads everything when the feed
+// cannot say what changed. When the database is unreachable it keeps the
+// last State (fail static) and catches up when it returns.
 type Loader struct {
 	store    *store.Store
 	keys     *session.KeyStore
@@ -45,6 +46,21 @@ type Loader struct {
 
 	// OnApply, if set, is called after each new State is swapped in.
 	OnApply func(*State, time.Duration)
+
+	// saver, if set, persists what was applied (the on-disk state).
+	saver Saver
+}
+
+// Saver persists what the loader applies, so that a restarted edge can
+// serve it before the database answers. Its methods must not block: the
+// loader calls them after each swap.
+type Saver interface {
+	// SaveBase records the whole config, as loaded, and its keys.
+	SaveBase(cfg access.Config, keys *session.Keyring)
+	// SaveDelta records changes applied on top of what was saved.
+	SaveDelta(d access.Delta)
+	// SaveKeys records a new keyring.
+	SaveKeys(keys *session.Keyring)
 }
 
 // NewLoader returns a loader; interval is the period of the safety-net
@@ -79,12 +95,25 @@ func (l *Loader) setError(err error) {
 	l.lastErr, l.errAt = err.Error(), time.Now()
 }
 
-// Load builds a new State from the database and swaps it in. On failure
-// the previous State stays.
-func (l *Loader) Load(ctx context.Context) error { return l.load(ctx, time.Time{}) }
+// useSaved makes snap (read from the state directory) the State to
+// serve until the database answers, with keys if they were saved too
+// (nil otherwise: the first update loads them). OnApply sees it as an
+// apply that took took (reading and compiling the state).
+func (l *Loader) useSaved(snap *policy.Snapshot, keys *session.Keyring, took time.Duration) {
+	st := &State{Snap: snap, Keys: keys, LoadedAt: time.Now()}
+	l.state.Store(st)
+	if l.OnApply != nil {
+		l.OnApply(st, took)
+	}
+}
 
-// load is Load for a change notification that arrived at notifiedAt.
-func (l *Loader) load(ctx context.Context, notifiedAt time.Time) error {
+// Load reads the whole config from the database, compiles it and swaps
+// it in. On failure the previous State stays.
+func (l *Loader) Load(ctx context.Context) error { return l.full(ctx, time.Time{}, "") }
+
+// full is Load for a notification that arrived at notifiedAt (zero for
+// none), with why the change feed was not used.
+func (l *Loader) full(ctx context.Context, notifiedAt time.Time, why string) error {
 	start := time.Now()
 	cfg, err := l.store.LoadConfig(ctx)
 	if err != nil {
@@ -104,6 +133,61 @@ func (l *Loader) load(ctx context.Context, notifiedAt time.Time) error {
 	if err != nil {
 		return fmt.Errorf("edge: compile config version %d: %w", cfg.Version, err)
 	}
+	l.swap(prev, snap, keys, notifiedAt, start, "full", why)
+	if l.saver != nil {
+		l.saver.SaveBase(cfg, keys)
+	}
+	return nil
+}
+
+// update brings the State up to the latest version: it applies the
+// changes since the current version (the change feed) and falls back to a
+// full load when the feed does not reach back that far or the changes do
+// not apply.
+func (l *Loader) update(ctx context.Context, notifiedAt time.Time) error {
+	st := l.state.Load()
+	if st == nil {
+		return l.full(ctx, notifiedAt, "no config yet")
+	}
+	start := time.Now()
+	from := st.Snap.Version
+	d, err := l.store.Changes(ctx, from)
+	switch {
+	case errors.Is(err, store.ErrFeedGap):
+		return l.full(ctx, notifiedAt, fmt.Sprintf("the change feed does not reach back to version %d", from))
+	case err != nil:
+		return fmt.Errorf("edge: read changes after version %d: %w", from, err)
+	}
+	snap := st.Snap
+	if d.To > from {
+		if snap, err = st.Snap.Apply(d); err != nil {
+			return l.full(ctx, notifiedAt, fmt.Sprintf("changes %d..%d did not apply: %v", d.From, d.To, err))
+		}
+	}
+	keys := st.Keys
+	if keys == nil || d.SigningKeys || l.keyRetired() {
+		if keys, err = l.keys.Load(ctx); err != nil {
+			return fmt.Errorf("edge: load signing keys: %w", err)
+		}
+	}
+	if snap == st.Snap && keys == st.Keys {
+		l.setError(nil) // up to date and the database answers
+		return nil
+	}
+	l.swap(st.Snap, snap, keys, notifiedAt, start, "delta", "")
+	if l.saver != nil {
+		if keys != st.Keys {
+			l.saver.SaveKeys(keys)
+		}
+		if d.To > from {
+			l.saver.SaveDelta(d)
+		}
+	}
+	return nil
+}
+
+// swap makes snap and keys the State and reports it.
+func (l *Loader) swap(prev, snap *policy.Snapshot, keys *session.Keyring, notifiedAt, start time.Time, mode, why string) {
 	for _, bad := range newInvalidDomains(prev, snap) {
 		l.log.Error("stored app domain is not a valid app domain: its host is closed (answers 503) until the app is updated",
 			"app_id", bad.AppID, "domain", bad.Domain, "err", bad.Err)
@@ -112,11 +196,14 @@ func (l *Loader) load(ctx context.Context, notifiedAt time.Time) error {
 	l.state.Store(st)
 	l.setError(nil)
 	took := time.Since(start)
-	l.log.Info("config applied", "version", snap.Version, "apps", snap.Apps(), "reused", snap.Reused(), "took", took)
+	attrs := []any{"version", snap.Version, "apps", snap.Apps(), "reused", snap.Reused(), "mode", mode, "took", took}
+	if why != "" {
+		attrs = append(attrs, "why", why)
+	}
+	l.log.Info("config applied", attrs...)
 	if l.OnApply != nil {
 		l.OnApply(st, took)
 	}
-	return nil
 }
 
 func (l *Loader) version() int64 {
@@ -145,47 +232,68 @@ func (l *Loader) Run(ctx context.Context) {
 	}
 }
 
-// listen holds one LISTEN connection, reloading on every notification of a
-// newer version and on the periodic check. It returns when the
-// connection fails.
+// listen holds one LISTEN connection and updates the State on every
+// notification of a newer version and on the periodic check. A burst of
+// notifications is applied at once: while one update runs, those that
+// arrive are drained into one pending wake-up. It returns when the
+// connection or the database fails.
 func (l *Loader) listen(ctx context.Context) error {
-	cfg := l.store.Pool().Config().ConnConfig.Copy()
 	connectCtx, cancel := context.WithTimeout(ctx, l.interval+5*time.Second)
-	conn, err := pgx.ConnectConfig(connectCtx, cfg)
+	ln, err := l.store.Listen(connectCtx)
 	cancel()
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+store.ConfigChannel); err != nil {
-		return err
-	}
+	defer ln.Close()
 	// Catch up on anything committed while not listening.
-	if err := l.checkVersion(ctx, conn); err != nil {
+	if err := l.check(ctx); err != nil {
 		return err
 	}
+
+	waitCtx, stopWaiting := context.WithCancel(ctx)
+	var latest atomic.Int64            // the newest version announced since the last update
+	pending := make(chan time.Time, 1) // when the oldest unhandled notification arrived
+	failed := make(chan error, 1)
+	var waiter sync.WaitGroup
+	waiter.Go(func() {
+		for {
+			v, err := ln.Wait(waitCtx)
+			if err != nil {
+				failed <- err
+				return
+			}
+			if v < 0 {
+				v = math.MaxInt64 // no version given: check
+			}
+			for cur := latest.Load(); v > cur && !latest.CompareAndSwap(cur, v); cur = latest.Load() {
+			}
+			select {
+			case pending <- time.Now():
+			default: // already pending: the update to come covers this one
+			}
+		}
+	})
+	defer func() { stopWaiting(); waiter.Wait() }()
+
+	tick := time.NewTicker(l.interval)
+	defer tick.Stop()
 	for {
-		waitCtx, cancel := context.WithTimeout(ctx, l.interval)
-		n, err := conn.WaitForNotification(waitCtx)
-		cancel()
-		arrived := time.Now()
-		switch {
-		case ctx.Err() != nil:
+		select {
+		case <-ctx.Done():
 			return ctx.Err()
-		case err == nil:
-			v, perr := strconv.ParseInt(n.Payload, 10, 64)
-			if perr != nil || v > l.version() {
-				if err := l.load(ctx, arrived); err != nil {
+		case err := <-failed:
+			return err
+		case arrived := <-pending:
+			if latest.Swap(-1) > l.version() {
+				if err := l.update(ctx, arrived); err != nil {
 					l.log.Error("reload failed: keeping the last config", "version", l.version(), "err", err)
 					l.setError(err)
 				}
 			}
-		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
-			if err := l.checkVersion(ctx, conn); err != nil {
+		case <-tick.C:
+			if err := l.check(ctx); err != nil {
 				return err
 			}
-		default:
-			return err
 		}
 	}
 }
@@ -195,22 +303,36 @@ func (l *Loader) listen(ctx context.Context) error {
 // even if no config change comes along.
 func (l *Loader) keyRetired() bool {
 	st := l.state.Load()
-	if st == nil {
+	if st == nil || st.Keys == nil {
 		return false
 	}
 	next := st.Keys.NextRetirement()
 	return !next.IsZero() && !time.Now().Before(next)
 }
 
-func (l *Loader) checkVersion(ctx context.Context, conn *pgx.Conn) error {
-	var v int64
+// check is the periodic safety net: it reads the latest version and
+// updates when the State is behind it, has no keys yet or holds a
+// retired key. It fails only when the database does not answer.
+func (l *Loader) check(ctx context.Context) error {
 	qctx, cancel := context.WithTimeout(ctx, l.interval+5*time.Second)
-	defer cancel()
-	if err := conn.QueryRow(qctx, `SELECT version FROM config_state`).Scan(&v); err != nil {
+	v, err := l.store.ConfigVersion(qctx)
+	cancel()
+	if err != nil {
 		return err
 	}
-	if v > l.version() || l.keyRetired() {
-		if err := l.Load(ctx); err != nil {
+	st := l.state.Load()
+	if st != nil && v < st.Snap.Version {
+		// A database behind the config enforced: restored from a backup,
+		// or another database than the saved state came from. Its
+		// versions say nothing about ours: load it whole.
+		if err := l.full(ctx, time.Time{}, fmt.Sprintf("the database is at version %d, behind the %d enforced", v, st.Snap.Version)); err != nil {
+			l.log.Error("reload failed: keeping the last config", "version", l.version(), "err", err)
+			l.setError(err)
+		}
+		return nil
+	}
+	if st == nil || v > st.Snap.Version || st.Keys == nil || l.keyRetired() {
+		if err := l.update(ctx, time.Time{}); err != nil {
 			l.log.Error("reload failed: keeping the last config", "version", l.version(), "err", err)
 			l.setError(err)
 		}

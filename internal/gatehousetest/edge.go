@@ -48,9 +48,12 @@ type Edge struct {
 	// Client sends requests to the edge; use Request to set the Host.
 	Client *http.Client
 	// Registry reports the edge's status, when EdgeOptions.HeartbeatInterval
-	// is set; StopHeartbeat stops it (the edge deletes its row) and waits.
+	// is set; StopHeartbeat stops the edge's loops (the edge deletes its
+	// row) and waits; the server goes on serving its last state.
 	Registry      *edge.Registry
 	StopHeartbeat func()
+	// Started is the edge as edge.Start returned it.
+	Started *edge.Edge
 }
 
 // EdgeOptions tune StartEdge.
@@ -85,10 +88,22 @@ type EdgeOptions struct {
 	// Timeouts bound slow clients as in production; zero fields take
 	// httpserver's defaults.
 	Timeouts httpserver.Timeouts
+	// StateDir keeps the edge's saved state (edge.StartConfig.StateDir);
+	// empty keeps none.
+	StateDir string
+	// KeyRotation rotates the signing keys when due, as in production;
+	// 0 never.
+	KeyRotation time.Duration
 }
 
-// StartEdge starts an edge server (and its change-feed follower) for the
-// test, stopped when it ends.
+// KeyStore is the signing-key store of st, sealed with MasterKey.
+func KeyStore(st *store.Store) *session.KeyStore {
+	return session.NewKeyStore(st.Pool(), MasterKey)
+}
+
+// StartEdge starts an edge for the test with edge.Start, as `gatehouse
+// edge` does (every background loop included), on loopback; it is
+// stopped when the test ends.
 func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	tb.Helper()
 	if opts.TestHostsToEdge && opts.Transport != nil {
@@ -101,59 +116,60 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	if opts.ReloadInterval == 0 {
 		opts.ReloadInterval = 200 * time.Millisecond
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	log := testLogger()
-	keys := session.NewKeyStore(st.Pool(), MasterKey)
-	loader := edge.NewLoader(st, keys, log, opts.ReloadInterval)
-	loader.OnApply = opts.OnApply
-	if err := loader.Load(ctx); err != nil {
-		cancel()
-		tb.Fatalf("edge: first load: %v", err)
-	}
-	lastSeen := edge.NewLastSeen(st, log)
-	e := &Edge{Loader: loader, Keys: keys, LastSeen: lastSeen}
+	keys := KeyStore(st)
 	srv := httptest.NewUnstartedServer(nil)
 	timeouts := opts.Timeouts.WithDefaults()
 	srv.Config.ReadHeaderTimeout, srv.Config.IdleTimeout = timeouts.ReadHeader, timeouts.Idle
 	transport := &http.Transport{MaxIdleConnsPerHost: 64}
+	e := &Edge{Keys: keys}
+	var issuer string
 	if opts.TLS {
 		cert, roots := LoopbackCert(tb)
 		srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 		// Browsers open connections they never use; their handshake errors are noise.
 		srv.Config.ErrorLog = stdlog.New(io.Discard, "", 0)
-		srv.StartTLS()
 		transport.TLSClientConfig = &tls.Config{RootCAs: roots}
-		e.Issuer = "https://auth.gatehouse.test:" + strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
+		issuer = "https://auth.gatehouse.test:" + strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
+		e.URL = "https://" + srv.Listener.Addr().String()
 	} else {
-		srv.Start()
-		e.Issuer = srv.URL
+		issuer = "http://" + srv.Listener.Addr().String()
+		e.URL = issuer
 	}
-	e.URL = srv.URL
+	e.Issuer = issuer
 	if opts.Issuer != "" {
 		e.Issuer = opts.Issuer
 	}
 	if opts.TestHostsToEdge {
 		opts.Transport = testHostsTo(tb, srv.Listener.Addr().String())
 	}
-	e.Server = edge.New(edge.Config{Issuer: e.Issuer, Secure: opts.TLS, CountryHeader: opts.CountryHeader, Log: log,
-		MasterKey: MasterKey, Mailer: opts.Mailer, Transport: opts.Transport, Observers: opts.Observers, Now: opts.Clock}, loader, lastSeen)
+	deps := edge.Deps{Store: st, Keys: keys, MasterKey: MasterKey, Log: log, Observers: opts.Observers, Mailer: opts.Mailer,
+		Transport: opts.Transport, Now: opts.Clock, OnApply: opts.OnApply}
+	started, err := edge.Start(context.Background(), deps, edge.StartConfig{
+		Issuer: e.Issuer, CountryHeader: opts.CountryHeader, Secure: opts.TLS,
+		ReloadInterval: opts.ReloadInterval, KeyRotation: opts.KeyRotation,
+		HeartbeatInterval: opts.HeartbeatInterval,
+		Self: access.EdgeStatus{ID: edge.InstanceID("localhost"), Hostname: "localhost",
+			Addr: srv.Listener.Addr().String(), StartedAt: time.Now().UTC()},
+		StateDir: opts.StateDir,
+	})
+	if err != nil {
+		srv.Listener.Close()
+		tb.Fatalf("edge: first load: %v", err)
+	}
+	e.Started, e.Loader, e.LastSeen, e.Server, e.Registry = started, started.Loader, started.LastSeen, started.Server, started.Registry
 	srv.Config.Handler = httpserver.Guard(e.Server, timeouts.BodyRead)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); loader.Run(ctx) }()
-	if opts.HeartbeatInterval > 0 {
-		e.Registry = edge.NewRegistry(st, loader, log, access.EdgeStatus{ID: edge.InstanceID("localhost"),
-			Hostname: "localhost", Addr: srv.Listener.Addr().String(), StartedAt: time.Now().UTC()})
-		rctx, rcancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); e.Registry.Run(rctx, opts.HeartbeatInterval) }()
-		e.StopHeartbeat = func() { rcancel(); <-done }
-		tb.Cleanup(e.StopHeartbeat)
+	if opts.TLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	if e.Registry != nil {
+		e.StopHeartbeat = started.Stop
 	}
 	tb.Cleanup(func() {
-		cancel()
-		wg.Wait()
 		srv.Close()
+		started.Stop()
 	})
 	e.Client = &http.Client{
 		Transport:     transport,
