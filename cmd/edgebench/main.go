@@ -46,6 +46,7 @@ type config struct {
 	writes      int
 	targets     []string
 	cpuProfile  string
+	scale       scaleConfig
 }
 
 // targetNames are the load targets, in the order they run; all run by
@@ -69,6 +70,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.IntVar(&c.writes, "writes", 200, "API writes for the propagation measurement (0 skips it)")
 	fs.StringVar(&targets, "targets", strings.Join(defaultTargets, ","), "comma-separated load targets to run, of "+strings.Join(targetNames, ", "))
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the load runs to this file")
+	c.scale.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -104,6 +106,9 @@ func (c config) validate() error {
 			errs = append(errs, fmt.Errorf("-targets: unknown target %q (want some of %s)", t, strings.Join(targetNames, ", ")))
 		}
 	}
+	if c.scale.on {
+		errs = append(errs, c.scale.validate())
+	}
 	return errors.Join(errs...)
 }
 
@@ -118,6 +123,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if cfg.scale.on {
+		return runScale(ctx, cfg, log, stdout)
+	}
 
 	s, err := startStack(ctx, cfg.databaseURL, log)
 	if err != nil {
