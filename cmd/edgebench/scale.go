@@ -27,6 +27,7 @@ type scaleConfig struct {
 	listSamples     int
 	gatehouse       string
 	startTimeout    time.Duration
+	settle          time.Duration
 }
 
 func (c *scaleConfig) register(fs *flag.FlagSet) {
@@ -43,6 +44,7 @@ func (c *scaleConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.startTimeout, "scale-start-timeout", time.Minute, "longest wait for a starting edge to serve")
 	fs.DurationVar(&c.load, "scale-load", 3*time.Second, "measured time of each throughput figure (after -warmup)")
 	fs.IntVar(&c.listSamples, "scale-list-samples", 20, "requests per API list page measured")
+	fs.DurationVar(&c.settle, "scale-settle", time.Second, "pause between measurements, so that one's trailing work does not count in the next")
 	fs.StringVar(&c.gatehouse, "gatehouse", "", "gatehouse binary to run as the edge (default: go build ./cmd/gatehouse into a temporary directory)")
 }
 
@@ -61,8 +63,8 @@ func (c scaleConfig) validate() error {
 		errs = append(errs, fmt.Errorf("-scale-changes %d, -scale-burst %d, -scale-list-samples %d: want at least %d, 2 and 1",
 			c.changes, c.burst, c.listSamples, numChangeKinds))
 	}
-	if c.budget <= 0 || c.timeout <= 0 || c.startTimeout <= 0 || c.load < 100*time.Millisecond {
-		errs = append(errs, errors.New("-scale-budget, -scale-timeout and -scale-start-timeout must be positive, -scale-load at least 100ms"))
+	if c.budget <= 0 || c.timeout <= 0 || c.startTimeout <= 0 || c.settle < 0 || c.load < 100*time.Millisecond {
+		errs = append(errs, errors.New("-scale-budget, -scale-timeout and -scale-start-timeout must be positive, -scale-settle not negative, -scale-load at least 100ms"))
 	}
 	return errors.Join(errs...)
 }
@@ -165,6 +167,7 @@ func measureScale(ctx context.Context, cfg config, bin string, stateDirs bool, s
 	rss := startRSSSampler(s.edge.pid())
 	closeRSS := sync1(rss.close)
 	defer closeRSS()
+	settle := func(ctx context.Context) { sleepUntil(ctx, time.Now().Add(sc.settle)) }
 	record := func(what string, err error) {
 		if err != nil {
 			progress("%s: FAILED: %v", what, err)
@@ -213,10 +216,6 @@ func measureScale(ctx context.Context, cfg config, bin string, stateDirs bool, s
 	record("start without the database", err)
 	return f, nil
 }
-
-// settle waits a moment, so that one measurement's trailing work does
-// not count in the next.
-func settle(ctx context.Context) { sleepUntil(ctx, time.Now().Add(time.Second)) }
 
 // sync1 returns f made safe to call more than once.
 func sync1(f func()) func() {
