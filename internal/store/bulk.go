@@ -64,6 +64,11 @@ func (s *Store) SeedBulk(ctx context.Context, accountID string, b Bulk) (BulkCou
 		appIDs[i] = uuid.New()
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx, _ time.Time) error {
+		// A COPY of a million rows is one statement: longer than the
+		// statement timeout meant for the API's queries.
+		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+			return err
+		}
 		if err := lockAccount(ctx, tx, accountID); err != nil {
 			return err
 		}
