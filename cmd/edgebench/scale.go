@@ -124,6 +124,7 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger, stdout io.Write
 	if !stateDirs {
 		fmt.Fprintln(stdout, "note: this gatehouse edge has no --state-dir: starts from a snapshot are not measured")
 	}
+	began := time.Now()
 	var figs []scaleFigures
 	for _, size := range []scaleSize{small, large} {
 		f, err := measureScale(ctx, cfg, bin, stateDirs, size, log, func(format string, args ...any) {
@@ -135,6 +136,7 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger, stdout io.Write
 		figs = append(figs, f)
 	}
 	printScale(stdout, sc, figs[0], figs[1])
+	fmt.Fprintf(stdout, "(the whole run, setup included, took %v)\n", time.Since(began).Round(time.Second))
 	var errs []error
 	for _, f := range figs {
 		for _, err := range f.errs {
@@ -239,9 +241,9 @@ func loadErr(r result) error {
 // side by side, with their ratio and the target.
 func printScale(w io.Writer, sc scaleConfig, small, large scaleFigures) {
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-48s %14s %14s %8s  %s\n", "figure", fmt.Sprintf("%d apps", small.size.apps), fmt.Sprintf("%d apps", large.size.apps), "ratio", "target (large)")
+	fmt.Fprintf(w, "%-48s %14s %14s %10s  %s\n", "figure", fmt.Sprintf("%d apps", small.size.apps), fmt.Sprintf("%d apps", large.size.apps), "ratio", "target (large)")
 	row := func(name, a, b, ratio, target string) {
-		fmt.Fprintf(w, "%-48s %14s %14s %8s  %s\n", name, a, b, ratio, target)
+		fmt.Fprintf(w, "%-48s %14s %14s %10s  %s\n", name, a, b, ratio, target)
 	}
 	dur := func(name string, a, b time.Duration, target string) {
 		if a == 0 && b == 0 {
