@@ -7,6 +7,12 @@
 // DATABASE_URL's cluster, and drops that database when done:
 //
 //	go run ./cmd/withpg -- go run ./cmd/edgebench -duration 5s
+//
+// With -scale it is the scale harness instead (make bench-scale): it
+// builds a small and a large configuration, each in a database of its own
+// (the bulk with store.SeedBulk), runs `gatehouse edge` against each as a
+// separate process, and prints the propagation, CPU, memory, start, API
+// list and throughput figures of both side by side.
 package main
 
 import (

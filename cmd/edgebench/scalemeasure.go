@@ -239,6 +239,7 @@ func (s *scaleStack) measureBurst(ctx context.Context, rss *rssSampler, n int, t
 	)
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	defer stopProbe()
+	preflight = preflight.WithContext(probeCtx)
 	probeDone := make(chan error, 1)
 	go func() {
 		tr := &http.Transport{MaxIdleConnsPerHost: 1}
