@@ -65,6 +65,7 @@ func (s *scaleStack) change(ctx context.Context, client *http.Client, kind chang
 			return
 		}
 		answered = time.Now()
+		s.tokens++
 		obs.req, err = s.tokenRequest(edgeURL, appHost, t)
 		obs.done = status(http.StatusOK)
 		return sent, answered, obs, err
@@ -345,22 +346,20 @@ type listFigures struct {
 const listPerPage = 50
 
 // measureLists times the first and the last page of the service token
-// and app lists, samples times each, and returns the medians.
+// and app lists, samples times each, and returns the medians. The lists'
+// total_count must be the number of objects the stack made.
 func (s *scaleStack) measureLists(ctx context.Context, samples int) (listFigures, error) {
 	var f listFigures
 	for _, l := range []struct {
 		path        string
+		total       int
 		first, deep *time.Duration
 		page        *int
 	}{
-		{"access/service_tokens", &f.tokensFirst, &f.tokensDeep, &f.tokensDeepPage},
-		{"access/apps", &f.appsFirst, &f.appsDeep, &f.appsDeepPage},
+		{"access/service_tokens", s.tokens, &f.tokensFirst, &f.tokensDeep, &f.tokensDeepPage},
+		{"access/apps", s.size.apps, &f.appsFirst, &f.appsDeep, &f.appsDeepPage},
 	} {
-		info, err := s.cp.list(ctx, l.path, 1, listPerPage)
-		if err != nil {
-			return f, err
-		}
-		*l.page = max(info.TotalPages, 1)
+		*l.page = max((l.total+listPerPage-1)/listPerPage, 1)
 		for _, m := range []struct {
 			page int
 			p50  *time.Duration
@@ -373,8 +372,9 @@ func (s *scaleStack) measureLists(ctx context.Context, samples int) (listFigures
 					return f, err
 				}
 				ds = append(ds, time.Since(t0))
-				if got.Count == 0 {
-					return f, fmt.Errorf("%s page %d is empty (%+v)", l.path, m.page, got)
+				want := min(listPerPage, l.total-(m.page-1)*listPerPage)
+				if got.TotalCount != l.total || got.Count != want {
+					return f, fmt.Errorf("%s page %d: total_count %d, count %d; want %d and %d", l.path, m.page, got.TotalCount, got.Count, l.total, want)
 				}
 			}
 			*m.p50 = distributionOf(ds).p50

@@ -61,6 +61,7 @@ type scaleStack struct {
 	sharedOn     int
 	maxAge       int // the benchmark app's CORS max age now
 	revoked      int // users revoked so far
+	tokens       int // service tokens in the account
 	cleanups     []func()
 }
 
@@ -152,6 +153,7 @@ func (s *scaleStack) configure(ctx context.Context) error {
 		if err := s.cp.call(ctx, "POST", "access/service_tokens", map[string]any{"name": name}, &t); err != nil {
 			return err
 		}
+		s.tokens++
 		if i == 0 {
 			s.loadToken = t
 		} else {
@@ -206,6 +208,7 @@ func (s *scaleStack) sharedPolicyBody() map[string]any {
 // service tokens.
 func (s *scaleStack) seed(ctx context.Context) error {
 	everyone := []access.Rule{{EmailDomain: &access.EmailDomainRule{Domain: "example.test"}}}
+	s.tokens += s.size.tokens
 	_, err := s.store.SeedBulk(ctx, s.accountID, store.Bulk{
 		Apps: s.size.apps - 1,
 		App: access.AppSpec{Type: access.AppTypeSelfHosted, Name: "bulk-%d", Domain: "app%d." + scaleDomain, Origin: s.origin.String(),
