@@ -28,6 +28,7 @@ type scaleConfig struct {
 	gatehouse       string
 	startTimeout    time.Duration
 	settle          time.Duration
+	stateDir, keep  bool
 }
 
 func (c *scaleConfig) register(fs *flag.FlagSet) {
@@ -45,6 +46,8 @@ func (c *scaleConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.load, "scale-load", 3*time.Second, "measured time of each throughput figure (after -warmup)")
 	fs.IntVar(&c.listSamples, "scale-list-samples", 20, "requests per API list page measured")
 	fs.DurationVar(&c.settle, "scale-settle", time.Second, "pause between measurements, so that one's trailing work does not count in the next")
+	fs.BoolVar(&c.stateDir, "scale-state-dir", true, "give the edge a --state-dir, when it has the flag (false: measure it without)")
+	fs.BoolVar(&c.keep, "scale-keep", false, "keep each configuration's directory (the edge's log and state) and say where")
 	fs.StringVar(&c.gatehouse, "gatehouse", "", "gatehouse binary to run as the edge (default: go build ./cmd/gatehouse into a temporary directory)")
 }
 
@@ -116,18 +119,23 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger, stdout io.Write
 			return err
 		}
 	}
+	o := scaleOptions{adminURL: cfg.databaseURL, bin: bin, keep: sc.keep}
 	stateDirs := supportsFlag(bin, "state-dir")
+	o.stateDirs = stateDirs && sc.stateDir
 	small, large := sc.sizes()
 	fmt.Fprintf(stdout, "edgebench -scale: %s %s/%s, NumCPU=%d; `gatehouse edge` as a process of its own, API and origin in this process, loopback\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	fmt.Fprintf(stdout, "small: %s\nlarge: %s\n", small, large)
-	if !stateDirs {
+	switch {
+	case !stateDirs:
 		fmt.Fprintln(stdout, "note: this gatehouse edge has no --state-dir: starts from a snapshot are not measured")
+	case !o.stateDirs:
+		fmt.Fprintln(stdout, "note: -scale-state-dir=false: the edge runs without a state directory")
 	}
 	began := time.Now()
 	var figs []scaleFigures
 	for _, size := range []scaleSize{small, large} {
-		f, err := measureScale(ctx, cfg, bin, stateDirs, size, log, func(format string, args ...any) {
+		f, err := measureScale(ctx, cfg, o, size, log, func(format string, args ...any) {
 			progress("[%d apps] "+format, append([]any{size.apps}, args...)...)
 		})
 		if err != nil {
@@ -149,10 +157,10 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger, stdout io.Write
 // measureScale builds one configuration and measures it. An error in
 // setting it up ends the run; one in a measurement is recorded in the
 // figures and the other measurements go on.
-func measureScale(ctx context.Context, cfg config, bin string, stateDirs bool, size scaleSize, log *slog.Logger, progress func(string, ...any)) (scaleFigures, error) {
+func measureScale(ctx context.Context, cfg config, o scaleOptions, size scaleSize, log *slog.Logger, progress func(string, ...any)) (scaleFigures, error) {
 	sc := cfg.scale
 	f := scaleFigures{size: size}
-	s, err := startScaleStack(ctx, cfg.databaseURL, bin, stateDirs, size, log, progress)
+	s, err := startScaleStack(ctx, o, size, log, progress)
 	if err != nil {
 		return f, err
 	}
@@ -202,7 +210,7 @@ func measureScale(ctx context.Context, cfg config, bin string, stateDirs bool, s
 	f.rateWrites = r.rate()
 
 	closeRSS()
-	if !stateDirs {
+	if !o.stateDirs {
 		f.stateNote = "no --state-dir"
 		return f, nil
 	}

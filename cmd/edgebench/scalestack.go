@@ -77,8 +77,16 @@ func (s *scaleStack) close() {
 // startScaleStack builds the configuration of size in a fresh database of
 // adminURL's cluster: the measured objects through the API, the bulk with
 // store.SeedBulk. It does not start the edge.
-func startScaleStack(ctx context.Context, adminURL, bin string, stateDirs bool, size scaleSize, log *slog.Logger, progress func(string, ...any)) (_ *scaleStack, err error) {
-	s := &scaleStack{size: size, bin: bin, maxAge: initialMaxAge}
+// scaleOptions are how the stacks of one run are built.
+type scaleOptions struct {
+	adminURL  string // the cluster to create databases in
+	bin       string // gatehouse
+	stateDirs bool   // give the edge a --state-dir
+	keep      bool   // keep each stack's directory (edge log, state)
+}
+
+func startScaleStack(ctx context.Context, o scaleOptions, size scaleSize, log *slog.Logger, progress func(string, ...any)) (_ *scaleStack, err error) {
+	s := &scaleStack{size: size, bin: o.bin, maxAge: initialMaxAge}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -87,14 +95,18 @@ func startScaleStack(ctx context.Context, adminURL, bin string, stateDirs bool, 
 	if s.dir, err = os.MkdirTemp("", "edgebench-scale-"); err != nil {
 		return nil, err
 	}
-	s.onClose(func() { os.RemoveAll(s.dir) })
-	if stateDirs {
+	if o.keep {
+		progress("keeping the edge's log and state in %s", s.dir)
+	} else {
+		s.onClose(func() { os.RemoveAll(s.dir) })
+	}
+	if o.stateDirs {
 		s.stateDir = filepath.Join(s.dir, "state")
 	}
-	if s.dbURL, err = createDatabase(ctx, adminURL); err != nil {
+	if s.dbURL, err = createDatabase(ctx, o.adminURL); err != nil {
 		return nil, err
 	}
-	s.onClose(func() { dropDatabase(adminURL, s.dbURL, log) })
+	s.onClose(func() { dropDatabase(o.adminURL, s.dbURL, log) })
 	if err := store.MigrateUp(s.dbURL); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
