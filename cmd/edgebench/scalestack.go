@@ -74,9 +74,6 @@ func (s *scaleStack) close() {
 	s.cleanups = nil
 }
 
-// startScaleStack builds the configuration of size in a fresh database of
-// adminURL's cluster: the measured objects through the API, the bulk with
-// store.SeedBulk. It does not start the edge.
 // scaleOptions are how the stacks of one run are built.
 type scaleOptions struct {
 	adminURL  string // the cluster to create databases in
@@ -84,6 +81,10 @@ type scaleOptions struct {
 	stateDirs bool   // give the edge a --state-dir
 	keep      bool   // keep each stack's directory (edge log, state)
 }
+
+// startScaleStack builds the configuration of size in a fresh database of
+// o.adminURL's cluster: the measured objects through the API, the bulk
+// with store.SeedBulk. It does not start the edge.
 
 func startScaleStack(ctx context.Context, o scaleOptions, size scaleSize, log *slog.Logger, progress func(string, ...any)) (_ *scaleStack, err error) {
 	s := &scaleStack{size: size, bin: o.bin, maxAge: initialMaxAge}
@@ -219,7 +220,7 @@ func (s *scaleStack) sharedPolicyBody() map[string]any {
 // the shared policy, the rest each with a policy of its own) and the
 // service tokens.
 func (s *scaleStack) seed(ctx context.Context) error {
-	everyone := []access.Rule{{EmailDomain: &access.EmailDomainRule{Domain: "example.test"}}}
+	staff := []access.Rule{{EmailDomain: &access.EmailDomainRule{Domain: "example.test"}}}
 	s.tokens += s.size.tokens
 	_, err := s.store.SeedBulk(ctx, s.accountID, store.Bulk{
 		Apps: s.size.apps - 1,
@@ -228,7 +229,7 @@ func (s *scaleStack) seed(ctx context.Context) error {
 		SharedPolicyID: s.sharedPolicy.ID,
 		SharedApps:     s.size.shared,
 		AppPolicy:      access.PolicySpec{Name: "staff", Decision: "allow"},
-		AppPolicyRules: access.PolicyRules{Include: everyone},
+		AppPolicyRules: access.PolicyRules{Include: staff},
 		ServiceTokens:  s.size.tokens,
 		TokenName:      "bulk-%d",
 	})
