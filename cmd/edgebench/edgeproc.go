@@ -243,3 +243,39 @@ func (s *rssSampler) close() {
 	close(s.stop)
 	<-s.done
 }
+
+// quietWindow and quietCPU define a quiet edge: one that used at most
+// quietCPU of CPU time in the last quietWindow (two clock ticks: its
+// periodic checks, not a state write or a reload).
+const (
+	quietWindow = 250 * time.Millisecond
+	quietCPU    = 20 * time.Millisecond
+)
+
+// waitQuiet waits until the process is quiet, so that work it does on
+// its own (writing its state after a start, a garbage collection) does
+// not count in the next measurement. It gives up after timeout.
+func waitQuiet(ctx context.Context, pid int, timeout time.Duration) (time.Duration, error) {
+	t0 := time.Now()
+	prev, err := cpuTime(pid)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		sleepUntil(ctx, time.Now().Add(quietWindow))
+		if err := ctx.Err(); err != nil {
+			return time.Since(t0), err
+		}
+		cur, err := cpuTime(pid)
+		if err != nil {
+			return time.Since(t0), err
+		}
+		if cur-prev <= quietCPU {
+			return time.Since(t0), nil
+		}
+		if time.Since(t0) > timeout {
+			return time.Since(t0), fmt.Errorf("the edge is still busy after %v (%v of CPU in the last %v)", timeout, cur-prev, quietWindow)
+		}
+		prev = cur
+	}
+}

@@ -45,7 +45,7 @@ func (c *scaleConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.startTimeout, "scale-start-timeout", time.Minute, "longest wait for a starting edge to serve")
 	fs.DurationVar(&c.load, "scale-load", 3*time.Second, "measured time of each throughput figure (after -warmup)")
 	fs.IntVar(&c.listSamples, "scale-list-samples", 20, "requests per API list page measured")
-	fs.DurationVar(&c.settle, "scale-settle", time.Second, "pause between measurements, so that one's trailing work does not count in the next")
+	fs.DurationVar(&c.settle, "scale-settle", time.Second, "pause between measurements, before waiting until the edge is quiet, so that one's trailing work does not count in the next")
 	fs.BoolVar(&c.stateDir, "scale-state-dir", true, "give the edge a --state-dir, when it has the flag (false: measure it without)")
 	fs.BoolVar(&c.keep, "scale-keep", false, "keep each configuration's directory (the edge's log and state) and say where")
 	fs.StringVar(&c.gatehouse, "gatehouse", "", "gatehouse binary to run as the edge (default: go build ./cmd/gatehouse into a temporary directory)")
@@ -177,16 +177,27 @@ func measureScale(ctx context.Context, cfg config, o scaleOptions, size scaleSiz
 	rss := startRSSSampler(s.edge.pid())
 	closeRSS := sync1(rss.close)
 	defer closeRSS()
-	settle := func(ctx context.Context) { sleepUntil(ctx, time.Now().Add(sc.settle)) }
+	// Between measurements: a pause, then until the edge is quiet.
+	settle := func(ctx context.Context) {
+		sleepUntil(ctx, time.Now().Add(sc.settle))
+		if s.edge == nil {
+			return
+		}
+		if waited, err := waitQuiet(ctx, s.edge.pid(), sc.timeout); err != nil {
+			progress("warning: %v", err)
+		} else if waited > 2*quietWindow {
+			progress("waited %v for the edge to be quiet", waited.Round(time.Millisecond))
+		}
+	}
 	record := func(what string, err error) {
 		if err != nil {
 			progress("%s: FAILED: %v", what, err)
 			f.errs = append(f.errs, fmt.Errorf("%s: %w", what, err))
 		}
 	}
+	progress("edge serves after %v", f.startDB.Round(time.Millisecond))
 	settle(ctx)
-
-	progress("edge serves after %v; measuring %d single changes...", f.startDB.Round(time.Millisecond), sc.changes)
+	progress("measuring %d single changes...", sc.changes)
 	f.changes, err = s.measureChanges(ctx, rss, sc.changes, sc.budget, sc.timeout)
 	record("single changes", err)
 
