@@ -231,7 +231,7 @@ func (s *scaleStack) seed(ctx context.Context) error {
 		AppPolicy:      access.PolicySpec{Name: "staff", Decision: "allow"},
 		AppPolicyRules: access.PolicyRules{Include: staff},
 		ServiceTokens:  s.size.tokens,
-		TokenName:      "bulk-%d",
+		TokenName:      "bulk-%07d",
 	})
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -59,11 +60,19 @@ func (s *Store) SeedBulk(ctx context.Context, accountID string, b Bulk) (BulkCou
 	// Created one microsecond apart and before now, so that lists have an
 	// order and objects created later through the API come last.
 	created := func(i, n int) time.Time { return now.Add(time.Duration(i-n) * time.Microsecond) }
-	appIDs := make([]uuid.UUID, b.Apps)
-	for i := range appIDs {
-		appIDs[i] = uuid.New()
+	// Ids ascending (UUIDv7) and audience tags sorted, like the created_at
+	// times: each index then grows at its end instead of splitting pages
+	// all over, which halves the time of a large seed.
+	appIDs, err := ascendingIDs(b.Apps)
+	if err != nil {
+		return counts, fmt.Errorf("store: seed bulk: %w", err)
 	}
-	err := s.inTx(ctx, func(tx pgx.Tx, _ time.Time) error {
+	auds := make([]string, b.Apps)
+	for i := range auds {
+		auds[i] = access.NewAUD()
+	}
+	slices.Sort(auds)
+	err = s.inTx(ctx, func(tx pgx.Tx, _ time.Time) error {
 		// A COPY of a million rows is one statement: longer than the
 		// statement timeout meant for the API's queries.
 		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
@@ -104,7 +113,7 @@ func (s *Store) SeedBulk(ctx context.Context, accountID string, b Bulk) (BulkCou
 				}
 				domains[i] = names[0]
 				t := created(i, b.Apps)
-				row := []any{appIDs[i], accountID, access.NewAUD(), spec.Type, spec.Name, spec.Domain, spec.Origin,
+				row := []any{appIDs[i], accountID, auds[i], spec.Type, spec.Name, spec.Domain, spec.Origin,
 					spec.SessionDuration, spec.CORSHeaders, spec.OptionsPreflightBypass, spec.AppSettings, 1, t, t}
 				i++
 				return row, nil
@@ -128,9 +137,9 @@ func (s *Store) SeedBulk(ctx context.Context, accountID string, b Bulk) (BulkCou
 		if b.SharedPolicyID != "" {
 			shared = min(b.SharedApps, b.Apps)
 		}
-		policyIDs := make([]uuid.UUID, b.Apps-shared)
-		for i := range policyIDs {
-			policyIDs[i] = uuid.New()
+		policyIDs, err := ascendingIDs(b.Apps - shared)
+		if err != nil {
+			return err
 		}
 		i = 0
 		n, err = tx.CopyFrom(ctx, pgx.Identifier{"policies"}, []string{"id", "account_id", "app_id", "name", "decision", "include",
@@ -176,6 +185,13 @@ func (s *Store) SeedBulk(ctx context.Context, accountID string, b Bulk) (BulkCou
 		if err != nil {
 			return err
 		}
+		// In the order of every index too: client ids sorted, and names
+		// when TokenName pads the number.
+		clientIDs := make([]string, b.ServiceTokens)
+		for i := range clientIDs {
+			clientIDs[i] = access.NewClientID()
+		}
+		slices.Sort(clientIDs)
 		i = 0
 		n, err = tx.CopyFrom(ctx, pgx.Identifier{"service_tokens"}, []string{"id", "account_id", "name", "client_id", "secret_hash",
 			"client_secret_version", "duration", "expires_at", "revision", "created_at", "updated_at"},
@@ -184,7 +200,11 @@ func (s *Store) SeedBulk(ctx context.Context, accountID string, b Bulk) (BulkCou
 					return nil, nil
 				}
 				t := created(i, b.ServiceTokens)
-				row := []any{uuid.New(), accountID, fmt.Sprintf(b.TokenName, i), access.NewClientID(), hash, 1, duration, t.Add(d), 1, t, t}
+				id, err := uuid.NewV7()
+				if err != nil {
+					return nil, err
+				}
+				row := []any{id, accountID, fmt.Sprintf(b.TokenName, i), clientIDs[i], hash, 1, duration, t.Add(d), 1, t, t}
 				i++
 				return row, nil
 			}))
@@ -229,6 +249,19 @@ func (b Bulk) check() error {
 		errs = append(errs, errors.New("no TokenName"))
 	}
 	return errors.Join(errs...)
+}
+
+// ascendingIDs returns n UUIDv7s, each greater than the one before.
+func ascendingIDs(n int) ([]uuid.UUID, error) {
+	ids := make([]uuid.UUID, n)
+	for i := range ids {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	return ids, nil
 }
 
 // orEmpty stores a nil rule list as [], as the API does.
