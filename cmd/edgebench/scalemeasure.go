@@ -163,14 +163,23 @@ type changesFigures struct {
 // and measures how long each takes from the API's answer until the edge
 // enforces it, and the edge's RSS meanwhile. It stops early when budget
 // is spent.
-func (s *scaleStack) measureChanges(ctx context.Context, rss *rssSampler, n int, budget, timeout time.Duration) (changesFigures, error) {
-	f := changesFigures{wanted: n}
+func (s *scaleStack) measureChanges(ctx context.Context, rss *rssSampler, n int, budget, timeout time.Duration) (f changesFigures, err error) {
+	f.wanted = n
 	tr := &http.Transport{MaxIdleConnsPerHost: 1}
 	defer tr.CloseIdleConnections()
 	client := newLoadClient(tr)
 	f.rssSteady = rss.reset()
 	var all, writes []time.Duration
 	var byKind [numChangeKinds][]time.Duration
+	// The figures of the changes measured, also when one fails.
+	defer func() {
+		f.n = len(all)
+		f.all, f.apiWrite = distributionOf(all), distributionOf(writes)
+		for k := range byKind {
+			f.byKind[k] = distributionOf(byKind[k])
+		}
+		f.rssPeak = rss.peakSinceReset()
+	}()
 	start := time.Now()
 	for i := range n {
 		if time.Since(start) > budget {
@@ -191,12 +200,6 @@ func (s *scaleStack) measureChanges(ctx context.Context, rss *rssSampler, n int,
 		byKind[kind] = append(byKind[kind], d)
 		writes = append(writes, answered.Sub(sent))
 	}
-	f.n = len(all)
-	f.all, f.apiWrite = distributionOf(all), distributionOf(writes)
-	for k := range byKind {
-		f.byKind[k] = distributionOf(byKind[k])
-	}
-	f.rssPeak = rss.peakSinceReset()
 	return f, nil
 }
 
