@@ -48,7 +48,9 @@ type BulkCounts struct {
 
 // SeedBulk writes b into an account in one transaction, with COPY into
 // the base tables (so that statement-level triggers see every row), and
-// bumps the config version once. It is for benchmarks: it does not write
+// bumps the config version once. The change feed does not list the
+// seeded objects, so an edge behind the seed must load the whole config
+// (Changes answers ErrFeedGap). It is for benchmarks: it does not write
 // the audit log, and skips the checks the API makes of hosts and
 // identity providers.
 func (s *Store) SeedBulk(ctx context.Context, accountID string, b Bulk) (BulkCounts, error) {

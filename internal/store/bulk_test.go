@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -87,6 +88,18 @@ func TestSeedBulkWritesWhatTheAPIWrites(t *testing.T) {
 	got, err := st.GetPolicy(ctx, store.PolicyScope{AccountID: acct.ID}, shared.ID)
 	if err != nil || got.AppCount != 4 {
 		t.Errorf("shared policy used by %d apps (%v), want 4", got.AppCount, err)
+	}
+
+	// The lists count the seeded rows, and an edge that was behind the
+	// seed loads the whole config: the change feed does not list them.
+	if _, info, err := st.ListApps(ctx, acct.ID, store.AppFilter{}, access.Page{Page: 1, PerPage: 5}); err != nil || info.TotalCount != 11 {
+		t.Errorf("apps total_count %d (%v), want 11", info.TotalCount, err)
+	}
+	if _, info, err := st.ListServiceTokens(ctx, acct.ID, "", "", access.Page{Page: 1, PerPage: 5}); err != nil || info.TotalCount != 25 {
+		t.Errorf("service tokens total_count %d (%v), want 25", info.TotalCount, err)
+	}
+	if _, err := st.Changes(ctx, v0); !errors.Is(err, store.ErrFeedGap) {
+		t.Errorf("changes since before the seed: %v, want ErrFeedGap", err)
 	}
 
 	cfg, err := st.LoadConfig(ctx)
