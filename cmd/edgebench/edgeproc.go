@@ -73,7 +73,14 @@ func startEdgeProcess(o edgeOptions) (*edgeProcess, error) {
 	defer logFile.Close()
 	fmt.Fprintf(logFile, "--- edgebench: %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), strings.Join(args, " "))
 	cmd := exec.Command(o.bin, args...)
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+o.databaseURL, "GATEHOUSE_MASTER_KEY="+o.masterKey)
+	// Only the settings above: none of this shell's GATEHOUSE_ variables.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GATEHOUSE_") && !strings.HasPrefix(kv, "DATABASE_URL=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "DATABASE_URL="+o.databaseURL, "GATEHOUSE_MASTER_KEY="+o.masterKey)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start edge: %w", err)
