@@ -44,6 +44,14 @@ EDGEBENCH_FLAGS ?=
 bench-edge:
 	$(GO) run ./cmd/withpg -- $(GO) run ./cmd/edgebench $(EDGEBENCH_FLAGS)
 
+# The scale harness: a 10-app and a 100k-app / 1M-token configuration
+# side by side, with gatehouse edge as a separate process. A quick run:
+# make bench-scale SCALE_FLAGS='-scale-apps 2000 -scale-tokens 20000'.
+SCALE_FLAGS ?=
+.PHONY: bench-scale
+bench-scale:
+	$(GO) run ./cmd/withpg -- $(GO) run ./cmd/edgebench -scale $(SCALE_FLAGS)
+
 vet:
 	$(GO) vet ./...
 

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/access"
 )
 
 // The benchmark app: its hostname, the page origin its CORS settings
@@ -44,7 +46,31 @@ type envelope struct {
 		Message string `json:"message"`
 		Field   string `json:"field"`
 	} `json:"errors"`
-	Result json.RawMessage `json:"result"`
+	Result     json.RawMessage  `json:"result"`
+	ResultInfo *access.ListInfo `json:"result_info"`
+}
+
+// list gets one page of a list and returns its result_info.
+func (c *controlPlane) list(ctx context.Context, path string, page, perPage int) (access.ListInfo, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s%s?page=%d&per_page=%d", c.base, path, page, perPage), nil)
+	if err != nil {
+		return access.ListInfo{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return access.ListInfo{}, fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return access.ListInfo{}, fmt.Errorf("GET %s: %w", path, err)
+	}
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil || resp.StatusCode != http.StatusOK || !env.Success || env.ResultInfo == nil {
+		return access.ListInfo{}, fmt.Errorf("GET %s page %d: status %d: %.300s", path, page, resp.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	return *env.ResultInfo, nil
 }
 
 // call sends body as JSON to path (relative to the account) and decodes a

@@ -7,6 +7,12 @@
 // DATABASE_URL's cluster, and drops that database when done:
 //
 //	go run ./cmd/withpg -- go run ./cmd/edgebench -duration 5s
+//
+// With -scale it is the scale harness instead (make bench-scale): it
+// builds a small and a large configuration, each in a database of its own
+// (the bulk with store.SeedBulk), runs `gatehouse edge` against each as a
+// separate process, and prints the propagation, CPU, memory, start, API
+// list and throughput figures of both side by side.
 package main
 
 import (
@@ -46,6 +52,7 @@ type config struct {
 	writes      int
 	targets     []string
 	cpuProfile  string
+	scale       scaleConfig
 }
 
 // targetNames are the load targets, in the order they run; all run by
@@ -69,6 +76,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.IntVar(&c.writes, "writes", 200, "API writes for the propagation measurement (0 skips it)")
 	fs.StringVar(&targets, "targets", strings.Join(defaultTargets, ","), "comma-separated load targets to run, of "+strings.Join(targetNames, ", "))
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the load runs to this file")
+	c.scale.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -104,6 +112,9 @@ func (c config) validate() error {
 			errs = append(errs, fmt.Errorf("-targets: unknown target %q (want some of %s)", t, strings.Join(targetNames, ", ")))
 		}
 	}
+	if c.scale.on {
+		errs = append(errs, c.scale.validate())
+	}
 	return errors.Join(errs...)
 }
 
@@ -118,6 +129,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if cfg.scale.on {
+		return runScale(ctx, cfg, log, stdout)
+	}
 
 	s, err := startStack(ctx, cfg.databaseURL, log)
 	if err != nil {

@@ -38,6 +38,11 @@ func TestRunMeasuresEveryTargetAndDropsItsDatabase(t *testing.T) {
 		t.Errorf("requests failed:\n%s", out)
 	}
 
+	checkNoDatabasesLeft(t, url)
+}
+
+func checkNoDatabasesLeft(t *testing.T, url string) {
+	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -53,6 +58,30 @@ func TestRunMeasuresEveryTargetAndDropsItsDatabase(t *testing.T) {
 	}
 }
 
+// TestScaleRunsTinyAndPrintsEveryFigure runs the scale harness on a tiny
+// large configuration, with gatehouse edge built and run as a process.
+func TestScaleRunsTinyAndPrintsEveryFigure(t *testing.T) {
+	url := gatehousetest.DatabaseURL(t)
+	out, logs, err := edgebench(t, map[string]string{"DATABASE_URL": url},
+		"-scale", "-scale-apps", "40", "-scale-tokens", "200", "-scale-base-apps", "4", "-scale-changes", "4", "-scale-burst", "4",
+		"-scale-load", "200ms", "-warmup", "0", "-concurrency", "2", "-scale-list-samples", "1", "-scale-settle", "50ms")
+	if err != nil {
+		t.Fatalf("run: %v\n%s\n%s", err, out, logs)
+	}
+	for _, want := range []string{"small: 4 apps, 20 service tokens, 1 apps on one reusable policy", "large: 40 apps, 200 service tokens, 4 apps",
+		"propagation, 4/4 single changes: p50", "shared policy update: p50", "revocation: max", "burst of 4 writes: edge CPU",
+		"edge RSS steady", "edge start, from the database", "edge start, from its state directory", "API list service tokens, page 1",
+		"last page (1 / 5)", "edge throughput, service token"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "FAILED") {
+		t.Errorf("a measurement failed:\n%s", out)
+	}
+	checkNoDatabasesLeft(t, url)
+}
+
 func TestBadConfigurationIsRefusedBeforeAnythingStarts(t *testing.T) {
 	tests := []struct {
 		name string
@@ -64,6 +93,8 @@ func TestBadConfigurationIsRefusedBeforeAnythingStarts(t *testing.T) {
 		{"fail/zero concurrency", map[string]string{"DATABASE_URL": "postgres://x"}, []string{"-concurrency", "0"}, "-concurrency 0"},
 		{"fail/unknown target", map[string]string{"DATABASE_URL": "postgres://x"}, []string{"-targets", "bare,nginx"}, `unknown target "nginx"`},
 		{"fail/slices too short", map[string]string{"DATABASE_URL": "postgres://x"}, []string{"-duration", "1s", "-rounds", "20"}, "-rounds 20"},
+		{"fail/scale shared apps", map[string]string{"DATABASE_URL": "postgres://x"}, []string{"-scale", "-scale-apps", "100", "-scale-shared", "100"}, "-scale-shared 100"},
+		{"fail/scale smaller than its base", map[string]string{"DATABASE_URL": "postgres://x"}, []string{"-scale", "-scale-apps", "5"}, "-scale-apps 5"},
 		{"fail/stray argument", map[string]string{"DATABASE_URL": "postgres://x"}, []string{"go"}, "unexpected arguments"},
 	}
 	for _, tt := range tests {
