@@ -123,13 +123,11 @@ func (l *Loader) full(ctx context.Context, notifiedAt time.Time, why string) err
 	if err != nil {
 		return fmt.Errorf("edge: load signing keys: %w", err)
 	}
-	// Rebuild from the current snapshot: apps whose inputs did not change
-	// are reused as they are, the rest compiled afresh.
 	var prev *policy.Snapshot
 	if st := l.state.Load(); st != nil {
 		prev = st.Snap
 	}
-	snap, err := policy.CompileFrom(prev, cfg)
+	snap, err := policy.Compile(cfg)
 	if err != nil {
 		return fmt.Errorf("edge: compile config version %d: %w", cfg.Version, err)
 	}
@@ -196,7 +194,7 @@ func (l *Loader) swap(prev, snap *policy.Snapshot, keys *session.Keyring, notifi
 	l.state.Store(st)
 	l.setError(nil)
 	took := time.Since(start)
-	attrs := []any{"version", snap.Version, "apps", snap.Apps(), "reused", snap.Reused(), "mode", mode, "took", took}
+	attrs := []any{"version", snap.Version, "apps", snap.Apps(), "mode", mode, "took", took}
 	if why != "" {
 		attrs = append(attrs, "why", why)
 	}

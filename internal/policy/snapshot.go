@@ -304,16 +304,6 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 	return s, nil
 }
 
-// CompileFrom is Compile; prev is ignored.
-//
-// Deprecated: follow the change feed with Apply instead.
-func CompileFrom(prev *Snapshot, cfg access.Config) (*Snapshot, error) { return Compile(cfg) }
-
-// Reused is 0: snapshots share their parts through Apply.
-//
-// Deprecated: kept for CompileFrom's callers.
-func (s *Snapshot) Reused() int { return 0 }
-
 func revoke(sessions *pmapEdit[sessionKey, struct{}], users *pmapEdit[sessionKey, int64], r access.SessionRevocation) {
 	switch {
 	case r.SessionID != "":
