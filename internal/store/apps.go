@@ -104,7 +104,10 @@ func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID str
 		if app, err = getApp(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "app", resourceID: id, after: app})
+		if err := count(ctx, tx, accountID, countApp, 1); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "app", resourceID: id, after: app}, appObject(id))
 	})
 	return app, wrap("create app", err)
 }
@@ -172,7 +175,7 @@ func (s *Store) UpdateApp(ctx context.Context, actor access.Actor, accountID, id
 		if app, err = getApp(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "app", resourceID: id, before: before, after: app})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "app", resourceID: id, before: before, after: app}, appObject(id))
 	})
 	return app, wrap("update app", err)
 }
@@ -184,10 +187,22 @@ func (s *Store) DeleteApp(ctx context.Context, actor access.Actor, accountID, id
 		if err != nil {
 			return err
 		}
+		// The app's own policies go with it (by cascade).
+		owned, err := collectStrings(ctx, tx, `SELECT id::text FROM policies WHERE account_id = $1 AND app_id = $2`, accountID, id)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM apps WHERE account_id = $1 AND id = $2`, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "app", resourceID: id, before: before})
+		if err := count(ctx, tx, accountID, countApp, -1); err != nil {
+			return err
+		}
+		changed := []object{appObject(id)}
+		for _, pid := range owned {
+			changed = append(changed, policyObject(pid))
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "app", resourceID: id, before: before}, changed...)
 	})
 	return wrap("delete app", err)
 }
@@ -209,7 +224,7 @@ func (s *Store) RevokeAppSessions(ctx context.Context, actor access.Actor, accou
 		if app, err = getApp(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "revoke_tokens", resourceType: "app", resourceID: id, after: app})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "revoke_tokens", resourceType: "app", resourceID: id, after: app}, appObject(id))
 	})
 	return app, wrap("revoke app sessions", err)
 }
@@ -337,7 +352,16 @@ func loadAppRelations(ctx context.Context, q querier, apps []access.App) error {
 		a := index[appID]
 		a.Policies = append(a.Policies, p)
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var policies []*access.Policy
+	for i := range apps {
+		for j := range apps[i].Policies {
+			policies = append(policies, &apps[i].Policies[j])
+		}
+	}
+	return setAppCounts(ctx, q, policies)
 }
 
 func insertDomains(ctx context.Context, tx pgx.Tx, appID string, domains []string) error {

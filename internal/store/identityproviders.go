@@ -68,7 +68,10 @@ func (s *Store) CreateIdentityProvider(ctx context.Context, actor access.Actor, 
 		if p, err = getIdP(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "identity_provider", resourceID: id, after: p})
+		if err := count(ctx, tx, accountID, countIdP, 1); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "identity_provider", resourceID: id, after: p}, idpObject(id))
 	})
 	return p, wrap("create identity provider", err)
 }
@@ -107,7 +110,7 @@ func (s *Store) UpdateIdentityProvider(ctx context.Context, actor access.Actor, 
 		if p, err = getIdP(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "identity_provider", resourceID: id, before: before, after: p})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "identity_provider", resourceID: id, before: before, after: p}, idpObject(id))
 	})
 	return p, wrap("update identity provider", err)
 }
@@ -152,7 +155,10 @@ func (s *Store) DeleteIdentityProvider(ctx context.Context, actor access.Actor, 
 		if _, err := tx.Exec(ctx, `DELETE FROM identity_providers WHERE account_id = $1 AND id = $2`, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "identity_provider", resourceID: id, before: before})
+		if err := count(ctx, tx, accountID, countIdP, -1); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "identity_provider", resourceID: id, before: before}, idpObject(id))
 	})
 	return wrap("delete identity provider", err)
 }
@@ -246,11 +252,13 @@ func checkAllowedIdPs(ctx context.Context, tx pgx.Tx, accountID string, ids []st
 	return access.InvalidFields(errs)
 }
 
-// loadIdentityProviders reads every account's identity providers for the
-// edge, with their client secrets opened (left empty without a master key).
-func (s *Store) loadIdentityProviders(ctx context.Context, q querier, accountID string, secrets bool) ([]access.IdentityProvider, error) {
+// loadIdentityProviders reads the identity providers matching where (a
+// condition on identity_providers p with one parameter, arg) for the edge,
+// with their client secrets opened when secrets says so (left empty
+// without a master key).
+func (s *Store) loadIdentityProviders(ctx context.Context, q querier, where string, arg any, secrets bool) ([]access.IdentityProvider, error) {
 	rows, err := q.Query(ctx, `SELECT `+idpColumns+`, p.client_secret FROM identity_providers p
-		WHERE $1 = '' OR p.account_id = $1 ORDER BY p.account_id, p.created_at, p.id`, accountID)
+		WHERE `+where+` ORDER BY p.account_id, p.created_at, p.id`, arg)
 	if err != nil {
 		return nil, err
 	}

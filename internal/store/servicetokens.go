@@ -53,7 +53,10 @@ func (s *Store) CreateServiceToken(ctx context.Context, actor access.Actor, acco
 		if t, err = getToken(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "service_token", resourceID: id, after: t})
+		if err := count(ctx, tx, accountID, countServiceToken, 1); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "service_token", resourceID: id, after: t}, tokenObject(t.ClientID))
 	})
 	if err != nil {
 		return access.ServiceToken{}, wrap("create service token", err)
@@ -146,7 +149,7 @@ func (s *Store) UpdateServiceToken(ctx context.Context, actor access.Actor, acco
 		if t, err = getToken(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "service_token", resourceID: id, before: before, after: t})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "service_token", resourceID: id, before: before, after: t}, tokenObject(t.ClientID))
 	})
 	if err != nil {
 		return access.ServiceToken{}, wrap("update service token", err)
@@ -171,7 +174,7 @@ func (s *Store) RotateServiceToken(ctx context.Context, actor access.Actor, acco
 		if t, err = getToken(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "rotate", resourceType: "service_token", resourceID: id, before: before, after: t})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "rotate", resourceType: "service_token", resourceID: id, before: before, after: t}, tokenObject(t.ClientID))
 	})
 	if err != nil {
 		return access.ServiceToken{}, wrap("rotate service token", err)
@@ -212,7 +215,7 @@ func (s *Store) RefreshServiceToken(ctx context.Context, actor access.Actor, acc
 		if t, err = getToken(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "refresh", resourceType: "service_token", resourceID: id, before: before, after: t})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "refresh", resourceType: "service_token", resourceID: id, before: before, after: t}, tokenObject(t.ClientID))
 	})
 	return t, wrap("refresh service token", err)
 }
@@ -238,7 +241,10 @@ func (s *Store) DeleteServiceToken(ctx context.Context, actor access.Actor, acco
 		if _, err := tx.Exec(ctx, `DELETE FROM service_tokens WHERE account_id = $1 AND id = $2`, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "service_token", resourceID: id, before: before})
+		if err := count(ctx, tx, accountID, countServiceToken, -1); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "service_token", resourceID: id, before: before}, tokenObject(before.ClientID))
 	})
 	return before, wrap("delete service token", err)
 }
