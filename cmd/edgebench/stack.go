@@ -206,7 +206,7 @@ func (s *stack) startEdge(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	keys := session.NewKeyStore(s.store.Pool(), masterKey)
+	keys := session.NewKeyStore(s.store, masterKey)
 	s.loader = edge.NewLoader(s.store, keys, log, reloadInterval)
 	if err := s.loader.Load(ctx); err != nil {
 		return fmt.Errorf("edge: first load: %w", err)

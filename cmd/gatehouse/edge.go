@@ -136,7 +136,7 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 	if f.authDomain != "" {
 		issuer = "https://" + f.authDomain
 	}
-	keys := session.NewKeyStore(st.Pool(), mk)
+	keys := session.NewKeyStore(st, mk)
 	if _, err := keys.RotateIfDue(ctx, f.rotateEvery); err != nil {
 		return nil, err
 	}
@@ -286,7 +286,7 @@ func keysCommand(ctx context.Context, env func(string, string) string, databaseU
 				return err
 			}
 			defer st.Close()
-			kr, err := session.NewKeyStore(st.Pool(), mk).Rotate(ctx)
+			kr, err := session.NewKeyStore(st, mk).Rotate(ctx)
 			if err != nil {
 				return err
 			}

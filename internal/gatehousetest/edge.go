@@ -103,7 +103,7 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := testLogger()
-	keys := session.NewKeyStore(st.Pool(), MasterKey)
+	keys := session.NewKeyStore(st, MasterKey)
 	loader := edge.NewLoader(st, keys, log, opts.ReloadInterval)
 	loader.OnApply = opts.OnApply
 	if err := loader.Load(ctx); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
+	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -353,6 +354,11 @@ func TestFeedDeltasRebuildTheConfig(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	w := &feedWorld{t: t, st: st, rng: rand.New(rand.NewPCG(seed, 1)), policyAccount: map[string]string{}}
+	keys := session.NewKeyStore(st, gatehousetest.MasterKey)
+	if _, err := keys.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.keys = func(ctx context.Context) error { _, err := keys.Rotate(ctx); return err }
 	for _, name := range []string{"one", "two"} {
 		a, err := st.CreateAccount(ctx, name)
 		if err != nil {
