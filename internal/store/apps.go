@@ -269,6 +269,35 @@ func getApp(ctx context.Context, q querier, accountID, id string) (access.App, e
 
 // ListApps returns one page of an account's applications, oldest first.
 func (s *Store) ListApps(ctx context.Context, accountID string, f AppFilter, p access.Page) ([]access.App, access.ListInfo, error) {
+	if f != (AppFilter{}) {
+		return s.searchApps(ctx, accountID, f, p)
+	}
+	apps := []access.App{}
+	var total int
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if total, err = readCount(ctx, tx, accountID, countApp); err != nil {
+			return err
+		}
+		keys, limit, offset := pageKeysSQL("apps", "", []string{"created_at", "id"}, false, p, total)
+		rows, err := tx.Query(ctx, `SELECT `+appColumns+` FROM apps a JOIN `+keys+` k ON k.id = a.id
+			ORDER BY a.created_at, a.id`, accountID, limit, offset)
+		if err != nil {
+			return err
+		}
+		if apps, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.App, error) { return scanApp(r) }); err != nil {
+			return err
+		}
+		return loadAppRelations(ctx, tx, apps)
+	})
+	if err != nil {
+		return nil, access.ListInfo{}, wrap("list apps", err)
+	}
+	return apps, access.NewListInfo(p, len(apps), total), nil
+}
+
+// searchApps is ListApps with a filter.
+func (s *Store) searchApps(ctx context.Context, accountID string, f AppFilter, p access.Page) ([]access.App, access.ListInfo, error) {
 	const where = `a.account_id = $1
 		AND ($2 = '' OR a.name = $2)
 		AND ($3 = '' OR EXISTS (SELECT 1 FROM app_domains d WHERE d.app_id = a.id AND d.domain = lower($3)))

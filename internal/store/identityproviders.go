@@ -180,27 +180,24 @@ func getIdP(ctx context.Context, q querier, accountID, id string) (access.Identi
 // ListIdentityProviders returns one page of an account's identity
 // providers, oldest first, without secrets.
 func (s *Store) ListIdentityProviders(ctx context.Context, accountID string, pg access.Page) ([]access.IdentityProvider, access.ListInfo, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+idpColumns+`, count(*) OVER () FROM identity_providers p WHERE p.account_id = $1
-		ORDER BY p.created_at, p.id LIMIT $2 OFFSET $3`, accountID, pg.PerPage, pg.Offset())
-	if err != nil {
-		return nil, access.ListInfo{}, wrap("list identity providers", err)
-	}
-	defer rows.Close()
 	providers := []access.IdentityProvider{}
-	total := 0
-	for rows.Next() {
-		p, err := scanIdP(rows, &total)
-		if err != nil {
-			return nil, access.ListInfo{}, wrap("list identity providers", err)
+	var total int
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if total, err = readCount(ctx, tx, accountID, countIdP); err != nil {
+			return err
 		}
-		providers = append(providers, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, access.ListInfo{}, wrap("list identity providers", err)
-	}
-	total, err = pageTotal(ctx, s.pool, len(providers), total, `SELECT count(*) FROM identity_providers WHERE account_id = $1`, accountID)
+		keys, limit, offset := pageKeysSQL("identity_providers", "", []string{"created_at", "id"}, false, pg, total)
+		rows, err := tx.Query(ctx, `SELECT `+idpColumns+` FROM identity_providers p JOIN `+keys+` k ON k.id = p.id
+			ORDER BY p.created_at, p.id`, accountID, limit, offset)
+		if err != nil {
+			return err
+		}
+		providers, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.IdentityProvider, error) { return scanIdP(r) })
+		return err
+	})
 	if err != nil {
-		return nil, access.ListInfo{}, wrap("count identity providers", err)
+		return nil, access.ListInfo{}, wrap("list identity providers", err)
 	}
 	return providers, access.NewListInfo(pg, len(providers), total), nil
 }

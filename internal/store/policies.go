@@ -226,28 +226,22 @@ func (s *Store) GetPolicy(ctx context.Context, sc PolicyScope, id string) (acces
 // ListPolicies returns one page of the scope's policies: the account's
 // reusable policies oldest first, or every policy an app enforces in
 // precedence order.
+//
+// An app has at most 100 policies (access.AppSpec), so its list counts
+// them.
 func (s *Store) ListPolicies(ctx context.Context, sc PolicyScope, pg access.Page) ([]access.Policy, access.ListInfo, error) {
-	var rows pgx.Rows
-	var err error
-	var countSQL string
-	var args []any
 	if sc.reusable() {
-		args = []any{sc.AccountID}
-		countSQL = `SELECT count(*) FROM policies p WHERE p.account_id = $1 AND p.app_id IS NULL`
-		rows, err = s.pool.Query(ctx, `SELECT 0, count(*) OVER (), `+policyColumns+`
-			FROM policies p WHERE p.account_id = $1 AND p.app_id IS NULL
-			ORDER BY p.created_at, p.id LIMIT $2 OFFSET $3`, sc.AccountID, pg.PerPage, pg.Offset())
-	} else {
-		if _, err := s.GetApp(ctx, sc.AccountID, sc.AppID); err != nil {
-			return nil, access.ListInfo{}, err
-		}
-		args = []any{sc.AccountID, sc.AppID}
-		countSQL = `SELECT count(*) FROM app_policies ap WHERE ap.account_id = $1 AND ap.app_id = $2`
-		rows, err = s.pool.Query(ctx, `SELECT ap.precedence, count(*) OVER (), `+policyColumns+`
-			FROM app_policies ap JOIN policies p ON p.id = ap.policy_id
-			WHERE ap.account_id = $1 AND ap.app_id = $2
-			ORDER BY ap.precedence LIMIT $3 OFFSET $4`, sc.AccountID, sc.AppID, pg.PerPage, pg.Offset())
+		return s.listReusablePolicies(ctx, sc.AccountID, pg)
 	}
+	if _, err := s.GetApp(ctx, sc.AccountID, sc.AppID); err != nil {
+		return nil, access.ListInfo{}, err
+	}
+	args := []any{sc.AccountID, sc.AppID}
+	countSQL := `SELECT count(*) FROM app_policies ap WHERE ap.account_id = $1 AND ap.app_id = $2`
+	rows, err := s.pool.Query(ctx, `SELECT ap.precedence, count(*) OVER (), `+policyColumns+`
+		FROM app_policies ap JOIN policies p ON p.id = ap.policy_id
+		WHERE ap.account_id = $1 AND ap.app_id = $2
+		ORDER BY ap.precedence LIMIT $3 OFFSET $4`, sc.AccountID, sc.AppID, pg.PerPage, pg.Offset())
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("list policies", err)
 	}
@@ -270,7 +264,44 @@ func (s *Store) ListPolicies(ctx context.Context, sc PolicyScope, pg access.Page
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("count policies", err)
 	}
+	if err := setAppCounts(ctx, s.pool, pointers(policies)); err != nil {
+		return nil, access.ListInfo{}, wrap("list policies", err)
+	}
 	return policies, access.NewListInfo(pg, len(policies), total), nil
+}
+
+// listReusablePolicies is ListPolicies for the account's reusable policies.
+func (s *Store) listReusablePolicies(ctx context.Context, accountID string, pg access.Page) ([]access.Policy, access.ListInfo, error) {
+	policies := []access.Policy{}
+	var total int
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if total, err = readCount(ctx, tx, accountID, countPolicy); err != nil {
+			return err
+		}
+		keys, limit, offset := pageKeysSQL("policies", "app_id IS NULL", []string{"created_at", "id"}, false, pg, total)
+		rows, err := tx.Query(ctx, `SELECT `+policyColumns+` FROM policies p JOIN `+keys+` k ON k.id = p.id
+			ORDER BY p.created_at, p.id`, accountID, limit, offset)
+		if err != nil {
+			return err
+		}
+		if policies, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.Policy, error) { return scanPolicy(r) }); err != nil {
+			return err
+		}
+		return setAppCounts(ctx, tx, pointers(policies))
+	})
+	if err != nil {
+		return nil, access.ListInfo{}, wrap("list policies", err)
+	}
+	return policies, access.NewListInfo(pg, len(policies), total), nil
+}
+
+func pointers[T any](xs []T) []*T {
+	out := make([]*T, len(xs))
+	for i := range xs {
+		out[i] = &xs[i]
+	}
+	return out
 }
 
 // getPolicy finds a policy in the scope: a reusable policy, or (in an app

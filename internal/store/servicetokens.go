@@ -82,6 +82,33 @@ func getToken(ctx context.Context, q querier, accountID, id string) (access.Serv
 // ListServiceTokens returns one page of an account's service tokens,
 // oldest first; name filters by exact name, search by substring.
 func (s *Store) ListServiceTokens(ctx context.Context, accountID, name, search string, pg access.Page) ([]access.ServiceToken, access.ListInfo, error) {
+	if name != "" || search != "" {
+		return s.searchServiceTokens(ctx, accountID, name, search, pg)
+	}
+	tokens := []access.ServiceToken{}
+	var total int
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if total, err = readCount(ctx, tx, accountID, countServiceToken); err != nil {
+			return err
+		}
+		keys, limit, offset := pageKeysSQL("service_tokens", "", []string{"created_at", "id"}, false, pg, total)
+		rows, err := tx.Query(ctx, `SELECT `+tokenColumns+` FROM service_tokens t JOIN `+keys+` k ON k.id = t.id
+			ORDER BY t.created_at, t.id`, accountID, limit, offset)
+		if err != nil {
+			return err
+		}
+		tokens, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.ServiceToken, error) { return scanToken(r) })
+		return err
+	})
+	if err != nil {
+		return nil, access.ListInfo{}, wrap("list service tokens", err)
+	}
+	return tokens, access.NewListInfo(pg, len(tokens), total), nil
+}
+
+// searchServiceTokens is ListServiceTokens with a filter.
+func (s *Store) searchServiceTokens(ctx context.Context, accountID, name, search string, pg access.Page) ([]access.ServiceToken, access.ListInfo, error) {
 	const where = `t.account_id = $1 AND ($2 = '' OR t.name = $2) AND ($3 = '' OR t.name ILIKE $3 OR t.client_id ILIKE $3)`
 	args := []any{accountID, name, containsPattern(search)}
 	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+`, count(*) OVER () FROM service_tokens t WHERE `+where+`
