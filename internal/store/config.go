@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,21 +37,55 @@ func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) 
 		if err := tx.QueryRow(ctx, `SELECT version FROM config_state`).Scan(&cfg.Version); err != nil {
 			return err
 		}
-		var err error
-		if cfg.Apps, err = s.loadEdgeApps(ctx, tx, `($1::text = '' OR a.account_id = $1)`, accountID, secrets); err != nil {
+		size, err := configSize(ctx, tx, accountID)
+		if err != nil {
 			return err
 		}
-		if cfg.Policies, err = loadEdgePolicies(ctx, tx, `($1::text = '' OR p.account_id = $1)`, accountID); err != nil {
+		// The service tokens, the bulk of a large config, are read on a
+		// second connection in this transaction's snapshot while this one
+		// reads the rest (when the pool has a second connection to give).
+		tokensCtx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer func() { cancel(); wg.Wait() }()
+		var tokensErr error
+		readTokens := func(q querier) error {
+			var err error
+			cfg.ServiceTokens, err = loadEdgeTokens(tokensCtx, q, `($1::text = '' OR account_id = $1)`, accountID, size[countServiceToken])
 			return err
 		}
-		if cfg.ServiceTokens, err = loadEdgeTokens(ctx, tx, `($1::text = '' OR account_id = $1)`, accountID); err != nil {
+		parallel := s.pool.Config().MaxConns > 1
+		if parallel {
+			var snapshot string
+			if err := tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapshot); err != nil {
+				return err
+			}
+			wg.Go(func() {
+				tokensErr = pgx.BeginTxFunc(tokensCtx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx2 pgx.Tx) error {
+					if _, err := tx2.Exec(tokensCtx, `SET TRANSACTION SNAPSHOT '`+snapshot+`'`); err != nil {
+						return err
+					}
+					return readTokens(tx2)
+				})
+			})
+		}
+		appsOf := appsWhere{where: `($1::text = '' OR a.account_id = $1)`, arg: accountID, all: accountID == "", size: size[countApp]}
+		if cfg.Apps, err = s.loadEdgeApps(ctx, tx, appsOf, secrets); err != nil {
+			return err
+		}
+		if cfg.Policies, err = loadEdgePolicies(ctx, tx, `($1::text = '' OR p.account_id = $1)`, accountID, len(cfg.Apps)+size[countPolicy]); err != nil {
 			return err
 		}
 		if cfg.IdentityProviders, err = s.loadIdentityProviders(ctx, tx, `($1::text = '' OR p.account_id = $1)`, accountID, secrets); err != nil {
 			return err
 		}
-		cfg.Revocations, err = loadRevocations(ctx, tx, accountID, s.now())
-		return err
+		if cfg.Revocations, err = loadRevocations(ctx, tx, accountID, s.now()); err != nil {
+			return err
+		}
+		if !parallel {
+			return readTokens(tx)
+		}
+		wg.Wait()
+		return tokensErr
 	})
 	if err != nil {
 		return access.Config{}, wrap("load config", err)
@@ -57,17 +93,44 @@ func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) 
 	return cfg, nil
 }
 
-// loadEdgeApps reads the apps matching where (a condition on apps a, with
-// one parameter, arg) as the edge enforces them: with domains, policy
-// links (PolicyLinks; Policies stays empty) and, when secrets says so,
-// the upstream client secret opened.
-func (s *Store) loadEdgeApps(ctx context.Context, q querier, where string, arg any, secrets bool) ([]access.App, error) {
-	rows, err := q.Query(ctx, `SELECT `+appColumns+`, a.upstream_client_secret FROM apps a
-		WHERE `+where+` ORDER BY a.created_at, a.id`, arg)
+// configSize returns the counts of account_counts, summed over every
+// account when accountID is "": the capacities to read a config into.
+func configSize(ctx context.Context, q querier, accountID string) (map[string]int, error) {
+	rows, err := q.Query(ctx, `SELECT kind, sum(n)::bigint FROM account_counts
+		WHERE $1::text = '' OR account_id = $1 GROUP BY kind`, accountID)
 	if err != nil {
 		return nil, err
 	}
-	var apps []access.App
+	size := map[string]int{}
+	var kind string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&kind, &n}, func() error {
+		size[kind] = n
+		return nil
+	})
+	return size, err
+}
+
+// appsWhere selects the apps loadEdgeApps reads: where is a condition on
+// apps a with one parameter, arg; all says it selects every app (so the
+// domains and links need no join); size is how many to expect.
+type appsWhere struct {
+	where string
+	arg   any
+	all   bool
+	size  int
+}
+
+// loadEdgeApps reads the apps sel selects as the edge enforces them: with
+// domains, policy links (PolicyLinks; Policies stays empty) and, when
+// secrets says so, the upstream client secret opened.
+func (s *Store) loadEdgeApps(ctx context.Context, q querier, sel appsWhere, secrets bool) ([]access.App, error) {
+	rows, err := q.Query(ctx, `SELECT `+appColumns+`, a.upstream_client_secret FROM apps a
+		WHERE `+sel.where+` ORDER BY a.created_at, a.id`, sel.arg)
+	if err != nil {
+		return nil, err
+	}
+	apps := make([]access.App, 0, sel.size)
 	for rows.Next() {
 		var box []byte
 		app, err := scanApp(rows, &box)
@@ -92,27 +155,46 @@ func (s *Store) loadEdgeApps(ctx context.Context, q querier, where string, arg a
 	index := make(map[string]*access.App, len(apps))
 	for i := range apps {
 		index[apps[i].ID] = &apps[i]
-		apps[i].SelfHostedDomains = []string{}
-		apps[i].Destinations = []access.Destination{}
 	}
-	rows, err = q.Query(ctx, `SELECT d.app_id, d.domain FROM app_domains d JOIN apps a ON a.id = d.app_id
-		WHERE `+where+` ORDER BY d.app_id, d.position`, arg)
+	// Rows come in no particular order (sorting them costs the database
+	// more than sorting the few apps with several in Go).
+	join, args := ` JOIN apps a ON a.id = x.app_id WHERE `+sel.where, []any{sel.arg}
+	if sel.all {
+		join, args = ``, nil
+	}
+	rows, err = q.Query(ctx, `SELECT x.app_id, x.position, x.domain FROM app_domains x`+join, args...)
 	if err != nil {
 		return nil, err
 	}
 	var appID, domain string
-	_, err = pgx.ForEachRow(rows, []any{&appID, &domain}, func() error {
-		if a := index[appID]; a != nil {
-			a.SelfHostedDomains = append(a.SelfHostedDomains, domain)
-			a.Destinations = append(a.Destinations, access.Destination{Type: "public", URI: domain})
+	var position int
+	_, err = pgx.ForEachRow(rows, []any{&appID, &position, &domain}, func() error {
+		a := index[appID]
+		if a == nil {
+			return nil
 		}
+		// Positions run 0, 1, ... in each app: place each domain at its own.
+		for len(a.SelfHostedDomains) <= position {
+			a.SelfHostedDomains = append(a.SelfHostedDomains, "")
+		}
+		a.SelfHostedDomains[position] = domain
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load app domains: %w", err)
 	}
-	rows, err = q.Query(ctx, `SELECT ap.app_id, ap.policy_id, ap.precedence FROM app_policies ap JOIN apps a ON a.id = ap.app_id
-		WHERE `+where+` ORDER BY ap.app_id, ap.precedence`, arg)
+	for i := range apps {
+		a := &apps[i]
+		a.SelfHostedDomains = slices.DeleteFunc(a.SelfHostedDomains, func(d string) bool { return d == "" })
+		if a.SelfHostedDomains == nil {
+			a.SelfHostedDomains = []string{}
+		}
+		a.Destinations = make([]access.Destination, len(a.SelfHostedDomains))
+		for j, d := range a.SelfHostedDomains {
+			a.Destinations[j] = access.Destination{Type: "public", URI: d}
+		}
+	}
+	rows, err = q.Query(ctx, `SELECT x.app_id, x.policy_id, x.precedence FROM app_policies x`+join, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -126,18 +208,23 @@ func (s *Store) loadEdgeApps(ctx context.Context, q querier, where string, arg a
 	if err != nil {
 		return nil, fmt.Errorf("load app policy links: %w", err)
 	}
+	for i := range apps {
+		if links := apps[i].PolicyLinks; len(links) > 1 {
+			slices.SortFunc(links, func(a, b access.PolicyLink) int { return a.Precedence - b.Precedence })
+		}
+	}
 	return apps, nil
 }
 
 // loadEdgePolicies reads the policies matching where (a condition on
 // policies p with one parameter, arg), without app counts.
-func loadEdgePolicies(ctx context.Context, q querier, where string, arg any) ([]access.Policy, error) {
-	rows, err := q.Query(ctx, `SELECT `+policyColumns+` FROM policies p WHERE `+where+` ORDER BY p.created_at, p.id`, arg)
+func loadEdgePolicies(ctx context.Context, q querier, where string, arg any, size int) ([]access.Policy, error) {
+	rows, err := q.Query(ctx, `SELECT `+policyColumns+` FROM policies p WHERE `+where, arg)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []access.Policy
+	out := make([]access.Policy, 0, size)
 	for rows.Next() {
 		p, err := scanPolicy(rows)
 		if err != nil {
@@ -150,13 +237,13 @@ func loadEdgePolicies(ctx context.Context, q querier, where string, arg any) ([]
 
 // loadEdgeTokens reads the credentials of the service tokens matching
 // where (a condition on service_tokens with one parameter, arg).
-func loadEdgeTokens(ctx context.Context, q querier, where string, arg any) ([]access.ServiceTokenCredential, error) {
+func loadEdgeTokens(ctx context.Context, q querier, where string, arg any, size int) ([]access.ServiceTokenCredential, error) {
 	rows, err := q.Query(ctx, `SELECT id, account_id, name, client_id, secret_hash, previous_secret_hash,
 		previous_secret_expires_at, expires_at FROM service_tokens WHERE `+where, arg)
 	if err != nil {
 		return nil, err
 	}
-	var out []access.ServiceTokenCredential
+	out := make([]access.ServiceTokenCredential, 0, size)
 	var t access.ServiceTokenCredential
 	_, err = pgx.ForEachRow(rows, []any{&t.ID, &t.AccountID, &t.Name, &t.ClientID, &t.SecretHash, &t.PreviousSecretHash,
 		&t.PreviousSecretExpiresAt, &t.ExpiresAt}, func() error {

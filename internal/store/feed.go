@@ -141,19 +141,19 @@ func (s *Store) Changes(ctx context.Context, since int64) (access.Delta, error) 
 		}
 		d.SigningKeys = len(changed[kindSigningKeys]) > 0
 		if ids := changed[kindApp]; len(ids) > 0 {
-			if d.Apps, err = s.loadEdgeApps(ctx, tx, `a.id = ANY($1::uuid[])`, ids, true); err != nil {
+			if d.Apps, err = s.loadEdgeApps(ctx, tx, appsWhere{where: `a.id = ANY($1::uuid[])`, arg: ids, size: len(ids)}, true); err != nil {
 				return err
 			}
 			d.DeletedApps = missing(ids, len(d.Apps), func(i int) string { return d.Apps[i].ID })
 		}
 		if ids := changed[kindPolicy]; len(ids) > 0 {
-			if d.Policies, err = loadEdgePolicies(ctx, tx, `p.id = ANY($1::uuid[])`, ids); err != nil {
+			if d.Policies, err = loadEdgePolicies(ctx, tx, `p.id = ANY($1::uuid[])`, ids, len(ids)); err != nil {
 				return err
 			}
 			d.DeletedPolicies = missing(ids, len(d.Policies), func(i int) string { return d.Policies[i].ID })
 		}
 		if ids := changed[kindServiceToken]; len(ids) > 0 {
-			if d.ServiceTokens, err = loadEdgeTokens(ctx, tx, `client_id = ANY($1)`, ids); err != nil {
+			if d.ServiceTokens, err = loadEdgeTokens(ctx, tx, `client_id = ANY($1)`, ids, len(ids)); err != nil {
 				return err
 			}
 			d.DeletedServiceTokens = missing(ids, len(d.ServiceTokens), func(i int) string { return d.ServiceTokens[i].ClientID })

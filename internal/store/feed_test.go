@@ -18,7 +18,7 @@ import (
 
 // ownStore opens a store on a database of its own: the feed tests read
 // the whole config and sweep the feed, which other tests must not see.
-func ownStore(t *testing.T, opts ...store.Option) *store.Store {
+func ownStore(t testing.TB, opts ...store.Option) *store.Store {
 	t.Helper()
 	url := gatehousetest.NewDatabase(t)
 	if err := store.MigrateUp(url); err != nil {
