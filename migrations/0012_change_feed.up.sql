@@ -24,11 +24,16 @@ ALTER TABLE config_state ALTER COLUMN feed_floor SET NOT NULL;
 -- Per-account row counts for the API lists' total_count, maintained by the
 -- store in the transaction of every insert and delete, so that a list page
 -- never counts the rows. kind: app, policy (reusable ones), service_token,
--- identity_provider, audit.
+-- identity_provider, audit. gen changes whenever rows may have moved in
+-- the list's order (a delete, or an insert not after the newest row,
+-- last_at): while it stays the same, the store may seek to a page from
+-- where it remembers an earlier page ended rather than skip to it.
 CREATE TABLE account_counts (
     account_id text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     kind       text NOT NULL,
     n          bigint NOT NULL CHECK (n >= 0),
+    gen        bigint NOT NULL DEFAULT 0,
+    last_at    timestamptz NOT NULL DEFAULT '-infinity',
     PRIMARY KEY (account_id, kind)
 );
 INSERT INTO account_counts (account_id, kind, n)

@@ -104,7 +104,7 @@ func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID str
 		if app, err = getApp(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		if err := count(ctx, tx, accountID, countApp, 1); err != nil {
+		if err := count(ctx, tx, accountID, countApp, 1, now); err != nil {
 			return err
 		}
 		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "app", resourceID: id, after: app}, appObject(id))
@@ -195,7 +195,7 @@ func (s *Store) DeleteApp(ctx context.Context, actor access.Actor, accountID, id
 		if _, err := tx.Exec(ctx, `DELETE FROM apps WHERE account_id = $1 AND id = $2`, accountID, id); err != nil {
 			return err
 		}
-		if err := count(ctx, tx, accountID, countApp, -1); err != nil {
+		if err := count(ctx, tx, accountID, countApp, -1, time.Time{}); err != nil {
 			return err
 		}
 		changed := []object{appObject(id)}
@@ -275,18 +275,21 @@ func (s *Store) ListApps(ctx context.Context, accountID string, f AppFilter, p a
 	apps := []access.App{}
 	var total int
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if total, err = readCount(ctx, tx, accountID, countApp); err != nil {
+		pl, err := s.openPage(ctx, tx, list{table: "apps", cols: []string{"created_at", "id"}, accountID: accountID, kind: countApp}, p)
+		if err != nil {
 			return err
 		}
-		keys, limit, offset := pageKeysSQL("apps", "", []string{"created_at", "id"}, false, p, total)
-		rows, err := tx.Query(ctx, `SELECT `+appColumns+` FROM apps a JOIN `+keys+` k ON k.id = a.id
-			ORDER BY a.created_at, a.id`, accountID, limit, offset)
+		total = pl.total
+		rows, err := tx.Query(ctx, `SELECT `+appColumns+` FROM apps a JOIN `+pl.keys+` k ON k.id = a.id
+			ORDER BY a.created_at, a.id`, pl.args...)
 		if err != nil {
 			return err
 		}
 		if apps, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.App, error) { return scanApp(r) }); err != nil {
 			return err
+		}
+		if n := len(apps); n > 0 {
+			s.donePage(pl, n, []any{apps[n-1].CreatedAt, apps[n-1].ID})
 		}
 		return loadAppRelations(ctx, tx, apps)
 	})

@@ -61,18 +61,27 @@ func (s *Store) listWholeAudit(ctx context.Context, accountID string, newestFirs
 	entries := []access.AuditEntry{}
 	var total int
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if total, err = readCount(ctx, tx, accountID, countAudit); err != nil {
-			return err
-		}
-		keys, limit, offset := pageKeysSQL("audit_log", "", []string{"id"}, newestFirst, pg, total)
-		rows, err := tx.Query(ctx, `SELECT `+auditColumns+` FROM audit_log JOIN `+keys+` k USING (id)
-			ORDER BY `+orderBy([]string{"id"}, newestFirst), accountID, limit, offset)
+		pl, err := s.openPage(ctx, tx, list{table: "audit_log", cols: []string{"id"}, desc: newestFirst, accountID: accountID, kind: countAudit}, pg)
 		if err != nil {
 			return err
 		}
-		entries, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.AuditEntry, error) { return scanAudit(r) })
-		return err
+		total = pl.total
+		rows, err := tx.Query(ctx, `SELECT `+auditColumns+` FROM audit_log JOIN `+pl.keys+` k USING (id)
+			ORDER BY `+orderBy([]string{"id"}, newestFirst), pl.args...)
+		if err != nil {
+			return err
+		}
+		if entries, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.AuditEntry, error) { return scanAudit(r) }); err != nil {
+			return err
+		}
+		if n := len(entries); n > 0 {
+			id, err := strconv.ParseInt(entries[n-1].ID, 10, 64)
+			if err != nil {
+				return err
+			}
+			s.donePage(pl, n, []any{id})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("list audit log", err)

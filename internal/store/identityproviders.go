@@ -68,7 +68,7 @@ func (s *Store) CreateIdentityProvider(ctx context.Context, actor access.Actor, 
 		if p, err = getIdP(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		if err := count(ctx, tx, accountID, countIdP, 1); err != nil {
+		if err := count(ctx, tx, accountID, countIdP, 1, now); err != nil {
 			return err
 		}
 		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "identity_provider", resourceID: id, after: p}, idpObject(id))
@@ -155,7 +155,7 @@ func (s *Store) DeleteIdentityProvider(ctx context.Context, actor access.Actor, 
 		if _, err := tx.Exec(ctx, `DELETE FROM identity_providers WHERE account_id = $1 AND id = $2`, accountID, id); err != nil {
 			return err
 		}
-		if err := count(ctx, tx, accountID, countIdP, -1); err != nil {
+		if err := count(ctx, tx, accountID, countIdP, -1, time.Time{}); err != nil {
 			return err
 		}
 		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "identity_provider", resourceID: id, before: before}, idpObject(id))
@@ -183,18 +183,23 @@ func (s *Store) ListIdentityProviders(ctx context.Context, accountID string, pg 
 	providers := []access.IdentityProvider{}
 	var total int
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if total, err = readCount(ctx, tx, accountID, countIdP); err != nil {
-			return err
-		}
-		keys, limit, offset := pageKeysSQL("identity_providers", "", []string{"created_at", "id"}, false, pg, total)
-		rows, err := tx.Query(ctx, `SELECT `+idpColumns+` FROM identity_providers p JOIN `+keys+` k ON k.id = p.id
-			ORDER BY p.created_at, p.id`, accountID, limit, offset)
+		pl, err := s.openPage(ctx, tx, list{table: "identity_providers", cols: []string{"created_at", "id"}, accountID: accountID, kind: countIdP}, pg)
 		if err != nil {
 			return err
 		}
-		providers, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.IdentityProvider, error) { return scanIdP(r) })
-		return err
+		total = pl.total
+		rows, err := tx.Query(ctx, `SELECT `+idpColumns+` FROM identity_providers p JOIN `+pl.keys+` k ON k.id = p.id
+			ORDER BY p.created_at, p.id`, pl.args...)
+		if err != nil {
+			return err
+		}
+		if providers, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.IdentityProvider, error) { return scanIdP(r) }); err != nil {
+			return err
+		}
+		if n := len(providers); n > 0 {
+			s.donePage(pl, n, []any{providers[n-1].CreatedAt, providers[n-1].ID})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("list identity providers", err)

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -18,8 +19,23 @@ import (
 func checkPages[T any](t *testing.T, name string, want []string, id func(T) string, list func(access.Page) ([]T, access.ListInfo, error)) {
 	t.Helper()
 	for _, perPage := range []int{1, 3, 7, 50} {
-		var got []string
 		pages := (len(want) + perPage - 1) / perPage
+		// In any order (seeking from remembered page ends, or not),
+		// then in order.
+		for _, page := range rand.Perm(pages + 1) {
+			items, _, err := list(access.Page{Page: page + 1, PerPage: perPage})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, it := range items {
+				ids = append(ids, id(it))
+			}
+			if w := want[min(page*perPage, len(want)):min((page+1)*perPage, len(want))]; !slices.Equal(ids, w) && len(ids)+len(w) > 0 {
+				t.Fatalf("%s: page %d of %d: got %v, want %v", name, page+1, perPage, ids, w)
+			}
+		}
+		var got []string
 		for page := 1; page <= pages+1; page++ {
 			items, info, err := list(access.Page{Page: page, PerPage: perPage})
 			if err != nil {
@@ -160,6 +176,25 @@ func TestListPagesConcatenateToTheWholeList(t *testing.T) {
 	checkPages(t, "audit log, oldest first", ids, func(x access.AuditEntry) string { return x.ID },
 		func(pg access.Page) ([]access.AuditEntry, access.ListInfo, error) {
 			return st.ListAudit(ctx, acct.ID, access.AuditQuery{Ascending: true}, pg)
+		})
+	// With marks every 2 rows, long skips leave marks to seek from.
+	marked, err := store.Open(ctx, gatehousetest.DatabaseURL(t), store.WithMarkStride(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer marked.Close()
+	checkPages(t, "service tokens, marked", sorted(tokens), func(x access.ServiceToken) string { return x.ID },
+		func(pg access.Page) ([]access.ServiceToken, access.ListInfo, error) {
+			return marked.ListServiceTokens(ctx, acct.ID, "", "", pg)
+		})
+	checkPages(t, "audit log, marked", ids, func(x access.AuditEntry) string { return x.ID },
+		func(pg access.Page) ([]access.AuditEntry, access.ListInfo, error) {
+			return marked.ListAudit(ctx, acct.ID, access.AuditQuery{Ascending: true}, pg)
+		})
+	slices.Reverse(ids)
+	checkPages(t, "audit log newest first, marked", ids, func(x access.AuditEntry) string { return x.ID },
+		func(pg access.Page) ([]access.AuditEntry, access.ListInfo, error) {
+			return marked.ListAudit(ctx, acct.ID, access.AuditQuery{}, pg)
 		})
 	// A filter still works, and counts what matches.
 	got, info, err := st.ListServiceTokens(ctx, acct.ID, "", "t1", access.Page{Page: 1, PerPage: 50})

@@ -115,7 +115,7 @@ func (s *Store) CreatePolicy(ctx context.Context, actor access.Actor, sc PolicyS
 		changed := []object{policyObject(id)}
 		if !sc.reusable() {
 			changed = append(changed, appObject(sc.AppID))
-		} else if err := count(ctx, tx, sc.AccountID, countPolicy, 1); err != nil {
+		} else if err := count(ctx, tx, sc.AccountID, countPolicy, 1, now); err != nil {
 			return err
 		}
 		return record(ctx, tx, now, actor, change{accountID: sc.AccountID, action: "create", resourceType: "policy", resourceID: id, after: p}, changed...)
@@ -204,7 +204,7 @@ func (s *Store) DeletePolicy(ctx context.Context, actor access.Actor, sc PolicyS
 			return err
 		}
 		if before.Reusable {
-			if err := count(ctx, tx, sc.AccountID, countPolicy, -1); err != nil {
+			if err := count(ctx, tx, sc.AccountID, countPolicy, -1, time.Time{}); err != nil {
 				return err
 			}
 		}
@@ -275,18 +275,21 @@ func (s *Store) listReusablePolicies(ctx context.Context, accountID string, pg a
 	policies := []access.Policy{}
 	var total int
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if total, err = readCount(ctx, tx, accountID, countPolicy); err != nil {
+		pl, err := s.openPage(ctx, tx, list{table: "policies", extraWhere: "app_id IS NULL", cols: []string{"created_at", "id"}, accountID: accountID, kind: countPolicy}, pg)
+		if err != nil {
 			return err
 		}
-		keys, limit, offset := pageKeysSQL("policies", "app_id IS NULL", []string{"created_at", "id"}, false, pg, total)
-		rows, err := tx.Query(ctx, `SELECT `+policyColumns+` FROM policies p JOIN `+keys+` k ON k.id = p.id
-			ORDER BY p.created_at, p.id`, accountID, limit, offset)
+		total = pl.total
+		rows, err := tx.Query(ctx, `SELECT `+policyColumns+` FROM policies p JOIN `+pl.keys+` k ON k.id = p.id
+			ORDER BY p.created_at, p.id`, pl.args...)
 		if err != nil {
 			return err
 		}
 		if policies, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.Policy, error) { return scanPolicy(r) }); err != nil {
 			return err
+		}
+		if n := len(policies); n > 0 {
+			s.donePage(pl, n, []any{policies[n-1].CreatedAt, policies[n-1].ID})
 		}
 		return setAppCounts(ctx, tx, pointers(policies))
 	})

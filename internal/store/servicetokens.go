@@ -53,7 +53,7 @@ func (s *Store) CreateServiceToken(ctx context.Context, actor access.Actor, acco
 		if t, err = getToken(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		if err := count(ctx, tx, accountID, countServiceToken, 1); err != nil {
+		if err := count(ctx, tx, accountID, countServiceToken, 1, now); err != nil {
 			return err
 		}
 		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "service_token", resourceID: id, after: t}, tokenObject(t.ClientID))
@@ -88,18 +88,23 @@ func (s *Store) ListServiceTokens(ctx context.Context, accountID, name, search s
 	tokens := []access.ServiceToken{}
 	var total int
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if total, err = readCount(ctx, tx, accountID, countServiceToken); err != nil {
-			return err
-		}
-		keys, limit, offset := pageKeysSQL("service_tokens", "", []string{"created_at", "id"}, false, pg, total)
-		rows, err := tx.Query(ctx, `SELECT `+tokenColumns+` FROM service_tokens t JOIN `+keys+` k ON k.id = t.id
-			ORDER BY t.created_at, t.id`, accountID, limit, offset)
+		p, err := s.openPage(ctx, tx, list{table: "service_tokens", cols: []string{"created_at", "id"}, accountID: accountID, kind: countServiceToken}, pg)
 		if err != nil {
 			return err
 		}
-		tokens, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.ServiceToken, error) { return scanToken(r) })
-		return err
+		total = p.total
+		rows, err := tx.Query(ctx, `SELECT `+tokenColumns+` FROM service_tokens t JOIN `+p.keys+` k ON k.id = t.id
+			ORDER BY t.created_at, t.id`, p.args...)
+		if err != nil {
+			return err
+		}
+		if tokens, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.ServiceToken, error) { return scanToken(r) }); err != nil {
+			return err
+		}
+		if n := len(tokens); n > 0 {
+			s.donePage(p, n, []any{tokens[n-1].CreatedAt, tokens[n-1].ID})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("list service tokens", err)
@@ -268,7 +273,7 @@ func (s *Store) DeleteServiceToken(ctx context.Context, actor access.Actor, acco
 		if _, err := tx.Exec(ctx, `DELETE FROM service_tokens WHERE account_id = $1 AND id = $2`, accountID, id); err != nil {
 			return err
 		}
-		if err := count(ctx, tx, accountID, countServiceToken, -1); err != nil {
+		if err := count(ctx, tx, accountID, countServiceToken, -1, time.Time{}); err != nil {
 			return err
 		}
 		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "service_token", resourceID: id, before: before}, tokenObject(before.ClientID))

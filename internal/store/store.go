@@ -37,6 +37,10 @@ type Store struct {
 	// copyBuf is the access log writer's COPY buffer, reused.
 	copyMu  sync.Mutex
 	copyBuf chunkEncoder
+	// marks are where recent list pages ended (lists.go), and markStride
+	// how far apart a long skip leaves them (defaultMarkStride if 0).
+	marks      pageMarks
+	markStride int
 }
 
 // Option configures a Store.
@@ -168,7 +172,7 @@ func record(ctx context.Context, tx pgx.Tx, now time.Time, actor access.Actor, c
 	if err != nil {
 		return fmt.Errorf("write audit entry: %w", err)
 	}
-	return count(ctx, tx, c.accountID, countAudit, 1)
+	return count(ctx, tx, c.accountID, countAudit, 1, time.Time{}) // newest first: every entry moves the rest
 }
 
 // bumpVersion bumps the config version, records the changed objects at
