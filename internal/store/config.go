@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/sealed"
@@ -43,7 +44,9 @@ func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) 
 		}
 		// The service tokens, the bulk of a large config, are read on a
 		// second connection in this transaction's snapshot while this one
-		// reads the rest (when the pool has a second connection to give).
+		// reads the rest: for the whole config, when the pool has a
+		// connection to spare at once (never waiting for one while holding
+		// this one, which could deadlock).
 		tokensCtx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		defer func() { cancel(); wg.Wait() }()
@@ -53,14 +56,19 @@ func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) 
 			cfg.ServiceTokens, err = loadEdgeTokens(tokensCtx, q, `($1::text = '' OR account_id = $1)`, accountID, size[countServiceToken])
 			return err
 		}
-		parallel := s.pool.Config().MaxConns > 1
-		if parallel {
+		var second *pgxpool.Conn
+		if accountID == "" {
+			second = s.spareConn(ctx)
+		}
+		if second != nil {
 			var snapshot string
 			if err := tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapshot); err != nil {
+				second.Release()
 				return err
 			}
 			wg.Go(func() {
-				tokensErr = pgx.BeginTxFunc(tokensCtx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx2 pgx.Tx) error {
+				defer second.Release()
+				tokensErr = pgx.BeginTxFunc(tokensCtx, second, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx2 pgx.Tx) error {
 					if _, err := tx2.Exec(tokensCtx, `SET TRANSACTION SNAPSHOT '`+snapshot+`'`); err != nil {
 						return err
 					}
@@ -81,7 +89,7 @@ func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) 
 		if cfg.Revocations, err = loadRevocations(ctx, tx, accountID, s.now()); err != nil {
 			return err
 		}
-		if !parallel {
+		if second == nil {
 			return readTokens(tx)
 		}
 		wg.Wait()
@@ -91,6 +99,21 @@ func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) 
 		return access.Config{}, wrap("load config", err)
 	}
 	return cfg, nil
+}
+
+// spareConn returns an idle connection of the pool, or nil when none is
+// free at once.
+func (s *Store) spareConn(ctx context.Context) *pgxpool.Conn {
+	if s.pool.Stat().IdleConns() == 0 && s.pool.Stat().TotalConns() >= s.pool.Config().MaxConns {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil
+	}
+	return conn
 }
 
 // configSize returns the counts of account_counts, summed over every
