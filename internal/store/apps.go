@@ -28,18 +28,26 @@ const appColumns = `a.id, a.account_id, a.aud, a.type, a.name, a.domain, a.origi
 
 func scanApp(row pgx.Row, extra ...any) (access.App, error) {
 	var a access.App
+	err := scanAppInto(row, &a, extra...)
+	return a, err
+}
+
+// scanAppInto scans appColumns, then extra, into *a (which the edge's
+// load gives in place, to copy no app).
+func scanAppInto(row pgx.Row, a *access.App, extra ...any) error {
 	var upstreamID *string
 	var upstreamSecretSet bool
 	dest := append([]any{&a.ID, &a.AccountID, &a.AUD, &a.Type, &a.Name, &a.Domain, &a.Origin, &a.SessionDuration,
 		&a.CORSHeaders, &a.OptionsPreflightBypass, &a.AppSettings, &a.Revision, &a.CreatedAt, &a.UpdatedAt, &a.SessionsRevokedAt,
 		&upstreamID, &upstreamSecretSet}, extra...)
 	if err := row.Scan(dest...); err != nil {
-		return access.App{}, err
+		*a = access.App{}
+		return err
 	}
 	if upstreamID != nil {
 		a.UpstreamServiceToken = &access.UpstreamServiceToken{ClientID: *upstreamID, ClientSecretSet: upstreamSecretSet}
 	}
-	return a, nil
+	return nil
 }
 
 // sealUpstreamSecret seals a relay app's upstream client secret for its

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
@@ -154,20 +155,21 @@ func (s *Store) loadEdgeApps(ctx context.Context, q querier, sel appsWhere, secr
 		return nil, err
 	}
 	apps := make([]access.App, 0, sel.size)
+	var box []byte
 	for rows.Next() {
-		var box []byte
-		app, err := scanApp(rows, &box)
-		if err != nil {
+		apps = append(apps, access.App{})
+		app := &apps[len(apps)-1]
+		if err := scanAppInto(rows, app, &box); err != nil {
 			rows.Close()
 			return nil, err
 		}
 		if secrets && box != nil {
+			var err error
 			if app.UpstreamClientSecret, err = s.openUpstreamSecret(app.ID, box); err != nil {
 				rows.Close()
 				return nil, err
 			}
 		}
-		apps = append(apps, app)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -268,8 +270,17 @@ func loadEdgeTokens(ctx context.Context, q querier, where string, arg any, size 
 	}
 	out := make([]access.ServiceTokenCredential, 0, size)
 	var t access.ServiceTokenCredential
-	_, err = pgx.ForEachRow(rows, []any{&t.ID, &t.AccountID, &t.Name, &t.ClientID, &t.SecretHash, &t.PreviousSecretHash,
+	// An account's tokens share one copy of its id.
+	var account pgtype.DriverBytes
+	accounts := map[string]string{}
+	_, err = pgx.ForEachRow(rows, []any{&t.ID, &account, &t.Name, &t.ClientID, &t.SecretHash, &t.PreviousSecretHash,
 		&t.PreviousSecretExpiresAt, &t.ExpiresAt}, func() error {
+		id, ok := accounts[string(account)]
+		if !ok {
+			id = string(account)
+			accounts[id] = id
+		}
+		t.AccountID = id
 		out = append(out, t)
 		t = access.ServiceTokenCredential{}
 		return nil
