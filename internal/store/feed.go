@@ -74,6 +74,21 @@ func recordChanges(ctx context.Context, tx pgx.Tx, version int64, now time.Time,
 	return nil
 }
 
+// bumpVersionPastFeed bumps the config version for a write too large to
+// list in the feed (a bulk seed), inside its transaction: the feed's
+// floor rises to the new version, so an edge behind it loads the whole
+// config (Changes answers ErrFeedGap).
+func bumpVersionPastFeed(ctx context.Context, tx pgx.Tx, now time.Time) (int64, error) {
+	version, err := bumpVersion(ctx, tx, now)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE config_state SET feed_floor = $1`, version); err != nil {
+		return 0, fmt.Errorf("raise the change feed's floor: %w", err)
+	}
+	return version, nil
+}
+
 // sweepFeed deletes the feed rows past retention (more than keepVersions
 // behind version, or older than keepAge) and returns the new floor.
 func sweepFeed(ctx context.Context, q querier, version int64, now time.Time, keepVersions int64, keepAge time.Duration) (int64, error) {

@@ -468,6 +468,17 @@ func TestFeedGapAfterASweep(t *testing.T) {
 	if d, err := st.Changes(ctx, v0+5); err != nil || !d.Empty() {
 		t.Errorf("changes from the newest version after a full sweep: %+v %v", d, err)
 	}
+	// A write too large for the feed (a bulk seed) moves the floor past it.
+	v, err := st.BumpVersionPastFeed(ctx)
+	if err != nil || v != v0+6 {
+		t.Fatalf("bump past the feed: %d %v", v, err)
+	}
+	if _, err := st.Changes(ctx, v0+5); !errors.Is(err, store.ErrFeedGap) {
+		t.Errorf("changes from before a bulk write: %v, want ErrFeedGap", err)
+	}
+	if d, err := st.Changes(ctx, v); err != nil || !d.Empty() || d.To != v {
+		t.Errorf("changes from the bulk write's version: %+v %v", d, err)
+	}
 }
 
 // TestFeedIsProportionalToTheChange: a delta reads the objects changed,
