@@ -545,38 +545,3 @@ func TestFeedChangesCarryOnlyWhatChanged(t *testing.T) {
 		t.Fatalf("a logout: %+v %v", d, err)
 	}
 }
-
-func TestListenerWakesOnEveryWrite(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	st := ownStore(t)
-	l, err := st.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	v0, err := l.Version(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct, err := st.CreateAccount(ctx, "listen")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.RevokeLoginSession(ctx, acct.ID, "s"); err != nil {
-		t.Fatal(err)
-	}
-	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if v, err := l.Next(wait); err != nil || v != v0+1 {
-		t.Fatalf("notified of %d (%v), want %d", v, err, v0+1)
-	}
-	short, cancel2 := context.WithTimeout(ctx, 50*time.Millisecond)
-	defer cancel2()
-	if _, err := l.Next(short); !errors.Is(err, context.DeadlineExceeded) || l.Closed() {
-		t.Fatalf("nothing to hear: %v (closed %v)", err, l.Closed())
-	}
-	if v, err := l.Version(ctx); err != nil || v != v0+1 {
-		t.Fatalf("version %d %v after a timeout", v, err)
-	}
-}
