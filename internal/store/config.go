@@ -43,45 +43,21 @@ func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) 
 		if err != nil {
 			return err
 		}
-		// The service tokens, the bulk of a large config, are read on a
-		// second connection in this transaction's snapshot while this one
-		// reads the rest: for the whole config, when the pool has a
-		// connection to spare at once (never waiting for one while holding
-		// this one, which could deadlock).
-		tokensCtx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		defer func() { cancel(); wg.Wait() }()
-		var tokensErr error
-		readTokens := func(q querier) error {
-			var err error
-			cfg.ServiceTokens, err = loadEdgeTokens(tokensCtx, q, `($1::text = '' OR account_id = $1)`, accountID, size[countServiceToken])
+		// The whole config's bulk (service tokens, policies) is read on
+		// other connections in this transaction's snapshot while this one
+		// reads the apps.
+		snap := s.newSnapshotReads(ctx, tx, accountID == "")
+		defer snap.stop()
+		snap.read(func(ctx context.Context, q querier) (err error) {
+			cfg.ServiceTokens, err = loadEdgeTokens(ctx, q, `($1::text = '' OR account_id = $1)`, accountID, size[countServiceToken])
 			return err
-		}
-		var second *pgxpool.Conn
-		if accountID == "" {
-			second = s.spareConn(ctx)
-		}
-		if second != nil {
-			var snapshot string
-			if err := tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapshot); err != nil {
-				second.Release()
-				return err
-			}
-			wg.Go(func() {
-				defer second.Release()
-				tokensErr = pgx.BeginTxFunc(tokensCtx, second, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx2 pgx.Tx) error {
-					if _, err := tx2.Exec(tokensCtx, `SET TRANSACTION SNAPSHOT '`+snapshot+`'`); err != nil {
-						return err
-					}
-					return readTokens(tx2)
-				})
-			})
-		}
+		})
+		snap.read(func(ctx context.Context, q querier) (err error) {
+			cfg.Policies, err = loadEdgePolicies(ctx, q, `($1::text = '' OR p.account_id = $1)`, accountID, size[countApp]+size[countPolicy])
+			return err
+		})
 		appsOf := appsWhere{where: `($1::text = '' OR a.account_id = $1)`, arg: accountID, all: accountID == "", size: size[countApp]}
 		if cfg.Apps, err = s.loadEdgeApps(ctx, tx, appsOf, secrets); err != nil {
-			return err
-		}
-		if cfg.Policies, err = loadEdgePolicies(ctx, tx, `($1::text = '' OR p.account_id = $1)`, accountID, len(cfg.Apps)+size[countPolicy]); err != nil {
 			return err
 		}
 		if cfg.IdentityProviders, err = s.loadIdentityProviders(ctx, tx, `($1::text = '' OR p.account_id = $1)`, accountID, secrets); err != nil {
@@ -90,11 +66,7 @@ func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) 
 		if cfg.Revocations, err = loadRevocations(ctx, tx, accountID, s.now()); err != nil {
 			return err
 		}
-		if second == nil {
-			return readTokens(tx)
-		}
-		wg.Wait()
-		return tokensErr
+		return snap.wait()
 	})
 	if err != nil {
 		return access.Config{}, wrap("load config", err)
@@ -102,15 +74,87 @@ func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) 
 	return cfg, nil
 }
 
-// spareConn returns an idle connection of the pool, or nil when none is
-// free at once.
-func (s *Store) spareConn(ctx context.Context) *pgxpool.Conn {
-	if s.pool.Stat().IdleConns() == 0 && s.pool.Stat().TotalConns() >= s.pool.Config().MaxConns {
+// snapshotReads runs reads in one transaction's snapshot: each on a
+// connection of its own when the pool has one free at once (never waiting
+// for one while holding the transaction's, which could deadlock), else in
+// the transaction itself.
+type snapshotReads struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	tx       pgx.Tx
+	pool     *pgxpool.Pool
+	parallel bool
+	snapshot string
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	err      error
+}
+
+func (s *Store) newSnapshotReads(ctx context.Context, tx pgx.Tx, parallel bool) *snapshotReads {
+	r := &snapshotReads{tx: tx, pool: s.pool, parallel: parallel}
+	r.ctx, r.cancel = context.WithCancel(ctx)
+	if parallel {
+		if err := tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&r.snapshot); err != nil {
+			r.parallel = false
+		}
+	}
+	return r
+}
+
+// read runs fn on a spare connection in the snapshot, or now in the
+// transaction.
+func (r *snapshotReads) read(fn func(ctx context.Context, q querier) error) {
+	var conn *pgxpool.Conn
+	if r.parallel {
+		conn = spareConn(r.ctx, r.pool)
+	}
+	if conn == nil {
+		r.fail(fn(r.ctx, r.tx))
+		return
+	}
+	r.wg.Go(func() {
+		defer conn.Release()
+		r.fail(pgx.BeginTxFunc(r.ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(r.ctx, `SET TRANSACTION SNAPSHOT '`+r.snapshot+`'`); err != nil {
+				return err
+			}
+			return fn(r.ctx, tx)
+		}))
+	})
+}
+
+func (r *snapshotReads) fail(err error) {
+	if err == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// wait waits for the reads and returns the first error.
+func (r *snapshotReads) wait() error {
+	r.wg.Wait()
+	return r.err
+}
+
+// stop ends the reads still running (on an early return) and waits.
+func (r *snapshotReads) stop() {
+	r.cancel()
+	r.wg.Wait()
+}
+
+// spareConn returns a connection of the pool, or nil when none is free
+// at once.
+func spareConn(ctx context.Context, pool *pgxpool.Pool) *pgxpool.Conn {
+	if pool.Stat().IdleConns() == 0 && pool.Stat().TotalConns() >= pool.Config().MaxConns {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	conn, err := s.pool.Acquire(ctx)
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil
 	}
