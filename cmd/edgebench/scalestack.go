@@ -302,7 +302,7 @@ func (s *scaleStack) loadKeys(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.keys, err = session.NewKeyStore(s.store.Pool(), mk).Load(ctx)
+	s.keys, err = session.NewKeyStore(s.store, mk).Load(ctx)
 	return err
 }
 

@@ -221,7 +221,7 @@ func (s *stack) startEdge(ctx context.Context, log *slog.Logger) error {
 	s.logEdgeURL = "http://" + logLn.Addr().String()
 	s.issuer = s.edgeURL
 	s.accessLog = accesslog.New(s.store, accesslog.Config{Log: log})
-	keys := session.NewKeyStore(s.store.Pool(), masterKey)
+	keys := session.NewKeyStore(s.store, masterKey)
 	e, err := edge.Start(ctx, edge.Deps{Store: s.store, Keys: keys, MasterKey: masterKey, Log: log, AccessLog: s.accessLog},
 		edge.StartConfig{Issuer: s.issuer, ReloadInterval: reloadInterval, KeyRotation: session.DefaultRotationInterval})
 	if err != nil {

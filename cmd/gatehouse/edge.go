@@ -139,7 +139,7 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 	if f.authDomain != "" {
 		issuer = "https://" + f.authDomain
 	}
-	keys := session.NewKeyStore(st.Pool(), mk)
+	keys := session.NewKeyStore(st, mk)
 	deps := edge.Deps{Store: st, Keys: keys, MasterKey: mk, Log: log}
 	if f.smtpAddr != "" {
 		deps.Mailer = authdomain.SMTPMailer{Addr: f.smtpAddr, From: f.smtpFrom, Username: f.smtpUser, Password: f.smtpPassword}
@@ -273,7 +273,7 @@ func keysCommand(ctx context.Context, env func(string, string) string, databaseU
 				return err
 			}
 			defer st.Close()
-			kr, err := session.NewKeyStore(st.Pool(), mk).Rotate(ctx)
+			kr, err := session.NewKeyStore(st, mk).Rotate(ctx)
 			if err != nil {
 				return err
 			}

@@ -98,7 +98,7 @@ type EdgeOptions struct {
 
 // KeyStore is the signing-key store of st, sealed with MasterKey.
 func KeyStore(st *store.Store) *session.KeyStore {
-	return session.NewKeyStore(st.Pool(), MasterKey)
+	return session.NewKeyStore(st, MasterKey)
 }
 
 // StartEdge starts an edge for the test with edge.Start, as `gatehouse

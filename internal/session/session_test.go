@@ -75,9 +75,20 @@ func openPool(tb testing.TB, url string) *pgxpool.Pool {
 	return pool
 }
 
+// storeOn opens a store (with a pool of its own) on pool's database.
+func storeOn(tb testing.TB, pool *pgxpool.Pool) *store.Store {
+	tb.Helper()
+	st, err := store.Open(context.Background(), pool.Config().ConnString())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(st.Close)
+	return st
+}
+
 func sharedKeyring(tb testing.TB) *session.Keyring {
 	tb.Helper()
-	ring, err := session.NewKeyStore(sharedPool(tb), testMasterKey).Load(context.Background())
+	ring, err := session.NewKeyStore(storeOn(tb, sharedPool(tb)), testMasterKey).Load(context.Background())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -502,7 +513,7 @@ func TestPrivateKeysAreSealedWithTheMasterKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := freshPool(t)
-	ks := session.NewKeyStore(pool, testMasterKey)
+	ks := session.NewKeyStore(storeOn(t, pool), testMasterKey)
 	ring, err := ks.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -534,7 +545,7 @@ func TestPrivateKeysAreSealedWithTheMasterKey(t *testing.T) {
 		}
 	}
 
-	_, err = session.NewKeyStore(pool, mustMasterKey(session.GenerateMasterKey())).Load(ctx)
+	_, err = session.NewKeyStore(storeOn(t, pool), mustMasterKey(session.GenerateMasterKey())).Load(ctx)
 	if !errors.Is(err, session.ErrWrongMasterKey) {
 		t.Fatalf("load with another master key: %v", err)
 	}
@@ -552,7 +563,7 @@ func TestPrivateKeysAreSealedWithTheMasterKey(t *testing.T) {
 			ELSE (SELECT private_key FROM signing_keys WHERE kid = $1) END`, ring.CurrentKID()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := session.NewKeyStore(pool, testMasterKey).Load(ctx); !errors.Is(err, session.ErrWrongMasterKey) {
+	if _, err := session.NewKeyStore(storeOn(t, pool), testMasterKey).Load(ctx); !errors.Is(err, session.ErrWrongMasterKey) {
 		t.Fatalf("load after swapping sealed keys between rows: %v", err)
 	}
 }
@@ -620,7 +631,7 @@ func TestConcurrentFirstLoadsCreateOneKey(t *testing.T) {
 		// Each loader has its own pool, like separate processes.
 		p := openPool(t, pool.Config().ConnString())
 		wg.Go(func() {
-			ring, err := session.NewKeyStore(p, testMasterKey).Load(ctx)
+			ring, err := session.NewKeyStore(storeOn(t, p), testMasterKey).Load(ctx)
 			errs[i] = err
 			if err == nil {
 				kids[i] = ring.CurrentKID()
@@ -652,7 +663,7 @@ func TestRotationKeepsOldTokensValidUntilTheGraceEnds(t *testing.T) {
 	pool := freshPool(t)
 	clk := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 	const grace = 7 * 24 * time.Hour
-	ks := session.NewKeyStore(pool, testMasterKey, session.WithClock(clk.Now), session.WithGrace(grace))
+	ks := session.NewKeyStore(storeOn(t, pool), testMasterKey, session.WithClock(clk.Now), session.WithGrace(grace))
 
 	first, err := ks.Load(ctx)
 	if err != nil {
@@ -670,7 +681,7 @@ func TestRotationKeepsOldTokensValidUntilTheGraceEnds(t *testing.T) {
 	if rotated.CurrentKID() == first.CurrentKID() || rotated.Generation() == first.Generation() {
 		t.Fatal("rotation did not change the current key or the generation")
 	}
-	loaded, err := session.NewKeyStore(pool, testMasterKey, session.WithClock(clk.Now)).Load(ctx)
+	loaded, err := session.NewKeyStore(storeOn(t, pool), testMasterKey, session.WithClock(clk.Now)).Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -748,7 +759,7 @@ func TestRotateUnderAStoppedClockStillMakesTheNewKeyCurrent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	stopped := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	ks := session.NewKeyStore(freshPool(t), testMasterKey, session.WithClock(func() time.Time { return stopped }))
+	ks := session.NewKeyStore(storeOn(t, freshPool(t)), testMasterKey, session.WithClock(func() time.Time { return stopped }))
 	if _, err := ks.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -769,7 +780,7 @@ func TestRotateAnnouncesAConfigChange(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := freshPool(t)
-	ks := session.NewKeyStore(pool, testMasterKey)
+	ks := session.NewKeyStore(storeOn(t, pool), testMasterKey)
 	if _, err := ks.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -811,7 +822,7 @@ func TestRotateIfDueRotatesOnceWhenTheKeyIsOld(t *testing.T) {
 	ctx := context.Background()
 	pool := freshPool(t)
 	clk := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-	ks := session.NewKeyStore(pool, testMasterKey, session.WithClock(clk.Now))
+	ks := session.NewKeyStore(storeOn(t, pool), testMasterKey, session.WithClock(clk.Now))
 	first, err := ks.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -824,7 +835,7 @@ func TestRotateIfDueRotatesOnceWhenTheKeyIsOld(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make(chan bool, 4)
 	for range 4 {
-		other := session.NewKeyStore(openPool(t, pool.Config().ConnString()), testMasterKey, session.WithClock(clk.Now))
+		other := session.NewKeyStore(storeOn(t, openPool(t, pool.Config().ConnString())), testMasterKey, session.WithClock(clk.Now))
 		wg.Go(func() {
 			rotated, err := other.RotateIfDue(ctx, session.DefaultRotationInterval)
 			if err != nil {
@@ -855,7 +866,7 @@ func TestRotateIfDueRotatesOnceWhenTheKeyIsOld(t *testing.T) {
 
 func TestUnchangedKeysLoadAsTheSameKeyring(t *testing.T) {
 	t.Parallel()
-	ks := session.NewKeyStore(sharedPool(t), testMasterKey)
+	ks := session.NewKeyStore(storeOn(t, sharedPool(t)), testMasterKey)
 	a, err := ks.Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -866,15 +877,6 @@ func TestUnchangedKeysLoadAsTheSameKeyring(t *testing.T) {
 	}
 	if a != b {
 		t.Fatal("an unchanged key set was decrypted again")
-	}
-}
-
-func TestConfigChannelIsTheStoresChannel(t *testing.T) {
-	// The key store announces rotations on the channel the edges listen
-	// to; it spells the name itself so that store may import session.
-	t.Parallel()
-	if store.ConfigChannel != "gatehouse_config" {
-		t.Fatalf("store.ConfigChannel is %q; update configChannel in keystore.go", store.ConfigChannel)
 	}
 }
 

@@ -28,18 +28,26 @@ const appColumns = `a.id, a.account_id, a.aud, a.type, a.name, a.domain, a.origi
 
 func scanApp(row pgx.Row, extra ...any) (access.App, error) {
 	var a access.App
+	err := scanAppInto(row, &a, extra...)
+	return a, err
+}
+
+// scanAppInto scans appColumns, then extra, into *a (which the edge's
+// load gives in place, to copy no app).
+func scanAppInto(row pgx.Row, a *access.App, extra ...any) error {
 	var upstreamID *string
 	var upstreamSecretSet bool
 	dest := append([]any{&a.ID, &a.AccountID, &a.AUD, &a.Type, &a.Name, &a.Domain, &a.Origin, &a.SessionDuration,
 		&a.CORSHeaders, &a.OptionsPreflightBypass, &a.AppSettings, &a.Revision, &a.CreatedAt, &a.UpdatedAt, &a.SessionsRevokedAt,
 		&upstreamID, &upstreamSecretSet}, extra...)
 	if err := row.Scan(dest...); err != nil {
-		return access.App{}, err
+		*a = access.App{}
+		return err
 	}
 	if upstreamID != nil {
 		a.UpstreamServiceToken = &access.UpstreamServiceToken{ClientID: *upstreamID, ClientSecretSet: upstreamSecretSet}
 	}
-	return a, nil
+	return nil
 }
 
 // sealUpstreamSecret seals a relay app's upstream client secret for its
@@ -104,7 +112,10 @@ func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID str
 		if app, err = getApp(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "app", resourceID: id, after: app})
+		if err := count(ctx, tx, accountID, countApp, 1, now); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "app", resourceID: id, after: app}, appObject(id))
 	})
 	return app, wrap("create app", err)
 }
@@ -172,7 +183,7 @@ func (s *Store) UpdateApp(ctx context.Context, actor access.Actor, accountID, id
 		if app, err = getApp(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "app", resourceID: id, before: before, after: app})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "app", resourceID: id, before: before, after: app}, appObject(id))
 	})
 	return app, wrap("update app", err)
 }
@@ -184,10 +195,22 @@ func (s *Store) DeleteApp(ctx context.Context, actor access.Actor, accountID, id
 		if err != nil {
 			return err
 		}
+		// The app's own policies go with it (by cascade).
+		owned, err := collectStrings(ctx, tx, `SELECT id::text FROM policies WHERE account_id = $1 AND app_id = $2`, accountID, id)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM apps WHERE account_id = $1 AND id = $2`, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "app", resourceID: id, before: before})
+		if err := count(ctx, tx, accountID, countApp, -1, time.Time{}); err != nil {
+			return err
+		}
+		changed := []object{appObject(id)}
+		for _, pid := range owned {
+			changed = append(changed, policyObject(pid))
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "app", resourceID: id, before: before}, changed...)
 	})
 	return wrap("delete app", err)
 }
@@ -209,7 +232,7 @@ func (s *Store) RevokeAppSessions(ctx context.Context, actor access.Actor, accou
 		if app, err = getApp(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "revoke_tokens", resourceType: "app", resourceID: id, after: app})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "revoke_tokens", resourceType: "app", resourceID: id, after: app}, appObject(id))
 	})
 	return app, wrap("revoke app sessions", err)
 }
@@ -254,6 +277,38 @@ func getApp(ctx context.Context, q querier, accountID, id string) (access.App, e
 
 // ListApps returns one page of an account's applications, oldest first.
 func (s *Store) ListApps(ctx context.Context, accountID string, f AppFilter, p access.Page) ([]access.App, access.ListInfo, error) {
+	if f != (AppFilter{}) {
+		return s.searchApps(ctx, accountID, f, p)
+	}
+	apps := []access.App{}
+	var total int
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		pl, err := s.openPage(ctx, tx, list{table: "apps", cols: []string{"created_at", "id"}, accountID: accountID, kind: countApp}, p)
+		if err != nil {
+			return err
+		}
+		total = pl.total
+		rows, err := tx.Query(ctx, `SELECT `+appColumns+` FROM apps a JOIN `+pl.keys+` k ON k.id = a.id
+			ORDER BY a.created_at, a.id`, pl.args...)
+		if err != nil {
+			return err
+		}
+		if apps, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.App, error) { return scanApp(r) }); err != nil {
+			return err
+		}
+		if n := len(apps); n > 0 {
+			s.donePage(pl, n, []any{apps[n-1].CreatedAt, apps[n-1].ID})
+		}
+		return loadAppRelations(ctx, tx, apps)
+	})
+	if err != nil {
+		return nil, access.ListInfo{}, wrap("list apps", err)
+	}
+	return apps, access.NewListInfo(p, len(apps), total), nil
+}
+
+// searchApps is ListApps with a filter.
+func (s *Store) searchApps(ctx context.Context, accountID string, f AppFilter, p access.Page) ([]access.App, access.ListInfo, error) {
 	const where = `a.account_id = $1
 		AND ($2 = '' OR a.name = $2)
 		AND ($3 = '' OR EXISTS (SELECT 1 FROM app_domains d WHERE d.app_id = a.id AND d.domain = lower($3)))
@@ -337,7 +392,16 @@ func loadAppRelations(ctx context.Context, q querier, apps []access.App) error {
 		a := index[appID]
 		a.Policies = append(a.Policies, p)
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var policies []*access.Policy
+	for i := range apps {
+		for j := range apps[i].Policies {
+			policies = append(policies, &apps[i].Policies[j])
+		}
+	}
+	return setAppCounts(ctx, q, policies)
 }
 
 func insertDomains(ctx context.Context, tx pgx.Tx, appID string, domains []string) error {

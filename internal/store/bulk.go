@@ -74,7 +74,7 @@ func (s *Store) SeedBulk(ctx context.Context, accountID string, b Bulk) (BulkCou
 		auds[i] = access.NewAUD()
 	}
 	slices.Sort(auds)
-	err = s.inTx(ctx, func(tx pgx.Tx, _ time.Time) error {
+	err = s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		// A COPY of a million rows is one statement: longer than the
 		// statement timeout meant for the API's queries.
 		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
@@ -214,7 +214,15 @@ func (s *Store) SeedBulk(ctx context.Context, accountID string, b Bulk) (BulkCou
 			return fmt.Errorf("copy service tokens: %w", err)
 		}
 		counts.ServiceTokens = int(n)
-		counts.Version, err = bumpVersion(ctx, tx)
+		if err := count(ctx, tx, accountID, countApp, counts.Apps, time.Time{}); err != nil {
+			return err
+		}
+		if err := count(ctx, tx, accountID, countServiceToken, counts.ServiceTokens, time.Time{}); err != nil {
+			return err
+		}
+		// Too many objects to list in the change feed: an edge behind
+		// this version loads the whole config.
+		counts.Version, err = bumpVersionPastFeed(ctx, tx, now)
 		return err
 	})
 	if err != nil {

@@ -3,9 +3,13 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/sealed"
@@ -35,58 +39,300 @@ func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) 
 		if err := tx.QueryRow(ctx, `SELECT version FROM config_state`).Scan(&cfg.Version); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT `+appColumns+`, a.upstream_client_secret FROM apps a
-			WHERE $1 = '' OR a.account_id = $1 ORDER BY a.created_at, a.id`, accountID)
+		size, err := configSize(ctx, tx, accountID)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var box []byte
-			app, err := scanApp(rows, &box)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			if secrets {
-				if app.UpstreamClientSecret, err = s.openUpstreamSecret(app.ID, box); err != nil {
-					rows.Close()
-					return err
-				}
-			}
-			cfg.Apps = append(cfg.Apps, app)
-		}
-		if err := rows.Err(); err != nil {
+		// The whole config's bulk (service tokens, policies) is read on
+		// other connections in this transaction's snapshot while this one
+		// reads the apps.
+		snap := s.newSnapshotReads(ctx, tx, accountID == "")
+		defer snap.stop()
+		snap.read(func(ctx context.Context, q querier) (err error) {
+			cfg.ServiceTokens, err = loadEdgeTokens(ctx, q, `($1::text = '' OR account_id = $1)`, accountID, size[countServiceToken])
 			return err
-		}
-		if err := loadAppRelations(ctx, tx, cfg.Apps); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT id, account_id, name, client_id, secret_hash, previous_secret_hash,
-			previous_secret_expires_at, expires_at FROM service_tokens WHERE $1 = '' OR account_id = $1`, accountID)
-		if err != nil {
-			return err
-		}
-		var t access.ServiceTokenCredential
-		_, err = pgx.ForEachRow(rows, []any{&t.ID, &t.AccountID, &t.Name, &t.ClientID, &t.SecretHash, &t.PreviousSecretHash,
-			&t.PreviousSecretExpiresAt, &t.ExpiresAt}, func() error {
-			cfg.ServiceTokens = append(cfg.ServiceTokens, t)
-			t = access.ServiceTokenCredential{}
-			return nil
 		})
-		if err != nil {
+		snap.read(func(ctx context.Context, q querier) (err error) {
+			cfg.Policies, err = loadEdgePolicies(ctx, q, `($1::text = '' OR p.account_id = $1)`, accountID, size[countApp]+size[countPolicy])
+			return err
+		})
+		appsOf := appsWhere{where: `($1::text = '' OR a.account_id = $1)`, arg: accountID, all: accountID == "", size: size[countApp]}
+		if cfg.Apps, err = s.loadEdgeApps(ctx, tx, appsOf, secrets); err != nil {
 			return err
 		}
-		cfg.IdentityProviders, err = s.loadIdentityProviders(ctx, tx, accountID, secrets)
-		if err != nil {
+		if cfg.IdentityProviders, err = s.loadIdentityProviders(ctx, tx, `($1::text = '' OR p.account_id = $1)`, accountID, secrets); err != nil {
 			return err
 		}
-		cfg.Revocations, err = loadRevocations(ctx, tx, accountID, s.now())
-		return err
+		if cfg.Revocations, err = loadRevocations(ctx, tx, accountID, s.now()); err != nil {
+			return err
+		}
+		return snap.wait()
 	})
 	if err != nil {
 		return access.Config{}, wrap("load config", err)
 	}
 	return cfg, nil
+}
+
+// snapshotReads runs reads in one transaction's snapshot: each on a
+// connection of its own when the pool has one free at once (never waiting
+// for one while holding the transaction's, which could deadlock), else in
+// the transaction itself.
+type snapshotReads struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	tx       pgx.Tx
+	pool     *pgxpool.Pool
+	parallel bool
+	snapshot string
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	err      error
+}
+
+func (s *Store) newSnapshotReads(ctx context.Context, tx pgx.Tx, parallel bool) *snapshotReads {
+	r := &snapshotReads{tx: tx, pool: s.pool, parallel: parallel}
+	r.ctx, r.cancel = context.WithCancel(ctx)
+	if parallel {
+		if err := tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&r.snapshot); err != nil {
+			r.parallel = false
+		}
+	}
+	return r
+}
+
+// read runs fn on a spare connection in the snapshot, or now in the
+// transaction.
+func (r *snapshotReads) read(fn func(ctx context.Context, q querier) error) {
+	var conn *pgxpool.Conn
+	if r.parallel {
+		conn = spareConn(r.ctx, r.pool)
+	}
+	if conn == nil {
+		r.fail(fn(r.ctx, r.tx))
+		return
+	}
+	r.wg.Go(func() {
+		defer conn.Release()
+		r.fail(pgx.BeginTxFunc(r.ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(r.ctx, `SET TRANSACTION SNAPSHOT '`+r.snapshot+`'`); err != nil {
+				return err
+			}
+			return fn(r.ctx, tx)
+		}))
+	})
+}
+
+func (r *snapshotReads) fail(err error) {
+	if err == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// wait waits for the reads and returns the first error.
+func (r *snapshotReads) wait() error {
+	r.wg.Wait()
+	return r.err
+}
+
+// stop ends the reads still running (on an early return) and waits.
+func (r *snapshotReads) stop() {
+	r.cancel()
+	r.wg.Wait()
+}
+
+// spareConn returns a connection of the pool, or nil when none is free
+// at once.
+func spareConn(ctx context.Context, pool *pgxpool.Pool) *pgxpool.Conn {
+	if pool.Stat().IdleConns() == 0 && pool.Stat().TotalConns() >= pool.Config().MaxConns {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil
+	}
+	return conn
+}
+
+// configSize returns the counts of account_counts, summed over every
+// account when accountID is "": the capacities to read a config into.
+func configSize(ctx context.Context, q querier, accountID string) (map[string]int, error) {
+	rows, err := q.Query(ctx, `SELECT kind, sum(n)::bigint FROM account_counts
+		WHERE $1::text = '' OR account_id = $1 GROUP BY kind`, accountID)
+	if err != nil {
+		return nil, err
+	}
+	size := map[string]int{}
+	var kind string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&kind, &n}, func() error {
+		size[kind] = n
+		return nil
+	})
+	return size, err
+}
+
+// appsWhere selects the apps loadEdgeApps reads: where is a condition on
+// apps a with one parameter, arg; all says it selects every app (so the
+// domains and links need no join); size is how many to expect.
+type appsWhere struct {
+	where string
+	arg   any
+	all   bool
+	size  int
+}
+
+// loadEdgeApps reads the apps sel selects as the edge enforces them: with
+// domains, policy links (PolicyLinks; Policies stays empty) and, when
+// secrets says so, the upstream client secret opened.
+func (s *Store) loadEdgeApps(ctx context.Context, q querier, sel appsWhere, secrets bool) ([]access.App, error) {
+	rows, err := q.Query(ctx, `SELECT `+appColumns+`, a.upstream_client_secret FROM apps a
+		WHERE `+sel.where+` ORDER BY a.created_at, a.id`, sel.arg)
+	if err != nil {
+		return nil, err
+	}
+	apps := make([]access.App, 0, sel.size)
+	var box []byte
+	for rows.Next() {
+		apps = append(apps, access.App{})
+		app := &apps[len(apps)-1]
+		if err := scanAppInto(rows, app, &box); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if secrets && box != nil {
+			var err error
+			if app.UpstreamClientSecret, err = s.openUpstreamSecret(app.ID, box); err != nil {
+				rows.Close()
+				return nil, err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(apps) == 0 {
+		return nil, nil
+	}
+	index := make(map[string]*access.App, len(apps))
+	for i := range apps {
+		index[apps[i].ID] = &apps[i]
+	}
+	// Rows come in no particular order (sorting them costs the database
+	// more than sorting the few apps with several in Go).
+	join, args := ` JOIN apps a ON a.id = x.app_id WHERE `+sel.where, []any{sel.arg}
+	if sel.all {
+		join, args = ``, nil
+	}
+	rows, err = q.Query(ctx, `SELECT x.app_id, x.position, x.domain FROM app_domains x`+join, args...)
+	if err != nil {
+		return nil, err
+	}
+	var appID, domain string
+	var position int
+	_, err = pgx.ForEachRow(rows, []any{&appID, &position, &domain}, func() error {
+		a := index[appID]
+		if a == nil {
+			return nil
+		}
+		// Positions run 0, 1, ... in each app: place each domain at its own.
+		for len(a.SelfHostedDomains) <= position {
+			a.SelfHostedDomains = append(a.SelfHostedDomains, "")
+		}
+		a.SelfHostedDomains[position] = domain
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load app domains: %w", err)
+	}
+	for i := range apps {
+		a := &apps[i]
+		a.SelfHostedDomains = slices.DeleteFunc(a.SelfHostedDomains, func(d string) bool { return d == "" })
+		if a.SelfHostedDomains == nil {
+			a.SelfHostedDomains = []string{}
+		}
+		a.Destinations = make([]access.Destination, len(a.SelfHostedDomains))
+		for j, d := range a.SelfHostedDomains {
+			a.Destinations[j] = access.Destination{Type: "public", URI: d}
+		}
+	}
+	rows, err = q.Query(ctx, `SELECT x.app_id, x.policy_id, x.precedence FROM app_policies x`+join, args...)
+	if err != nil {
+		return nil, err
+	}
+	var link access.PolicyLink
+	_, err = pgx.ForEachRow(rows, []any{&appID, &link.ID, &link.Precedence}, func() error {
+		if a := index[appID]; a != nil {
+			a.PolicyLinks = append(a.PolicyLinks, link)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load app policy links: %w", err)
+	}
+	for i := range apps {
+		if links := apps[i].PolicyLinks; len(links) > 1 {
+			slices.SortFunc(links, func(a, b access.PolicyLink) int { return a.Precedence - b.Precedence })
+		}
+	}
+	return apps, nil
+}
+
+// loadEdgePolicies reads the policies matching where (a condition on
+// policies p with one parameter, arg), without app counts.
+func loadEdgePolicies(ctx context.Context, q querier, where string, arg any, size int) ([]access.Policy, error) {
+	rows, err := q.Query(ctx, `SELECT `+policyColumns+` FROM policies p WHERE `+where, arg)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]access.Policy, 0, size)
+	for rows.Next() {
+		p, err := scanPolicy(rows)
+		if err != nil {
+			return nil, fmt.Errorf("load policies: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// loadEdgeTokens reads the credentials of the service tokens matching
+// where (a condition on service_tokens with one parameter, arg).
+func loadEdgeTokens(ctx context.Context, q querier, where string, arg any, size int) ([]access.ServiceTokenCredential, error) {
+	rows, err := q.Query(ctx, `SELECT id, account_id, name, client_id, secret_hash, previous_secret_hash,
+		previous_secret_expires_at, expires_at FROM service_tokens WHERE `+where, arg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]access.ServiceTokenCredential, 0, size)
+	var t access.ServiceTokenCredential
+	// An account's tokens share one copy of its id.
+	var account pgtype.DriverBytes
+	accounts := map[string]string{}
+	_, err = pgx.ForEachRow(rows, []any{&t.ID, &account, &t.Name, &t.ClientID, &t.SecretHash, &t.PreviousSecretHash,
+		&t.PreviousSecretExpiresAt, &t.ExpiresAt}, func() error {
+		id, ok := accounts[string(account)]
+		if !ok {
+			id = string(account)
+			accounts[id] = id
+		}
+		t.AccountID = id
+		out = append(out, t)
+		t = access.ServiceTokenCredential{}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load service tokens: %w", err)
+	}
+	return out, nil
 }
 
 // openUpstreamSecret opens a relay app's sealed upstream client secret.

@@ -215,7 +215,7 @@ func (s *Store) AddAccountDomain(ctx context.Context, actor access.Actor, accoun
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "account_domain", resourceID: d.String(), after: map[string]string{"domain": d.String()}})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "account_domain", resourceID: d.String(), after: map[string]string{"domain": d.String()}}, domainObject(d.String()))
 	})
 	return wrap("add account domain", err)
 }
@@ -235,7 +235,7 @@ func (s *Store) RemoveAccountDomain(ctx context.Context, actor access.Actor, acc
 		if tag.RowsAffected() == 0 {
 			return access.Errorf(access.ENotFound, "%s is not in the account's domain list", d)
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "account_domain", resourceID: d.String(), before: map[string]string{"domain": d.String()}})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "account_domain", resourceID: d.String(), before: map[string]string{"domain": d.String()}}, domainObject(d.String()))
 	})
 	return wrap("remove account domain", err)
 }

@@ -68,7 +68,10 @@ func (s *Store) CreateIdentityProvider(ctx context.Context, actor access.Actor, 
 		if p, err = getIdP(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "identity_provider", resourceID: id, after: p})
+		if err := count(ctx, tx, accountID, countIdP, 1, now); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "identity_provider", resourceID: id, after: p}, idpObject(id))
 	})
 	return p, wrap("create identity provider", err)
 }
@@ -107,7 +110,7 @@ func (s *Store) UpdateIdentityProvider(ctx context.Context, actor access.Actor, 
 		if p, err = getIdP(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "identity_provider", resourceID: id, before: before, after: p})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "identity_provider", resourceID: id, before: before, after: p}, idpObject(id))
 	})
 	return p, wrap("update identity provider", err)
 }
@@ -152,7 +155,10 @@ func (s *Store) DeleteIdentityProvider(ctx context.Context, actor access.Actor, 
 		if _, err := tx.Exec(ctx, `DELETE FROM identity_providers WHERE account_id = $1 AND id = $2`, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "identity_provider", resourceID: id, before: before})
+		if err := count(ctx, tx, accountID, countIdP, -1, time.Time{}); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "identity_provider", resourceID: id, before: before}, idpObject(id))
 	})
 	return wrap("delete identity provider", err)
 }
@@ -174,27 +180,29 @@ func getIdP(ctx context.Context, q querier, accountID, id string) (access.Identi
 // ListIdentityProviders returns one page of an account's identity
 // providers, oldest first, without secrets.
 func (s *Store) ListIdentityProviders(ctx context.Context, accountID string, pg access.Page) ([]access.IdentityProvider, access.ListInfo, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+idpColumns+`, count(*) OVER () FROM identity_providers p WHERE p.account_id = $1
-		ORDER BY p.created_at, p.id LIMIT $2 OFFSET $3`, accountID, pg.PerPage, pg.Offset())
-	if err != nil {
-		return nil, access.ListInfo{}, wrap("list identity providers", err)
-	}
-	defer rows.Close()
 	providers := []access.IdentityProvider{}
-	total := 0
-	for rows.Next() {
-		p, err := scanIdP(rows, &total)
+	var total int
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		pl, err := s.openPage(ctx, tx, list{table: "identity_providers", cols: []string{"created_at", "id"}, accountID: accountID, kind: countIdP}, pg)
 		if err != nil {
-			return nil, access.ListInfo{}, wrap("list identity providers", err)
+			return err
 		}
-		providers = append(providers, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, access.ListInfo{}, wrap("list identity providers", err)
-	}
-	total, err = pageTotal(ctx, s.pool, len(providers), total, `SELECT count(*) FROM identity_providers WHERE account_id = $1`, accountID)
+		total = pl.total
+		rows, err := tx.Query(ctx, `SELECT `+idpColumns+` FROM identity_providers p JOIN `+pl.keys+` k ON k.id = p.id
+			ORDER BY p.created_at, p.id`, pl.args...)
+		if err != nil {
+			return err
+		}
+		if providers, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.IdentityProvider, error) { return scanIdP(r) }); err != nil {
+			return err
+		}
+		if n := len(providers); n > 0 {
+			s.donePage(pl, n, []any{providers[n-1].CreatedAt, providers[n-1].ID})
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, access.ListInfo{}, wrap("count identity providers", err)
+		return nil, access.ListInfo{}, wrap("list identity providers", err)
 	}
 	return providers, access.NewListInfo(pg, len(providers), total), nil
 }
@@ -246,11 +254,13 @@ func checkAllowedIdPs(ctx context.Context, tx pgx.Tx, accountID string, ids []st
 	return access.InvalidFields(errs)
 }
 
-// loadIdentityProviders reads every account's identity providers for the
-// edge, with their client secrets opened (left empty without a master key).
-func (s *Store) loadIdentityProviders(ctx context.Context, q querier, accountID string, secrets bool) ([]access.IdentityProvider, error) {
+// loadIdentityProviders reads the identity providers matching where (a
+// condition on identity_providers p with one parameter, arg) for the edge,
+// with their client secrets opened when secrets says so (left empty
+// without a master key).
+func (s *Store) loadIdentityProviders(ctx context.Context, q querier, where string, arg any, secrets bool) ([]access.IdentityProvider, error) {
 	rows, err := q.Query(ctx, `SELECT `+idpColumns+`, p.client_secret FROM identity_providers p
-		WHERE $1 = '' OR p.account_id = $1 ORDER BY p.account_id, p.created_at, p.id`, accountID)
+		WHERE `+where+` ORDER BY p.account_id, p.created_at, p.id`, arg)
 	if err != nil {
 		return nil, err
 	}

@@ -13,16 +13,18 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 )
 
+// policyColumns leave out app_count, which setAppCounts fills in for the
+// policies the API returns: counting links per row read would make
+// reading every policy quadratic when many apps share one.
 const policyColumns = `p.id, p.app_id, p.name, p.decision, p.include, p.require, p.exclude, p.session_duration,
-	p.extras, p.revision, p.created_at, p.updated_at,
-	(SELECT count(*) FROM app_policies x WHERE x.policy_id = p.id)`
+	p.extras, p.revision, p.created_at, p.updated_at`
 
 // scanPolicy scans policyColumns after the given leading columns.
 func scanPolicy(row pgx.Row, leading ...any) (access.Policy, error) {
 	var p access.Policy
 	var appID *string
 	dest := append(leading, &p.ID, &appID, &p.Name, &p.Decision, &p.Include, &p.Require, &p.Exclude,
-		&p.SessionDuration, &p.PolicyExtras, &p.Revision, &p.CreatedAt, &p.UpdatedAt, &p.AppCount)
+		&p.SessionDuration, &p.PolicyExtras, &p.Revision, &p.CreatedAt, &p.UpdatedAt)
 	if err := row.Scan(dest...); err != nil {
 		return access.Policy{}, err
 	}
@@ -36,6 +38,35 @@ func scanPolicy(row pgx.Row, leading ...any) (access.Policy, error) {
 		}
 	}
 	return p, nil
+}
+
+// setAppCounts fills in AppCount of policies: one grouped count over the
+// links of these policies only.
+func setAppCounts(ctx context.Context, q querier, policies []*access.Policy) error {
+	if len(policies) == 0 {
+		return nil
+	}
+	ids := make([]string, len(policies))
+	for i, p := range policies {
+		ids[i] = p.ID
+	}
+	rows, err := q.Query(ctx, `SELECT policy_id, count(*) FROM app_policies WHERE policy_id = ANY($1::uuid[]) GROUP BY policy_id`, ids)
+	if err != nil {
+		return err
+	}
+	counts := map[string]int{}
+	var id string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&id, &n}, func() error {
+		counts[id] = n
+		return nil
+	}); err != nil {
+		return fmt.Errorf("count policy links: %w", err)
+	}
+	for _, p := range policies {
+		p.AppCount = counts[p.ID]
+	}
+	return nil
 }
 
 // PolicyScope says where a policy lives: AppID empty for the account's
@@ -81,7 +112,13 @@ func (s *Store) CreatePolicy(ctx context.Context, actor access.Actor, sc PolicyS
 		if p, err = getPolicy(ctx, tx, sc, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: sc.AccountID, action: "create", resourceType: "policy", resourceID: id, after: p})
+		changed := []object{policyObject(id)}
+		if !sc.reusable() {
+			changed = append(changed, appObject(sc.AppID))
+		} else if err := count(ctx, tx, sc.AccountID, countPolicy, 1, now); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: sc.AccountID, action: "create", resourceType: "policy", resourceID: id, after: p}, changed...)
 	})
 	return p, wrap("create policy", err)
 }
@@ -121,7 +158,11 @@ func (s *Store) UpdatePolicy(ctx context.Context, actor access.Actor, sc PolicyS
 		if p, err = getPolicy(ctx, tx, sc, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: sc.AccountID, action: "update", resourceType: "policy", resourceID: id, before: before, after: p})
+		changed := []object{policyObject(id)}
+		if !sc.reusable() {
+			changed = append(changed, appObject(sc.AppID))
+		}
+		return record(ctx, tx, now, actor, change{accountID: sc.AccountID, action: "update", resourceType: "policy", resourceID: id, before: before, after: p}, changed...)
 	})
 	return p, wrap("update policy", err)
 }
@@ -140,7 +181,8 @@ func (s *Store) DeletePolicy(ctx context.Context, actor access.Actor, sc PolicyS
 			if _, err := tx.Exec(ctx, `DELETE FROM app_policies WHERE app_id = $1 AND policy_id = $2`, sc.AppID, id); err != nil {
 				return err
 			}
-			return record(ctx, tx, now, actor, change{accountID: sc.AccountID, action: "unlink", resourceType: "policy", resourceID: id, before: before})
+			return record(ctx, tx, now, actor, change{accountID: sc.AccountID, action: "unlink", resourceType: "policy", resourceID: id, before: before},
+				appObject(sc.AppID))
 		}
 		if before.Reusable {
 			names, err := collectStrings(ctx, tx, `
@@ -153,10 +195,24 @@ func (s *Store) DeletePolicy(ctx context.Context, actor access.Actor, sc PolicyS
 				return access.Errorf(access.EConflict, "policy is used by %d application(s): %s; remove it from their policies first", len(names), strings.Join(names, ", "))
 			}
 		}
+		// Every app whose links the delete changes (by cascade) changes too.
+		linked, err := collectStrings(ctx, tx, `SELECT app_id::text FROM app_policies WHERE policy_id = $1`, id)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM policies WHERE account_id = $1 AND id = $2`, sc.AccountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: sc.AccountID, action: "delete", resourceType: "policy", resourceID: id, before: before})
+		if before.Reusable {
+			if err := count(ctx, tx, sc.AccountID, countPolicy, -1, time.Time{}); err != nil {
+				return err
+			}
+		}
+		changed := []object{policyObject(id)}
+		for _, appID := range linked {
+			changed = append(changed, appObject(appID))
+		}
+		return record(ctx, tx, now, actor, change{accountID: sc.AccountID, action: "delete", resourceType: "policy", resourceID: id, before: before}, changed...)
 	})
 	return wrap("delete policy", err)
 }
@@ -170,28 +226,22 @@ func (s *Store) GetPolicy(ctx context.Context, sc PolicyScope, id string) (acces
 // ListPolicies returns one page of the scope's policies: the account's
 // reusable policies oldest first, or every policy an app enforces in
 // precedence order.
+//
+// An app has at most 100 policies (access.AppSpec), so its list counts
+// them.
 func (s *Store) ListPolicies(ctx context.Context, sc PolicyScope, pg access.Page) ([]access.Policy, access.ListInfo, error) {
-	var rows pgx.Rows
-	var err error
-	var countSQL string
-	var args []any
 	if sc.reusable() {
-		args = []any{sc.AccountID}
-		countSQL = `SELECT count(*) FROM policies p WHERE p.account_id = $1 AND p.app_id IS NULL`
-		rows, err = s.pool.Query(ctx, `SELECT 0, count(*) OVER (), `+policyColumns+`
-			FROM policies p WHERE p.account_id = $1 AND p.app_id IS NULL
-			ORDER BY p.created_at, p.id LIMIT $2 OFFSET $3`, sc.AccountID, pg.PerPage, pg.Offset())
-	} else {
-		if _, err := s.GetApp(ctx, sc.AccountID, sc.AppID); err != nil {
-			return nil, access.ListInfo{}, err
-		}
-		args = []any{sc.AccountID, sc.AppID}
-		countSQL = `SELECT count(*) FROM app_policies ap WHERE ap.account_id = $1 AND ap.app_id = $2`
-		rows, err = s.pool.Query(ctx, `SELECT ap.precedence, count(*) OVER (), `+policyColumns+`
-			FROM app_policies ap JOIN policies p ON p.id = ap.policy_id
-			WHERE ap.account_id = $1 AND ap.app_id = $2
-			ORDER BY ap.precedence LIMIT $3 OFFSET $4`, sc.AccountID, sc.AppID, pg.PerPage, pg.Offset())
+		return s.listReusablePolicies(ctx, sc.AccountID, pg)
 	}
+	if _, err := s.GetApp(ctx, sc.AccountID, sc.AppID); err != nil {
+		return nil, access.ListInfo{}, err
+	}
+	args := []any{sc.AccountID, sc.AppID}
+	countSQL := `SELECT count(*) FROM app_policies ap WHERE ap.account_id = $1 AND ap.app_id = $2`
+	rows, err := s.pool.Query(ctx, `SELECT ap.precedence, count(*) OVER (), `+policyColumns+`
+		FROM app_policies ap JOIN policies p ON p.id = ap.policy_id
+		WHERE ap.account_id = $1 AND ap.app_id = $2
+		ORDER BY ap.precedence LIMIT $3 OFFSET $4`, sc.AccountID, sc.AppID, pg.PerPage, pg.Offset())
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("list policies", err)
 	}
@@ -214,7 +264,47 @@ func (s *Store) ListPolicies(ctx context.Context, sc PolicyScope, pg access.Page
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("count policies", err)
 	}
+	if err := setAppCounts(ctx, s.pool, pointers(policies)); err != nil {
+		return nil, access.ListInfo{}, wrap("list policies", err)
+	}
 	return policies, access.NewListInfo(pg, len(policies), total), nil
+}
+
+// listReusablePolicies is ListPolicies for the account's reusable policies.
+func (s *Store) listReusablePolicies(ctx context.Context, accountID string, pg access.Page) ([]access.Policy, access.ListInfo, error) {
+	policies := []access.Policy{}
+	var total int
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		pl, err := s.openPage(ctx, tx, list{table: "policies", extraWhere: "app_id IS NULL", cols: []string{"created_at", "id"}, accountID: accountID, kind: countPolicy}, pg)
+		if err != nil {
+			return err
+		}
+		total = pl.total
+		rows, err := tx.Query(ctx, `SELECT `+policyColumns+` FROM policies p JOIN `+pl.keys+` k ON k.id = p.id
+			ORDER BY p.created_at, p.id`, pl.args...)
+		if err != nil {
+			return err
+		}
+		if policies, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.Policy, error) { return scanPolicy(r) }); err != nil {
+			return err
+		}
+		if n := len(policies); n > 0 {
+			s.donePage(pl, n, []any{policies[n-1].CreatedAt, policies[n-1].ID})
+		}
+		return setAppCounts(ctx, tx, pointers(policies))
+	})
+	if err != nil {
+		return nil, access.ListInfo{}, wrap("list policies", err)
+	}
+	return policies, access.NewListInfo(pg, len(policies), total), nil
+}
+
+func pointers[T any](xs []T) []*T {
+	out := make([]*T, len(xs))
+	for i := range xs {
+		out[i] = &xs[i]
+	}
+	return out
 }
 
 // getPolicy finds a policy in the scope: a reusable policy, or (in an app
@@ -234,8 +324,11 @@ func getPolicy(ctx context.Context, q querier, sc PolicyScope, id string) (acces
 	if errors.Is(err, pgx.ErrNoRows) {
 		return access.Policy{}, notFound("policy")
 	}
+	if err != nil {
+		return access.Policy{}, err
+	}
 	p.Precedence = precedence
-	return p, err
+	return p, setAppCounts(ctx, q, []*access.Policy{&p})
 }
 
 // lockPolicy locks a policy row for a write and checks the precondition.

@@ -37,7 +37,7 @@ func (s *Store) RevokeLoginSession(ctx context.Context, accountID, sessionID str
 		if err := sweepRevocations(ctx, tx, now); err != nil {
 			return err
 		}
-		_, err = bumpVersion(ctx, tx)
+		_, err = bumpVersion(ctx, tx, now, object{kindRevocation, sessionRevocationKey(accountID, sessionID)})
 		return err
 	})
 	return wrap("revoke login session", err)
@@ -65,7 +65,8 @@ func (s *Store) RevokeUserSessions(ctx context.Context, actor access.Actor, acco
 		if err := sweepRevocations(ctx, tx, now); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "revoke_user", resourceType: "user", resourceID: email, after: r})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "revoke_user", resourceType: "user", resourceID: email, after: r},
+			object{kindRevocation, emailRevocationKey(accountID, email)})
 	})
 	return wrap("revoke user sessions", err)
 }

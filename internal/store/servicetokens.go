@@ -53,7 +53,10 @@ func (s *Store) CreateServiceToken(ctx context.Context, actor access.Actor, acco
 		if t, err = getToken(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "service_token", resourceID: id, after: t})
+		if err := count(ctx, tx, accountID, countServiceToken, 1, now); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "service_token", resourceID: id, after: t}, tokenObject(t.ClientID))
 	})
 	if err != nil {
 		return access.ServiceToken{}, wrap("create service token", err)
@@ -79,6 +82,38 @@ func getToken(ctx context.Context, q querier, accountID, id string) (access.Serv
 // ListServiceTokens returns one page of an account's service tokens,
 // oldest first; name filters by exact name, search by substring.
 func (s *Store) ListServiceTokens(ctx context.Context, accountID, name, search string, pg access.Page) ([]access.ServiceToken, access.ListInfo, error) {
+	if name != "" || search != "" {
+		return s.searchServiceTokens(ctx, accountID, name, search, pg)
+	}
+	tokens := []access.ServiceToken{}
+	var total int
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		p, err := s.openPage(ctx, tx, list{table: "service_tokens", cols: []string{"created_at", "id"}, accountID: accountID, kind: countServiceToken}, pg)
+		if err != nil {
+			return err
+		}
+		total = p.total
+		rows, err := tx.Query(ctx, `SELECT `+tokenColumns+` FROM service_tokens t JOIN `+p.keys+` k ON k.id = t.id
+			ORDER BY t.created_at, t.id`, p.args...)
+		if err != nil {
+			return err
+		}
+		if tokens, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.ServiceToken, error) { return scanToken(r) }); err != nil {
+			return err
+		}
+		if n := len(tokens); n > 0 {
+			s.donePage(p, n, []any{tokens[n-1].CreatedAt, tokens[n-1].ID})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, access.ListInfo{}, wrap("list service tokens", err)
+	}
+	return tokens, access.NewListInfo(pg, len(tokens), total), nil
+}
+
+// searchServiceTokens is ListServiceTokens with a filter.
+func (s *Store) searchServiceTokens(ctx context.Context, accountID, name, search string, pg access.Page) ([]access.ServiceToken, access.ListInfo, error) {
 	const where = `t.account_id = $1 AND ($2 = '' OR t.name = $2) AND ($3 = '' OR t.name ILIKE $3 OR t.client_id ILIKE $3)`
 	args := []any{accountID, name, containsPattern(search)}
 	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+`, count(*) OVER () FROM service_tokens t WHERE `+where+`
@@ -146,7 +181,7 @@ func (s *Store) UpdateServiceToken(ctx context.Context, actor access.Actor, acco
 		if t, err = getToken(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "service_token", resourceID: id, before: before, after: t})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "service_token", resourceID: id, before: before, after: t}, tokenObject(t.ClientID))
 	})
 	if err != nil {
 		return access.ServiceToken{}, wrap("update service token", err)
@@ -171,7 +206,7 @@ func (s *Store) RotateServiceToken(ctx context.Context, actor access.Actor, acco
 		if t, err = getToken(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "rotate", resourceType: "service_token", resourceID: id, before: before, after: t})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "rotate", resourceType: "service_token", resourceID: id, before: before, after: t}, tokenObject(t.ClientID))
 	})
 	if err != nil {
 		return access.ServiceToken{}, wrap("rotate service token", err)
@@ -212,7 +247,7 @@ func (s *Store) RefreshServiceToken(ctx context.Context, actor access.Actor, acc
 		if t, err = getToken(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "refresh", resourceType: "service_token", resourceID: id, before: before, after: t})
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "refresh", resourceType: "service_token", resourceID: id, before: before, after: t}, tokenObject(t.ClientID))
 	})
 	return t, wrap("refresh service token", err)
 }
@@ -238,7 +273,10 @@ func (s *Store) DeleteServiceToken(ctx context.Context, actor access.Actor, acco
 		if _, err := tx.Exec(ctx, `DELETE FROM service_tokens WHERE account_id = $1 AND id = $2`, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "service_token", resourceID: id, before: before})
+		if err := count(ctx, tx, accountID, countServiceToken, -1, time.Time{}); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "delete", resourceType: "service_token", resourceID: id, before: before}, tokenObject(before.ClientID))
 	})
 	return before, wrap("delete service token", err)
 }

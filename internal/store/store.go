@@ -37,6 +37,10 @@ type Store struct {
 	// copyBuf is the access log writer's COPY buffer, reused.
 	copyMu  sync.Mutex
 	copyBuf chunkEncoder
+	// marks are where recent list pages ended (lists.go), and markStride
+	// how far apart a long skip leaves them (defaultMarkStride if 0).
+	marks      pageMarks
+	markStride int
 }
 
 // Option configures a Store.
@@ -138,11 +142,12 @@ type change struct {
 	after        any
 }
 
-// record writes the audit entry for c, bumps the config version and
-// notifies listeners. It must run inside the write's transaction, so that
-// the version becomes visible exactly when the change does.
-func record(ctx context.Context, tx pgx.Tx, now time.Time, actor access.Actor, c change) error {
-	version, err := bumpVersion(ctx, tx)
+// record writes the audit entry for c, bumps the config version, records
+// the changed objects in the change feed and notifies listeners. It must
+// run inside the write's transaction, so that the version and the feed
+// rows become visible exactly when the change does.
+func record(ctx context.Context, tx pgx.Tx, now time.Time, actor access.Actor, c change, changed ...object) error {
+	version, err := bumpVersion(ctx, tx, now, changed...)
 	if err != nil {
 		return err
 	}
@@ -167,16 +172,26 @@ func record(ctx context.Context, tx pgx.Tx, now time.Time, actor access.Actor, c
 	if err != nil {
 		return fmt.Errorf("write audit entry: %w", err)
 	}
-	return nil
+	return count(ctx, tx, c.accountID, countAudit, 1, time.Time{}) // newest first: every entry moves the rest
 }
 
-// bumpVersion bumps the config version and notifies listeners of it,
-// inside the write's transaction: the change feed of a write the audit
-// log does not record (a user's logout), and part of record.
-func bumpVersion(ctx context.Context, tx pgx.Tx) (int64, error) {
+// bumpVersion bumps the config version, records the changed objects at
+// the new version in the change feed (now and then sweeping rows past its
+// retention) and notifies listeners, inside the write's transaction: the
+// whole of a write the audit log does not record (a user's logout), and
+// part of record.
+func bumpVersion(ctx context.Context, tx pgx.Tx, now time.Time, changed ...object) (int64, error) {
 	var version int64
 	if err := tx.QueryRow(ctx, `UPDATE config_state SET version = version + 1 RETURNING version`).Scan(&version); err != nil {
 		return 0, fmt.Errorf("bump config version: %w", err)
+	}
+	if err := recordChanges(ctx, tx, version, now, changed); err != nil {
+		return 0, err
+	}
+	if version%feedSweepEvery == 0 {
+		if _, err := sweepFeed(ctx, tx, version, now, FeedRetainVersions, FeedRetainAge); err != nil {
+			return 0, err
+		}
 	}
 	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ConfigChannel, strconv.FormatInt(version, 10)); err != nil {
 		return 0, fmt.Errorf("notify: %w", err)
