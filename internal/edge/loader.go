@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,6 +135,12 @@ func (l *Loader) full(ctx context.Context, notifiedAt time.Time, why string) err
 	l.swap(prev, snap, keys, notifiedAt, start, "full", why)
 	if l.saver != nil {
 		l.saver.SaveBase(cfg, keys)
+	} else {
+		// The config read is garbage now, as large as the snapshot or
+		// larger: give its memory back to the system rather than keep
+		// it as heap for the next full load (with a saver, the saver
+		// does this once the config is written).
+		go debug.FreeOSMemory()
 	}
 	return nil
 }

@@ -153,7 +153,11 @@ func Start(ctx context.Context, deps Deps, cfg StartConfig) (*Edge, error) {
 			_, err = deps.Keys.RotateIfDue(ctx, cfg.KeyRotation)
 		}
 		if err == nil {
+			// As when reading the state: the load allocates the config
+			// and its snapshot, with little to free until it is done.
+			gc := debug.SetGCPercent(400)
 			err = loader.Load(ctx)
+			debug.SetGCPercent(gc)
 		}
 		if err != nil {
 			if sw != nil {
@@ -192,6 +196,11 @@ func Start(ctx context.Context, deps Deps, cfg StartConfig) (*Edge, error) {
 	}
 	if sw != nil {
 		e.saveWG.Go(func() { sw.Run(saveCtx) })
+	}
+	if e.Restored >= 0 {
+		// What was read from the state directory is garbage now: return
+		// its memory to the system (a full load's goes after its save).
+		go debug.FreeOSMemory()
 	}
 	return e, nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -188,6 +189,16 @@ func (w *Writer) Flush() {
 	items := w.queue
 	w.queue = nil
 	w.mu.Unlock()
+	// release: a base was written. The config it came from (the edge's
+	// full load) and the encoding are garbage then, together larger than
+	// what the edge keeps: that memory goes back to the system, rather
+	// than stay heap that the edge's RSS counts until the next full load.
+	release := false
+	defer func() {
+		if release {
+			debug.FreeOSMemory()
+		}
+	}()
 	for _, it := range items {
 		var err error
 		switch {
@@ -196,6 +207,7 @@ func (w *Writer) Flush() {
 			if err = w.writeBase(it.cfg, it.keys); err == nil {
 				w.log.Info("edge state saved", "version", w.version, "bytes", w.baseSize, "took", time.Since(start))
 			}
+			release = true
 		case it.delta != nil:
 			err = w.appendDelta(it.delta)
 		default:
@@ -205,6 +217,7 @@ func (w *Writer) Flush() {
 			w.log.Error("edge state: save failed; the state directory keeps an older state", "dir", w.dir, "err", err)
 		}
 	}
+	clear(items) // the configs are garbage from here
 	if w.haveBase && w.journalSize > minCompact && float64(w.journalSize) > CompactFraction*float64(w.baseSize) {
 		start := time.Now()
 		if err := w.compact(); err != nil {
@@ -212,6 +225,7 @@ func (w *Writer) Flush() {
 		} else {
 			w.log.Info("edge state compacted", "version", w.version, "bytes", w.baseSize, "took", time.Since(start))
 		}
+		release = true
 	}
 }
 
