@@ -310,8 +310,12 @@ func printScale(w io.Writer, sc scaleConfig, small, large scaleFigures) {
 		dur("  with the database unreachable", small.startNoDB, large.startNoDB, "serves")
 	}
 	dur("API list service tokens, page 1: p50", small.lists.tokensFirst, large.lists.tokensFirst, "< 20 ms")
+	dur(fmt.Sprintf("  middle page (%d / %d): p50", small.lists.tokensMidPage, large.lists.tokensMidPage), small.lists.tokensMid, large.lists.tokensMid, "< 20 ms")
+	dur("    its first read", small.lists.tokensMidCold, large.lists.tokensMidCold, "")
 	dur(fmt.Sprintf("  last page (%d / %d): p50", small.lists.tokensDeepPage, large.lists.tokensDeepPage), small.lists.tokensDeep, large.lists.tokensDeep, "< 20 ms")
 	dur("API list apps, page 1: p50", small.lists.appsFirst, large.lists.appsFirst, "< 20 ms")
+	dur(fmt.Sprintf("  middle page (%d / %d): p50", small.lists.appsMidPage, large.lists.appsMidPage), small.lists.appsMid, large.lists.appsMid, "< 20 ms")
+	dur("    its first read", small.lists.appsMidCold, large.lists.appsMidCold, "")
 	dur(fmt.Sprintf("  last page (%d / %d): p50", small.lists.appsDeepPage, large.lists.appsDeepPage), small.lists.appsDeep, large.lists.appsDeep, "< 20 ms")
 	row("edge throughput, service token (req/s)", fmt.Sprintf("%.0f", small.rate), fmt.Sprintf("%.0f", large.rate), ratio(large.rate, small.rate), ">= 0.9x")
 	row(fmt.Sprintf("  while changes are applied (%d / %d)", small.writes, large.writes), fmt.Sprintf("%.0f", small.rateWrites), fmt.Sprintf("%.0f", large.rateWrites),

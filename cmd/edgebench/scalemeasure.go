@@ -343,6 +343,12 @@ type listFigures struct {
 	appsFirst, appsDeep     time.Duration
 	tokensDeepPage          int
 	appsDeepPage            int
+	// The middle page: its p50, and its first read, before the store
+	// remembers where any page near it starts.
+	tokensMid, tokensMidCold time.Duration
+	appsMid, appsMidCold     time.Duration
+	tokensMidPage            int
+	appsMidPage              int
 }
 
 // listPerPage is the page size of the list measurement.
@@ -358,15 +364,19 @@ func (s *scaleStack) measureLists(ctx context.Context, samples int) (listFigures
 		total       int
 		first, deep *time.Duration
 		page        *int
+		mid, cold   *time.Duration
+		midPage     *int
 	}{
-		{"access/service_tokens", s.tokens, &f.tokensFirst, &f.tokensDeep, &f.tokensDeepPage},
-		{"access/apps", s.size.apps, &f.appsFirst, &f.appsDeep, &f.appsDeepPage},
+		{"access/service_tokens", s.tokens, &f.tokensFirst, &f.tokensDeep, &f.tokensDeepPage, &f.tokensMid, &f.tokensMidCold, &f.tokensMidPage},
+		{"access/apps", s.size.apps, &f.appsFirst, &f.appsDeep, &f.appsDeepPage, &f.appsMid, &f.appsMidCold, &f.appsMidPage},
 	} {
 		*l.page = max((l.total+listPerPage-1)/listPerPage, 1)
+		*l.midPage = max(*l.page/2, 1)
 		for _, m := range []struct {
-			page int
-			p50  *time.Duration
-		}{{1, l.first}, {*l.page, l.deep}} {
+			page  int
+			p50   *time.Duration
+			first *time.Duration
+		}{{1, l.first, nil}, {*l.midPage, l.mid, l.cold}, {*l.page, l.deep, nil}} {
 			var ds []time.Duration
 			for range samples {
 				t0 := time.Now()
@@ -381,6 +391,9 @@ func (s *scaleStack) measureLists(ctx context.Context, samples int) (listFigures
 				}
 			}
 			*m.p50 = distributionOf(ds).p50
+			if m.first != nil {
+				*m.first = ds[0]
+			}
 		}
 	}
 	return f, nil
