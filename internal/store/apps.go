@@ -280,24 +280,15 @@ func (s *Store) ListApps(ctx context.Context, accountID string, f AppFilter, p a
 	if f != (AppFilter{}) {
 		return s.searchApps(ctx, accountID, f, p)
 	}
-	apps := []access.App{}
+	var apps []access.App
 	var total int
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		pl, err := s.openPage(ctx, tx, list{table: "apps", cols: []string{"created_at", "id"}, accountID: accountID, kind: countApp}, p)
+		var err error
+		apps, total, err = readPage(ctx, s, tx, list{table: "apps", cols: []string{"created_at", "id"}, accountID: accountID, kind: countApp}, p,
+			"a", appColumns, func(r pgx.CollectableRow) (access.App, error) { return scanApp(r) },
+			func(a *access.App) (time.Time, string) { return a.CreatedAt, a.ID })
 		if err != nil {
 			return err
-		}
-		total = pl.total
-		rows, err := tx.Query(ctx, `SELECT `+appColumns+` FROM apps a JOIN `+pl.keys+` k ON k.id = a.id
-			ORDER BY a.created_at, a.id`, pl.args...)
-		if err != nil {
-			return err
-		}
-		if apps, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.App, error) { return scanApp(r) }); err != nil {
-			return err
-		}
-		if n := len(apps); n > 0 {
-			s.donePage(pl, n, []any{apps[n-1].CreatedAt, apps[n-1].ID})
 		}
 		return loadAppRelations(ctx, tx, apps)
 	})

@@ -180,26 +180,14 @@ func getIdP(ctx context.Context, q querier, accountID, id string) (access.Identi
 // ListIdentityProviders returns one page of an account's identity
 // providers, oldest first, without secrets.
 func (s *Store) ListIdentityProviders(ctx context.Context, accountID string, pg access.Page) ([]access.IdentityProvider, access.ListInfo, error) {
-	providers := []access.IdentityProvider{}
+	var providers []access.IdentityProvider
 	var total int
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		pl, err := s.openPage(ctx, tx, list{table: "identity_providers", cols: []string{"created_at", "id"}, accountID: accountID, kind: countIdP}, pg)
-		if err != nil {
-			return err
-		}
-		total = pl.total
-		rows, err := tx.Query(ctx, `SELECT `+idpColumns+` FROM identity_providers p JOIN `+pl.keys+` k ON k.id = p.id
-			ORDER BY p.created_at, p.id`, pl.args...)
-		if err != nil {
-			return err
-		}
-		if providers, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.IdentityProvider, error) { return scanIdP(r) }); err != nil {
-			return err
-		}
-		if n := len(providers); n > 0 {
-			s.donePage(pl, n, []any{providers[n-1].CreatedAt, providers[n-1].ID})
-		}
-		return nil
+		var err error
+		providers, total, err = readPage(ctx, s, tx, list{table: "identity_providers", cols: []string{"created_at", "id"}, accountID: accountID, kind: countIdP}, pg,
+			"p", idpColumns, func(r pgx.CollectableRow) (access.IdentityProvider, error) { return scanIdP(r) },
+			func(p *access.IdentityProvider) (time.Time, string) { return p.CreatedAt, p.ID })
+		return err
 	})
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("list identity providers", err)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -267,4 +268,30 @@ func (s *Store) donePage(p page, n int, last []any) {
 	if n > 0 {
 		s.marks.remember(p.l, p.gen, mark{offset: p.start + n, key: last})
 	}
+}
+
+// readPage reads one page of l, a list ordered by (created_at, id): the
+// rows of l.table (as alias) whose keys openPage finds, selected as
+// columns and scanned by scan; key gives a row's created_at and id, which
+// donePage remembers. It runs in tx, the list's read transaction.
+func readPage[T any](ctx context.Context, s *Store, tx pgx.Tx, l list, pg access.Page, alias, columns string,
+	scan func(pgx.CollectableRow) (T, error), key func(*T) (time.Time, string)) ([]T, int, error) {
+	p, err := s.openPage(ctx, tx, l, pg)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := tx.Query(ctx, `SELECT `+columns+` FROM `+l.table+` `+alias+` JOIN `+p.keys+` k ON k.id = `+alias+`.id
+		ORDER BY `+alias+`.created_at, `+alias+`.id`, p.args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := pgx.CollectRows(rows, scan)
+	if err != nil {
+		return nil, 0, err
+	}
+	if n := len(out); n > 0 {
+		at, id := key(&out[n-1])
+		s.donePage(p, n, []any{at, id})
+	}
+	return out, p.total, nil
 }

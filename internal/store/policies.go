@@ -272,24 +272,15 @@ func (s *Store) ListPolicies(ctx context.Context, sc PolicyScope, pg access.Page
 
 // listReusablePolicies is ListPolicies for the account's reusable policies.
 func (s *Store) listReusablePolicies(ctx context.Context, accountID string, pg access.Page) ([]access.Policy, access.ListInfo, error) {
-	policies := []access.Policy{}
+	var policies []access.Policy
 	var total int
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		pl, err := s.openPage(ctx, tx, list{table: "policies", extraWhere: "app_id IS NULL", cols: []string{"created_at", "id"}, accountID: accountID, kind: countPolicy}, pg)
+		var err error
+		policies, total, err = readPage(ctx, s, tx, list{table: "policies", extraWhere: "app_id IS NULL", cols: []string{"created_at", "id"}, accountID: accountID, kind: countPolicy}, pg,
+			"p", policyColumns, func(r pgx.CollectableRow) (access.Policy, error) { return scanPolicy(r) },
+			func(p *access.Policy) (time.Time, string) { return p.CreatedAt, p.ID })
 		if err != nil {
 			return err
-		}
-		total = pl.total
-		rows, err := tx.Query(ctx, `SELECT `+policyColumns+` FROM policies p JOIN `+pl.keys+` k ON k.id = p.id
-			ORDER BY p.created_at, p.id`, pl.args...)
-		if err != nil {
-			return err
-		}
-		if policies, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.Policy, error) { return scanPolicy(r) }); err != nil {
-			return err
-		}
-		if n := len(policies); n > 0 {
-			s.donePage(pl, n, []any{policies[n-1].CreatedAt, policies[n-1].ID})
 		}
 		return setAppCounts(ctx, tx, pointers(policies))
 	})

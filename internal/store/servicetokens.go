@@ -85,26 +85,14 @@ func (s *Store) ListServiceTokens(ctx context.Context, accountID, name, search s
 	if name != "" || search != "" {
 		return s.searchServiceTokens(ctx, accountID, name, search, pg)
 	}
-	tokens := []access.ServiceToken{}
+	var tokens []access.ServiceToken
 	var total int
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		p, err := s.openPage(ctx, tx, list{table: "service_tokens", cols: []string{"created_at", "id"}, accountID: accountID, kind: countServiceToken}, pg)
-		if err != nil {
-			return err
-		}
-		total = p.total
-		rows, err := tx.Query(ctx, `SELECT `+tokenColumns+` FROM service_tokens t JOIN `+p.keys+` k ON k.id = t.id
-			ORDER BY t.created_at, t.id`, p.args...)
-		if err != nil {
-			return err
-		}
-		if tokens, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.ServiceToken, error) { return scanToken(r) }); err != nil {
-			return err
-		}
-		if n := len(tokens); n > 0 {
-			s.donePage(p, n, []any{tokens[n-1].CreatedAt, tokens[n-1].ID})
-		}
-		return nil
+		var err error
+		tokens, total, err = readPage(ctx, s, tx, list{table: "service_tokens", cols: []string{"created_at", "id"}, accountID: accountID, kind: countServiceToken}, pg,
+			"t", tokenColumns, func(r pgx.CollectableRow) (access.ServiceToken, error) { return scanToken(r) },
+			func(t *access.ServiceToken) (time.Time, string) { return t.CreatedAt, t.ID })
+		return err
 	})
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("list service tokens", err)
