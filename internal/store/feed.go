@@ -239,12 +239,7 @@ func loadChangedRevocations(ctx context.Context, tx pgx.Tx, keys []string, now t
 	if err != nil {
 		return nil, err
 	}
-	var out []access.SessionRevocation
-	var r access.SessionRevocation
-	_, err = pgx.ForEachRow(rows, []any{&r.AccountID, &r.SessionID, &r.Email, &r.RevokedAt, &r.ExpiresAt}, func() error {
-		out = append(out, r)
-		return nil
-	})
+	out, err := collectRevocations(rows)
 	if err != nil {
 		return nil, fmt.Errorf("load changed revocations: %w", err)
 	}

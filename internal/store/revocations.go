@@ -84,9 +84,15 @@ func loadRevocations(ctx context.Context, tx pgx.Tx, accountID string, now time.
 	if err != nil {
 		return nil, err
 	}
+	return collectRevocations(rows)
+}
+
+// collectRevocations reads rows of (account_id, session_id or '', email
+// or '', revoked_at, expires_at).
+func collectRevocations(rows pgx.Rows) ([]access.SessionRevocation, error) {
 	var out []access.SessionRevocation
 	var r access.SessionRevocation
-	_, err = pgx.ForEachRow(rows, []any{&r.AccountID, &r.SessionID, &r.Email, &r.RevokedAt, &r.ExpiresAt}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&r.AccountID, &r.SessionID, &r.Email, &r.RevokedAt, &r.ExpiresAt}, func() error {
 		out = append(out, r)
 		return nil
 	})
