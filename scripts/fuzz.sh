@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime="${FUZZTIME:-10s}"
+# Minimizing each new interesting input may take 60 s by default, which a
+# short run spends on one input instead of fuzzing (FuzzOpen, whose inputs
+# are whole files, found 4 inputs in 30 s that way, 18 in 20 s with 2 s).
+minimize="${FUZZMINIMIZETIME:-2s}"
 go="${GO:-go}"
 status=0
 while IFS=: read -r file decl; do
@@ -13,7 +17,7 @@ while IFS=: read -r file decl; do
 	name="${decl#func }"
 	name="${name%%(*}"
 	echo "== $dir $name ($fuzztime)"
-	if ! "$go" test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$dir"; then
+	if ! "$go" test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" "$dir"; then
 		status=1
 	fi
 done < <(grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*(' . | grep -v '^./\.' | sort)
