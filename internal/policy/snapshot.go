@@ -444,17 +444,35 @@ func compileTokens(creds []access.ServiceTokenCredential) (spmap[*Token], error)
 	// One allocation for every token: they live and die with the
 	// snapshots that share them.
 	toks := make([]Token, len(creds))
-	parallel(len(creds), func(i int) { compileToken(&toks[i], &creds[i]) })
+	parallelRange(len(creds), func(from, to int) {
+		// Tokens come grouped by account: intern each run of one
+		// account's id once.
+		var account, interned string
+		for i := from; i < to; i++ {
+			if a := creds[i].AccountID; a != account || interned == "" {
+				account, interned = a, intern(a)
+			}
+			compileToken(&toks[i], &creds[i], interned)
+		}
+	})
 	return buildSpmap(len(toks), func(i int) string { return toks[i].ClientID }, func(i int) *Token { return &toks[i] }), nil
 }
 
 // parallel calls f(i) for every i below n, on every core.
 func parallel(n int, f func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), 8)
-	if n < 1024 || workers == 1 {
-		for i := range n {
+	parallelRange(n, func(from, to int) {
+		for i := from; i < to; i++ {
 			f(i)
 		}
+	})
+}
+
+// parallelRange calls f(from, to) for consecutive ranges that cover every
+// i below n, on every core.
+func parallelRange(n int, f func(from, to int)) {
+	workers := min(runtime.GOMAXPROCS(0), 8)
+	if n < 1024 || workers == 1 {
+		f(0, n)
 		return
 	}
 	var wg sync.WaitGroup
@@ -469,20 +487,19 @@ func parallel(n int, f func(i int)) {
 				if from >= n {
 					return
 				}
-				for i := from; i < min(from+chunk, n); i++ {
-					f(i)
-				}
+				f(from, min(from+chunk, n))
 			}
 		}()
 	}
 	wg.Wait()
 }
 
-func compileToken(tok *Token, t *access.ServiceTokenCredential) {
+// compileToken compiles t into *tok; accountID is t.AccountID interned.
+func compileToken(tok *Token, t *access.ServiceTokenCredential, accountID string) {
 	// The token's strings are one allocation, not three.
 	all := t.ID + t.Name + t.ClientID
 	id, name, client := all[:len(t.ID)], all[len(t.ID):len(t.ID)+len(t.Name)], all[len(t.ID)+len(t.Name):]
-	*tok = Token{ID: id, AccountID: intern(t.AccountID), Name: name, ClientID: client, expires: unixNano(t.ExpiresAt)}
+	*tok = Token{ID: id, AccountID: accountID, Name: name, ClientID: client, expires: unixNano(t.ExpiresAt)}
 	tok.hash = secretHash(t.SecretHash)
 	if t.PreviousSecretHash != nil && t.PreviousSecretExpiresAt != nil {
 		r := &rotation{prev: *tok, expiry: unixNano(*t.PreviousSecretExpiresAt)}
