@@ -258,6 +258,19 @@ func intern(s string) string { return unique.Make(s).Value() }
 // those with paths of one length.
 func Compile(cfg access.Config) (*Snapshot, error) {
 	s := &Snapshot{Version: cfg.Version}
+	// The tokens, the bulk of a large config, need nothing else: they
+	// compile while the apps do, filling the cores the apps' serial steps
+	// (linking, indexing hosts) leave idle.
+	type compiledTokens struct {
+		m   spmap[*Token]
+		err error
+	}
+	tokens := make(chan compiledTokens, 1)
+	go func() {
+		m, err := compileTokens(cfg.ServiceTokens)
+		tokens <- compiledTokens{m, err}
+	}()
+	toks := func() (spmap[*Token], error) { t := <-tokens; return t.m, t.err }
 	idps := s.idps.edit()
 	for _, p := range cfg.IdentityProviders {
 		idps.set(p.ID, &IdentityProvider{p})
@@ -266,12 +279,14 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 
 	compiled, err := compilePolicies(cfg.Policies)
 	if err != nil {
+		toks()
 		return nil, err
 	}
 	pols := buildPolicyTable(compiled).edit()
 
 	cas, err := compileApps(cfg.Apps, pols)
 	if err != nil {
+		toks()
 		return nil, err
 	}
 	s.apps = buildSpmap(len(cas), func(i int) string { return cfg.Apps[i].ID }, func(i int) *compiledApp { return cas[i] })
@@ -292,7 +307,7 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 	s.wildcard, invalid = indexHosts(wildcard, invalid)
 	s.setInvalid(invalid)
 
-	if s.tokens, err = compileTokens(cfg.ServiceTokens); err != nil {
+	if s.tokens, err = toks(); err != nil {
 		return nil, err
 	}
 
@@ -525,7 +540,8 @@ func privateKey(appID, policyID string) string { return "\x00" + appID + "\x00" 
 func compileApps(apps []access.App, pols *policyTableEdit) ([]*compiledApp, error) {
 	out := make([]*compiledApp, len(apps))
 	errs := make([]error, len(apps))
-	parallel(len(apps), func(i int) { out[i], errs[i] = compileApp(&apps[i], pols) })
+	shared := shareSettings(apps)
+	parallel(len(apps), func(i int) { out[i], errs[i] = compileApp(&apps[i], pols, shared) })
 	for i, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("policy: app %s: %w", apps[i].ID, err)
@@ -572,9 +588,72 @@ type privatePolicy struct {
 	p   *Policy
 }
 
-// compileApp compiles one app and its destinations.
-func compileApp(a *access.App, pols *policyTableEdit) (*compiledApp, error) {
-	base, private, err := compileAppSettings(a, pols)
+// sharedSettings are the settings many apps repeat (an organisation's
+// origin, its CORS settings), each compiled once for all the apps that
+// have it: they are read-only, as is everything in a snapshot.
+type sharedSettings struct {
+	origins map[string]originURL
+	cors    map[*access.CORSSettings]*CORS
+}
+
+type originURL struct {
+	u   *url.URL
+	err error
+}
+
+// shareSettings compiles the distinct origins and CORS settings of apps.
+func shareSettings(apps []access.App) *sharedSettings {
+	sh := &sharedSettings{origins: map[string]originURL{}, cors: map[*access.CORSSettings]*CORS{}}
+	byValue := map[string]*CORS{}
+	var key []byte
+	for i := range apps {
+		a := &apps[i]
+		if _, ok := sh.origins[a.Origin]; !ok && a.Origin != "" {
+			u, err := url.Parse(a.Origin)
+			sh.origins[a.Origin] = originURL{u, err}
+		}
+		c := a.CORSHeaders
+		if _, ok := sh.cors[c]; ok || !c.Configured() {
+			continue
+		}
+		// Settings decoded apart (from the state file) are equal by
+		// value only.
+		key = corsKey(key[:0], c)
+		cc := byValue[string(key)]
+		if cc == nil {
+			cc = compileCORS(c)
+			byValue[string(key)] = cc
+		}
+		sh.cors[c] = cc
+	}
+	return sh
+}
+
+// corsKey appends to b an encoding of c that equal settings share.
+func corsKey(b []byte, c *access.CORSSettings) []byte {
+	b = append(b, b2c(c.AllowAllHeaders), b2c(c.AllowAllMethods), b2c(c.AllowAllOrigins), b2c(c.AllowCredentials))
+	b = strconv.AppendFloat(b, c.MaxAge, 'g', -1, 64)
+	for _, list := range [][]string{c.AllowedHeaders, c.AllowedMethods, c.AllowedOrigins} {
+		b = strconv.AppendInt(append(b, 0), int64(len(list)), 10)
+		for _, v := range list {
+			b = strconv.AppendInt(append(b, 0), int64(len(v)), 10)
+			b = append(append(b, ':'), v...)
+		}
+	}
+	return b
+}
+
+func b2c(v bool) byte {
+	if v {
+		return '1'
+	}
+	return '0'
+}
+
+// compileApp compiles one app and its destinations, taking what sh
+// holds from it.
+func compileApp(a *access.App, pols *policyTableEdit, sh *sharedSettings) (*compiledApp, error) {
+	base, private, err := compileAppSettings(a, pols, sh)
 	if err != nil {
 		return nil, err
 	}
@@ -602,7 +681,7 @@ func compileApp(a *access.App, pols *policyTableEdit) (*compiledApp, error) {
 	return ca, nil
 }
 
-func compileAppSettings(a *access.App, pols *policyTableEdit) (*App, []privatePolicy, error) {
+func compileAppSettings(a *access.App, pols *policyTableEdit, sh *sharedSettings) (*App, []privatePolicy, error) {
 	app := &App{
 		ID: a.ID, AccountID: intern(a.AccountID), AUD: a.AUD, Name: a.Name,
 		PreflightBypass:        a.OptionsPreflightBypass,
@@ -635,11 +714,14 @@ func compileAppSettings(a *access.App, pols *policyTableEdit) (*App, []privatePo
 		app.AppSettings = &set
 	}
 	if a.Origin != "" {
-		u, err := url.Parse(a.Origin)
-		if err != nil {
-			return nil, nil, fmt.Errorf("origin: %w", err)
+		o, ok := sh.origins[a.Origin]
+		if !ok {
+			o.u, o.err = url.Parse(a.Origin)
 		}
-		app.Origin = u
+		if o.err != nil {
+			return nil, nil, fmt.Errorf("origin: %w", o.err)
+		}
+		app.Origin = o.u
 	}
 	d, err := time.ParseDuration(a.SessionDuration)
 	if err != nil {
@@ -647,7 +729,9 @@ func compileAppSettings(a *access.App, pols *policyTableEdit) (*App, []privatePo
 	}
 	app.SessionDuration = d
 	if a.CORSHeaders.Configured() {
-		app.CORS = compileCORS(a.CORSHeaders)
+		if app.CORS = sh.cors[a.CORSHeaders]; app.CORS == nil {
+			app.CORS = compileCORS(a.CORSHeaders)
+		}
 	}
 	var private []privatePolicy
 	if len(a.PolicyLinks) > 0 || len(a.Policies) == 0 {
