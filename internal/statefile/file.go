@@ -172,9 +172,10 @@ func (rr *recordReader) raw() (uint64, []byte, error) {
 	return seq, b, nil
 }
 
-// open authenticates and decrypts a record.
+// open authenticates and decrypts a record in b's memory (which it is
+// read into only to be opened).
 func (rr *recordReader) open(seq uint64, b []byte) ([]byte, error) {
-	plain, err := sealed.Open(rr.key, recordAAD(rr.kind, rr.id, seq), b)
+	plain, err := sealed.OpenInPlace(rr.key, recordAAD(rr.kind, rr.id, seq), b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: record %d: %v", ErrRefused, seq, err)
 	}
