@@ -140,6 +140,21 @@ type recordReader struct {
 	// left is how many bytes of records the file holds, so that a bad
 	// length is torn before anything is allocated for it.
 	left int64
+	// free, if set, holds buffers of records already decoded, which raw
+	// reads the next records into rather than allocate.
+	free chan []byte
+}
+
+// buffer returns a buffer of n bytes for a record.
+func (rr *recordReader) buffer(n int) []byte {
+	select {
+	case b := <-rr.free:
+		if cap(b) >= n {
+			return b[:n]
+		}
+	default:
+	}
+	return make([]byte, n)
 }
 
 // raw returns the next sealed record and its position; io.EOF at a
@@ -159,7 +174,7 @@ func (rr *recordReader) raw() (uint64, []byte, error) {
 	if size > maxRecord || int64(size) > rr.left-rr.good-4 {
 		return 0, nil, errTorn
 	}
-	b := make([]byte, size)
+	b := rr.buffer(int(size))
 	if _, err := io.ReadFull(rr.r, b); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return 0, nil, errTorn
@@ -286,7 +301,12 @@ func streamBase(f *os.File, key []byte, fn func(part) error) error {
 	if err != nil {
 		return err
 	}
-	rr := &recordReader{r: bufio.NewReaderSize(f, 1<<20), key: key, kind: kindBase, id: id, left: fi.Size() - int64(headerSize)}
+	workers := max(1, runtime.GOMAXPROCS(0))
+	// A record's buffer is garbage once it is decoded (the decoded part
+	// copies what it keeps): the records after it are read into it, so
+	// that reading a base allocates a few records' worth, not its size.
+	free := make(chan []byte, 2*workers+2)
+	rr := &recordReader{r: bufio.NewReaderSize(f, 1<<20), key: key, kind: kindBase, id: id, left: fi.Size() - int64(headerSize), free: free}
 
 	type result struct {
 		p   part
@@ -297,7 +317,6 @@ func streamBase(f *os.File, key []byte, fn func(part) error) error {
 		b   []byte
 		out chan result
 	}
-	workers := max(1, runtime.GOMAXPROCS(0))
 	jobs := make(chan job)
 	ordered := make(chan chan result, 2*workers+2)
 	stop := make(chan struct{})
@@ -305,12 +324,15 @@ func streamBase(f *os.File, key []byte, fn func(part) error) error {
 	for range workers {
 		wg.Go(func() {
 			for j := range jobs {
+				var p part
 				plain, err := rr.open(j.seq, j.b)
-				if err != nil {
-					j.out <- result{err: err}
-					continue
+				if err == nil {
+					p, err = decodePart(plain)
 				}
-				p, err := decodePart(plain)
+				select {
+				case free <- j.b:
+				default:
+				}
 				j.out <- result{p, err}
 			}
 		})
