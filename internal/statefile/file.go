@@ -251,8 +251,13 @@ func encodePart(e *enc, p *part) error {
 	return nil
 }
 
-func decodePart(plain []byte) (part, error) {
+func decodePart(plain []byte) (part, error) { return decodePartReusing(plain, nil) }
+
+// decodePartReusing is decodePart decoding tokens into the slices tokens
+// holds, if any fits.
+func decodePartReusing(plain []byte, tokens chan []access.ServiceTokenCredential) (part, error) {
 	typ, d := newDec(plain)
+	d.tokens = tokens
 	p := part{typ: typ}
 	switch p.typ {
 	case recHeader:
@@ -286,7 +291,8 @@ func decodePart(plain []byte) (part, error) {
 }
 
 // streamBase reads the base file at path record by record, opening and
-// decoding in parallel, and passes each part to fn in file order. It
+// decoding in parallel, and passes each part to fn in file order; fn must
+// not keep a part's tokens slice (its memory is reused). It
 // fails (ErrRefused) unless the base is whole: a header first, sections
 // in order, an end record last.
 func streamBase(f *os.File, key []byte, fn func(part) error) error {
@@ -306,6 +312,9 @@ func streamBase(f *os.File, key []byte, fn func(part) error) error {
 	// copies what it keeps): the records after it are read into it, so
 	// that reading a base allocates a few records' worth, not its size.
 	free := make(chan []byte, 2*workers+2)
+	// So are the tokens of a part once fn returns (it copies them): the
+	// tokens of the parts after it are decoded into them.
+	tokens := make(chan []access.ServiceTokenCredential, 2*workers+2)
 	rr := &recordReader{r: bufio.NewReaderSize(f, 1<<20), key: key, kind: kindBase, id: id, left: fi.Size() - int64(headerSize), free: free}
 
 	type result struct {
@@ -327,7 +336,7 @@ func streamBase(f *os.File, key []byte, fn func(part) error) error {
 				var p part
 				plain, err := rr.open(j.seq, j.b)
 				if err == nil {
-					p, err = decodePart(plain)
+					p, err = decodePartReusing(plain, tokens)
 				}
 				select {
 				case free <- j.b:
@@ -404,6 +413,12 @@ func streamBase(f *os.File, key []byte, fn func(part) error) error {
 		first = false
 		if err := fn(p); err != nil {
 			return err
+		}
+		if p.typ == recTokens {
+			select {
+			case tokens <- p.tokens[:0]:
+			default:
+			}
 		}
 		ended = p.typ == recEnd
 	}
