@@ -116,6 +116,11 @@ func parseDomainHost(h string) (string, error) {
 		return "", errors.New("may have a wildcard only as its whole first label, as in *.example.com" + domainAdvice)
 	}
 	h = strings.TrimSuffix(h, ".")
+	if plainHostName(h) {
+		// Already in the form IDNA gives it (most stored domains are):
+		// an edge start parses every app's domains.
+		return wildcard + h, nil
+	}
 	ascii, err := idna.Lookup.ToASCII(h)
 	if again, err2 := idna.Lookup.ToASCII(ascii); err == nil && (err2 != nil || again != ascii) {
 		err = errors.New("not stable under IDNA")
@@ -128,6 +133,27 @@ func parseDomainHost(h string) (string, error) {
 		return "", errors.New("host is not a valid host name (labels of letters, digits and hyphens)" + domainAdvice)
 	}
 	return wildcard + ascii, nil
+}
+
+// plainHostName reports whether h is a valid host name that IDNA's
+// lookup profile leaves as it is: lower-case LDH labels, none with
+// hyphens in its third and fourth places (as in the "xn--" of a
+// punycode label, which IDNA validates).
+func plainHostName(h string) bool {
+	if len(h) > 253 || !validHostName(h) {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '.' {
+			return false
+		}
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if len(label) >= 4 && label[2] == '-' && label[3] == '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // validHostName checks LDH labels of 1 to 63 characters that neither start

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 func TestParseDomain(t *testing.T) {
@@ -188,6 +190,32 @@ func FuzzCanonicalPath(f *testing.F) {
 			case c != '/' && !isPathChar(c):
 				t.Fatalf("CanonicalPath(%q) = %q: raw %q", s, p, c)
 			}
+		}
+	})
+}
+
+// The fast path for plain host names gives what IDNA gives.
+func TestPlainHostNamesAreTheirIDNAForm(t *testing.T) {
+	for _, h := range []string{"a.test", "app1.example.com", "a-b.c-d.e", "1.2.3.4", "x", "ab--c.test", "xn--nxasmq6b.test",
+		"a.xn--p1ai", "r3--a.test", "-a.test", "a-.test", "a..test", "A.test", "a_b.test", strings.Repeat("a", 64) + ".test",
+		strings.Repeat("a.", 126) + "a", strings.Repeat("a.", 127) + "a"} {
+		ascii, err := idna.Lookup.ToASCII(h)
+		idnaSame := err == nil && ascii == h && validHostName(h) && len(h) <= 253
+		if plainHostName(h) && !idnaSame {
+			t.Errorf("%q: plain, but IDNA gives %q, %v", h, ascii, err)
+		}
+	}
+}
+
+func FuzzPlainHostName(f *testing.F) {
+	f.Add("app1.example.com")
+	f.Add("ab--c.test")
+	f.Fuzz(func(t *testing.T, h string) {
+		if !plainHostName(h) {
+			return
+		}
+		if ascii, err := idna.Lookup.ToASCII(h); err != nil || ascii != h {
+			t.Errorf("%q: plain, but IDNA gives %q, %v", h, ascii, err)
 		}
 	})
 }

@@ -74,7 +74,7 @@ func (s *Snapshot) Apply(d access.Delta) (*Snapshot, error) {
 		}
 		toks := make([]Token, len(d.ServiceTokens))
 		for i := range d.ServiceTokens {
-			compileToken(&toks[i], &d.ServiceTokens[i])
+			compileToken(&toks[i], &d.ServiceTokens[i], intern(d.ServiceTokens[i].AccountID))
 			e.set(toks[i].ClientID, &toks[i])
 		}
 		n.tokens = e.done()

@@ -258,6 +258,19 @@ func intern(s string) string { return unique.Make(s).Value() }
 // those with paths of one length.
 func Compile(cfg access.Config) (*Snapshot, error) {
 	s := &Snapshot{Version: cfg.Version}
+	// The tokens, the bulk of a large config, need nothing else: they
+	// compile while the apps do, filling the cores the apps' serial steps
+	// (linking, indexing hosts) leave idle.
+	type compiledTokens struct {
+		m   spmap[*Token]
+		err error
+	}
+	tokens := make(chan compiledTokens, 1)
+	go func() {
+		m, err := compileTokens(cfg.ServiceTokens)
+		tokens <- compiledTokens{m, err}
+	}()
+	toks := func() (spmap[*Token], error) { t := <-tokens; return t.m, t.err }
 	idps := s.idps.edit()
 	for _, p := range cfg.IdentityProviders {
 		idps.set(p.ID, &IdentityProvider{p})
@@ -266,12 +279,14 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 
 	compiled, err := compilePolicies(cfg.Policies)
 	if err != nil {
+		toks()
 		return nil, err
 	}
 	pols := buildPolicyTable(compiled).edit()
 
 	cas, err := compileApps(cfg.Apps, pols)
 	if err != nil {
+		toks()
 		return nil, err
 	}
 	s.apps = buildSpmap(len(cas), func(i int) string { return cfg.Apps[i].ID }, func(i int) *compiledApp { return cas[i] })
@@ -292,7 +307,7 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 	s.wildcard, invalid = indexHosts(wildcard, invalid)
 	s.setInvalid(invalid)
 
-	if s.tokens, err = compileTokens(cfg.ServiceTokens); err != nil {
+	if s.tokens, err = toks(); err != nil {
 		return nil, err
 	}
 
@@ -444,17 +459,35 @@ func compileTokens(creds []access.ServiceTokenCredential) (spmap[*Token], error)
 	// One allocation for every token: they live and die with the
 	// snapshots that share them.
 	toks := make([]Token, len(creds))
-	parallel(len(creds), func(i int) { compileToken(&toks[i], &creds[i]) })
+	parallelRange(len(creds), func(from, to int) {
+		// Tokens come grouped by account: intern each run of one
+		// account's id once.
+		var account, interned string
+		for i := from; i < to; i++ {
+			if a := creds[i].AccountID; a != account || interned == "" {
+				account, interned = a, intern(a)
+			}
+			compileToken(&toks[i], &creds[i], interned)
+		}
+	})
 	return buildSpmap(len(toks), func(i int) string { return toks[i].ClientID }, func(i int) *Token { return &toks[i] }), nil
 }
 
 // parallel calls f(i) for every i below n, on every core.
 func parallel(n int, f func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), 8)
-	if n < 1024 || workers == 1 {
-		for i := range n {
+	parallelRange(n, func(from, to int) {
+		for i := from; i < to; i++ {
 			f(i)
 		}
+	})
+}
+
+// parallelRange calls f(from, to) for consecutive ranges that cover every
+// i below n, on every core.
+func parallelRange(n int, f func(from, to int)) {
+	workers := min(runtime.GOMAXPROCS(0), 8)
+	if n < 1024 || workers == 1 {
+		f(0, n)
 		return
 	}
 	var wg sync.WaitGroup
@@ -469,20 +502,19 @@ func parallel(n int, f func(i int)) {
 				if from >= n {
 					return
 				}
-				for i := from; i < min(from+chunk, n); i++ {
-					f(i)
-				}
+				f(from, min(from+chunk, n))
 			}
 		}()
 	}
 	wg.Wait()
 }
 
-func compileToken(tok *Token, t *access.ServiceTokenCredential) {
+// compileToken compiles t into *tok; accountID is t.AccountID interned.
+func compileToken(tok *Token, t *access.ServiceTokenCredential, accountID string) {
 	// The token's strings are one allocation, not three.
 	all := t.ID + t.Name + t.ClientID
 	id, name, client := all[:len(t.ID)], all[len(t.ID):len(t.ID)+len(t.Name)], all[len(t.ID)+len(t.Name):]
-	*tok = Token{ID: id, AccountID: intern(t.AccountID), Name: name, ClientID: client, expires: unixNano(t.ExpiresAt)}
+	*tok = Token{ID: id, AccountID: accountID, Name: name, ClientID: client, expires: unixNano(t.ExpiresAt)}
 	tok.hash = secretHash(t.SecretHash)
 	if t.PreviousSecretHash != nil && t.PreviousSecretExpiresAt != nil {
 		r := &rotation{prev: *tok, expiry: unixNano(*t.PreviousSecretExpiresAt)}
@@ -508,7 +540,8 @@ func privateKey(appID, policyID string) string { return "\x00" + appID + "\x00" 
 func compileApps(apps []access.App, pols *policyTableEdit) ([]*compiledApp, error) {
 	out := make([]*compiledApp, len(apps))
 	errs := make([]error, len(apps))
-	parallel(len(apps), func(i int) { out[i], errs[i] = compileApp(&apps[i], pols) })
+	shared := shareSettings(apps)
+	parallel(len(apps), func(i int) { out[i], errs[i] = compileApp(&apps[i], pols, shared) })
 	for i, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("policy: app %s: %w", apps[i].ID, err)
@@ -555,9 +588,72 @@ type privatePolicy struct {
 	p   *Policy
 }
 
-// compileApp compiles one app and its destinations.
-func compileApp(a *access.App, pols *policyTableEdit) (*compiledApp, error) {
-	base, private, err := compileAppSettings(a, pols)
+// sharedSettings are the settings many apps repeat (an organisation's
+// origin, its CORS settings), each compiled once for all the apps that
+// have it: they are read-only, as is everything in a snapshot.
+type sharedSettings struct {
+	origins map[string]originURL
+	cors    map[*access.CORSSettings]*CORS
+}
+
+type originURL struct {
+	u   *url.URL
+	err error
+}
+
+// shareSettings compiles the distinct origins and CORS settings of apps.
+func shareSettings(apps []access.App) *sharedSettings {
+	sh := &sharedSettings{origins: map[string]originURL{}, cors: map[*access.CORSSettings]*CORS{}}
+	byValue := map[string]*CORS{}
+	var key []byte
+	for i := range apps {
+		a := &apps[i]
+		if _, ok := sh.origins[a.Origin]; !ok && a.Origin != "" {
+			u, err := url.Parse(a.Origin)
+			sh.origins[a.Origin] = originURL{u, err}
+		}
+		c := a.CORSHeaders
+		if _, ok := sh.cors[c]; ok || !c.Configured() {
+			continue
+		}
+		// Settings decoded apart (from the state file) are equal by
+		// value only.
+		key = corsKey(key[:0], c)
+		cc := byValue[string(key)]
+		if cc == nil {
+			cc = compileCORS(c)
+			byValue[string(key)] = cc
+		}
+		sh.cors[c] = cc
+	}
+	return sh
+}
+
+// corsKey appends to b an encoding of c that equal settings share.
+func corsKey(b []byte, c *access.CORSSettings) []byte {
+	b = append(b, b2c(c.AllowAllHeaders), b2c(c.AllowAllMethods), b2c(c.AllowAllOrigins), b2c(c.AllowCredentials))
+	b = strconv.AppendFloat(b, c.MaxAge, 'g', -1, 64)
+	for _, list := range [][]string{c.AllowedHeaders, c.AllowedMethods, c.AllowedOrigins} {
+		b = strconv.AppendInt(append(b, 0), int64(len(list)), 10)
+		for _, v := range list {
+			b = strconv.AppendInt(append(b, 0), int64(len(v)), 10)
+			b = append(append(b, ':'), v...)
+		}
+	}
+	return b
+}
+
+func b2c(v bool) byte {
+	if v {
+		return '1'
+	}
+	return '0'
+}
+
+// compileApp compiles one app and its destinations, taking what sh
+// holds from it.
+func compileApp(a *access.App, pols *policyTableEdit, sh *sharedSettings) (*compiledApp, error) {
+	base, private, err := compileAppSettings(a, pols, sh)
 	if err != nil {
 		return nil, err
 	}
@@ -585,7 +681,7 @@ func compileApp(a *access.App, pols *policyTableEdit) (*compiledApp, error) {
 	return ca, nil
 }
 
-func compileAppSettings(a *access.App, pols *policyTableEdit) (*App, []privatePolicy, error) {
+func compileAppSettings(a *access.App, pols *policyTableEdit, sh *sharedSettings) (*App, []privatePolicy, error) {
 	app := &App{
 		ID: a.ID, AccountID: intern(a.AccountID), AUD: a.AUD, Name: a.Name,
 		PreflightBypass:        a.OptionsPreflightBypass,
@@ -618,11 +714,14 @@ func compileAppSettings(a *access.App, pols *policyTableEdit) (*App, []privatePo
 		app.AppSettings = &set
 	}
 	if a.Origin != "" {
-		u, err := url.Parse(a.Origin)
-		if err != nil {
-			return nil, nil, fmt.Errorf("origin: %w", err)
+		o, ok := sh.origins[a.Origin]
+		if !ok {
+			o.u, o.err = url.Parse(a.Origin)
 		}
-		app.Origin = u
+		if o.err != nil {
+			return nil, nil, fmt.Errorf("origin: %w", o.err)
+		}
+		app.Origin = o.u
 	}
 	d, err := time.ParseDuration(a.SessionDuration)
 	if err != nil {
@@ -630,7 +729,9 @@ func compileAppSettings(a *access.App, pols *policyTableEdit) (*App, []privatePo
 	}
 	app.SessionDuration = d
 	if a.CORSHeaders.Configured() {
-		app.CORS = compileCORS(a.CORSHeaders)
+		if app.CORS = sh.cors[a.CORSHeaders]; app.CORS == nil {
+			app.CORS = compileCORS(a.CORSHeaders)
+		}
 	}
 	var private []privatePolicy
 	if len(a.PolicyLinks) > 0 || len(a.Policies) == 0 {

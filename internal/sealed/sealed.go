@@ -48,6 +48,17 @@ func Seal(key []byte, aad string, plaintext []byte) ([]byte, error) {
 // Open reverses Seal. It fails with ErrOpen unless key and aad are the
 // ones the value was sealed with and the value is intact.
 func Open(key []byte, aad string, sealed []byte) ([]byte, error) {
+	return open(key, aad, sealed, false)
+}
+
+// OpenInPlace is Open decrypting into sealed's own memory, for large
+// values read only to be opened: the plaintext is a part of sealed, whose
+// content is undefined when it fails.
+func OpenInPlace(key []byte, aad string, sealed []byte) ([]byte, error) {
+	return open(key, aad, sealed, true)
+}
+
+func open(key []byte, aad string, sealed []byte, inPlace bool) ([]byte, error) {
 	aead, err := newAEAD(key)
 	if err != nil {
 		return nil, err
@@ -56,7 +67,11 @@ func Open(key []byte, aad string, sealed []byte) ([]byte, error) {
 	if len(sealed) < n+aead.Overhead() {
 		return nil, ErrOpen
 	}
-	plain, err := aead.Open(nil, sealed[:n], sealed[n:], []byte(aad))
+	var dst []byte
+	if inPlace {
+		dst = sealed[n:n]
+	}
+	plain, err := aead.Open(dst, sealed[:n], sealed[n:], []byte(aad))
 	if err != nil {
 		return nil, ErrOpen
 	}

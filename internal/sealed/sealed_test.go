@@ -59,3 +59,21 @@ func TestSealRefusesAKeyOfTheWrongSize(t *testing.T) {
 		t.Errorf("Open with a 16-byte key: %v, want a key-size error", err)
 	}
 }
+
+func TestOpenInPlaceOpensWhatOpenOpens(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, sealed.KeySize)
+	plain := bytes.Repeat([]byte("a record "), 1000)
+	box, err := sealed.Seal(key, "rec 1", plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	altered := bytes.Clone(box)
+	altered[len(altered)/2] ^= 1
+	got, err := sealed.OpenInPlace(key, "rec 1", box)
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("OpenInPlace: %v, plaintext equal %v", err, bytes.Equal(got, plain))
+	}
+	if _, err := sealed.OpenInPlace(key, "rec 1", altered); !errors.Is(err, sealed.ErrOpen) {
+		t.Errorf("altered value: %v, want ErrOpen", err)
+	}
+}

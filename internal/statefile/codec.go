@@ -96,6 +96,9 @@ type dec struct {
 	bin  []byte // the record's bytes, one allocation
 	boff int
 	err  error
+	// tokens, if set, holds token slices already consumed, which
+	// decodeTokens decodes into rather than allocate.
+	tokens chan []access.ServiceTokenCredential
 }
 
 // newDec splits a record's plaintext into its type, blobs and structure.
@@ -265,19 +268,25 @@ func decodeTokens(d *dec) []access.ServiceTokenCredential {
 	if n == 0 {
 		return nil
 	}
-	out := make([]access.ServiceTokenCredential, n)
+	out := d.tokenSlice(n)
 	for i := range out {
-		t := &out[i]
-		t.ID = d.str()
-		t.AccountID = d.str()
-		t.Name = d.str()
-		t.ClientID = d.str()
-		t.SecretHash = d.nilBytes()
-		t.PreviousSecretHash = d.nilBytes()
-		t.PreviousSecretExpiresAt = d.whenPtr()
-		t.ExpiresAt = d.when()
+		// Every field is set: out may be a slice decoded into before.
+		out[i] = access.ServiceTokenCredential{ID: d.str(), AccountID: d.str(), Name: d.str(), ClientID: d.str(),
+			SecretHash: d.nilBytes(), PreviousSecretHash: d.nilBytes(), PreviousSecretExpiresAt: d.whenPtr(), ExpiresAt: d.when()}
 	}
 	return out
+}
+
+// tokenSlice returns a slice of n tokens to decode into.
+func (d *dec) tokenSlice(n int) []access.ServiceTokenCredential {
+	select {
+	case b := <-d.tokens:
+		if cap(b) >= n {
+			return b[:n]
+		}
+	default:
+	}
+	return make([]access.ServiceTokenCredential, n)
 }
 
 func encodeRevocations(e *enc, rs []access.SessionRevocation) {

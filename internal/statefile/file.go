@@ -140,6 +140,21 @@ type recordReader struct {
 	// left is how many bytes of records the file holds, so that a bad
 	// length is torn before anything is allocated for it.
 	left int64
+	// free, if set, holds buffers of records already decoded, which raw
+	// reads the next records into rather than allocate.
+	free chan []byte
+}
+
+// buffer returns a buffer of n bytes for a record.
+func (rr *recordReader) buffer(n int) []byte {
+	select {
+	case b := <-rr.free:
+		if cap(b) >= n {
+			return b[:n]
+		}
+	default:
+	}
+	return make([]byte, n)
 }
 
 // raw returns the next sealed record and its position; io.EOF at a
@@ -159,7 +174,7 @@ func (rr *recordReader) raw() (uint64, []byte, error) {
 	if size > maxRecord || int64(size) > rr.left-rr.good-4 {
 		return 0, nil, errTorn
 	}
-	b := make([]byte, size)
+	b := rr.buffer(int(size))
 	if _, err := io.ReadFull(rr.r, b); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return 0, nil, errTorn
@@ -172,9 +187,10 @@ func (rr *recordReader) raw() (uint64, []byte, error) {
 	return seq, b, nil
 }
 
-// open authenticates and decrypts a record.
+// open authenticates and decrypts a record in b's memory (which it is
+// read into only to be opened).
 func (rr *recordReader) open(seq uint64, b []byte) ([]byte, error) {
-	plain, err := sealed.Open(rr.key, recordAAD(rr.kind, rr.id, seq), b)
+	plain, err := sealed.OpenInPlace(rr.key, recordAAD(rr.kind, rr.id, seq), b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: record %d: %v", ErrRefused, seq, err)
 	}
@@ -235,8 +251,13 @@ func encodePart(e *enc, p *part) error {
 	return nil
 }
 
-func decodePart(plain []byte) (part, error) {
+func decodePart(plain []byte) (part, error) { return decodePartReusing(plain, nil) }
+
+// decodePartReusing is decodePart decoding tokens into the slices tokens
+// holds, if any fits.
+func decodePartReusing(plain []byte, tokens chan []access.ServiceTokenCredential) (part, error) {
 	typ, d := newDec(plain)
+	d.tokens = tokens
 	p := part{typ: typ}
 	switch p.typ {
 	case recHeader:
@@ -270,7 +291,8 @@ func decodePart(plain []byte) (part, error) {
 }
 
 // streamBase reads the base file at path record by record, opening and
-// decoding in parallel, and passes each part to fn in file order. It
+// decoding in parallel, and passes each part to fn in file order; fn must
+// not keep a part's tokens slice (its memory is reused). It
 // fails (ErrRefused) unless the base is whole: a header first, sections
 // in order, an end record last.
 func streamBase(f *os.File, key []byte, fn func(part) error) error {
@@ -285,7 +307,15 @@ func streamBase(f *os.File, key []byte, fn func(part) error) error {
 	if err != nil {
 		return err
 	}
-	rr := &recordReader{r: bufio.NewReaderSize(f, 1<<20), key: key, kind: kindBase, id: id, left: fi.Size() - int64(headerSize)}
+	workers := max(1, runtime.GOMAXPROCS(0))
+	// A record's buffer is garbage once it is decoded (the decoded part
+	// copies what it keeps): the records after it are read into it, so
+	// that reading a base allocates a few records' worth, not its size.
+	free := make(chan []byte, 2*workers+2)
+	// So are the tokens of a part once fn returns (it copies them): the
+	// tokens of the parts after it are decoded into them.
+	tokens := make(chan []access.ServiceTokenCredential, 2*workers+2)
+	rr := &recordReader{r: bufio.NewReaderSize(f, 1<<20), key: key, kind: kindBase, id: id, left: fi.Size() - int64(headerSize), free: free}
 
 	type result struct {
 		p   part
@@ -296,7 +326,6 @@ func streamBase(f *os.File, key []byte, fn func(part) error) error {
 		b   []byte
 		out chan result
 	}
-	workers := max(1, runtime.GOMAXPROCS(0))
 	jobs := make(chan job)
 	ordered := make(chan chan result, 2*workers+2)
 	stop := make(chan struct{})
@@ -304,12 +333,15 @@ func streamBase(f *os.File, key []byte, fn func(part) error) error {
 	for range workers {
 		wg.Go(func() {
 			for j := range jobs {
+				var p part
 				plain, err := rr.open(j.seq, j.b)
-				if err != nil {
-					j.out <- result{err: err}
-					continue
+				if err == nil {
+					p, err = decodePartReusing(plain, tokens)
 				}
-				p, err := decodePart(plain)
+				select {
+				case free <- j.b:
+				default:
+				}
 				j.out <- result{p, err}
 			}
 		})
@@ -381,6 +413,12 @@ func streamBase(f *os.File, key []byte, fn func(part) error) error {
 		first = false
 		if err := fn(p); err != nil {
 			return err
+		}
+		if p.typ == recTokens {
+			select {
+			case tokens <- p.tokens[:0]:
+			default:
+			}
 		}
 		ended = p.typ == recEnd
 	}

@@ -196,9 +196,23 @@ func testDeltas(n int) []access.Delta {
 }
 
 func TestJournalReplayEqualsTheAppliedState(t *testing.T) {
-	dir := t.TempDir()
-	cfg := testConfig(50, 100)
+	testJournalReplay(t, testConfig(50, 100), testDeltas(20))
+}
+
+// Tokens of several records (whose memory Open reuses) replay as well:
+// changes to tokens in later records, and records that change in size.
+func TestJournalReplayOverManyTokenRecords(t *testing.T) {
 	deltas := testDeltas(20)
+	last := deltas[len(deltas)-1].To
+	renamed := token(2*tokensPerChunk + 5)
+	renamed.Name = "renamed late"
+	deltas = append(deltas, access.Delta{From: last, To: last + 1, ServiceTokens: []access.ServiceTokenCredential{renamed},
+		DeletedServiceTokens: []string{fmt.Sprintf("client-%d.access", tokensPerChunk+7), fmt.Sprintf("client-%d.access", 3*tokensPerChunk+1)}})
+	testJournalReplay(t, testConfig(50, 3*tokensPerChunk+100), deltas)
+}
+
+func testJournalReplay(t *testing.T, cfg access.Config, deltas []access.Delta) {
+	dir := t.TempDir()
 	w := save(t, dir, cfg, testKeys(t), deltas...)
 	defer w.Close()
 	want := cfg
@@ -405,7 +419,7 @@ func TestOpenAtScale(t *testing.T) {
 	wrote := time.Since(start)
 	w.Close()
 	cfg = access.Config{}
-	defer debug.SetGCPercent(debug.SetGCPercent(400)) // as edge.Start reads it
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // as edge.Start reads it
 	fi, _ := os.Stat(filepath.Join(dir, BaseName))
 	for range 3 {
 		start = time.Now()

@@ -35,10 +35,17 @@ func scanApp(row pgx.Row, extra ...any) (access.App, error) {
 // scanAppInto scans appColumns, then extra, into *a (which the edge's
 // load gives in place, to copy no app).
 func scanAppInto(row pgx.Row, a *access.App, extra ...any) error {
+	return scanAppJSONInto(row, a, &a.CORSHeaders, &a.AppSettings, extra...)
+}
+
+// scanAppJSONInto is scanAppInto with the JSON columns cors_headers and
+// settings scanned into cors and settings (which the edge's load scans as
+// raw bytes, to decode each distinct value once).
+func scanAppJSONInto(row pgx.Row, a *access.App, cors, settings any, extra ...any) error {
 	var upstreamID *string
 	var upstreamSecretSet bool
 	dest := append([]any{&a.ID, &a.AccountID, &a.AUD, &a.Type, &a.Name, &a.Domain, &a.Origin, &a.SessionDuration,
-		&a.CORSHeaders, &a.OptionsPreflightBypass, &a.AppSettings, &a.Revision, &a.CreatedAt, &a.UpdatedAt, &a.SessionsRevokedAt,
+		cors, &a.OptionsPreflightBypass, settings, &a.Revision, &a.CreatedAt, &a.UpdatedAt, &a.SessionsRevokedAt,
 		&upstreamID, &upstreamSecretSet}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		*a = access.App{}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -19,6 +20,8 @@ import (
 // one consistent snapshot with its config version. Identity providers and
 // relay apps come with their client secrets opened with the master key
 // (empty without one); a secret that does not open fails the load.
+// Objects with the same JSON document (CORS settings, app settings,
+// rules, policy extras) share one decoded value: the config is read-only.
 func (s *Store) LoadConfig(ctx context.Context) (access.Config, error) {
 	return s.loadConfig(ctx, "", true)
 }
@@ -200,10 +203,19 @@ func (s *Store) loadEdgeApps(ctx context.Context, q querier, sel appsWhere, secr
 	}
 	apps := make([]access.App, 0, sel.size)
 	var box []byte
+	var corsRaw, settingsRaw pgtype.DriverBytes
+	cors, settings := jsonValues[*access.CORSSettings]{}, jsonValues[access.AppSettings]{}
 	for rows.Next() {
 		apps = append(apps, access.App{})
 		app := &apps[len(apps)-1]
-		if err := scanAppInto(rows, app, &box); err != nil {
+		err := scanAppJSONInto(rows, app, &corsRaw, &settingsRaw, &box)
+		if err == nil {
+			app.CORSHeaders, err = cors.decode(corsRaw, "cors_headers")
+		}
+		if err == nil {
+			app.AppSettings, err = settings.decode(settingsRaw, "settings")
+		}
+		if err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -294,14 +306,58 @@ func loadEdgePolicies(ctx context.Context, q querier, where string, arg any, siz
 	}
 	defer rows.Close()
 	out := make([]access.Policy, 0, size)
+	var include, require, exclude, extras pgtype.DriverBytes
+	rules, extrasOf := jsonValues[[]access.Rule]{}, jsonValues[access.PolicyExtras]{}
 	for rows.Next() {
-		p, err := scanPolicy(rows)
+		out = append(out, access.Policy{})
+		p := &out[len(out)-1]
+		err := scanPolicyJSONInto(rows, p, &include, &require, &exclude, &extras)
+		if err == nil {
+			p.Include, err = rules.decode(include, "include")
+		}
+		if err == nil {
+			p.Require, err = rules.decode(require, "require")
+		}
+		if err == nil {
+			p.Exclude, err = rules.decode(exclude, "exclude")
+		}
+		if err == nil {
+			p.PolicyExtras, err = extrasOf.decode(extras, "extras")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("load policies: %w", err)
 		}
-		out = append(out, p)
+		emptyRules(p)
 	}
 	return out, rows.Err()
+}
+
+// jsonValues decodes the values of a JSON column for one read, each
+// distinct value once: rows that repeat one (an organisation's common
+// settings and rules) share its decoded value, which is read-only (slices
+// are clipped, so that appending to one copies it). A NULL is the zero
+// value, as pgx scans it into a pointer or a slice.
+type jsonValues[T any] map[string]T
+
+func (m jsonValues[T]) decode(raw []byte, column string) (T, error) {
+	var v T
+	if raw == nil {
+		return v, nil
+	}
+	if v, ok := m[string(raw)]; ok {
+		return v, nil
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("%s: %w", column, err)
+	}
+	switch x := any(&v).(type) {
+	case *[]access.Rule:
+		*x = slices.Clip(*x)
+	case *access.AppSettings:
+		x.AllowedIdPs, x.Tags = slices.Clip(x.AllowedIdPs), slices.Clip(x.Tags)
+	}
+	m[string(raw)] = v
+	return v, nil
 }
 
 // loadEdgeTokens reads the credentials of the service tokens matching

@@ -22,22 +22,39 @@ const policyColumns = `p.id, p.app_id, p.name, p.decision, p.include, p.require,
 // scanPolicy scans policyColumns after the given leading columns.
 func scanPolicy(row pgx.Row, leading ...any) (access.Policy, error) {
 	var p access.Policy
-	var appID *string
-	dest := append(leading, &p.ID, &appID, &p.Name, &p.Decision, &p.Include, &p.Require, &p.Exclude,
-		&p.SessionDuration, &p.PolicyExtras, &p.Revision, &p.CreatedAt, &p.UpdatedAt)
-	if err := row.Scan(dest...); err != nil {
+	if err := scanPolicyJSONInto(row, &p, &p.Include, &p.Require, &p.Exclude, &p.PolicyExtras, leading...); err != nil {
 		return access.Policy{}, err
+	}
+	emptyRules(&p)
+	return p, nil
+}
+
+// scanPolicyJSONInto scans policyColumns after leading into *p, with the
+// JSON columns include, require, exclude and extras scanned into the
+// given destinations (which the edge's load scans as raw bytes, to decode
+// each distinct value once).
+func scanPolicyJSONInto(row pgx.Row, p *access.Policy, include, require, exclude, extras any, leading ...any) error {
+	var appID *string
+	dest := append(leading, &p.ID, &appID, &p.Name, &p.Decision, include, require, exclude,
+		&p.SessionDuration, extras, &p.Revision, &p.CreatedAt, &p.UpdatedAt)
+	if err := row.Scan(dest...); err != nil {
+		*p = access.Policy{}
+		return err
 	}
 	if appID != nil {
 		p.AppID = *appID
 	}
 	p.Reusable = appID == nil
+	return nil
+}
+
+// emptyRules replaces nil rule lists with empty ones.
+func emptyRules(p *access.Policy) {
 	for _, rules := range []*[]access.Rule{&p.Include, &p.Require, &p.Exclude} {
 		if *rules == nil {
 			*rules = []access.Rule{}
 		}
 	}
-	return p, nil
 }
 
 // setAppCounts fills in AppCount of policies: one grouped count over the
