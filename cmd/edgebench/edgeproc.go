@@ -168,18 +168,25 @@ func cpuTime(pid int) (time.Duration, error) {
 
 // rss is the process's resident set size in bytes, from
 // /proc/<pid>/status (Linux).
-func rss(pid int) (int64, error) {
+func rss(pid int) (int64, error) { return procStatusBytes(pid, "VmRSS") }
+
+// peakRSS is the process's peak resident set size over its life so far
+// (VmHWM), in bytes.
+func peakRSS(pid int) (int64, error) { return procStatusBytes(pid, "VmHWM") }
+
+// procStatusBytes reads a field in kB of /proc/<pid>/status (Linux).
+func procStatusBytes(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, errors.New("no VmRSS in /proc status")
+	return 0, fmt.Errorf("no %s in /proc status", field)
 }
 
 // rssSampler polls a process's RSS every few milliseconds and keeps the

@@ -85,19 +85,23 @@ func (c scaleConfig) sizes() (small, large scaleSize) {
 
 // scaleFigures are everything measured on one configuration.
 type scaleFigures struct {
-	size       scaleSize
-	seed       time.Duration
-	startDB    time.Duration
-	startState time.Duration // 0: not measured (see stateNote)
-	startNoDB  time.Duration
-	stateNote  string
-	changes    changesFigures
-	burst      burstFigures
-	lists      listFigures
-	rate       float64 // edge service-token req/s
-	rateWrites float64 // the same while changes are applied
-	writes     int     // changes applied during rateWrites
-	errs       []error
+	size    scaleSize
+	seed    time.Duration
+	startDB time.Duration
+	// peakDB and peakState are the peak RSS (VmHWM) over the life of the
+	// edge started from the database (the load, the state's first base,
+	// every measurement) and of the one restarted from its state.
+	peakDB, peakState int64
+	startState        time.Duration // 0: not measured (see stateNote)
+	startNoDB         time.Duration
+	stateNote         string
+	changes           changesFigures
+	burst             burstFigures
+	lists             listFigures
+	rate              float64 // edge service-token req/s
+	rateWrites        float64 // the same while changes are applied
+	writes            int     // changes applied during rateWrites
+	errs              []error
 }
 
 // runScale builds the gatehouse binary, then measures the small and the
@@ -228,9 +232,17 @@ func measureScale(ctx context.Context, cfg config, o scaleOptions, size scaleSiz
 	// Let the edge write its state for the last changes.
 	settle(ctx)
 	progress("restarting the edge from its state directory...")
+	f.peakDB, err = peakRSS(s.edge.pid())
+	record("peak RSS", err)
 	s.stopEdge()
 	f.startState, err = s.startEdge(ctx, true, sc.startTimeout)
 	record("start from the state directory", err)
+	if err == nil {
+		// Until its state is read, compiled and collected.
+		settle(ctx)
+		f.peakState, err = peakRSS(s.edge.pid())
+		record("peak RSS", err)
+	}
 	progress("restarting the edge from its state directory, with the database unreachable...")
 	s.stopEdge()
 	f.startNoDB, err = s.startEdge(ctx, false, sc.startTimeout)
@@ -301,6 +313,8 @@ func printScale(w io.Writer, sc scaleConfig, small, large scaleFigures) {
 		ratio(float64(large.changes.rssSteady), float64(small.changes.rssSteady)), "<= 1 GiB")
 	row("  peak while applying single changes", pct(small.changes.rssPeak, small.changes.rssSteady), pct(large.changes.rssPeak, large.changes.rssSteady), "", "<= +10 %")
 	row("  peak during the burst", pct(small.burst.rssPeak, small.burst.rssBefore), pct(large.burst.rssPeak, large.burst.rssBefore), "", "")
+	row("  peak over the life of the edge started from the database", mib(small.peakDB), mib(large.peakDB), ratio(float64(large.peakDB), float64(small.peakDB)), "")
+	row("  peak of the edge restarted from its state, once serving", mib(small.peakState), mib(large.peakState), ratio(float64(large.peakState), float64(small.peakState)), "")
 	dur("edge start, from the database", small.startDB, large.startDB, "< 2 s")
 	if small.stateNote != "" {
 		row("edge start, from its state directory", small.stateNote, large.stateNote, "", "< 1 s")
