@@ -256,15 +256,44 @@ func (m *model) sample(list []string, n int) []string {
 	return out[:min(n, len(out))]
 }
 
-func (m *model) createApp() bool {
-	resp, ok := m.call("POST", "access/apps", m.appBody())
+// create POSTs body to path and adds the new object's id to ids.
+func (m *model) create(path string, body any, ids *[]string) bool {
+	resp, ok := m.call("POST", path, body)
 	if ok {
-		var app access.App
-		resp.Decode(m.t, &app)
-		m.w.apps = append(m.w.apps, app.ID)
+		var obj struct {
+			ID string `json:"id"`
+		}
+		resp.Decode(m.t, &obj)
+		*ids = append(*ids, obj.ID)
 	}
 	return ok
 }
+
+// update PUTs body to path/id for one of ids.
+func (m *model) update(path string, ids []string, body func() map[string]any) bool {
+	id := m.pick(ids)
+	if id == "" {
+		return false
+	}
+	_, ok := m.call("PUT", path+"/"+id, body())
+	return ok
+}
+
+// remove DELETEs path/id for one of ids and drops it from ids; it
+// returns the id when the API deleted it.
+func (m *model) remove(path string, ids *[]string) (string, bool) {
+	id := m.pick(*ids)
+	if id == "" {
+		return "", false
+	}
+	if _, ok := m.call("DELETE", path+"/"+id, nil); !ok {
+		return id, false
+	}
+	*ids = slices.DeleteFunc(*ids, func(s string) bool { return s == id })
+	return id, true
+}
+
+func (m *model) createApp() bool { return m.create("access/apps", m.appBody(), &m.w.apps) }
 
 func (m *model) updateApp() bool {
 	id := m.pick(m.w.apps)
@@ -285,13 +314,8 @@ func (m *model) updateApp() bool {
 }
 
 func (m *model) deleteApp() bool {
-	id := m.pick(m.w.apps)
-	if id == "" {
-		return false
-	}
-	_, ok := m.call("DELETE", "access/apps/"+id, nil)
+	id, ok := m.remove("access/apps", &m.w.apps)
 	if ok {
-		m.w.apps = slices.DeleteFunc(m.w.apps, func(s string) bool { return s == id })
 		delete(m.w.appPols, id)
 	}
 	return ok
@@ -369,33 +393,15 @@ func (m *model) policyBody() map[string]any {
 }
 
 func (m *model) createReusablePolicy() bool {
-	resp, ok := m.call("POST", "access/policies", m.policyBody())
-	if ok {
-		var p access.Policy
-		resp.Decode(m.t, &p)
-		m.w.reusable = append(m.w.reusable, p.ID)
-	}
-	return ok
+	return m.create("access/policies", m.policyBody(), &m.w.reusable)
 }
 
 func (m *model) updateReusablePolicy() bool {
-	id := m.pick(m.w.reusable)
-	if id == "" {
-		return false
-	}
-	_, ok := m.call("PUT", "access/policies/"+id, m.policyBody())
-	return ok
+	return m.update("access/policies", m.w.reusable, m.policyBody)
 }
 
 func (m *model) deleteReusablePolicy() bool {
-	id := m.pick(m.w.reusable)
-	if id == "" {
-		return false
-	}
-	_, ok := m.call("DELETE", "access/policies/"+id, nil)
-	if ok {
-		m.w.reusable = slices.DeleteFunc(m.w.reusable, func(s string) bool { return s == id })
-	}
+	_, ok := m.remove("access/policies", &m.w.reusable)
 	return ok
 }
 
@@ -535,33 +541,15 @@ func (m *model) idpBody() map[string]any {
 }
 
 func (m *model) createIdP() bool {
-	resp, ok := m.call("POST", "access/identity_providers", m.idpBody())
-	if ok {
-		var p access.IdentityProvider
-		resp.Decode(m.t, &p)
-		m.w.idps = append(m.w.idps, p.ID)
-	}
-	return ok
+	return m.create("access/identity_providers", m.idpBody(), &m.w.idps)
 }
 
 func (m *model) updateIdP() bool {
-	id := m.pick(m.w.idps)
-	if id == "" {
-		return false
-	}
-	_, ok := m.call("PUT", "access/identity_providers/"+id, m.idpBody())
-	return ok
+	return m.update("access/identity_providers", m.w.idps, m.idpBody)
 }
 
 func (m *model) deleteIdP() bool {
-	id := m.pick(m.w.idps)
-	if id == "" {
-		return false
-	}
-	_, ok := m.call("DELETE", "access/identity_providers/"+id, nil)
-	if ok {
-		m.w.idps = slices.DeleteFunc(m.w.idps, func(s string) bool { return s == id })
-	}
+	_, ok := m.remove("access/identity_providers", &m.w.idps)
 	return ok
 }
 

@@ -338,45 +338,34 @@ type idpJSON struct {
 	XRevision  int64  `json:"x_revision"`
 }
 
-func encodeApps(e *enc, apps []access.App) error {
-	e.u64(uint64(len(apps)))
-	for i := range apps {
-		encodeApp(e, &apps[i])
+// encodeList encodes a count, then each element with one.
+func encodeList[T any](e *enc, xs []T, one func(*enc, *T)) error {
+	e.u64(uint64(len(xs)))
+	for i := range xs {
+		one(e, &xs[i])
 	}
 	return nil
 }
 
-func decodeApps(d *dec) []access.App {
-	n := d.count(16)
+// decodeList decodes what encodeList wrote, nil for none; minSize is the
+// fewest bytes an element takes, which bounds the count.
+func decodeList[T any](d *dec, minSize int, one func(*dec, *T)) []T {
+	n := d.count(minSize)
 	if n == 0 {
 		return nil
 	}
-	out := make([]access.App, n)
+	out := make([]T, n)
 	for i := range out {
-		decodeApp(d, &out[i])
+		one(d, &out[i])
 	}
 	return out
 }
 
-func encodePolicies(e *enc, ps []access.Policy) error {
-	e.u64(uint64(len(ps)))
-	for i := range ps {
-		encodePolicy(e, &ps[i])
-	}
-	return nil
-}
+func encodeApps(e *enc, apps []access.App) error { return encodeList(e, apps, encodeApp) }
+func decodeApps(d *dec) []access.App             { return decodeList(d, 16, decodeApp) }
 
-func decodePolicies(d *dec) []access.Policy {
-	n := d.count(8)
-	if n == 0 {
-		return nil
-	}
-	out := make([]access.Policy, n)
-	for i := range out {
-		decodePolicy(d, &out[i])
-	}
-	return out
-}
+func encodePolicies(e *enc, ps []access.Policy) error { return encodeList(e, ps, encodePolicy) }
+func decodePolicies(d *dec) []access.Policy           { return decodeList(d, 8, decodePolicy) }
 
 func encodeIdPs(e *enc, ps []access.IdentityProvider) error {
 	recs := make([]idpJSON, len(ps))
