@@ -50,6 +50,10 @@ type Loader struct {
 
 	// saver, if set, persists what was applied (the on-disk state).
 	saver Saver
+
+	// unverified is set while the State was read from the state
+	// directory and not yet checked against the database (see update).
+	unverified atomic.Bool
 }
 
 // Saver persists what the loader applies, so that a restarted edge can
@@ -103,6 +107,7 @@ func (l *Loader) setError(err error) {
 func (l *Loader) useSaved(snap *policy.Snapshot, keys *session.Keyring, took time.Duration) {
 	st := &State{Snap: snap, Keys: keys, LoadedAt: time.Now()}
 	l.state.Store(st)
+	l.unverified.Store(true)
 	if l.OnApply != nil {
 		l.OnApply(st, took)
 	}
@@ -133,6 +138,7 @@ func (l *Loader) full(ctx context.Context, notifiedAt time.Time, why string) err
 		return fmt.Errorf("edge: compile config version %d: %w", cfg.Version, err)
 	}
 	l.swap(prev, snap, keys, notifiedAt, start, "full", why)
+	l.unverified.Store(false)
 	if l.saver != nil {
 		l.saver.SaveBase(cfg, keys)
 	} else {
@@ -153,6 +159,16 @@ func (l *Loader) update(ctx context.Context, notifiedAt time.Time) error {
 	st := l.state.Load()
 	if st == nil {
 		return l.full(ctx, notifiedAt, "no config yet")
+	}
+	if l.unverified.Load() {
+		// The saved state's versions are the database's only if the
+		// database has the history they came from. One restored from a
+		// backup and written to since may be past the saved version on
+		// another history: its feed would not say that a token or an
+		// app the saved state holds is gone. So the first time the
+		// database answers, the edge loads it whole (serving the saved
+		// state meanwhile); from then on it follows the feed.
+		return l.full(ctx, notifiedAt, "the saved state is checked against the database once")
 	}
 	start := time.Now()
 	from := st.Snap.Version

@@ -209,8 +209,25 @@ func TestABurstOfChangesIsAppliedInFewerReloads(t *testing.T) {
 // TestASavedStateAheadOfTheDatabaseIsReplaced: a database behind the
 // saved state (restored from a backup, or another one) is loaded whole,
 // not ignored until its versions pass the state's.
-func TestASavedStateAheadOfTheDatabaseIsReplaced(t *testing.T) {
-	t.Parallel()
+// TestASavedStateFromAnotherHistoryIsReplaced starts an edge from a saved
+// state on a database that does not have the state's history (restored
+// from a backup, or another database): behind the saved version, or
+// written past it since. Either way the edge serves what the database
+// holds, not what the saved state held, once the database answers.
+func TestASavedStateFromAnotherHistoryIsReplaced(t *testing.T) {
+	for _, ahead := range []bool{false, true} {
+		name := "database behind the state"
+		if ahead {
+			name = "database written past the state"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			restartOnAnotherHistory(t, ahead)
+		})
+	}
+}
+
+func restartOnAnotherHistory(t *testing.T, ahead bool) {
 	dir := t.TempDir()
 	old := gatehousetest.NewAPI(t)
 	origin := gatehousetest.StartOrigin(t)
@@ -220,9 +237,11 @@ func TestASavedStateAheadOfTheDatabaseIsReplaced(t *testing.T) {
 		old.CreateApp(t, host(t, "pad"+strconv.Itoa(i)), origin.URL, nil)
 	}
 	old.CreateApp(t, was, origin.URL, nil, pol("open", "bypass", rules(t, `{"everyone":{}}`)))
+	tok := createToken(t, old, "gone", nil)
 	first.Sync(t, old.Store)
 	waitForSavedState(t, dir, first.Loader.State().Snap.Version)
 	first.Started.Stop()
+	saved := first.Loader.State().Snap.Version
 
 	freshURL := gatehousetest.NewDatabase(t)
 	if err := store.MigrateUp(freshURL); err != nil {
@@ -235,8 +254,14 @@ func TestASavedStateAheadOfTheDatabaseIsReplaced(t *testing.T) {
 	t.Cleanup(fresh.Close)
 	a := gatehousetest.NewAPIOn(t, fresh)
 	a.CreateApp(t, now, origin.URL, nil, pol("open", "bypass", rules(t, `{"everyone":{}}`)))
-	if v, _ := fresh.ConfigVersion(context.Background()); v >= first.Loader.State().Snap.Version {
-		t.Skipf("the fresh database (version %d) is not behind the saved state", v)
+	for i := 0; ahead; i++ {
+		if v, _ := fresh.ConfigVersion(context.Background()); v > saved+2 {
+			break
+		}
+		a.CreateApp(t, host(t, "more"+strconv.Itoa(i)), origin.URL, nil)
+	}
+	if v, _ := fresh.ConfigVersion(context.Background()); !ahead && v >= saved {
+		t.Skipf("the fresh database (version %d) is not behind the saved state (%d)", v, saved)
 	}
 	second := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: fresh, StateDir: dir})
 	deadline := time.Now().Add(10 * time.Second)
@@ -251,7 +276,12 @@ func TestASavedStateAheadOfTheDatabaseIsReplaced(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if resp, _ := second.Do(t, second.Request(t, "GET", was, "/", nil)); resp.StatusCode != 404 {
-		t.Fatalf("an app of the saved state that the database does not have: %d", resp.StatusCode)
+		t.Errorf("an app of the saved state that the database does not have: %d", resp.StatusCode)
+	}
+	// Nor does a token of the saved state that the database does not have
+	// authenticate.
+	if second.Loader.State().Snap.ServiceToken(old.AccountID, tok.ID) != nil {
+		t.Errorf("the edge still holds a token of the saved state that the database does not have")
 	}
 }
 
