@@ -17,8 +17,25 @@ while IFS=: read -r file decl; do
 	name="${decl#func }"
 	name="${name%%(*}"
 	echo "== $dir $name ($fuzztime)"
-	if ! "$go" test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" "$dir"; then
-		status=1
+	corpus="$dir/testdata/fuzz/$name"
+	before="$(find "$corpus" -type f 2>/dev/null | wc -l || true)"
+	out="$(mktemp)"
+	set +e
+	"$go" test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" "$dir" 2>&1 | tee "$out"
+	rc="${PIPESTATUS[0]}"
+	set -e
+	if [ "$rc" -ne 0 ]; then
+		# Go 1.26's fuzz coordinator can fail a target with a bare
+		# "context deadline exceeded" as -fuzztime ends, having found
+		# nothing (golang/go#75804, fixed in Go 1.27). That, and only
+		# that with no new failing input written, is not a failure.
+		after="$(find "$corpus" -type f 2>/dev/null | wc -l || true)"
+		if [ "$after" -eq "$before" ] && grep -q '^    context deadline exceeded$' "$out" && ! grep -q 'Failing input written' "$out"; then
+			echo "fuzz.sh: $name: the fuzz coordinator's deadline race (golang/go#75804), no failing input: not counted" >&2
+		else
+			status=1
+		fi
 	fi
+	rm -f "$out"
 done < <(grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*(' . | grep -v '^./\.' | sort)
 exit $status

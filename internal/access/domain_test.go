@@ -153,7 +153,7 @@ func TestCanonicalPath(t *testing.T) {
 			t.Errorf("CanonicalPath(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
-	for _, bad := range []string{"a", "*", "/%", "/%4", "/%zz", "/a%00", "/a\x00", "/a\n", "/%7f", "/%c0%ae", "/%ff", "/\xff", "/" + strings.Repeat("a", MaxPathLen)} {
+	for _, bad := range []string{"a", "*", "/%", "/%4", "/%zz", "/a%00", "/a\x00", "/a\n", "/%7f", "/%c0%ae", "/%ff", "/\xff", "/" + strings.Repeat("a", MaxPathLen), "/" + strings.Repeat("}", MaxPathLen/3+1)} {
 		if got, err := CanonicalPath(bad); err == nil {
 			t.Errorf("CanonicalPath(%q) = %q, want a refusal", bad, got)
 		}

@@ -30,7 +30,8 @@ const MaxPathLen = 8192
 // ".." segments are resolved and repeated slashes merged. A trailing slash
 // is kept. Control characters (raw or encoded, NUL included), invalid
 // percent-encodings, paths that do not decode to UTF-8 (overlong
-// encodings such as %C0%AE) and paths longer than MaxPathLen are refused.
+// encodings such as %C0%AE) and paths longer than MaxPathLen, as given or
+// once escaped, are refused.
 func CanonicalPath(escaped string) (string, error) {
 	if escaped == "" {
 		return "/", nil
@@ -47,6 +48,11 @@ func CanonicalPath(escaped string) (string, error) {
 	p, err := canonicalEscapes(escaped)
 	if err != nil {
 		return "", err
+	}
+	// Escaping can triple a path: the form the origin receives is bounded
+	// too (and so stays a fixed point).
+	if len(p) > MaxPathLen {
+		return "", ErrPathTooLong
 	}
 	return RemoveDotSegments(p), nil
 }
