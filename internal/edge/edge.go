@@ -738,16 +738,19 @@ type mintedToken struct {
 	generation string
 }
 
+// mintKey is a minted app token's cache key: the service token and the
+// secret that authenticated it (whose Binding the app token carries).
 type mintKey struct {
-	token, binding, app string
-	secure              bool
+	token, app string
+	secret     [32]byte
+	secure     bool
 }
 
 // mintForToken returns the app token (and its Set-Cookie value) for a
 // service token, signing a new one only when the cached one is old or the
 // keys changed.
 func (s *Server) mintForToken(r *http.Request, st *State, app *policy.App, tok *policy.Token, now time.Time) (*mintedToken, error) {
-	k := mintKey{tok.ID, tok.Binding(), app.ID, s.secure(r)}
+	k := mintKey{token: tok.ID, app: app.ID, secret: tok.Secret(), secure: s.secure(r)}
 	gen := st.Keys.Generation()
 	if v, ok := s.minted.Load(k); ok {
 		m := v.(*mintedToken)

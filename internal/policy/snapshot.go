@@ -220,6 +220,11 @@ func (t *Token) Binding() string {
 	return string(b[:])
 }
 
+// Secret identifies the secret that authenticated the token, as Binding
+// does, without computing a digest: for keying an in-memory cache on the
+// request path. It is the secret's hash: it never leaves the process.
+func (t *Token) Secret() [sha256.Size]byte { return t.hash }
+
 func (t *Token) binding() [24]byte {
 	h := sha256.New()
 	h.Write([]byte("gatehouse service token binding\x00"))

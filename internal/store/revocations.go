@@ -87,8 +87,8 @@ func loadRevocations(ctx context.Context, tx pgx.Tx, accountID string, now time.
 	return collectRevocations(rows)
 }
 
-// collectRevocations reads rows of (account_id, session_id or '', email
-// or '', revoked_at, expires_at).
+// collectRevocations reads rows of (account_id, session_id or empty, email
+// or empty, revoked_at, expires_at).
 func collectRevocations(rows pgx.Rows) ([]access.SessionRevocation, error) {
 	var out []access.SessionRevocation
 	var r access.SessionRevocation
