@@ -227,6 +227,14 @@ func (l *Loader) swap(prev, snap *policy.Snapshot, keys *session.Keyring, notifi
 	}
 }
 
+// kept records a failed update: the State stays as it was.
+func (l *Loader) kept(err error) {
+	if err != nil {
+		l.log.Error("reload failed: keeping the last config", "version", l.version(), "err", err)
+		l.setError(err)
+	}
+}
+
 func (l *Loader) version() int64 {
 	if st := l.state.Load(); st != nil {
 		return st.Snap.Version
@@ -306,10 +314,7 @@ func (l *Loader) listen(ctx context.Context) error {
 			return err
 		case arrived := <-pending:
 			if latest.Swap(-1) > l.version() {
-				if err := l.update(ctx, arrived); err != nil {
-					l.log.Error("reload failed: keeping the last config", "version", l.version(), "err", err)
-					l.setError(err)
-				}
+				l.kept(l.update(ctx, arrived))
 			}
 		case <-tick.C:
 			if err := l.check(ctx); err != nil {
@@ -332,8 +337,8 @@ func (l *Loader) keyRetired() bool {
 }
 
 // check is the periodic safety net: it reads the latest version and
-// updates when the State is behind it, has no keys yet or holds a
-// retired key. It fails only when the database does not answer.
+// updates when the State is behind it, has no keys yet, was read from
+// the state directory and not yet checked, or holds a retired key. It fails only when the database does not answer.
 func (l *Loader) check(ctx context.Context) error {
 	qctx, cancel := context.WithTimeout(ctx, l.interval+5*time.Second)
 	v, err := l.store.ConfigVersion(qctx)
@@ -346,17 +351,11 @@ func (l *Loader) check(ctx context.Context) error {
 		// A database behind the config enforced: restored from a backup,
 		// or another database than the saved state came from. Its
 		// versions say nothing about ours: load it whole.
-		if err := l.full(ctx, time.Time{}, fmt.Sprintf("the database is at version %d, behind the %d enforced", v, st.Snap.Version)); err != nil {
-			l.log.Error("reload failed: keeping the last config", "version", l.version(), "err", err)
-			l.setError(err)
-		}
+		l.kept(l.full(ctx, time.Time{}, fmt.Sprintf("the database is at version %d, behind the %d enforced", v, st.Snap.Version)))
 		return nil
 	}
-	if st == nil || v > st.Snap.Version || st.Keys == nil || l.keyRetired() {
-		if err := l.update(ctx, time.Time{}); err != nil {
-			l.log.Error("reload failed: keeping the last config", "version", l.version(), "err", err)
-			l.setError(err)
-		}
+	if st == nil || v > st.Snap.Version || st.Keys == nil || l.unverified.Load() || l.keyRetired() {
+		l.kept(l.update(ctx, time.Time{}))
 	} else {
 		l.setError(nil) // up to date and the database answers
 	}

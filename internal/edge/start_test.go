@@ -215,19 +215,18 @@ func TestABurstOfChangesIsAppliedInFewerReloads(t *testing.T) {
 // written past it since. Either way the edge serves what the database
 // holds, not what the saved state held, once the database answers.
 func TestASavedStateFromAnotherHistoryIsReplaced(t *testing.T) {
-	for _, ahead := range []bool{false, true} {
-		name := "database behind the state"
-		if ahead {
-			name = "database written past the state"
-		}
+	for name, lead := range map[string]int64{"database behind the state": -1, "database at the state's version": 0, "database written past the state": 3} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			restartOnAnotherHistory(t, ahead)
+			restartOnAnotherHistory(t, lead)
 		})
 	}
 }
 
-func restartOnAnotherHistory(t *testing.T, ahead bool) {
+// restartOnAnotherHistory restarts an edge from its saved state on
+// another database, written to until its version is the saved one plus
+// lead (or left behind it when lead < 0).
+func restartOnAnotherHistory(t *testing.T, lead int64) {
 	dir := t.TempDir()
 	old := gatehousetest.NewAPI(t)
 	origin := gatehousetest.StartOrigin(t)
@@ -254,14 +253,15 @@ func restartOnAnotherHistory(t *testing.T, ahead bool) {
 	t.Cleanup(fresh.Close)
 	a := gatehousetest.NewAPIOn(t, fresh)
 	a.CreateApp(t, now, origin.URL, nil, pol("open", "bypass", rules(t, `{"everyone":{}}`)))
-	for i := 0; ahead; i++ {
-		if v, _ := fresh.ConfigVersion(context.Background()); v > saved+2 {
+	for i := 0; lead >= 0; i++ {
+		if v, _ := fresh.ConfigVersion(context.Background()); v >= saved+lead {
 			break
 		}
 		a.CreateApp(t, host(t, "more"+strconv.Itoa(i)), origin.URL, nil)
 	}
-	if v, _ := fresh.ConfigVersion(context.Background()); !ahead && v >= saved {
-		t.Skipf("the fresh database (version %d) is not behind the saved state (%d)", v, saved)
+	v, _ := fresh.ConfigVersion(context.Background())
+	if lead < 0 && v >= saved || lead >= 0 && v != saved+lead {
+		t.Skipf("the fresh database is at version %d, not the saved state's %d %+d", v, saved, lead)
 	}
 	second := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: fresh, StateDir: dir})
 	deadline := time.Now().Add(10 * time.Second)
