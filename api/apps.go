@@ -24,6 +24,9 @@ func (s *Server) decodeApp(w http.ResponseWriter, r *http.Request) (v access.Val
 		}
 		return access.ValidApp{}, nil, err
 	}
+	if err := access.ParseInline(spec.Policies); err != nil {
+		return access.ValidApp{}, nil, err
+	}
 	fields = domainFields(spec)
 	v, err = spec.Normalize()
 	return v, fields, err

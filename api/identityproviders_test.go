@@ -77,8 +77,13 @@ func TestOIDCProviderSecretIsWriteOnlyAndStoredSealed(t *testing.T) {
 	if p.Type != "oidc" || p.Name != "Corp SSO" || c.ClientID != "gatehouse" || !c.ClientSecretSet || c.ClientSecret != "" {
 		t.Errorf("created %+v", p)
 	}
-	if !slices.Equal(c.Scopes, []string{"openid", "email", "profile"}) || c.EmailClaimName != "email" || c.PKCEEnabled == nil || !*c.PKCEEnabled {
-		t.Errorf("defaults: scopes %q, email claim %q, pkce %v", c.Scopes, c.EmailClaimName, c.PKCEEnabled)
+	// Defaults apply at login and are not stored: the provider reads back
+	// as written (Terraform compares the two), with SCIM off shown.
+	if c.Scopes != nil || c.EmailClaimName != "" || c.PKCEEnabled != nil {
+		t.Errorf("defaults stored: scopes %q, email claim %q, pkce %v", c.Scopes, c.EmailClaimName, c.PKCEEnabled)
+	}
+	if s := p.SCIMConfig; s == nil || s.Enabled || s.IdentityUpdateBehavior != "no_action" {
+		t.Errorf("scim_config %+v, want SCIM off", s)
 	}
 
 	// Rename, keeping the secret by leaving it out.

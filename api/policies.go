@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -48,7 +49,7 @@ func (s *Server) createPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeWithETag(w, p.Revision, p)
+	writeWithETag(w, p.Revision, policyWire(p))
 	return nil
 }
 
@@ -65,7 +66,11 @@ func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeList(w, policies, info)
+	out := make([]policyWire, len(policies))
+	for i, p := range policies {
+		out[i] = policyWire(p)
+	}
+	writeList(w, out, info)
 	return nil
 }
 
@@ -82,7 +87,7 @@ func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeWithETag(w, p.Revision, p)
+	writeWithETag(w, p.Revision, policyWire(p))
 	return nil
 }
 
@@ -107,7 +112,7 @@ func (s *Server) updatePolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeWithETag(w, p.Revision, p)
+	writeWithETag(w, p.Revision, policyWire(p))
 	return nil
 }
 
@@ -129,4 +134,17 @@ func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeResult(w, map[string]string{"id": id})
 	return nil
+}
+
+// policyWire is a policy as the API shows it. A policy without a session
+// duration of its own shows Cloudflare's default, "24h", as Cloudflare
+// does (its Terraform provider plans "24h" for one left unset); the edge
+// gives such a policy's logins the app's session duration.
+type policyWire access.Policy
+
+func (p policyWire) MarshalJSON() ([]byte, error) {
+	if p.SessionDuration == "" {
+		p.SessionDuration = access.DefaultSessionDuration
+	}
+	return json.Marshal(access.Policy(p))
 }

@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehousetest"
@@ -212,5 +214,99 @@ func TestEveryRuleTypeRoundTrips(t *testing.T) {
 	}
 	if !slices.Equal(types, access.RuleTypes) {
 		t.Errorf("types %q", types)
+	}
+}
+
+// TestInlinePoliciesAreTheAppsOwn covers Cloudflare's legacy inline form
+// of an app's policies (Terraform's provider still sends it): an inline
+// policy without an id is created as the app's own, one with an own id is
+// replaced, own policies a list with inline ones leaves out are deleted,
+// and the edge enforces what was written.
+func TestInlinePoliciesAreTheAppsOwn(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	origin := gatehousetest.StartOrigin(t)
+	var reusable access.Policy
+	a.MustCall(t, "POST", "access/policies", allowEveryone("reusable"), &reusable)
+	inline := func(id, name, email string, precedence int) map[string]any {
+		p := map[string]any{"name": name, "decision": "allow", "precedence": precedence,
+			"include": []any{map[string]any{"email": map[string]any{"email": email}}}}
+		if id != "" {
+			p["id"] = id
+		}
+		return p
+	}
+	body := appBody("inline", uniq(t, "inline.test"))
+	body["origin"] = origin.URL
+	body["policies"] = []any{inline("", "admins", "admin@example.com", 1)}
+	app := createApp(t, a, body)
+	if len(app.Policies) != 1 || app.Policies[0].Reusable || app.Policies[0].Name != "admins" || app.Policies[0].ID == "" {
+		t.Fatalf("created with %+v", app.Policies)
+	}
+	own := app.Policies[0].ID
+
+	edge := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store})
+	status := func(email string) int {
+		t.Helper()
+		edge.Sync(t, a.Store)
+		req := edge.Request(t, "GET", app.Domain, "/", nil)
+		req.AddCookie(&http.Cookie{Name: "CF_Authorization", Value: edge.MintSession(t, app.AUD, email, time.Hour)})
+		resp, _ := edge.Do(t, req)
+		return resp.StatusCode
+	}
+	if got := status("admin@example.com"); got != 200 {
+		t.Errorf("admin through the inline policy: %d", got)
+	}
+	if got := status("someone@example.com"); got != 403 {
+		t.Errorf("someone else: %d", got)
+	}
+
+	// Replaced in place by its id, beside a link.
+	body["policies"] = []any{inline(own, "admins", "ops@example.com", 1), map[string]any{"id": reusable.ID, "precedence": 5}}
+	var got access.App
+	a.MustCall(t, "PUT", "access/apps/"+app.ID, body, &got)
+	if len(got.Policies) != 2 || got.Policies[0].ID != own || got.Policies[0].Include[0].Email.Email != "ops@example.com" || got.Policies[1].ID != reusable.ID {
+		t.Fatalf("replaced: %+v", got.Policies)
+	}
+
+	// A list with inline policies is the whole set of own policies.
+	body["policies"] = []any{inline("", "ops", "ops@example.com", 1)}
+	a.MustCall(t, "PUT", "access/apps/"+app.ID, body, &got)
+	if len(got.Policies) != 1 || got.Policies[0].ID == own || got.Policies[0].Name != "ops" {
+		t.Fatalf("after the inline list: %+v", got.Policies)
+	}
+	if resp := a.Call(t, "GET", "access/apps/"+app.ID+"/policies/"+own, nil); resp.Status != 404 {
+		t.Errorf("the left-out own policy: %d", resp.Status)
+	}
+	if got := status("admin@example.com"); got != 403 {
+		t.Errorf("admin after the policy was replaced: %d", got)
+	}
+	if got := status("ops@example.com"); got != 200 {
+		t.Errorf("ops: %d", got)
+	}
+
+	// Refused: inline over a reusable policy, an unknown id, a bad rule.
+	for _, tc := range []struct {
+		name   string
+		policy map[string]any
+		field  string
+	}{
+		{"reusable id", inline(reusable.ID, "x", "a@example.com", 1), "policies[0].id"},
+		{"unknown id", inline("9b2a3f5e-1c1d-4c1e-8a44-6f0f5a2b7c11", "x", "a@example.com", 1), "policies[0].id"},
+		{"bad rule", inline("", "x", "not an email", 1), "policies[0].include[0].email.email"},
+		{"no name", map[string]any{"decision": "allow", "include": []any{map[string]any{"everyone": map[string]any{}}}}, "policies[0].name"},
+		{"approval", map[string]any{"name": "x", "decision": "allow", "approval_required": true,
+			"include": []any{map[string]any{"everyone": map[string]any{}}}}, "policies[0].approval_required"},
+	} {
+		body["policies"] = []any{tc.policy}
+		resp := a.Call(t, "PUT", "access/apps/"+app.ID, body)
+		if resp.Status != 400 || !slices.Contains(resp.Fields(), tc.field) {
+			t.Errorf("%s: %d %s, want 400 naming %s", tc.name, resp.Status, resp.Body, tc.field)
+		}
+	}
+	var after access.App
+	a.MustCall(t, "GET", "access/apps/"+app.ID, nil, &after)
+	if len(after.Policies) != 1 || after.Policies[0].Name != "ops" {
+		t.Errorf("a refused body changed the policies: %+v", after.Policies)
 	}
 }

@@ -629,6 +629,11 @@ func policySpecOf(p access.Policy) access.PolicySpec {
 func policyView(spec access.PolicySpec) map[string]any {
 	rules, _ := spec.Rules()
 	spec.Precedence = 0
+	if spec.SessionDuration == "" {
+		// The API shows a policy without a duration of its own with
+		// Cloudflare's default.
+		spec.SessionDuration = access.DefaultSessionDuration
+	}
 	v := struct {
 		access.PolicySpec
 		Include []access.Rule `json:"include"`

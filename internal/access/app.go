@@ -2,6 +2,7 @@ package access
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -27,14 +28,16 @@ var CORSMethods = []string{"GET", "POST", "HEAD", "PUT", "DELETE", "CONNECT", "O
 // CORSSettings is how the edge answers CORS preflights for an app
 // (Cloudflare's cors_headers).
 type CORSSettings struct {
-	AllowAllHeaders  bool     `json:"allow_all_headers"`
-	AllowAllMethods  bool     `json:"allow_all_methods"`
-	AllowAllOrigins  bool     `json:"allow_all_origins"`
-	AllowCredentials bool     `json:"allow_credentials"`
-	AllowedHeaders   []string `json:"allowed_headers" validate:"max=100,dive,header_name"`
-	AllowedMethods   []string `json:"allowed_methods" validate:"max=9,unique,dive,cors_method"`
-	AllowedOrigins   []string `json:"allowed_origins" validate:"max=100,unique,dive,cors_origin"`
-	MaxAge           float64  `json:"max_age" validate:"min=-1,max=86400"`
+	// Cloudflare leaves out what is false or empty, and so does Gatehouse
+	// (Terraform's provider compares them with the configuration).
+	AllowAllHeaders  bool     `json:"allow_all_headers,omitempty"`
+	AllowAllMethods  bool     `json:"allow_all_methods,omitempty"`
+	AllowAllOrigins  bool     `json:"allow_all_origins,omitempty"`
+	AllowCredentials bool     `json:"allow_credentials,omitempty"`
+	AllowedHeaders   []string `json:"allowed_headers,omitempty" validate:"max=100,dive,header_name"`
+	AllowedMethods   []string `json:"allowed_methods,omitempty" validate:"max=9,unique,dive,cors_method"`
+	AllowedOrigins   []string `json:"allowed_origins,omitempty" validate:"max=100,unique,dive,cors_origin"`
+	MaxAge           float64  `json:"max_age,omitempty" validate:"min=-1,max=86400"`
 }
 
 // Configured reports whether any setting is present. An all-zero object is
@@ -52,26 +55,46 @@ func (c *CORSSettings) Configured() bool {
 type Destination struct {
 	Type string `json:"type" validate:"required,eq=public"`
 	URI  string `json:"uri" validate:"required"`
+	// A private destination's fields (Cloudflare's type "private", for
+	// the WARP client): accepted only empty, since Gatehouse protects
+	// public hostnames only.
+	CIDR        string `json:"cidr,omitempty"`
+	Hostname    string `json:"hostname,omitempty"`
+	L4Protocol  string `json:"l4_protocol,omitempty"`
+	PortRange   string `json:"port_range,omitempty"`
+	VnetID      string `json:"vnet_id,omitempty"`
+	MCPServerID string `json:"mcp_server_id,omitempty"`
 }
 
 // AppSettings are an app's login, cookie, deny-page and presentation
 // settings. They are stored as one document beside the app.
 type AppSettings struct {
 	AllowedIdPs                 []string `json:"allowed_idps" validate:"max=50,unique,dive,required,max=64"`
-	AutoRedirectToIdentity      bool     `json:"auto_redirect_to_identity"`
+	AutoRedirectToIdentity      bool     `json:"auto_redirect_to_identity,omitempty"`
 	HTTPOnlyCookieAttribute     *bool    `json:"http_only_cookie_attribute"`
 	SameSiteCookieAttribute     string   `json:"same_site_cookie_attribute,omitempty" validate:"omitempty,oneof=strict lax none"`
-	PathCookieAttribute         bool     `json:"path_cookie_attribute"`
-	EnableBindingCookie         bool     `json:"enable_binding_cookie"`
-	ServiceAuth401Redirect      bool     `json:"service_auth_401_redirect"`
+	PathCookieAttribute         bool     `json:"path_cookie_attribute,omitempty"`
+	EnableBindingCookie         bool     `json:"enable_binding_cookie,omitempty"`
+	ServiceAuth401Redirect      bool     `json:"service_auth_401_redirect,omitempty"`
 	ReadServiceTokensFromHeader string   `json:"read_service_tokens_from_header,omitempty" validate:"omitempty,header_name"`
 	CustomDenyMessage           string   `json:"custom_deny_message,omitempty" validate:"max=1024"`
 	CustomDenyURL               string   `json:"custom_deny_url,omitempty" validate:"omitempty,redirect_url"`
 	CustomNonIdentityDenyURL    string   `json:"custom_non_identity_deny_url,omitempty" validate:"omitempty,redirect_url"`
 	AppLauncherVisible          *bool    `json:"app_launcher_visible"`
-	SkipInterstitial            bool     `json:"skip_interstitial"`
+	SkipInterstitial            bool     `json:"skip_interstitial,omitempty"`
 	LogoURL                     string   `json:"logo_url,omitempty" validate:"omitempty,http_url"`
 	Tags                        []string `json:"tags" validate:"max=50,unique,dive,required,max=64"`
+
+	// Cloudflare's fields that Gatehouse accepts only at their defaults
+	// (see Inventory): kept as sent, so that a body reads back as it was
+	// written. Raw JSON fields hold absent, null or a default object.
+	AllowIframe                          *bool           `json:"allow_iframe,omitempty"`
+	AllowAuthenticateViaWARP             *bool           `json:"allow_authenticate_via_warp,omitempty"`
+	UseClientlessIsolationAppLauncherURL *bool           `json:"use_clientless_isolation_app_launcher_url,omitempty"`
+	CustomPages                          []string        `json:"custom_pages,omitempty"`
+	MFAConfig                            json.RawMessage `json:"mfa_config,omitempty"`
+	OAuthConfiguration                   json.RawMessage `json:"oauth_configuration,omitempty"`
+	SCIMConfig                           json.RawMessage `json:"scim_config,omitempty"`
 }
 
 // AppSpec is what a caller sends to create or replace an application.
@@ -103,7 +126,7 @@ type App struct {
 	Origin                 string        `json:"origin"`
 	SessionDuration        string        `json:"session_duration"`
 	CORSHeaders            *CORSSettings `json:"cors_headers,omitempty"`
-	OptionsPreflightBypass bool          `json:"options_preflight_bypass"`
+	OptionsPreflightBypass bool          `json:"options_preflight_bypass,omitempty"`
 	// UpstreamServiceToken is the credential the edge presents to the
 	// origin, an app protected by Access itself (Gatehouse extension).
 	UpstreamServiceToken *UpstreamServiceToken `json:"upstream_service_token,omitempty"`
@@ -177,29 +200,93 @@ func (f *UpstreamServiceTokenField) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// PolicyLink attaches a policy to an app. On the wire it is either the
-// policy id as a string or {"id": ..., "precedence": n}.
+// PolicyLink attaches a policy to an app. On the wire it is the policy id
+// as a string, {"id": ..., "precedence": n}, or Cloudflare's legacy
+// inline form: a whole policy ({name, decision, include, ...,
+// precedence}), which is the app's own (app-scoped) policy, created when
+// it has no id and replaced when its id is one of the app's own.
 type PolicyLink struct {
-	ID         string `json:"id" validate:"required,uuid"`
+	ID         string `json:"id" validate:"required_without=Inline,omitempty,uuid"`
 	Precedence int    `json:"precedence" validate:"min=0,max=1000000"`
+	// Inline is the policy given inline, nil for a link.
+	Inline *PolicySpec `json:"-"`
+	// Rules are Inline's parsed rules (set by ParseInline).
+	Rules PolicyRules `json:"-"`
 }
 
-// UnmarshalJSON accepts both wire forms of a policy link.
+// inlineLink is every field an app's policies[] entry may carry: the
+// link's and a policy's.
+type inlineLink struct {
+	ID string `json:"id"`
+	PolicySpec
+}
+
+// UnmarshalJSON accepts every wire form of a policy link.
 func (l *PolicyLink) UnmarshalJSON(b []byte) error {
 	var id string
 	if err := json.Unmarshal(b, &id); err == nil {
 		*l = PolicyLink{ID: id}
 		return nil
 	}
-	type link PolicyLink
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
-	var v link
+	var v inlineLink
 	if err := dec.Decode(&v); err != nil {
-		return fmt.Errorf("a policy link is a policy id or {\"id\", \"precedence\"}: %w", err)
+		return fmt.Errorf("a policy link is a policy id, {\"id\", \"precedence\"} or a policy: %w", err)
 	}
-	*l = PolicyLink(v)
+	*l = PolicyLink{ID: v.ID, Precedence: v.Precedence}
+	var fields map[string]json.RawMessage
+	_ = json.Unmarshal(b, &fields)
+	for k := range fields {
+		if k != "id" && k != "precedence" {
+			spec := v.PolicySpec
+			l.Inline = &spec
+			break
+		}
+	}
 	return nil
+}
+
+// MarshalJSON writes a link as {"id", "precedence"}, and an inline policy
+// as the policy with them.
+func (l PolicyLink) MarshalJSON() ([]byte, error) {
+	if l.Inline == nil {
+		return json.Marshal(struct {
+			ID         string `json:"id"`
+			Precedence int    `json:"precedence"`
+		}{l.ID, l.Precedence})
+	}
+	v := inlineLink{ID: l.ID, PolicySpec: *l.Inline}
+	v.Precedence = l.Precedence
+	return json.Marshal(v)
+}
+
+// ParseInline parses the rules of every inline policy of an app body,
+// with the checks a policy body gets, naming fields as policies[i].field.
+func ParseInline(links []PolicyLink) error {
+	var errs []FieldError
+	for i := range links {
+		l := &links[i]
+		if l.Inline == nil {
+			continue
+		}
+		l.Inline.Precedence = l.Precedence
+		rules, err := l.Inline.Rules()
+		if err == nil {
+			err = CheckSupported(l.Inline)
+		}
+		var e *Error
+		if errors.As(err, &e) && e.Kind == EInvalid {
+			for _, f := range e.Fields {
+				errs = append(errs, FieldError{Field: fmt.Sprintf("policies[%d].%s", i, f.Field), Message: f.Message})
+			}
+			continue
+		} else if err != nil {
+			return err
+		}
+		l.Rules = rules
+	}
+	return InvalidFields(errs)
 }
 
 // ValidApp is an application body that passed Normalize: its domains are
@@ -382,6 +469,9 @@ func (s *AppSpec) Normalize() (ValidApp, error) {
 	}
 	seenPolicy := map[string]bool{}
 	for i, l := range s.Policies {
+		if l.ID == "" {
+			continue
+		}
 		if seenPolicy[l.ID] {
 			fail(fmt.Sprintf("policies[%d].id", i), "policy %s is linked twice", l.ID)
 		}

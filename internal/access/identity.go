@@ -1,6 +1,7 @@
 package access
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,12 +23,15 @@ var DefaultOIDCScopes = []string{"openid", "email", "profile"}
 // IdentityProvider is one login method of an account: a generic OpenID
 // Connect provider, or one-time PINs sent by email.
 type IdentityProvider struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Type      string    `json:"type"`
-	Config    IdPConfig `json:"config"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID     string    `json:"id"`
+	Name   string    `json:"name"`
+	Type   string    `json:"type"`
+	Config IdPConfig `json:"config"`
+	// SCIMConfig is always SCIM off (DefaultSCIMConfig): Gatehouse
+	// takes no provisioning from identity providers.
+	SCIMConfig *SCIMConfig `json:"scim_config,omitempty"`
+	CreatedAt  time.Time   `json:"created_at"`
+	UpdatedAt  time.Time   `json:"updated_at"`
 
 	AccountID string `json:"-"`
 	Revision  int64  `json:"-"`
@@ -61,6 +65,24 @@ type IdentityProviderSpec struct {
 	Name   string        `json:"name" validate:"required,max=350"`
 	Type   string        `json:"type" validate:"required,oneof=oidc onetimepin"`
 	Config IdPConfigSpec `json:"config"`
+	// SCIMConfig is accepted only with SCIM off (Inventory): Cloudflare's
+	// Terraform provider sends its defaults on every change.
+	SCIMConfig json.RawMessage `json:"scim_config,omitempty"`
+}
+
+// SCIMConfig is an identity provider's SCIM provisioning settings, in
+// Cloudflare's shape.
+type SCIMConfig struct {
+	Enabled                bool   `json:"enabled"`
+	IdentityUpdateBehavior string `json:"identity_update_behavior"`
+	SeatDeprovision        bool   `json:"seat_deprovision"`
+	UserDeprovision        bool   `json:"user_deprovision"`
+}
+
+// DefaultSCIMConfig is what every provider shows: SCIM off, and what
+// Cloudflare shows for a provider without SCIM.
+func DefaultSCIMConfig() *SCIMConfig {
+	return &SCIMConfig{IdentityUpdateBehavior: "no_action"}
 }
 
 // IdPConfigSpec is a provider's configuration as a caller sends it. For
@@ -117,16 +139,11 @@ func (s *IdentityProviderSpec) Normalize(secretRequired bool) error {
 				}
 			}
 		}
-		if len(c.Scopes) == 0 {
-			c.Scopes = slices.Clone(DefaultOIDCScopes)
-		} else if !slices.Contains(c.Scopes, "openid") {
+		// Defaults (DefaultOIDCScopes, DefaultEmailClaimName, PKCE on) are
+		// applied where the provider is used, not stored: a provider
+		// reads back as it was written, as in Cloudflare.
+		if len(c.Scopes) > 0 && !slices.Contains(c.Scopes, "openid") {
 			fail("scopes", "must include openid")
-		}
-		if c.EmailClaimName == "" {
-			c.EmailClaimName = DefaultEmailClaimName
-		}
-		if c.PKCEEnabled == nil {
-			c.PKCEEnabled = ptr(true)
 		}
 	case IdPTypeOneTimePIN:
 		for field, set := range map[string]bool{

@@ -250,6 +250,11 @@ type PolicyExtras struct {
 	IsolationRequired            bool            `json:"isolation_required"`
 	PurposeJustificationRequired bool            `json:"purpose_justification_required"`
 	PurposeJustificationPrompt   string          `json:"purpose_justification_prompt,omitempty" validate:"max=1024"`
+	// Cloudflare's settings for infrastructure (SSH/RDP) targets and
+	// per-policy second factors: accepted only at their defaults
+	// (Inventory), kept as sent.
+	ConnectionRules json.RawMessage `json:"connection_rules,omitempty"`
+	MFAConfig       json.RawMessage `json:"mfa_config,omitempty"`
 }
 
 // PolicySpec is what a caller sends to create or replace a policy.

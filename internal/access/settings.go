@@ -2,6 +2,7 @@ package access
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 )
 
@@ -61,6 +62,64 @@ func rawSet(raw []byte) bool {
 	return len(v) > 0 && string(v) != "null" && !bytes.Equal(bytes.Join(bytes.Fields(v), nil), []byte("[]"))
 }
 
+// rawDefault reports whether a raw JSON value is a default: absent, null,
+// false, zero, an empty string, array or object, or an object or array of
+// nothing but defaults. Cloudflare's clients send settings objects filled
+// with their defaults ({"enabled": false}); those ask for nothing.
+func rawDefault(raw json.RawMessage) bool {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return true
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return false
+	}
+	return isDefault(v)
+}
+
+// defaultWords are string values Cloudflare's schemas use as an explicit
+// "nothing" (scim_config.identity_update_behavior's default).
+var defaultWords = map[string]bool{"": true, "no_action": true}
+
+func isDefault(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !v
+	case float64:
+		return v == 0
+	case string:
+		return defaultWords[v]
+	case []any:
+		for _, e := range v {
+			if !isDefault(e) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		for _, e := range v {
+			if !isDefault(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
+
+func anyDestination(s *AppSpec, field func(Destination) string) bool {
+	for _, d := range s.Destinations {
+		if field(d) != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // Inventory classifies every field of every body the API stores, in one
 // place. TestInventoryCoversEveryField fails when a body gains a field
 // that is not listed here, and README's "Enforced and refused settings"
@@ -98,6 +157,32 @@ var Inventory = []Resource{
 		enforced("custom_non_identity_deny_url", "edge TestEnforcedAppSettingsAtTheEdge/custom_non_identity_deny_url"),
 		metadata("app_launcher_visible", "Gatehouse has no App Launcher: showing or hiding an app in one grants nothing"),
 		unsupported("skip_interstitial", "Gatehouse has no cloudflared interstitial to skip", func(s *AppSpec) bool { return s.SkipInterstitial }),
+		unsupported("allow_iframe", "Gatehouse's sign-in and block pages refuse to be framed (frame-ancestors 'none')",
+			func(s *AppSpec) bool { return isTrue(s.AllowIframe) }),
+		unsupported("allow_authenticate_via_warp", "Gatehouse has no WARP client sessions to accept",
+			func(s *AppSpec) bool { return isTrue(s.AllowAuthenticateViaWARP) }),
+		unsupported("use_clientless_isolation_app_launcher_url", "Gatehouse has no browser isolation",
+			func(s *AppSpec) bool { return isTrue(s.UseClientlessIsolationAppLauncherURL) }),
+		unsupported("custom_pages", "Gatehouse has no custom page resources to name",
+			func(s *AppSpec) bool { return len(s.CustomPages) > 0 }),
+		unsupported("mfa_config", "Gatehouse asks for no second factor of its own: the identity provider's login is the login",
+			func(s *AppSpec) bool { return !rawDefault(s.MFAConfig) }),
+		unsupported("oauth_configuration", "Gatehouse is not an OAuth authorization server for MCP clients",
+			func(s *AppSpec) bool { return !rawDefault(s.OAuthConfiguration) }),
+		unsupported("scim_config", "Gatehouse provisions no users into apps over SCIM",
+			func(s *AppSpec) bool { return !rawDefault(s.SCIMConfig) }),
+		unsupported("destinations.cidr", "private (WARP) destinations are not supported: Gatehouse protects public hostnames",
+			func(s *AppSpec) bool { return anyDestination(s, func(d Destination) string { return d.CIDR }) }),
+		unsupported("destinations.hostname", "private (WARP) destinations are not supported: Gatehouse protects public hostnames",
+			func(s *AppSpec) bool { return anyDestination(s, func(d Destination) string { return d.Hostname }) }),
+		unsupported("destinations.l4_protocol", "private (WARP) destinations are not supported: Gatehouse protects public hostnames",
+			func(s *AppSpec) bool { return anyDestination(s, func(d Destination) string { return d.L4Protocol }) }),
+		unsupported("destinations.port_range", "private (WARP) destinations are not supported: Gatehouse protects public hostnames",
+			func(s *AppSpec) bool { return anyDestination(s, func(d Destination) string { return d.PortRange }) }),
+		unsupported("destinations.vnet_id", "private (WARP) destinations are not supported: Gatehouse protects public hostnames",
+			func(s *AppSpec) bool { return anyDestination(s, func(d Destination) string { return d.VnetID }) }),
+		unsupported("destinations.mcp_server_id", "MCP server destinations are not supported: Gatehouse protects public hostnames",
+			func(s *AppSpec) bool { return anyDestination(s, func(d Destination) string { return d.MCPServerID }) }),
 		metadata("logo_url", "an App Launcher logo: never fetched or shown by the edge"),
 		metadata("tags", "labels for listings; never matched"),
 		enforced("policies", "edge TestPolicyOrderAtTheEdge (links and precedence)"),
@@ -117,6 +202,10 @@ var Inventory = []Resource{
 			func(s *PolicySpec) bool { return s.IsolationRequired }),
 		enforced("purpose_justification_required", "authdomain TestPurposeJustification"),
 		enforced("purpose_justification_prompt", "authdomain TestPurposeJustification (shown on the reason page)"),
+		unsupported("connection_rules", "Gatehouse protects HTTP apps, not SSH or RDP infrastructure targets",
+			func(s *PolicySpec) bool { return !rawDefault(s.ConnectionRules) }),
+		unsupported("mfa_config", "Gatehouse asks for no second factor of its own: the identity provider's login is the login",
+			func(s *PolicySpec) bool { return !rawDefault(s.MFAConfig) }),
 	}},
 	{Name: "service token (create)", Body: reflect.TypeFor[ServiceTokenSpec](), Settings: []Setting{
 		metadata("name", "a label: shown in listings and the access log"),
@@ -148,6 +237,8 @@ var Inventory = []Resource{
 			func(s *IdentityProviderSpec) bool { return len(s.Config.Claims) > 0 }),
 		enforced("config.email_claim_name", "authdomain TestIdentityProviderSettingsAtTheEdge/config.email_claim_name"),
 		enforced("config.pkce_enabled", "authdomain TestIdentityProviderSettingsAtTheEdge/config.pkce_enabled"),
+		unsupported("scim_config", "Gatehouse takes no SCIM provisioning from identity providers: only SCIM off is accepted",
+			func(s *IdentityProviderSpec) bool { return !rawDefault(s.SCIMConfig) }),
 	}},
 }
 

@@ -63,6 +63,10 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 	for i := range app.Policies {
 		app.Policies[i].ApprovalGroups = []byte(`[{"email_addresses":["a@example.test"]}]`)
 	}
+	// A link's inline policy is a request body's, never an edge's.
+	for i := range app.PolicyLinks {
+		app.PolicyLinks[i].Inline, app.PolicyLinks[i].Rules = nil, access.PolicyRules{}
+	}
 	pol := filled[access.Policy]()
 	pol.ApprovalGroups = []byte(`[]`)
 	delta := filled[access.Delta]()

@@ -89,6 +89,12 @@ func encodeApp(e *enc, a *access.App) {
 	for _, d := range a.Destinations {
 		e.str(d.Type)
 		e.str(d.URI)
+		e.str(d.CIDR)
+		e.str(d.Hostname)
+		e.str(d.L4Protocol)
+		e.str(d.PortRange)
+		e.str(d.VnetID)
+		e.str(d.MCPServerID)
 	}
 	e.str(a.Origin)
 	e.str(a.SessionDuration)
@@ -129,6 +135,13 @@ func encodeApp(e *enc, a *access.App) {
 	e.boolean(s.SkipInterstitial)
 	e.str(s.LogoURL)
 	e.strList(s.Tags)
+	e.boolPtr(s.AllowIframe)
+	e.boolPtr(s.AllowAuthenticateViaWARP)
+	e.boolPtr(s.UseClientlessIsolationAppLauncherURL)
+	e.strList(s.CustomPages)
+	e.nilBytes(s.MFAConfig)
+	e.nilBytes(s.OAuthConfiguration)
+	e.nilBytes(s.SCIMConfig)
 	e.size(len(a.Policies), a.Policies == nil)
 	for i := range a.Policies {
 		encodePolicy(e, &a.Policies[i])
@@ -156,7 +169,8 @@ func decodeApp(d *dec, a *access.App) {
 	if n, isNil := d.size(2); !isNil {
 		a.Destinations = make([]access.Destination, n)
 		for i := range a.Destinations {
-			a.Destinations[i] = access.Destination{Type: d.str(), URI: d.str()}
+			a.Destinations[i] = access.Destination{Type: d.str(), URI: d.str(), CIDR: d.str(), Hostname: d.str(),
+				L4Protocol: d.str(), PortRange: d.str(), VnetID: d.str(), MCPServerID: d.str()}
 		}
 	}
 	a.Origin = d.str()
@@ -193,6 +207,13 @@ func decodeApp(d *dec, a *access.App) {
 	s.SkipInterstitial = d.boolean()
 	s.LogoURL = d.str()
 	s.Tags = d.strList()
+	s.AllowIframe = d.boolPtr()
+	s.AllowAuthenticateViaWARP = d.boolPtr()
+	s.UseClientlessIsolationAppLauncherURL = d.boolPtr()
+	s.CustomPages = d.strList()
+	s.MFAConfig = d.nilBytes()
+	s.OAuthConfiguration = d.nilBytes()
+	s.SCIMConfig = d.nilBytes()
 	if n, isNil := d.size(8); !isNil {
 		a.Policies = make([]access.Policy, n)
 		for i := range a.Policies {
@@ -318,6 +339,8 @@ func encodePolicy(e *enc, p *access.Policy) {
 	e.boolean(x.IsolationRequired)
 	e.boolean(x.PurposeJustificationRequired)
 	e.str(x.PurposeJustificationPrompt)
+	e.nilBytes(x.ConnectionRules)
+	e.nilBytes(x.MFAConfig)
 	e.when(p.CreatedAt)
 	e.when(p.UpdatedAt)
 	e.str(p.AppID)
@@ -341,6 +364,8 @@ func decodePolicy(d *dec, p *access.Policy) {
 	x.IsolationRequired = d.boolean()
 	x.PurposeJustificationRequired = d.boolean()
 	x.PurposeJustificationPrompt = d.str()
+	x.ConnectionRules = d.nilBytes()
+	x.MFAConfig = d.nilBytes()
 	p.CreatedAt = d.when()
 	p.UpdatedAt = d.when()
 	p.AppID = d.str()

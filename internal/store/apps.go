@@ -113,7 +113,8 @@ func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID str
 		if err := insertDomains(ctx, tx, id, domains); err != nil {
 			return err
 		}
-		if err := setAppPolicies(ctx, tx, accountID, id, spec.Policies); err != nil {
+		policies, err := setAppPolicies(ctx, tx, accountID, id, spec.Policies, now)
+		if err != nil {
 			return err
 		}
 		if app, err = getApp(ctx, tx, accountID, id); err != nil {
@@ -122,7 +123,7 @@ func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID str
 		if err := count(ctx, tx, accountID, countApp, 1, now); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "app", resourceID: id, after: app}, appObject(id))
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "create", resourceType: "app", resourceID: id, after: app}, append(policies, appObject(id))...)
 	})
 	return app, wrap("create app", err)
 }
@@ -182,15 +183,16 @@ func (s *Store) UpdateApp(ctx context.Context, actor access.Actor, accountID, id
 		if err := insertDomains(ctx, tx, id, domains); err != nil {
 			return err
 		}
+		var policies []object
 		if spec.Policies != nil {
-			if err := setAppPolicies(ctx, tx, accountID, id, spec.Policies); err != nil {
+			if policies, err = setAppPolicies(ctx, tx, accountID, id, spec.Policies, now); err != nil {
 				return err
 			}
 		}
 		if app, err = getApp(ctx, tx, accountID, id); err != nil {
 			return err
 		}
-		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "app", resourceID: id, before: before, after: app}, appObject(id))
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "update", resourceType: "app", resourceID: id, before: before, after: app}, append(policies, appObject(id))...)
 	})
 	return app, wrap("update app", err)
 }
@@ -411,18 +413,27 @@ func insertDomains(ctx context.Context, tx pgx.Tx, appID string, domains []strin
 	return nil
 }
 
-// setAppPolicies replaces an app's policy links. Every policy must belong
-// to the account and be reusable or scoped to this app, and every policy
-// scoped to this app must stay linked (delete it to remove it).
-func setAppPolicies(ctx context.Context, tx pgx.Tx, accountID, appID string, links []access.PolicyLink) error {
-	ids := make([]string, len(links))
-	for i, l := range links {
-		ids[i] = l.ID
+// setAppPolicies replaces an app's policy links. Every linked policy must
+// belong to the account and be reusable or scoped to this app. Inline
+// policies (Cloudflare's legacy form) are the app's own: one without an id
+// is created, one with the id of an own policy replaces it. A body with
+// inline policies lists all of the app's own policies, so own policies it
+// leaves out are deleted; a body of links only must keep every own policy
+// linked (delete it through its own route to remove it). It returns the
+// policies it created, replaced or deleted, for the change feed.
+func setAppPolicies(ctx context.Context, tx pgx.Tx, accountID, appID string, links []access.PolicyLink, now time.Time) ([]object, error) {
+	ids := make([]string, 0, len(links))
+	inline := false
+	for _, l := range links {
+		if l.ID != "" {
+			ids = append(ids, l.ID)
+		}
+		inline = inline || l.Inline != nil
 	}
 	owner := map[string]*string{}
 	rows, err := tx.Query(ctx, `SELECT id, app_id FROM policies WHERE account_id = $1 AND (id = ANY($2) OR app_id = $3)`, accountID, ids, appID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var id string
 	var app *string
@@ -435,7 +446,7 @@ func setAppPolicies(ctx context.Context, tx pgx.Tx, accountID, appID string, lin
 		}
 		return nil
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	var errs []access.FieldError
 	linked := map[string]bool{}
@@ -445,10 +456,16 @@ func setAppPolicies(ctx context.Context, tx pgx.Tx, accountID, appID string, lin
 		linked[l.ID] = true
 		a, ok := owner[l.ID]
 		switch {
+		case l.ID == "" && l.Inline != nil:
+			// a new own policy
+		case !ok && l.Inline != nil:
+			errs = append(errs, access.FieldError{Field: fmt.Sprintf("policies[%d].id", i), Message: "no policy with this id belongs to the application; leave id out to create an inline policy"})
 		case !ok:
 			errs = append(errs, access.FieldError{Field: fmt.Sprintf("policies[%d].id", i), Message: "no policy with this id exists in the account"})
 		case a != nil && *a != appID:
 			errs = append(errs, access.FieldError{Field: fmt.Sprintf("policies[%d].id", i), Message: "the policy belongs to another application; link a reusable policy instead"})
+		case a == nil && l.Inline != nil:
+			errs = append(errs, access.FieldError{Field: fmt.Sprintf("policies[%d].id", i), Message: "the policy is reusable: link it by id and precedence only, and change it through /access/policies"})
 		}
 		precedences[i] = l.Precedence
 		if precedences[i] == 0 {
@@ -459,22 +476,52 @@ func setAppPolicies(ctx context.Context, tx pgx.Tx, accountID, appID string, lin
 		}
 		used[precedences[i]] = true
 	}
+	var dropped []string
 	for pid, a := range owner {
 		if a != nil && *a == appID && !linked[pid] {
+			if inline {
+				dropped = append(dropped, pid)
+				continue
+			}
 			errs = append(errs, access.FieldError{Field: "policies", Message: fmt.Sprintf("must list the application's own policy %s; delete it through /apps/{app_id}/policies/%s to remove it", pid, pid)})
 		}
 	}
 	if err := access.InvalidFields(errs); err != nil {
-		return err
+		return nil, err
+	}
+	var changed []object
+	for i := range links {
+		l := &links[i]
+		if l.Inline == nil {
+			continue
+		}
+		if l.ID == "" {
+			l.ID = uuid.NewString()
+			err = insertPolicy(ctx, tx, accountID, &appID, l.ID, *l.Inline, l.Rules, now)
+		} else {
+			err = replacePolicy(ctx, tx, accountID, l.ID, *l.Inline, l.Rules, now)
+		}
+		if err != nil {
+			return nil, err
+		}
+		changed = append(changed, policyObject(l.ID))
+	}
+	if len(dropped) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM policies WHERE account_id = $1 AND app_id = $2 AND id = ANY($3)`, accountID, appID, dropped); err != nil {
+			return nil, err
+		}
+		for _, pid := range dropped {
+			changed = append(changed, policyObject(pid))
+		}
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM app_policies WHERE app_id = $1`, appID); err != nil {
-		return err
+		return nil, err
 	}
 	for i, l := range links {
 		if _, err := tx.Exec(ctx, `INSERT INTO app_policies (account_id, app_id, policy_id, precedence) VALUES ($1, $2, $3, $4)`,
 			accountID, appID, l.ID, precedences[i]); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return changed, nil
 }

@@ -28,6 +28,9 @@ func scanIdP(row pgx.Row, extra ...any) (access.IdentityProvider, error) {
 		return access.IdentityProvider{}, err
 	}
 	p.Config.ClientSecret = ""
+	if p.Type == access.IdPTypeOIDC {
+		p.SCIMConfig = access.DefaultSCIMConfig()
+	}
 	return p, nil
 }
 

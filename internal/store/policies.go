@@ -109,16 +109,8 @@ func (s *Store) CreatePolicy(ctx context.Context, actor access.Actor, sc PolicyS
 			appID = &sc.AppID
 		}
 		id := uuid.NewString()
-		_, err := tx.Exec(ctx, `
-			INSERT INTO policies (id, account_id, app_id, name, decision, include, require, exclude,
-			                      session_duration, extras, revision, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)`,
-			id, sc.AccountID, appID, spec.Name, spec.Decision, rules.Include, rules.Require, rules.Exclude,
-			spec.SessionDuration, spec.PolicyExtras, now)
+		err := insertPolicy(ctx, tx, sc.AccountID, appID, id, spec, rules, now)
 		if err != nil {
-			return err
-		}
-		if err := setPolicyTokens(ctx, tx, sc.AccountID, id, rules); err != nil {
 			return err
 		}
 		if !sc.reusable() {
@@ -152,16 +144,7 @@ func (s *Store) UpdatePolicy(ctx context.Context, actor access.Actor, sc PolicyS
 		if !sc.reusable() && before.Reusable {
 			return access.Errorf(access.EInvalid, "policy %s is reusable: update it through /access/policies/%s", id, id)
 		}
-		_, err = tx.Exec(ctx, `
-			UPDATE policies SET name = $3, decision = $4, include = $5, require = $6, exclude = $7,
-			       session_duration = $8, extras = $9, revision = revision + 1, updated_at = $10
-			WHERE account_id = $1 AND id = $2`,
-			sc.AccountID, id, spec.Name, spec.Decision, rules.Include, rules.Require, rules.Exclude,
-			spec.SessionDuration, spec.PolicyExtras, now)
-		if err != nil {
-			return err
-		}
-		if err := setPolicyTokens(ctx, tx, sc.AccountID, id, rules); err != nil {
+		if err := replacePolicy(ctx, tx, sc.AccountID, id, spec, rules, now); err != nil {
 			return err
 		}
 		if !sc.reusable() && spec.Precedence != 0 && spec.Precedence != before.Precedence {
@@ -182,6 +165,35 @@ func (s *Store) UpdatePolicy(ctx context.Context, actor access.Actor, sc PolicyS
 		return record(ctx, tx, now, actor, change{accountID: sc.AccountID, action: "update", resourceType: "policy", resourceID: id, before: before, after: p}, changed...)
 	})
 	return p, wrap("update policy", err)
+}
+
+// insertPolicy writes a new policy row (app-scoped when appID is set)
+// and its service-token uses.
+func insertPolicy(ctx context.Context, tx pgx.Tx, accountID string, appID *string, id string, spec access.PolicySpec, rules access.PolicyRules, now time.Time) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO policies (id, account_id, app_id, name, decision, include, require, exclude,
+		                      session_duration, extras, revision, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)`,
+		id, accountID, appID, spec.Name, spec.Decision, rules.Include, rules.Require, rules.Exclude,
+		spec.SessionDuration, spec.PolicyExtras, now)
+	if err != nil {
+		return err
+	}
+	return setPolicyTokens(ctx, tx, accountID, id, rules)
+}
+
+// replacePolicy rewrites a policy row and its service-token uses.
+func replacePolicy(ctx context.Context, tx pgx.Tx, accountID, id string, spec access.PolicySpec, rules access.PolicyRules, now time.Time) error {
+	_, err := tx.Exec(ctx, `
+		UPDATE policies SET name = $3, decision = $4, include = $5, require = $6, exclude = $7,
+		       session_duration = $8, extras = $9, revision = revision + 1, updated_at = $10
+		WHERE account_id = $1 AND id = $2`,
+		accountID, id, spec.Name, spec.Decision, rules.Include, rules.Require, rules.Exclude,
+		spec.SessionDuration, spec.PolicyExtras, now)
+	if err != nil {
+		return err
+	}
+	return setPolicyTokens(ctx, tx, accountID, id, rules)
 }
 
 // DeletePolicy deletes a policy. A reusable policy still linked to an app
