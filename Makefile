@@ -52,6 +52,20 @@ SCALE_FLAGS ?=
 bench-scale:
 	$(GO) run ./cmd/withpg -- $(GO) run ./cmd/edgebench -scale $(SCALE_FLAGS)
 
+# Cloudflare's Terraform provider driving a real gatehouse serve
+# (e2e/terraform). It needs Terraform and the provider built from source:
+# scripts/build-terraform.sh builds both into .tools/terraform (about 40
+# minutes, once); GATEHOUSE_TERRAFORM and GATEHOUSE_TF_PROVIDER_DIR point
+# elsewhere. make test never runs it.
+GATEHOUSE_TERRAFORM ?= $(CURDIR)/.tools/terraform/terraform
+GATEHOUSE_TF_PROVIDER_DIR ?= $(CURDIR)/.tools/terraform/plugins
+.PHONY: test-terraform
+test-terraform:
+	@test -x "$(GATEHOUSE_TERRAFORM)" -a -x "$(GATEHOUSE_TF_PROVIDER_DIR)/terraform-provider-cloudflare" || \
+		{ echo 'make: build Terraform and the provider first: scripts/build-terraform.sh' >&2; exit 1; }
+	GATEHOUSE_TERRAFORM=$(GATEHOUSE_TERRAFORM) GATEHOUSE_TF_PROVIDER_DIR=$(GATEHOUSE_TF_PROVIDER_DIR) \
+		$(GO) run ./cmd/withpg -- $(GO) test -count=1 -v -run TestTerraform ./e2e/terraform/
+
 vet:
 	$(GO) vet ./...
 

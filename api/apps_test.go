@@ -446,3 +446,34 @@ func TestConcurrentUpdatesWithIfMatchLoseNothing(t *testing.T) {
 		t.Errorf("final state %q at %s", got.Name, resp.Header.Get("ETag"))
 	}
 }
+
+// TestOriginLeftOutOfAReplacementIsKept: origin is a Gatehouse extension
+// that Cloudflare's clients (Terraform's provider, the SDKs) never send, so
+// their replacement of an app keeps it; an empty origin clears it.
+func TestOriginLeftOutOfAReplacementIsKept(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	body := appBody("kept", uniq(t, "kept.test"))
+	app := createApp(t, a, body)
+	delete(body, "origin")
+	body["name"] = "renamed"
+	var got access.App
+	a.MustCall(t, "PUT", "access/apps/"+app.ID, body, &got)
+	if got.Origin != "http://127.0.0.1:9000" || got.Name != "renamed" {
+		t.Errorf("after a replacement without origin: origin %q name %q", got.Origin, got.Name)
+	}
+	body["origin"] = ""
+	a.MustCall(t, "PUT", "access/apps/"+app.ID, body, &got)
+	if got.Origin != "" {
+		t.Errorf("an empty origin kept %q", got.Origin)
+	}
+	// An upstream credential needs an origin, stored or sent.
+	body["upstream_service_token"] = map[string]any{"client_id": "id.access", "client_secret": "s"}
+	if resp := a.Call(t, "PUT", "access/apps/"+app.ID, body); resp.Status != 400 || !slices.Contains(resp.Fields(), "upstream_service_token") {
+		t.Errorf("upstream without any origin: %d %s", resp.Status, resp.Body)
+	}
+	delete(body, "origin")
+	if resp := a.Call(t, "PUT", "access/apps/"+app.ID, body); resp.Status != 400 || !slices.Contains(resp.Fields(), "upstream_service_token") {
+		t.Errorf("upstream with the origin left out and none stored: %d %s", resp.Status, resp.Body)
+	}
+}

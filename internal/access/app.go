@@ -1,6 +1,7 @@
 package access
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,6 +106,10 @@ type AppSpec struct {
 	SelfHostedDomains      []string      `json:"self_hosted_domains" validate:"max=50"`
 	Destinations           []Destination `json:"destinations" validate:"max=50,dive"`
 	Origin                 string        `json:"origin" validate:"omitempty,origin_url"`
+	// OriginSet says whether the body had origin at all. A replacement
+	// without it keeps the stored origin: origin is a Gatehouse
+	// extension, which Cloudflare's clients (Terraform) never send.
+	OriginSet bool `json:"-"`
 	SessionDuration        string        `json:"session_duration" validate:"omitempty,session_duration"`
 	CORSHeaders            *CORSSettings `json:"cors_headers"`
 	OptionsPreflightBypass bool          `json:"options_preflight_bypass"`
@@ -112,6 +117,23 @@ type AppSpec struct {
 	UpstreamServiceToken UpstreamServiceTokenField `json:"upstream_service_token,omitzero"`
 	AppSettings
 	Policies []PolicyLink `json:"policies" validate:"max=100,dive"`
+}
+
+// UnmarshalJSON decodes an app body strictly (unknown fields refused) and
+// records whether it had origin.
+func (s *AppSpec) UnmarshalJSON(b []byte) error {
+	type plain AppSpec
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode((*plain)(s)); err != nil {
+		return err
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(b, &members); err != nil {
+		return err
+	}
+	_, s.OriginSet = members["origin"]
+	return nil
 }
 
 // App is a stored application.
@@ -447,7 +469,7 @@ func (s *AppSpec) Normalize() (ValidApp, error) {
 		if !printableASCII(t.ClientSecret) {
 			fail("upstream_service_token.client_secret", "must be printable ASCII (it is sent in a request header)")
 		}
-		if s.Origin == "" {
+		if s.Origin == "" && s.OriginSet {
 			fail("upstream_service_token", "needs an origin: the credential is presented to the origin")
 		}
 	}

@@ -89,6 +89,9 @@ func (s *Store) CreateApp(ctx context.Context, actor access.Actor, accountID str
 	if upstream != nil && upstream.ClientSecret == "" {
 		return app, access.Invalid("upstream_service_token.client_secret", "is required")
 	}
+	if upstream != nil && spec.Origin == "" {
+		return app, access.Invalid("upstream_service_token", "needs an origin: the credential is presented to the origin")
+	}
 	upstreamSecret, err := s.sealUpstreamSecret(id, upstream)
 	if err != nil {
 		return app, fmt.Errorf("store: create app %q: %w", spec.Name, err)
@@ -158,8 +161,15 @@ func (s *Store) UpdateApp(ctx context.Context, actor access.Actor, accountID, id
 		if keepUpstreamSecret && !keepUpstream && before.UpstreamServiceToken == nil {
 			return access.Invalid("upstream_service_token.client_secret", "is required (no upstream service token is stored for this application)")
 		}
-		if keepUpstream && before.UpstreamServiceToken != nil && spec.Origin == "" {
+		origin := spec.Origin
+		if !spec.OriginSet {
+			origin = before.Origin // left out: kept
+		}
+		if keepUpstream && before.UpstreamServiceToken != nil && origin == "" {
 			return access.Invalid("origin", "is required while the application has an upstream_service_token (send \"upstream_service_token\": null to remove it)")
+		}
+		if upstream != nil && origin == "" {
+			return access.Invalid("upstream_service_token", "needs an origin: the credential is presented to the origin")
 		}
 		_, err = tx.Exec(ctx, `
 			UPDATE apps SET name = $3, domain = $4, origin = $5, session_duration = $6, cors_headers = $7,
@@ -168,7 +178,7 @@ func (s *Store) UpdateApp(ctx context.Context, actor access.Actor, accountID, id
 			       upstream_client_secret = CASE WHEN $12 THEN upstream_client_secret ELSE $13 END,
 			       revision = revision + 1, updated_at = $14
 			WHERE account_id = $1 AND id = $2`,
-			accountID, id, spec.Name, spec.Domain, spec.Origin, spec.SessionDuration, spec.CORSHeaders,
+			accountID, id, spec.Name, spec.Domain, origin, spec.SessionDuration, spec.CORSHeaders,
 			spec.OptionsPreflightBypass, spec.AppSettings,
 			keepUpstream, upstreamClientID(upstream), keepUpstreamSecret, upstreamSecret, now)
 		if err != nil {
