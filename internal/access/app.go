@@ -72,6 +72,10 @@ type AppSettings struct {
 	SkipInterstitial            bool     `json:"skip_interstitial"`
 	LogoURL                     string   `json:"logo_url,omitempty" validate:"omitempty,http_url"`
 	Tags                        []string `json:"tags" validate:"max=50,unique,dive,required,max=64"`
+	// PreserveHostHeader and HTTPHostHeader choose the Host the origin
+	// is sent (Gatehouse extensions; see HostHeaderErrors).
+	PreserveHostHeader bool   `json:"preserve_host_header,omitempty"`
+	HTTPHostHeader     string `json:"http_host_header,omitempty"`
 }
 
 // AppSpec is what a caller sends to create or replace an application.
@@ -377,6 +381,7 @@ func (s *AppSpec) Normalize() (ValidApp, error) {
 	if s.Tags == nil {
 		s.Tags = []string{}
 	}
+	errs = append(errs, s.HostHeaderErrors()...)
 	if s.AutoRedirectToIdentity && len(s.AllowedIdPs) != 1 {
 		fail("auto_redirect_to_identity", "needs exactly one entry in allowed_idps")
 	}

@@ -58,7 +58,7 @@ func isIdentityHeader(name, tokenField string) bool {
 // read_service_tokens_from_header, or empty.
 func stripClientIdentity(h http.Header, tokenField string) {
 	for name := range h {
-		if isIdentityHeader(name, tokenField) {
+		if isIdentityHeader(name, tokenField) || isClientCertHeader(name) {
 			delete(h, name)
 		}
 	}

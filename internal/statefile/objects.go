@@ -129,6 +129,8 @@ func encodeApp(e *enc, a *access.App) {
 	e.boolean(s.SkipInterstitial)
 	e.str(s.LogoURL)
 	e.strList(s.Tags)
+	e.boolean(s.PreserveHostHeader)
+	e.str(s.HTTPHostHeader)
 	e.size(len(a.Policies), a.Policies == nil)
 	for i := range a.Policies {
 		encodePolicy(e, &a.Policies[i])
@@ -193,6 +195,8 @@ func decodeApp(d *dec, a *access.App) {
 	s.SkipInterstitial = d.boolean()
 	s.LogoURL = d.str()
 	s.Tags = d.strList()
+	s.PreserveHostHeader = d.boolean()
+	s.HTTPHostHeader = d.str()
 	if n, isNil := d.size(8); !isNil {
 		a.Policies = make([]access.Policy, n)
 		for i := range a.Policies {
@@ -225,6 +229,12 @@ const (
 	ruleLoginMethod
 )
 
+// More rule fields, as bits of a rule's second presence mask.
+const (
+	ruleCertificate = 1 << iota
+	ruleCommonName
+)
+
 func encodeRules(e *enc, rs []access.Rule) {
 	e.size(len(rs), rs == nil)
 	for _, r := range rs {
@@ -242,7 +252,14 @@ func encodeRules(e *enc, rs []access.Rule) {
 		set(ruleAnyValidServiceToken, r.AnyValidServiceToken != nil)
 		set(ruleGeo, r.Geo != nil)
 		set(ruleLoginMethod, r.LoginMethod != nil)
-		e.b = append(e.b, mask)
+		var mask2 byte
+		if r.Certificate != nil {
+			mask2 |= ruleCertificate
+		}
+		if r.CommonName != nil {
+			mask2 |= ruleCommonName
+		}
+		e.b = append(e.b, mask, mask2)
 		if r.Email != nil {
 			e.str(r.Email.Email)
 		}
@@ -261,18 +278,21 @@ func encodeRules(e *enc, rs []access.Rule) {
 		if r.LoginMethod != nil {
 			e.str(r.LoginMethod.ID)
 		}
+		if r.CommonName != nil {
+			e.str(r.CommonName.CommonName)
+		}
 	}
 }
 
 func decodeRules(d *dec) []access.Rule {
-	n, isNil := d.size(1)
+	n, isNil := d.size(2)
 	if isNil {
 		return nil
 	}
 	out := make([]access.Rule, n)
 	for i := range out {
 		r := &out[i]
-		mask := d.byte1()
+		mask, mask2 := d.byte1(), d.byte1()
 		if mask&ruleEmail != 0 {
 			r.Email = &access.EmailRule{Email: d.str()}
 		}
@@ -296,6 +316,12 @@ func decodeRules(d *dec) []access.Rule {
 		}
 		if mask&ruleLoginMethod != 0 {
 			r.LoginMethod = &access.LoginMethodRule{ID: d.str()}
+		}
+		if mask2&ruleCertificate != 0 {
+			r.Certificate = &struct{}{}
+		}
+		if mask2&ruleCommonName != 0 {
+			r.CommonName = &access.CommonNameRule{CommonName: d.str()}
 		}
 	}
 	return out
