@@ -99,7 +99,9 @@ func TestCertificateBadInputIs400NamingTheField(t *testing.T) {
 	a := gatehousetest.NewAPI(t)
 	good := gatehousetest.NewTestCA(t).PEM()
 	leaf := selfSigned(t, func(c *x509.Certificate) { c.IsCA, c.KeyUsage = false, x509.KeyUsageDigitalSignature })
-	expired := selfSigned(t, func(c *x509.Certificate) { c.NotBefore, c.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour) })
+	expired := selfSigned(t, func(c *x509.Certificate) {
+		c.NotBefore, c.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
+	})
 	noSign := selfSigned(t, func(c *x509.Certificate) { c.KeyUsage = x509.KeyUsageDigitalSignature })
 	garbage := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("not DER")}))
 	key := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("x")}))
