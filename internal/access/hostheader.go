@@ -37,8 +37,8 @@ func ValidHostHeader(s string) bool {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
 			return false
 		}
-		if strings.Contains(host, ":") {
-			return strings.HasPrefix(s, "[") && net.ParseIP(host) != nil
+		if strings.HasPrefix(s, "[") || strings.Contains(host, ":") {
+			return strings.HasPrefix(s, "[") && strings.Contains(host, ":") && net.ParseIP(host) != nil
 		}
 	} else if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
 		return net.ParseIP(s[1:len(s)-1]) != nil && strings.Contains(s, ":")
