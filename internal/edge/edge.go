@@ -62,6 +62,7 @@ type Server struct {
 	proxies  sync.Map // origin URL string -> *httputil.ReverseProxy
 	sessions verifyCache
 	minted   sync.Map // mintKey -> *mintedToken
+	certs    certCache
 	lastSeen *LastSeen
 	auth     *authdomain.Handler
 	now      func() time.Time
@@ -82,6 +83,7 @@ func New(cfg Config, loader *Loader, lastSeen *LastSeen) *Server {
 	s.auth = authdomain.New(authdomain.Config{Issuer: cfg.Issuer, Secure: cfg.Secure, MasterKey: cfg.MasterKey, Mailer: cfg.Mailer, Log: cfg.Log, Now: s.now},
 		loader.store, authEdge{s})
 	s.sessions.init(100_000)
+	s.certs.init()
 	return s
 }
 
@@ -266,7 +268,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		return
 	}
 	now := s.now()
-	facts.ClientCert = clientCert(r, st.Snap, app, host, now)
+	facts.ClientCert = s.clientCert(r, st.Snap, app, host, now)
 	var assertion string
 	var sessionFailure policy.Reason
 	if id, secret, present := serviceTokenHeaders(r, app); present {

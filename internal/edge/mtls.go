@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
@@ -71,11 +72,57 @@ func (c *clientCertConfigs) get(pool *x509.CertPool) *tls.Config {
 
 // clientCert returns the request's TLS client certificate verified for
 // app on host, or nil (none presented, plain HTTP, or not verified).
-func clientCert(r *http.Request, snap *policy.Snapshot, app *policy.App, host string, now time.Time) *policy.ClientCert {
+// Verifying a chain costs more than the rest of a request, so the answer
+// is kept for the connection's later requests to the same app and host
+// at the same config version, for at most a second.
+func (s *Server) clientCert(r *http.Request, snap *policy.Snapshot, app *policy.App, host string, now time.Time) *policy.ClientCert {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return nil
 	}
-	return snap.VerifyClientCert(app, host, r.TLS.PeerCertificates, now)
+	k := certCacheKey{conn: r.TLS, version: snap.Version, app: app.ID, host: host}
+	if v, ok := s.certs.entries.Load().Load(k); ok {
+		if e := v.(*certVerified); now.Sub(e.at) < time.Second && !now.Before(e.at) {
+			return e.cert
+		}
+	}
+	cert := snap.VerifyClientCert(app, host, r.TLS.PeerCertificates, now)
+	s.certs.put(k, &certVerified{cert: cert, at: now})
+	return cert
+}
+
+// certCache remembers client certificate verifications per connection.
+// The time bound keeps a certificate that expires from outliving its
+// expiry by more than a second on a long-lived connection.
+type certCache struct {
+	entries atomic.Pointer[sync.Map] // certCacheKey -> *certVerified
+	size    atomic.Int64
+}
+
+// certCacheKey is one verification: net/http keeps one ConnectionState
+// per connection, so its address names the connection.
+type certCacheKey struct {
+	conn    *tls.ConnectionState
+	version int64
+	app     string
+	host    string
+}
+
+type certVerified struct {
+	cert *policy.ClientCert // nil: not verified
+	at   time.Time
+}
+
+// maxCertCache bounds the verifications kept; when full, it starts over.
+const maxCertCache = 65536
+
+func (c *certCache) init() { c.entries.Store(&sync.Map{}) }
+
+func (c *certCache) put(k certCacheKey, v *certVerified) {
+	if c.size.Add(1) > maxCertCache {
+		c.entries.Store(&sync.Map{})
+		c.size.Store(1)
+	}
+	c.entries.Load().Store(k, v)
 }
 
 // certMintKey is a minted assertion's cache key for a client certificate.

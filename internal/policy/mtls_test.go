@@ -178,3 +178,19 @@ func TestDecideCertificateRules(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkVerifyClientCert is the cost the edge's per-connection cache
+// saves on each later request of a connection.
+func BenchmarkVerifyClientCert(b *testing.B) {
+	ca := newTestCA(b, "ca", certNow.Add(24*time.Hour))
+	s := compile(b, access.Config{Apps: []access.App{newApp("api", "api.example.test")},
+		Certificates: []access.CertificateCredential{ca.credential("ca", account, "api.example.test")}})
+	app := s.Match("api.example.test", "/")
+	chain := ca.leaf(b, "bot", x509.ExtKeyUsageClientAuth)
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.VerifyClientCert(app, "api.example.test", chain, certNow) == nil {
+			b.Fatal("not verified")
+		}
+	}
+}
