@@ -166,3 +166,36 @@ func TestPolicyCertificateRules(t *testing.T) {
 		}
 	}
 }
+
+func TestPolicyTesterExplainsCertificateRules(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	app := a.CreateApp(t, gatehousetest.Host(t, "mtls"), "http://127.0.0.1:1", nil,
+		gatehousetest.Policy("billing", "non_identity", gatehousetest.Rules(t, `{"common_name":{"common_name":"billing"}}`)))
+	for _, tt := range []struct {
+		name           string
+		cn             any
+		decision, rule string
+	}{
+		{"ok/the common name", "billing", "allow", "common_name"},
+		{"fail/another common name", "payroll", "login", ""},
+		{"fail/no certificate", nil, "login", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := map[string]any{"app_id": app.ID}
+			if tt.cn != nil {
+				body["client_certificate_common_name"] = tt.cn
+			}
+			var res struct {
+				Decision string `json:"decision"`
+				Rule     *struct {
+					Type string `json:"type"`
+				} `json:"rule"`
+			}
+			a.MustCall(t, "POST", "gatehouse/policy_test", body, &res)
+			if res.Decision != tt.decision || (tt.rule != "" && (res.Rule == nil || res.Rule.Type != tt.rule)) {
+				t.Errorf("decision %q, rule %+v", res.Decision, res.Rule)
+			}
+		})
+	}
+}
