@@ -196,6 +196,7 @@ func TestEveryRuleTypeRoundTrips(t *testing.T) {
 		`{"email":{"email":"a@b.test"}}`, `{"email_domain":{"domain":"b.test"}}`, `{"everyone":{}}`,
 		`{"ip":{"ip":"192.0.2.0/24"}}`, `{"service_token":{"token_id":"` + tok.ID + `"}}`,
 		`{"any_valid_service_token":{}}`, `{"geo":{"country_code":"US"}}`, `{"login_method":{"id":"idp-1"}}`,
+		`{"certificate":{}}`, `{"common_name":{"common_name":"billing"}}`,
 	}
 	var include []any
 	for _, r := range rules {

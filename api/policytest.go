@@ -24,6 +24,9 @@ type policyTestInput struct {
 	IP             string   `json:"ip" validate:"omitempty,max=64"`
 	Country        string   `json:"country"`
 	ServiceTokenID string   `json:"service_token_id" validate:"omitempty,uuid"`
+	// ClientCertificateCommonName describes a client certificate the
+	// edge verified for the app's host (mutual TLS), by its common name.
+	ClientCertificateCommonName *string `json:"client_certificate_common_name" validate:"omitempty,max=256"`
 	Method         string   `json:"method"`
 	Origin         string   `json:"origin" validate:"omitempty,cors_origin"`
 	RequestHeaders []string `json:"request_headers" validate:"max=64,dive,header_name"`
@@ -177,6 +180,9 @@ func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request) error {
 	}
 	if in.Email != "" {
 		f.Identity = &policy.Identity{Email: in.Email, LoginMethod: in.LoginMethod}
+	}
+	if cn := in.ClientCertificateCommonName; cn != nil {
+		f.ClientCert = &policy.ClientCert{CommonName: *cn}
 	}
 	if in.ServiceTokenID != "" {
 		if f.Token = snap.ServiceToken(acct, in.ServiceTokenID); f.Token == nil {

@@ -65,6 +65,12 @@ func (s *Server) Handler() http.Handler {
 		r.Put("/access/identity_providers/{identity_provider_id}", s.handle(s.updateIdentityProvider))
 		r.Delete("/access/identity_providers/{identity_provider_id}", s.handle(s.deleteIdentityProvider))
 
+		list.Get("/access/certificates", s.handle(s.listCertificates))
+		r.Post("/access/certificates", s.handle(s.createCertificate))
+		r.Get("/access/certificates/{certificate_id}", s.handle(s.getCertificate))
+		r.Put("/access/certificates/{certificate_id}", s.handle(s.updateCertificate))
+		r.Delete("/access/certificates/{certificate_id}", s.handle(s.deleteCertificate))
+
 		r.Post("/access/organizations/revoke_user", s.handle(s.revokeUser))
 
 		list.Get("/audit_logs", s.handle(s.listAudit))

@@ -341,7 +341,7 @@ func TestCloudflareShapedBodiesRoundTrip(t *testing.T) {
 
 // extension marks Gatehouse's own fields, which Cloudflare's bodies never
 // hold (tested elsewhere).
-var extension = map[string]bool{"origin": true, "upstream_service_token": true}
+var extension = map[string]bool{"origin": true, "upstream_service_token": true, "preserve_host_header": true, "http_host_header": true}
 
 // lookup reads a dotted path; through a list it gives the list of each
 // element's member.

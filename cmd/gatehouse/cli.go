@@ -468,7 +468,8 @@ func fileCreateCmd(c crud, r resource) *cobra.Command {
 }
 
 // addClientCommands registers the commands that manage an account through
-// the REST API: apps, policies, service-tokens, idps and apply.
+// the REST API: apps, policies, service-tokens, idps, certificates and
+// apply.
 func addClientCommands(root *cobra.Command, env func(string, string) string, stdout io.Writer) {
 	flags := &clientFlags{env: env}
 	c := crud{flags: flags, stdout: stdout}
@@ -558,6 +559,35 @@ func addClientCommands(root *cobra.Command, env func(string, string) string, std
 		c.oneCmd(idps, "update ID -f FILE", "Replace an identity provider", http.MethodPut, "", true),
 		c.oneCmd(idps, "delete ID", "Delete an identity provider", http.MethodDelete, "", false))
 	root.AddCommand(idpsCmd)
+
+	certs := resource{use: "certificates", short: "mutual TLS certificate", path: func() string { return "access/certificates" },
+		header: []string{"ID", "NAME", "FINGERPRINT (SHA-256)", "EXPIRES", "HOSTNAMES"},
+		row: decodeRow(func(c access.Certificate) []string {
+			return []string{c.ID, c.Name, c.Fingerprint, c.ExpiresOn.UTC().Format(time.RFC3339), strings.Join(c.AssociatedHostnames, ",")}
+		})}
+	var certName, certFile string
+	var certHosts []string
+	certCreate := c.createCmd(certs, func(*cobra.Command) ([]byte, error) {
+		if certName == "" || certFile == "" {
+			return nil, usageErrorf("certificates create: --name and --cert are required")
+		}
+		pem, err := os.ReadFile(certFile)
+		if err != nil {
+			return nil, usageErrorf("certificates create: --cert: %v", err)
+		}
+		return json.Marshal(access.CertificateSpec{Name: certName, Certificate: string(pem), AssociatedHostnames: certHosts})
+	})
+	certCreate.Use = "create --name NAME --cert CA.pem [--hostname HOST]..."
+	certCreate.Short = "Upload a CA whose client certificates satisfy the certificate and common_name rules on its hostnames"
+	certCreate.Flags().StringVar(&certName, "name", "", "certificate name (required)")
+	certCreate.Flags().StringVar(&certFile, "cert", "", "PEM file holding one CA certificate (required)")
+	certCreate.Flags().StringArrayVar(&certHosts, "hostname", nil, "a host (or *.wildcard) whose requests the CA's client certificates may satisfy rules on; repeat for more")
+	certsCmd := parent("certificates", "Manage mutual TLS CA certificates through the API")
+	certsCmd.AddCommand(c.listCmd(certs),
+		c.oneCmd(certs, "get ID", "Show a certificate", http.MethodGet, "", false),
+		certCreate,
+		c.oneCmd(certs, "delete ID", "Delete a certificate: client certificates it signed stop satisfying any rule", http.MethodDelete, "", false))
+	root.AddCommand(certsCmd)
 
 	applyCmd := applyCommand(flags, stdout)
 	flags.register(applyCmd.PersistentFlags())

@@ -455,3 +455,33 @@ func TestCLIApplyRefusesUnknownReferences(t *testing.T) {
 		t.Errorf("a refused file changed the account: %+v", apps)
 	}
 }
+
+func TestCLICertificates(t *testing.T) {
+	api := gatehousetest.NewAPI(t)
+	ca := gatehousetest.NewTestCA(t)
+	file := writeFile(t, "ca.pem", ca.PEM())
+	c := decodeOut[access.Certificate](t, ok(t, api, "", "certificates", "create", "--name", "clients", "--cert", file,
+		"--hostname", "api.cli.example", "--hostname", "*.svc.cli.example", "-o", "json"))
+	if c.Fingerprint != access.CertificateFingerprint(ca.Cert.Raw) || len(c.AssociatedHostnames) != 2 {
+		t.Fatalf("create: %+v", c)
+	}
+	out := ok(t, api, "", "certificates", "list")
+	for _, want := range []string{"FINGERPRINT", "clients", c.Fingerprint, "api.cli.example,*.svc.cli.example"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list table lacks %q:\n%s", want, out)
+		}
+	}
+	ok(t, api, "", "certificates", "get", c.ID)
+	if r := cli(t, api, "", "certificates", "create", "--name", "x", "--cert", writeFile(t, "bad.pem", "not a certificate")); r.code != 2 || !strings.Contains(r.stderr, "certificate") {
+		t.Errorf("a bad PEM: exit %d, %s", r.code, r.stderr)
+	}
+	if r := cli(t, api, "", "certificates", "create", "--name", "x"); r.code != 1 || !strings.Contains(r.stderr, "--cert") {
+		t.Errorf("create without --cert: exit %d, %s", r.code, r.stderr)
+	}
+	if out := ok(t, api, "", "certificates", "delete", c.ID); !strings.Contains(out, "Deleted") {
+		t.Errorf("delete: %s", out)
+	}
+	if r := cli(t, api, "", "certificates", "get", c.ID); r.code != 2 {
+		t.Errorf("get deleted: exit %d", r.code)
+	}
+}

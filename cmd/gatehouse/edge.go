@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -131,6 +132,14 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 	if err != nil {
 		return nil, err
 	}
+	var cert *tls.Certificate
+	if f.tlsCert != "" {
+		c, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert %s / --tls-key %s: %w", f.tlsCert, f.tlsKey, err)
+		}
+		cert = &c
+	}
 	scheme := "http"
 	if f.tlsCert != "" {
 		scheme = "https"
@@ -160,12 +169,18 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 	if err != nil {
 		return nil, err
 	}
+	var tlsConfig *tls.Config
+	if cert != nil {
+		// Client certificates are asked for on the hosts with mutual TLS
+		// CAs, chosen per handshake from the config in force.
+		tlsConfig = e.Server.TLSConfig(&tls.Config{Certificates: []tls.Certificate{*cert}, NextProtos: []string{"h2", "http/1.1"}})
+	}
 	return func() error {
 		// Shutdown order: stop accepting and finish in-flight requests
 		// (serveHTTP), then stop the edge: the access log and last-seen
 		// times drain (bounded by accesslog.DrainTimeout), the edge's
 		// registry row is deleted, and then the caller closes the pool.
-		err := serveHTTP(ctx, log, "edge", f.addr, e.Server, f.tlsCert, f.tlsKey, t, stdout)
+		err := serveHTTP(ctx, log, "edge", f.addr, e.Server, f.tlsCert, f.tlsKey, tlsConfig, t, stdout)
 		e.Stop()
 		return err
 	}, nil

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -275,7 +276,7 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 			}
 			g.Go(func() error {
 				// The dashboard shares the API's listener (and so its origin).
-				return serveHTTP(gctx, log, "api", apiAddr, dashboard.Mount(api.New(st, log, apiOpts...).Handler()), "", "", tf.Timeouts, stdout)
+				return serveHTTP(gctx, log, "api", apiAddr, dashboard.Mount(api.New(st, log, apiOpts...).Handler()), "", "", nil, tf.Timeouts, stdout)
 			})
 			return g.Wait()
 		},
@@ -359,13 +360,17 @@ func bootstrapAccount(ctx context.Context, st *store.Store, stdout io.Writer) er
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully:
 // it stops accepting and waits (at most t.Shutdown) for in-flight
 // requests. With a certificate and key it serves HTTPS.
-func serveHTTP(ctx context.Context, log *slog.Logger, name, addr string, h http.Handler, certFile, keyFile string, t httpserver.Timeouts, stdout io.Writer) error {
+// serveHTTP serves h on addr until ctx ends: HTTPS with certFile and
+// keyFile (and tlsConfig, when not nil, as the server's TLS config), else
+// plain HTTP.
+func serveHTTP(ctx context.Context, log *slog.Logger, name, addr string, h http.Handler, certFile, keyFile string, tlsConfig *tls.Config, t httpserver.Timeouts, stdout io.Writer) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("%s: listen on %s: %w", name, addr, err)
 	}
 	t = t.WithDefaults()
 	srv := httpserver.New(h, t)
+	srv.TLSConfig = tlsConfig
 	scheme := "http"
 	if certFile != "" {
 		scheme = "https"

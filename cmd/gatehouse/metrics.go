@@ -64,5 +64,5 @@ func serveMetrics(ctx context.Context, log *slog.Logger, f metricsFlags, m *metr
 	if m == nil {
 		return nil
 	}
-	return serveHTTP(ctx, log, "metrics", f.addr, m.Handler(), "", "", httpserver.Defaults(), stdout)
+	return serveHTTP(ctx, log, "metrics", f.addr, m.Handler(), "", "", nil, httpserver.Defaults(), stdout)
 }

@@ -39,7 +39,7 @@ func startEdgeCommand(t *testing.T, env map[string]string) (string, func()) {
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"edge"}, func(k string) string { return env[k] }, &out, io.Discard) }()
-	edgeRe := regexp.MustCompile(`Gatehouse edge on (http://[0-9.:]+)`)
+	edgeRe := regexp.MustCompile(`Gatehouse edge on (https?://[0-9.:]+)`)
 	stop := func() {
 		cancel()
 		select {

@@ -96,20 +96,24 @@ type AppSettings struct {
 	MFAConfig                            json.RawMessage `json:"mfa_config,omitempty"`
 	OAuthConfiguration                   json.RawMessage `json:"oauth_configuration,omitempty"`
 	SCIMConfig                           json.RawMessage `json:"scim_config,omitempty"`
+	// PreserveHostHeader and HTTPHostHeader choose the Host the origin
+	// is sent (Gatehouse extensions; see HostHeaderErrors).
+	PreserveHostHeader bool   `json:"preserve_host_header,omitempty"`
+	HTTPHostHeader     string `json:"http_host_header,omitempty"`
 }
 
 // AppSpec is what a caller sends to create or replace an application.
 type AppSpec struct {
-	Type                   string        `json:"type" validate:"required,eq=self_hosted"`
-	Name                   string        `json:"name" validate:"required,max=350"`
-	Domain                 string        `json:"domain"`
-	SelfHostedDomains      []string      `json:"self_hosted_domains" validate:"max=50"`
-	Destinations           []Destination `json:"destinations" validate:"max=50,dive"`
-	Origin                 string        `json:"origin" validate:"omitempty,origin_url"`
+	Type              string        `json:"type" validate:"required,eq=self_hosted"`
+	Name              string        `json:"name" validate:"required,max=350"`
+	Domain            string        `json:"domain"`
+	SelfHostedDomains []string      `json:"self_hosted_domains" validate:"max=50"`
+	Destinations      []Destination `json:"destinations" validate:"max=50,dive"`
+	Origin            string        `json:"origin" validate:"omitempty,origin_url"`
 	// OriginSet says whether the body had origin at all. A replacement
 	// without it keeps the stored origin: origin is a Gatehouse
 	// extension, which Cloudflare's clients (Terraform) never send.
-	OriginSet bool `json:"-"`
+	OriginSet              bool          `json:"-"`
 	SessionDuration        string        `json:"session_duration" validate:"omitempty,session_duration"`
 	CORSHeaders            *CORSSettings `json:"cors_headers"`
 	OptionsPreflightBypass bool          `json:"options_preflight_bypass"`
@@ -486,6 +490,7 @@ func (s *AppSpec) Normalize() (ValidApp, error) {
 	if s.Tags == nil {
 		s.Tags = []string{}
 	}
+	errs = append(errs, s.HostHeaderErrors()...)
 	if s.AutoRedirectToIdentity && len(s.AllowedIdPs) != 1 {
 		fail("auto_redirect_to_identity", "needs exactly one entry in allowed_idps")
 	}

@@ -21,6 +21,8 @@ type Config struct {
 	IdentityProviders []IdentityProvider
 	// Revocations are the session revocations still in force.
 	Revocations []SessionRevocation
+	// Certificates are the CAs uploaded for mutual TLS.
+	Certificates []CertificateCredential
 }
 
 // MaxSessionDuration is the longest session_duration an app or policy may
@@ -76,6 +78,9 @@ type Delta struct {
 	// are never deleted by a delta: one that expired refuses nothing.
 	Revocations []SessionRevocation
 
+	Certificates        []CertificateCredential
+	DeletedCertificates []string // certificate ids
+
 	// SigningKeys is true when the keyring changed (a rotation): the
 	// edge reloads its signing keys.
 	SigningKeys bool
@@ -85,5 +90,5 @@ type Delta struct {
 func (d *Delta) Empty() bool {
 	return len(d.Apps)+len(d.DeletedApps)+len(d.Policies)+len(d.DeletedPolicies)+
 		len(d.ServiceTokens)+len(d.DeletedServiceTokens)+len(d.IdentityProviders)+
-		len(d.DeletedIdentityProviders)+len(d.Revocations) == 0 && !d.SigningKeys
+		len(d.DeletedIdentityProviders)+len(d.Revocations)+len(d.Certificates)+len(d.DeletedCertificates) == 0 && !d.SigningKeys
 }

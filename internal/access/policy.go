@@ -35,10 +35,12 @@ const (
 	RuleAnyValidServiceToken = "any_valid_service_token"
 	RuleGeo                  = "geo"
 	RuleLoginMethod          = "login_method"
+	RuleCertificate          = "certificate"
+	RuleCommonName           = "common_name"
 )
 
 // RuleTypes lists the supported rule types in a stable order.
-var RuleTypes = []string{RuleEmail, RuleEmailDomain, RuleEveryone, RuleIP, RuleServiceToken, RuleAnyValidServiceToken, RuleGeo, RuleLoginMethod}
+var RuleTypes = []string{RuleEmail, RuleEmailDomain, RuleEveryone, RuleIP, RuleServiceToken, RuleAnyValidServiceToken, RuleGeo, RuleLoginMethod, RuleCertificate, RuleCommonName}
 
 // Rule is one include, require or exclude condition. Exactly one field is set.
 type Rule struct {
@@ -50,6 +52,16 @@ type Rule struct {
 	AnyValidServiceToken *struct{}         `json:"any_valid_service_token,omitempty"`
 	Geo                  *GeoRule          `json:"geo,omitempty"`
 	LoginMethod          *LoginMethodRule  `json:"login_method,omitempty"`
+	// Certificate and CommonName match a verified client certificate
+	// (mutual TLS, at a TLS edge).
+	Certificate *struct{}       `json:"certificate,omitempty"`
+	CommonName  *CommonNameRule `json:"common_name,omitempty"`
+}
+
+// CommonNameRule matches a verified client certificate whose subject
+// common name is CommonName, exactly.
+type CommonNameRule struct {
+	CommonName string `json:"common_name"`
 }
 
 // EmailRule matches one email address, case-insensitively.
@@ -101,6 +113,10 @@ func (r Rule) Type() string {
 		return RuleGeo
 	case r.LoginMethod != nil:
 		return RuleLoginMethod
+	case r.Certificate != nil:
+		return RuleCertificate
+	case r.CommonName != nil:
+		return RuleCommonName
 	}
 	return ""
 }
@@ -165,16 +181,28 @@ func ParseRule(field string, raw json.RawMessage) (Rule, []FieldError) {
 			return bad(f+".domain", "must be a domain name such as example.com")
 		}
 		r.EmailDomain = &v
-	case RuleEveryone, RuleAnyValidServiceToken:
+	case RuleEveryone, RuleAnyValidServiceToken, RuleCertificate:
 		var v struct{}
 		if err := strict(&v); err != nil {
 			return bad(f, "must be an empty object {}")
 		}
-		if typ == RuleEveryone {
+		switch typ {
+		case RuleEveryone:
 			r.Everyone = &v
-		} else {
+		case RuleAnyValidServiceToken:
 			r.AnyValidServiceToken = &v
+		default:
+			r.Certificate = &v
 		}
+	case RuleCommonName:
+		var v CommonNameRule
+		if err := strict(&v); err != nil {
+			return bad(f, "must be {\"common_name\": \"<certificate common name>\"}: %v", err)
+		}
+		if v.CommonName == "" || len(v.CommonName) > 256 || !printableASCII(v.CommonName) {
+			return bad(f+".common_name", "must be a certificate common name: 1 to 256 printable ASCII characters")
+		}
+		r.CommonName = &v
 	case RuleIP:
 		var v IPRule
 		if err := strict(&v); err != nil {
@@ -296,7 +324,7 @@ func (s *PolicySpec) Rules() (PolicyRules, error) {
 				switch r.Type() {
 				case RuleEmail, RuleEmailDomain, RuleLoginMethod:
 					errs = append(errs, FieldError{Field: fmt.Sprintf("%s[%d].%s", name, i, r.Type()),
-						Message: "a Service Auth (non_identity) policy cannot use identity rules; use service_token, any_valid_service_token, ip, geo or everyone"})
+						Message: "a Service Auth (non_identity) policy cannot use identity rules; use service_token, any_valid_service_token, certificate, common_name, ip, geo or everyone"})
 				}
 			}
 		}

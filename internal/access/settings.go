@@ -186,6 +186,8 @@ var Inventory = []Resource{
 		metadata("logo_url", "an App Launcher logo: never fetched or shown by the edge"),
 		metadata("tags", "labels for listings; never matched"),
 		enforced("policies", "edge TestPolicyOrderAtTheEdge (links and precedence)"),
+		enforced("preserve_host_header", "edge TestOriginHostHeader/preserve_host_header"),
+		enforced("http_host_header", "edge TestOriginHostHeader/http_host_header"),
 	}},
 	{Name: "policy (reusable and app-scoped)", Body: reflect.TypeFor[PolicySpec](), Settings: []Setting{
 		metadata("name", "a label: shown in listings and the policy tester"),
@@ -239,6 +241,15 @@ var Inventory = []Resource{
 		enforced("config.pkce_enabled", "authdomain TestIdentityProviderSettingsAtTheEdge/config.pkce_enabled"),
 		unsupported("scim_config", "Gatehouse takes no SCIM provisioning from identity providers: only SCIM off is accepted",
 			func(s *IdentityProviderSpec) bool { return !rawDefault(s.SCIMConfig) }),
+	}},
+	{Name: "certificate (create)", Body: reflect.TypeFor[CertificateSpec](), Settings: []Setting{
+		metadata("name", "a label: shown in listings"),
+		enforced("certificate", "edge TestMutualTLSAtTheEdge"),
+		enforced("associated_hostnames", "edge TestMutualTLSAtTheEdge/CA not associated with the host"),
+	}},
+	{Name: "certificate (update)", Body: reflect.TypeFor[CertificateUpdate](), Settings: []Setting{
+		metadata("name", "a label"),
+		enforced("associated_hostnames", "edge TestMutualTLSAtTheEdge/hostname removed"),
 	}},
 }
 

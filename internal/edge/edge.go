@@ -62,6 +62,7 @@ type Server struct {
 	proxies  sync.Map // origin URL string -> *httputil.ReverseProxy
 	sessions verifyCache
 	minted   sync.Map // mintKey -> *mintedToken
+	certs    certCache
 	lastSeen *LastSeen
 	auth     *authdomain.Handler
 	now      func() time.Time
@@ -82,6 +83,7 @@ func New(cfg Config, loader *Loader, lastSeen *LastSeen) *Server {
 	s.auth = authdomain.New(authdomain.Config{Issuer: cfg.Issuer, Secure: cfg.Secure, MasterKey: cfg.MasterKey, Mailer: cfg.Mailer, Log: cfg.Log, Now: s.now},
 		loader.store, authEdge{s})
 	s.sessions.init(100_000)
+	s.certs.init()
 	return s
 }
 
@@ -119,6 +121,10 @@ type target struct {
 	// clientBody is the inbound request's body, to tell its read errors
 	// from the origin's.
 	clientBody io.Reader
+	// host is the Host the origin is sent ("": the origin's address).
+	host string
+	// certFingerprint is the verified client certificate's SHA-256, or "".
+	certFingerprint string
 }
 
 // proxyKey identifies a reverse proxy: its origin, and whether it relays.
@@ -144,6 +150,9 @@ func (s *Server) proxyFor(origin *url.URL, relay bool) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(origin)
 			pr.SetXForwarded()
+			if t, ok := pr.In.Context().Value(targetKey{}).(*target); ok && t.host != "" {
+				pr.Out.Host = t.host
+			}
 			// The client's hop-by-hop headers (those its Connection
 			// header names) are gone from pr.Out by now: what the edge
 			// sets here cannot be removed by a client naming it.
@@ -259,6 +268,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		return
 	}
 	now := s.now()
+	facts.ClientCert = s.clientCert(r, st.Snap, app, host, now)
 	var assertion string
 	var sessionFailure policy.Reason
 	if id, secret, present := serviceTokenHeaders(r, app); present {
@@ -321,11 +331,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		if d.Action == policy.Login && sessionFailure != "" {
 			rec.Reason = sessionFailure
 		}
+		if facts.ClientCert != nil && rec.Connection == "" {
+			rec.Connection = "mtls"
+		}
 		rec.Decision = time.Since(rec.Time)
 	}
 	switch d.Action {
 	case policy.Allow:
 		t := &target{origin: app.Origin, tokenField: app.ReadServiceTokensFromHeader}
+		if facts.ClientCert != nil {
+			t.certFingerprint = facts.ClientCert.Fingerprint
+		}
 		switch {
 		case d.Reason == policy.ReasonBypassPolicy:
 			// Bypass: no identity, and no token to the origin.
@@ -341,6 +357,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 			}
 			t.assertion = m.jwt
 			w.Header()["Set-Cookie"] = []string{m.cookie}
+		case facts.Identity == nil && facts.ClientCert != nil:
+			// Let in by a Service Auth policy on its client certificate.
+			jwt, err := s.mintForCert(st, app, facts.ClientCert, now)
+			if err != nil {
+				s.cfg.Log.Error("sign client certificate assertion", "err", err)
+				wire.WriteJSON(w, http.StatusInternalServerError, wire.ErrorBody{Error: "internal", Message: "could not sign the assertion"})
+				return
+			}
+			t.assertion = jwt
+		case facts.Identity == nil:
+			// A Service Auth policy on other facts (ip, geo, everyone):
+			// nobody to name.
 		default:
 			t.assertion = assertion
 			t.email = facts.Identity.Email
@@ -419,6 +447,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, app *policy.App
 		delete(h, "Cookie")
 	}
 	t.clientBody = r.Body
+	t.host = hostHeader(r, app)
 	r = r.WithContext(context.WithValue(r.Context(), targetKey{}, t))
 	if rec == nil {
 		s.proxyFor(t.origin, relay).ServeHTTP(w, r)
@@ -441,6 +470,9 @@ func (t *target) apply(h http.Header, relay bool) {
 	}
 	if t.email != "" {
 		h[wire.HeaderAuthenticatedAs] = []string{t.email}
+	}
+	if t.certFingerprint != "" && !relay {
+		h[wire.HeaderClientCertSHA256] = []string{t.certFingerprint}
 	}
 	if relay && t.relayID != "" {
 		h[wire.HeaderClientID] = []string{t.relayID}

@@ -54,11 +54,12 @@ func isIdentityHeader(name, tokenField string) bool {
 
 // stripClientIdentity removes every client header an origin could take
 // for one the edge sets: the exact names, their case variants, and the
-// variants with "_" for "-". tokenField is the app's
-// read_service_tokens_from_header, or empty.
+// variants with "_" for "-", and every header that could describe a
+// verified client certificate (isClientCertHeader). tokenField is the
+// app's read_service_tokens_from_header, or empty.
 func stripClientIdentity(h http.Header, tokenField string) {
 	for name := range h {
-		if isIdentityHeader(name, tokenField) {
+		if isIdentityHeader(name, tokenField) || isClientCertHeader(name) {
 			delete(h, name)
 		}
 	}

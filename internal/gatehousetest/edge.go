@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	stdlog "log"
@@ -124,9 +125,10 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	transport := &http.Transport{MaxIdleConnsPerHost: 64}
 	e := &Edge{Keys: keys}
 	var issuer string
+	var cert tls.Certificate
 	if opts.TLS {
-		cert, roots := LoopbackCert(tb)
-		srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		var roots *x509.CertPool
+		cert, roots = LoopbackCert(tb)
 		// Browsers open connections they never use; their handshake errors are noise.
 		srv.Config.ErrorLog = stdlog.New(io.Discard, "", 0)
 		transport.TLSClientConfig = &tls.Config{RootCAs: roots}
@@ -160,6 +162,9 @@ func StartEdge(tb testing.TB, opts EdgeOptions) *Edge {
 	e.Started, e.Loader, e.LastSeen, e.Server, e.Registry = started, started.Loader, started.LastSeen, started.Server, started.Registry
 	srv.Config.Handler = httpserver.Guard(e.Server, timeouts.BodyRead)
 	if opts.TLS {
+		// As `gatehouse edge` serves TLS: client certificates are asked
+		// for on the hosts with mutual TLS CAs.
+		srv.TLS = e.Server.TLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}})
 		srv.StartTLS()
 	} else {
 		srv.Start()

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"math/big"
 	"net"
 	"sync"
@@ -153,4 +154,38 @@ func LoopbackCert(tb testing.TB) (cert tls.Certificate, roots *x509.CertPool) {
 		tb.Fatalf("gatehousetest: loopback certificate: %v", loopback.err)
 	}
 	return loopback.cert, loopback.ca.Pool
+}
+
+// ClientCert issues a client certificate (for mutual TLS) with subject
+// common name cn, with the CA's certificate in its chain.
+func (ca *TestCA) ClientCert(cn string) tls.Certificate {
+	ca.tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		ca.tb.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(7 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		ca.tb.Fatalf("gatehousetest: client certificate: %v", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		ca.tb.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der, ca.Cert.Raw}, PrivateKey: key, Leaf: leaf}
+}
+
+// PEM is the CA's certificate in PEM form, as uploaded to
+// /access/certificates.
+func (ca *TestCA) PEM() string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}))
 }

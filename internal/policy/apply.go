@@ -80,6 +80,10 @@ func (s *Snapshot) Apply(d access.Delta) (*Snapshot, error) {
 		n.tokens = e.done()
 	}
 
+	if len(d.Certificates)+len(d.DeletedCertificates) > 0 {
+		n.cas = applyCAs(n.cas, d.Certificates, d.DeletedCertificates)
+	}
+
 	if len(d.Revocations) > 0 {
 		sessions, users := n.revokedSessions.edit(), n.revokedUsers.edit()
 		for _, r := range d.Revocations {

@@ -26,6 +26,9 @@ type Facts struct {
 	Identity *Identity
 	// Token is the authenticated service token, or nil.
 	Token *Token
+	// ClientCert is the TLS client certificate, verified for the
+	// request's app and host (VerifyClientCert), or nil.
+	ClientCert *ClientCert
 }
 
 // Action is what the edge must do with a request.
@@ -225,6 +228,10 @@ func (r *rule) matches(f *Facts, unknownMatches bool) bool {
 		return asciiEqualFold(f.Country, r.value)
 	case ruleLoginMethod:
 		return f.Identity != nil && f.Identity.LoginMethod == r.value
+	case ruleCertificate:
+		return f.ClientCert != nil
+	case ruleCommonName:
+		return f.ClientCert != nil && f.ClientCert.CommonName == r.value
 	}
 	return unknownMatches
 }

@@ -118,6 +118,10 @@ func (k ruleKind) String() string {
 		return "geo"
 	case ruleLoginMethod:
 		return "login_method"
+	case ruleCertificate:
+		return "certificate"
+	case ruleCommonName:
+		return "common_name"
 	}
 	return "unknown"
 }

@@ -51,6 +51,9 @@ type Snapshot struct {
 	// Both are small (usually empty) and rebuilt whole when they change.
 	invalid      []invalidEntry
 	invalidHosts map[string]bool
+
+	// cas are the CAs uploaded for mutual TLS; nil when there are none.
+	cas *caIndex
 }
 
 // hostApps are the apps on one host: served, longest path first, is what
@@ -169,6 +172,11 @@ type AppSettings struct {
 	// client id is "" for an ordinary app.
 	UpstreamClientID     string
 	UpstreamClientSecret string
+	// PreserveHostHeader sends the origin the client's Host;
+	// HTTPHostHeader, when set, is the Host it is sent instead. Neither:
+	// the origin's own address.
+	PreserveHostHeader bool
+	HTTPHostHeader     string
 }
 
 // noSettings are the settings of every app that sets none of them.
@@ -321,6 +329,7 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 		revoke(sessions, users, r)
 	}
 	s.revokedSessions, s.revokedUsers = sessions.done(), users.done()
+	s.cas = applyCAs(nil, cfg.Certificates, nil)
 	return s, nil
 }
 
@@ -704,6 +713,8 @@ func compileAppSettings(a *access.App, pols *policyTableEdit, sh *sharedSettings
 		CustomDenyURL:               a.CustomDenyURL,
 		CustomNonIdentityDenyURL:    a.CustomNonIdentityDenyURL,
 		AllowedIdPs:                 a.AllowedIdPs,
+		PreserveHostHeader:          a.PreserveHostHeader,
+		HTTPHostHeader:              a.HTTPHostHeader,
 	}
 	if a.SessionsRevokedAt != nil {
 		set.SessionsRevokedAt = *a.SessionsRevokedAt
@@ -715,7 +726,8 @@ func compileAppSettings(a *access.App, pols *policyTableEdit, sh *sharedSettings
 	app.AppSettings = noSettings
 	if len(set.AllowedIdPs) > 0 || set.SessionsRevokedAt != (time.Time{}) || set.CookieSameSite != "" ||
 		set.ReadServiceTokensFromHeader != "" || set.CustomDenyMessage != "" || set.CustomDenyURL != "" ||
-		set.CustomNonIdentityDenyURL != "" || set.UpstreamClientID != "" || set.UpstreamClientSecret != "" {
+		set.CustomNonIdentityDenyURL != "" || set.UpstreamClientID != "" || set.UpstreamClientSecret != "" ||
+		set.PreserveHostHeader || set.HTTPHostHeader != "" {
 		app.AppSettings = &set
 	}
 	if a.Origin != "" {
@@ -945,11 +957,13 @@ const (
 	ruleAnyValidServiceToken
 	ruleGeo
 	ruleLoginMethod
+	ruleCertificate
+	ruleCommonName
 )
 
 type rule struct {
 	kind   ruleKind
-	value  string // email, "@domain", token id, country, idp id
+	value  string // email, "@domain", token id, country, idp id, common name
 	prefix netip.Prefix
 }
 
@@ -978,6 +992,10 @@ func compileRules(rules []access.Rule) ([]rule, error) {
 			cr = rule{kind: ruleGeo, value: strings.ToUpper(r.Geo.CountryCode)}
 		case r.LoginMethod != nil:
 			cr = rule{kind: ruleLoginMethod, value: r.LoginMethod.ID}
+		case r.Certificate != nil:
+			cr = rule{kind: ruleCertificate}
+		case r.CommonName != nil:
+			cr = rule{kind: ruleCommonName, value: r.CommonName.CommonName}
 		default:
 			return nil, fmt.Errorf("rule with no known type")
 		}

@@ -312,6 +312,31 @@ func decodeRevocations(d *dec) []access.SessionRevocation {
 	return out
 }
 
+func encodeCerts(e *enc, cs []access.CertificateCredential) {
+	e.u64(uint64(len(cs)))
+	for _, c := range cs {
+		e.str(c.ID)
+		e.str(c.AccountID)
+		e.str(c.Name)
+		e.bytes(c.DER)
+		e.str(c.Fingerprint)
+		e.strs(c.AssociatedHostnames)
+	}
+}
+
+func decodeCerts(d *dec) []access.CertificateCredential {
+	n := d.count(6)
+	if n == 0 {
+		return nil
+	}
+	out := make([]access.CertificateCredential, n)
+	for i := range out {
+		out[i] = access.CertificateCredential{ID: d.str(), AccountID: d.str(), Name: d.str(), DER: d.bytes(),
+			Fingerprint: d.str(), AssociatedHostnames: d.strs()}
+	}
+	return out
+}
+
 func encodeKeys(e *enc, ks []session.ExportedKey) {
 	e.u64(uint64(len(ks)))
 	for _, k := range ks {
@@ -431,6 +456,8 @@ func encodeDelta(e *enc, dl *access.Delta) error {
 	}
 	e.strs(dl.DeletedIdentityProviders)
 	encodeRevocations(e, dl.Revocations)
+	encodeCerts(e, dl.Certificates)
+	e.strs(dl.DeletedCertificates)
 	return nil
 }
 
@@ -448,5 +475,7 @@ func decodeDelta(d *dec) access.Delta {
 	dl.IdentityProviders = decodeIdPs(d)
 	dl.DeletedIdentityProviders = d.strs()
 	dl.Revocations = decodeRevocations(d)
+	dl.Certificates = decodeCerts(d)
+	dl.DeletedCertificates = d.strs()
 	return dl
 }

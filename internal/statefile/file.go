@@ -58,12 +58,13 @@ const (
 	recTokens      = 'T'
 	recIdPs        = 'I'
 	recRevocations = 'R'
+	recCerts       = 'C'
 	recEnd         = 'E'
 	recDelta       = 'D'
 )
 
 // sections are a base's record types between H and E, in file order.
-var sections = []byte{recKeys, recApps, recPolicies, recTokens, recIdPs, recRevocations}
+var sections = []byte{recKeys, recApps, recPolicies, recTokens, recIdPs, recRevocations, recCerts}
 
 // Chunk sizes: objects per sealed record of a base.
 const (
@@ -72,6 +73,7 @@ const (
 	tokensPerChunk   = 4096
 	idpsPerChunk     = 128
 	revsPerChunk     = 4096
+	certsPerChunk    = 256
 )
 
 var (
@@ -218,6 +220,7 @@ type part struct {
 	tokens   []access.ServiceTokenCredential
 	idps     []access.IdentityProvider
 	revs     []access.SessionRevocation
+	certs    []access.CertificateCredential
 	delta    access.Delta
 }
 
@@ -243,6 +246,8 @@ func encodePart(e *enc, p *part) error {
 		return encodeIdPs(e, p.idps)
 	case recRevocations:
 		encodeRevocations(e, p.revs)
+	case recCerts:
+		encodeCerts(e, p.certs)
 	case recDelta:
 		return encodeDelta(e, &p.delta)
 	default:
@@ -279,6 +284,8 @@ func decodePartReusing(plain []byte, tokens chan []access.ServiceTokenCredential
 		p.idps = decodeIdPs(d)
 	case recRevocations:
 		p.revs = decodeRevocations(d)
+	case recCerts:
+		p.certs = decodeCerts(d)
 	case recDelta:
 		p.delta = decodeDelta(d)
 	default:

@@ -142,6 +142,8 @@ func encodeApp(e *enc, a *access.App) {
 	e.nilBytes(s.MFAConfig)
 	e.nilBytes(s.OAuthConfiguration)
 	e.nilBytes(s.SCIMConfig)
+	e.boolean(s.PreserveHostHeader)
+	e.str(s.HTTPHostHeader)
 	e.size(len(a.Policies), a.Policies == nil)
 	for i := range a.Policies {
 		encodePolicy(e, &a.Policies[i])
@@ -214,6 +216,8 @@ func decodeApp(d *dec, a *access.App) {
 	s.MFAConfig = d.nilBytes()
 	s.OAuthConfiguration = d.nilBytes()
 	s.SCIMConfig = d.nilBytes()
+	s.PreserveHostHeader = d.boolean()
+	s.HTTPHostHeader = d.str()
 	if n, isNil := d.size(8); !isNil {
 		a.Policies = make([]access.Policy, n)
 		for i := range a.Policies {
@@ -246,6 +250,12 @@ const (
 	ruleLoginMethod
 )
 
+// More rule fields, as bits of a rule's second presence mask.
+const (
+	ruleCertificate = 1 << iota
+	ruleCommonName
+)
+
 func encodeRules(e *enc, rs []access.Rule) {
 	e.size(len(rs), rs == nil)
 	for _, r := range rs {
@@ -263,7 +273,14 @@ func encodeRules(e *enc, rs []access.Rule) {
 		set(ruleAnyValidServiceToken, r.AnyValidServiceToken != nil)
 		set(ruleGeo, r.Geo != nil)
 		set(ruleLoginMethod, r.LoginMethod != nil)
-		e.b = append(e.b, mask)
+		var mask2 byte
+		if r.Certificate != nil {
+			mask2 |= ruleCertificate
+		}
+		if r.CommonName != nil {
+			mask2 |= ruleCommonName
+		}
+		e.b = append(e.b, mask, mask2)
 		if r.Email != nil {
 			e.str(r.Email.Email)
 		}
@@ -282,18 +299,21 @@ func encodeRules(e *enc, rs []access.Rule) {
 		if r.LoginMethod != nil {
 			e.str(r.LoginMethod.ID)
 		}
+		if r.CommonName != nil {
+			e.str(r.CommonName.CommonName)
+		}
 	}
 }
 
 func decodeRules(d *dec) []access.Rule {
-	n, isNil := d.size(1)
+	n, isNil := d.size(2)
 	if isNil {
 		return nil
 	}
 	out := make([]access.Rule, n)
 	for i := range out {
 		r := &out[i]
-		mask := d.byte1()
+		mask, mask2 := d.byte1(), d.byte1()
 		if mask&ruleEmail != 0 {
 			r.Email = &access.EmailRule{Email: d.str()}
 		}
@@ -317,6 +337,12 @@ func decodeRules(d *dec) []access.Rule {
 		}
 		if mask&ruleLoginMethod != 0 {
 			r.LoginMethod = &access.LoginMethodRule{ID: d.str()}
+		}
+		if mask2&ruleCertificate != 0 {
+			r.Certificate = &struct{}{}
+		}
+		if mask2&ruleCommonName != 0 {
+			r.CommonName = &access.CommonNameRule{CommonName: d.str()}
 		}
 	}
 	return out

@@ -78,6 +78,8 @@ func Open(dir string, key []byte) (*State, error) {
 			cfg.IdentityProviders = append(cfg.IdentityProviders, p.idps...)
 		case recRevocations:
 			cfg.Revocations = append(cfg.Revocations, p.revs...)
+		case recCerts:
+			cfg.Certificates = append(cfg.Certificates, p.certs...)
 		case recEnd:
 			cfg.Version = p.version
 		}
@@ -107,6 +109,7 @@ type overlay struct {
 	tokens   keyed[access.ServiceTokenCredential]
 	idps     keyed[access.IdentityProvider]
 	revs     keyed[access.SessionRevocation]
+	certs    keyed[access.CertificateCredential]
 }
 
 // keyed is one kind of object of an overlay: the latest state by key,
@@ -172,7 +175,8 @@ func idpKey(p *access.IdentityProvider) string         { return p.ID }
 func revKey(r *access.SessionRevocation) string {
 	return r.AccountID + "\x00" + r.SessionID + "\x00" + r.Email
 }
-func always[T any](*T) bool { return true }
+func certKey(c *access.CertificateCredential) string { return c.ID }
+func always[T any](*T) bool                          { return true }
 
 func (o *overlay) add(d *access.Delta) {
 	for i := range d.Apps {
@@ -201,6 +205,12 @@ func (o *overlay) add(d *access.Delta) {
 	}
 	for i := range d.Revocations {
 		o.revs.put(revKey(&d.Revocations[i]), &d.Revocations[i])
+	}
+	for i := range d.Certificates {
+		o.certs.put(d.Certificates[i].ID, &d.Certificates[i])
+	}
+	for _, id := range d.DeletedCertificates {
+		o.certs.put(id, nil)
 	}
 	o.version = d.To
 }
@@ -271,6 +281,8 @@ func (m *merger) feed(p part) error {
 		p.idps = m.ov.idps.merge(p.idps, idpKey, nil)
 	case recRevocations:
 		p.revs = m.ov.revs.merge(p.revs, revKey, m.live)
+	case recCerts:
+		p.certs = m.ov.certs.merge(p.certs, certKey, nil)
 	}
 	return m.emit(p)
 }
@@ -304,6 +316,10 @@ func (m *merger) flushTo(i int) error {
 		case recRevocations:
 			err = emitChunks(m.ov.revs.fresh(m.live), revsPerChunk, func(c []access.SessionRevocation) error {
 				return m.emit(part{typ: recRevocations, revs: c})
+			})
+		case recCerts:
+			err = emitChunks(m.ov.certs.fresh(always[access.CertificateCredential]), certsPerChunk, func(c []access.CertificateCredential) error {
+				return m.emit(part{typ: recCerts, certs: c})
 			})
 		}
 		if err != nil {

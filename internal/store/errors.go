@@ -50,6 +50,12 @@ var constraintErrors = map[string]func() *access.Error{
 	"identity_providers_onetimepin_key": func() *access.Error {
 		return access.Conflict("type", "the account already has a onetimepin identity provider")
 	},
+	"access_certificates_account_name_key": func() *access.Error {
+		return access.Conflict("name", "a certificate with this name already exists in the account")
+	},
+	"access_certificates_account_fingerprint_key": func() *access.Error {
+		return access.Conflict("certificate", "this certificate is already uploaded in the account")
+	},
 	"apps_bypass_excludes_cors": func() *access.Error {
 		return access.Invalid("options_preflight_bypass", "cannot be true while cors_headers is set")
 	},

@@ -38,6 +38,7 @@ const (
 	kindRevocation       = "revocation"
 	kindSigningKeys      = "signing_keys"
 	kindAccountDomain    = "account_domain"
+	kindCertificate      = "certificate"
 )
 
 // object is one changed object in the feed: its kind and key (see
@@ -178,6 +179,12 @@ func (s *Store) Changes(ctx context.Context, since int64) (access.Delta, error) 
 				return err
 			}
 			d.DeletedIdentityProviders = missing(ids, len(d.IdentityProviders), func(i int) string { return d.IdentityProviders[i].ID })
+		}
+		if ids := changed[kindCertificate]; len(ids) > 0 {
+			if d.Certificates, err = loadEdgeCertificates(ctx, tx, `id = ANY($1::uuid[])`, ids); err != nil {
+				return err
+			}
+			d.DeletedCertificates = missing(ids, len(d.Certificates), func(i int) string { return d.Certificates[i].ID })
 		}
 		if keys := changed[kindRevocation]; len(keys) > 0 {
 			if d.Revocations, err = loadChangedRevocations(ctx, tx, keys, s.now()); err != nil {

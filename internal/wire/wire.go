@@ -22,6 +22,10 @@ const (
 	HeaderAssertion       = "Cf-Access-Jwt-Assertion"
 	HeaderToken           = "Cf-Access-Token"
 	HeaderAuthenticatedAs = "Cf-Access-Authenticated-User-Email"
+	// HeaderClientCertSHA256 tells the origin the SHA-256 (hex) of the
+	// client certificate the edge verified, as Cloudflare's client
+	// certificate forwarding does.
+	HeaderClientCertSHA256 = "Cf-Client-Cert-Sha256"
 )
 
 // Paths every host answers.
