@@ -165,6 +165,7 @@ func newWorkspace(t *testing.T, tf, providerDir string, g gatehouse) *workspace 
 		vars: map[string]any{
 			"base_url": g.api + "/client/v4", "api_token": g.token, "account_id": g.account,
 			"zone": "tf.gatehouse.test", "cors_origins": []string{"https://app.example.com"},
+			"client_ca_pem": gatehousetest.NewTestCA(t).PEM(),
 		}}
 	w.writeVars()
 	return w
@@ -320,8 +321,8 @@ func TestTerraformProviderDrivesGatehouse(t *testing.T) {
 		w.must("state", "rm", addr)
 		w.must("import", "-input=false", addr, imports[addr])
 	}
-	if len(types) != 6 {
-		t.Errorf("imported %d resource types (%v), want 6", len(types), types)
+	if len(types) != 7 {
+		t.Errorf("imported %d resource types (%v), want 7", len(types), types)
 	}
 	w.noChanges("after importing every resource")
 
@@ -339,7 +340,7 @@ func TestTerraformProviderDrivesGatehouse(t *testing.T) {
 
 	// Destroy leaves nothing behind.
 	w.must("destroy", "-auto-approve", "-input=false")
-	for _, path := range []string{"/access/apps", "/access/policies", "/access/service_tokens", "/access/identity_providers", "/access/groups"} {
+	for _, path := range []string{"/access/apps", "/access/policies", "/access/service_tokens", "/access/identity_providers", "/access/groups", "/access/certificates"} {
 		var list []json.RawMessage
 		if code := g.call(t, http.MethodGet, path, &list); code != 200 || len(list) != 0 {
 			t.Errorf("after destroy, GET %s: %d with %d left", path, code, len(list))

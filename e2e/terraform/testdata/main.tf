@@ -18,6 +18,7 @@ variable "api_token" {
 variable "account_id" { type = string }
 variable "zone" { type = string } # the parent domain of the protected hosts
 variable "cors_origins" { type = list(string) }
+variable "client_ca_pem" { type = string } # a CA that signs client certificates
 
 provider "cloudflare" {
   base_url  = var.base_url
@@ -168,4 +169,13 @@ resource "cloudflare_zero_trust_access_application" "paths" {
       precedence = 1
     },
   ]
+}
+
+# Mutual TLS: client certificates signed by this CA satisfy the
+# certificate rule on the api host.
+resource "cloudflare_zero_trust_access_mtls_certificate" "clients" {
+  account_id           = var.account_id
+  name                 = "client CA"
+  certificate          = var.client_ca_pem
+  associated_hostnames = ["api.${var.zone}"]
 }
