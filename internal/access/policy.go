@@ -35,10 +35,11 @@ const (
 	RuleAnyValidServiceToken = "any_valid_service_token"
 	RuleGeo                  = "geo"
 	RuleLoginMethod          = "login_method"
+	RuleGroup                = "group"
 )
 
 // RuleTypes lists the supported rule types in a stable order.
-var RuleTypes = []string{RuleEmail, RuleEmailDomain, RuleEveryone, RuleIP, RuleServiceToken, RuleAnyValidServiceToken, RuleGeo, RuleLoginMethod}
+var RuleTypes = []string{RuleEmail, RuleEmailDomain, RuleEveryone, RuleIP, RuleServiceToken, RuleAnyValidServiceToken, RuleGeo, RuleLoginMethod, RuleGroup}
 
 // Rule is one include, require or exclude condition. Exactly one field is set.
 type Rule struct {
@@ -50,6 +51,7 @@ type Rule struct {
 	AnyValidServiceToken *struct{}         `json:"any_valid_service_token,omitempty"`
 	Geo                  *GeoRule          `json:"geo,omitempty"`
 	LoginMethod          *LoginMethodRule  `json:"login_method,omitempty"`
+	Group                *GroupRule        `json:"group,omitempty"`
 }
 
 // EmailRule matches one email address, case-insensitively.
@@ -82,6 +84,24 @@ type LoginMethodRule struct {
 	ID string `json:"id"`
 }
 
+// GroupRule matches when the request satisfies an Access group: any of
+// its include rules, all of its require rules and none of its exclude
+// rules.
+type GroupRule struct {
+	ID string `json:"id"`
+	// Resolved is the group's rules as the edge loads them (the store
+	// fills it in; it is never part of the API's JSON). Nil means the
+	// group is unknown, which never lets anyone in.
+	Resolved *GroupRules `json:"-"`
+}
+
+// GroupRules are an Access group's rule lists.
+type GroupRules struct {
+	Include []Rule
+	Require []Rule
+	Exclude []Rule
+}
+
 // Type returns the rule's type name.
 func (r Rule) Type() string {
 	switch {
@@ -101,6 +121,8 @@ func (r Rule) Type() string {
 		return RuleGeo
 	case r.LoginMethod != nil:
 		return RuleLoginMethod
+	case r.Group != nil:
+		return RuleGroup
 	}
 	return ""
 }
@@ -216,6 +238,17 @@ func ParseRule(field string, raw json.RawMessage) (Rule, []FieldError) {
 			return bad(f+".id", "must be an identity provider id")
 		}
 		r.LoginMethod = &v
+	case RuleGroup:
+		var v GroupRule
+		if err := strict(&v); err != nil {
+			return bad(f, "must be {\"id\": \"<Access group id>\"}: %v", err)
+		}
+		id, err := uuid.Parse(v.ID)
+		if err != nil {
+			return bad(f+".id", "must be an Access group id (a UUID)")
+		}
+		v.ID = id.String()
+		r.Group = &v
 	}
 	return r, nil
 }
@@ -288,8 +321,7 @@ func (s *PolicySpec) Rules() (PolicyRules, error) {
 	if s.Decision == DecisionNonIdentity {
 		for name, rules := range map[string][]Rule{"include": pr.Include, "require": pr.Require} {
 			for i, r := range rules {
-				switch r.Type() {
-				case RuleEmail, RuleEmailDomain, RuleLoginMethod:
+				if r.IdentityRule() {
 					errs = append(errs, FieldError{Field: fmt.Sprintf("%s[%d].%s", name, i, r.Type()),
 						Message: "a Service Auth (non_identity) policy cannot use identity rules; use service_token, any_valid_service_token, ip, geo or everyone"})
 				}
@@ -301,6 +333,30 @@ func (s *PolicySpec) Rules() (PolicyRules, error) {
 	}
 	slices.SortStableFunc(errs, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
 	return pr, InvalidFields(errs)
+}
+
+// IdentityRule reports whether the rule is about a logged-in user, which
+// a Service Auth (non_identity) policy cannot ask for. A group rule is
+// not, by itself: the store checks the group's rules.
+func (r Rule) IdentityRule() bool {
+	switch r.Type() {
+	case RuleEmail, RuleEmailDomain, RuleLoginMethod:
+		return true
+	}
+	return false
+}
+
+// GroupIDs returns every Access group the rules name, once each.
+func (pr PolicyRules) GroupIDs() []string {
+	var ids []string
+	for _, list := range [][]Rule{pr.Include, pr.Require, pr.Exclude} {
+		for _, r := range list {
+			if r.Group != nil && !slices.Contains(ids, r.Group.ID) {
+				ids = append(ids, r.Group.ID)
+			}
+		}
+	}
+	return ids
 }
 
 // ServiceTokenIDs returns every service token the rules name, once each.

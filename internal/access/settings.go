@@ -118,6 +118,13 @@ var Inventory = []Resource{
 		enforced("purpose_justification_required", "authdomain TestPurposeJustification"),
 		enforced("purpose_justification_prompt", "authdomain TestPurposeJustification (shown on the reason page)"),
 	}},
+	{Name: "Access group", Body: reflect.TypeFor[GroupSpec](), Settings: []Setting{
+		metadata("name", "a label: shown in listings"),
+		enforced("include", "edge TestGroupEditReachesARunningEdge; policy TestDecideGroupRule"),
+		enforced("require", "policy TestDecideGroupRule"),
+		enforced("exclude", "policy TestDecideGroupRule"),
+		unsupported("is_default", "default groups are not implemented", func(s *GroupSpec) bool { return s.IsDefault }),
+	}},
 	{Name: "service token (create)", Body: reflect.TypeFor[ServiceTokenSpec](), Settings: []Setting{
 		metadata("name", "a label: shown in listings and the access log"),
 		enforced("duration", "api TestRefreshAndUpdateServiceToken; edge TestServiceTokenFailuresAreRefusedNeverRedirected (expired)"),

@@ -225,8 +225,41 @@ func (r *rule) matches(f *Facts, unknownMatches bool) bool {
 		return asciiEqualFold(f.Country, r.value)
 	case ruleLoginMethod:
 		return f.Identity != nil && f.Identity.LoginMethod == r.value
+	case ruleGroup:
+		// An unknown group is an unknown fact: read the way that denies.
+		if r.group == nil {
+			return unknownMatches
+		}
+		return r.group.matches(f, unknownMatches)
 	}
 	return unknownMatches
+}
+
+// matches reports whether f satisfies the group: any include rule, every
+// require rule and no exclude rule. An unknown fact is read the way that
+// makes the group rule's answer unknownMatches.
+func (g *groupRules) matches(f *Facts, unknownMatches bool) bool {
+	included := false
+	for i := range g.include {
+		if g.include[i].matches(f, unknownMatches) {
+			included = true
+			break
+		}
+	}
+	if !included {
+		return false
+	}
+	for i := range g.require {
+		if !g.require[i].matches(f, unknownMatches) {
+			return false
+		}
+	}
+	for i := range g.exclude {
+		if g.exclude[i].matches(f, !unknownMatches) {
+			return false
+		}
+	}
+	return true
 }
 
 // asciiEqualFold compares case-insensitively in ASCII only: Unicode folding

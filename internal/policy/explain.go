@@ -118,6 +118,8 @@ func (k ruleKind) String() string {
 		return "geo"
 	case ruleLoginMethod:
 		return "login_method"
+	case ruleGroup:
+		return "group"
 	}
 	return "unknown"
 }

@@ -945,12 +945,20 @@ const (
 	ruleAnyValidServiceToken
 	ruleGeo
 	ruleLoginMethod
+	ruleGroup
 )
 
 type rule struct {
 	kind   ruleKind
-	value  string // email, "@domain", token id, country, idp id
+	value  string // email, "@domain", token id, country, idp id, group id
 	prefix netip.Prefix
+	// group is a group rule's group, nil when it is unknown.
+	group *groupRules
+}
+
+// groupRules are an Access group's compiled rules.
+type groupRules struct {
+	include, require, exclude []rule
 }
 
 func compileRules(rules []access.Rule) ([]rule, error) {
@@ -978,10 +986,39 @@ func compileRules(rules []access.Rule) ([]rule, error) {
 			cr = rule{kind: ruleGeo, value: strings.ToUpper(r.Geo.CountryCode)}
 		case r.LoginMethod != nil:
 			cr = rule{kind: ruleLoginMethod, value: r.LoginMethod.ID}
+		case r.Group != nil:
+			cr = rule{kind: ruleGroup, value: r.Group.ID}
+			// A group naming a group (which the API refuses) is left
+			// unknown, as a missing one is: it lets no one in.
+			if g := r.Group.Resolved; g != nil && !nested(g) {
+				cr.group = &groupRules{}
+				var err error
+				if cr.group.include, err = compileRules(g.Include); err != nil {
+					return nil, fmt.Errorf("group %s: %w", r.Group.ID, err)
+				}
+				if cr.group.require, err = compileRules(g.Require); err != nil {
+					return nil, fmt.Errorf("group %s: %w", r.Group.ID, err)
+				}
+				if cr.group.exclude, err = compileRules(g.Exclude); err != nil {
+					return nil, fmt.Errorf("group %s: %w", r.Group.ID, err)
+				}
+			}
 		default:
 			return nil, fmt.Errorf("rule with no known type")
 		}
 		out = append(out, cr)
 	}
 	return out, nil
+}
+
+// nested reports whether a group's rules name a group.
+func nested(g *access.GroupRules) bool {
+	for _, list := range [][]access.Rule{g.Include, g.Require, g.Exclude} {
+		for _, r := range list {
+			if r.Group != nil {
+				return true
+			}
+		}
+	}
+	return false
 }

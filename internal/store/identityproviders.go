@@ -142,12 +142,22 @@ func (s *Store) DeleteIdentityProvider(ctx context.Context, actor access.Actor, 
 		if err != nil {
 			return err
 		}
+		groups, err := collectStrings(ctx, tx, `
+			SELECT g.name FROM access_groups g
+			WHERE g.account_id = $1 AND (g.include @> $2::jsonb OR g.require @> $2::jsonb OR g.exclude @> $2::jsonb)
+			ORDER BY 1`, accountID, string(rule))
+		if err != nil {
+			return err
+		}
 		var uses []string
 		if len(apps) > 0 {
 			uses = append(uses, fmt.Sprintf("the allowed_idps of %d application(s): %s", len(apps), strings.Join(apps, ", ")))
 		}
 		if len(policies) > 0 {
 			uses = append(uses, fmt.Sprintf("login_method rules of %d policy(ies): %s", len(policies), strings.Join(policies, ", ")))
+		}
+		if len(groups) > 0 {
+			uses = append(uses, fmt.Sprintf("login_method rules of %d Access group(s): %s", len(groups), strings.Join(groups, ", ")))
 		}
 		if len(uses) > 0 {
 			return access.Errorf(access.EConflict, "identity provider is used by %s; remove it from them first", strings.Join(uses, " and by "))
