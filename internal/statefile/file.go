@@ -41,7 +41,7 @@ const (
 
 const (
 	magic         = "GHEDGEST"
-	formatVersion = 1
+	formatVersion = 2 // 2: group rules
 	kindBase      = 1
 	kindJournal   = 2
 	headerSize    = len(magic) + 4 + 4 + 16

@@ -225,6 +225,15 @@ const (
 	ruleLoginMethod
 )
 
+// A rule starts with its presence mask, or, for a rule with a field the
+// mask has no bit left for (a group), with ruleExtended, a byte of such
+// fields (extGroup) and then the mask. A rule with no field at all is
+// extended too, with no extended field.
+const (
+	ruleExtended = 0
+	extGroup     = 1
+)
+
 func encodeRules(e *enc, rs []access.Rule) {
 	e.size(len(rs), rs == nil)
 	for _, r := range rs {
@@ -242,6 +251,13 @@ func encodeRules(e *enc, rs []access.Rule) {
 		set(ruleAnyValidServiceToken, r.AnyValidServiceToken != nil)
 		set(ruleGeo, r.Geo != nil)
 		set(ruleLoginMethod, r.LoginMethod != nil)
+		if r.Group != nil || mask == 0 {
+			var ext byte
+			if r.Group != nil {
+				ext |= extGroup
+			}
+			e.b = append(e.b, ruleExtended, ext)
+		}
 		e.b = append(e.b, mask)
 		if r.Email != nil {
 			e.str(r.Email.Email)
@@ -261,10 +277,24 @@ func encodeRules(e *enc, rs []access.Rule) {
 		if r.LoginMethod != nil {
 			e.str(r.LoginMethod.ID)
 		}
+		if r.Group != nil {
+			e.str(r.Group.ID)
+			g := r.Group.Resolved
+			e.boolean(g != nil)
+			if g != nil {
+				encodeRules(e, g.Include)
+				encodeRules(e, g.Require)
+				encodeRules(e, g.Exclude)
+			}
+		}
 	}
 }
 
-func decodeRules(d *dec) []access.Rule {
+func decodeRules(d *dec) []access.Rule { return decodeRulesIn(d, false) }
+
+// decodeRulesIn decodes a rule list, inGroup when it is a group's: groups
+// do not nest, so a group rule there is corrupt (and the depth bounded).
+func decodeRulesIn(d *dec, inGroup bool) []access.Rule {
 	n, isNil := d.size(1)
 	if isNil {
 		return nil
@@ -273,6 +303,15 @@ func decodeRules(d *dec) []access.Rule {
 	for i := range out {
 		r := &out[i]
 		mask := d.byte1()
+		var ext byte
+		if mask == ruleExtended {
+			ext = d.byte1()
+			mask = d.byte1()
+			if ext&^extGroup != 0 || (ext&extGroup != 0 && inGroup) {
+				d.fail()
+				return nil
+			}
+		}
 		if mask&ruleEmail != 0 {
 			r.Email = &access.EmailRule{Email: d.str()}
 		}
@@ -296,6 +335,12 @@ func decodeRules(d *dec) []access.Rule {
 		}
 		if mask&ruleLoginMethod != 0 {
 			r.LoginMethod = &access.LoginMethodRule{ID: d.str()}
+		}
+		if ext&extGroup != 0 {
+			r.Group = &access.GroupRule{ID: d.str()}
+			if d.boolean() {
+				r.Group.Resolved = &access.GroupRules{Include: decodeRulesIn(d, true), Require: decodeRulesIn(d, true), Exclude: decodeRulesIn(d, true)}
+			}
 		}
 	}
 	return out
