@@ -65,6 +65,12 @@ func (s *Server) Handler() http.Handler {
 		r.Put("/access/identity_providers/{identity_provider_id}", s.handle(s.updateIdentityProvider))
 		r.Delete("/access/identity_providers/{identity_provider_id}", s.handle(s.deleteIdentityProvider))
 
+		list.Get("/access/groups", s.handle(s.listGroups))
+		r.Post("/access/groups", s.handle(s.createGroup))
+		r.Get("/access/groups/{group_id}", s.handle(s.getGroup))
+		r.Put("/access/groups/{group_id}", s.handle(s.updateGroup))
+		r.Delete("/access/groups/{group_id}", s.handle(s.deleteGroup))
+
 		r.Post("/access/organizations/revoke_user", s.handle(s.revokeUser))
 
 		list.Get("/audit_logs", s.handle(s.listAudit))
