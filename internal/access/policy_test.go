@@ -3,6 +3,7 @@ package access
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -57,7 +58,7 @@ func TestParseRule(t *testing.T) {
 // FuzzParseRule checks that any input either fails cleanly or yields a
 // rule with exactly one type that parses again to itself.
 func FuzzParseRule(f *testing.F) {
-	for _, s := range []string{`{"email":{"email":"a@b.c"}}`, `{"ip":{"ip":"10.0.0.0/8"}}`, `{"geo":{"country_code":"us"}}`, `{"everyone":{}}`, `{}`, `[]`} {
+	for _, s := range []string{`{"email":{"email":"a@b.c"}}`, `{"ip":{"ip":"10.0.0.0/8"}}`, `{"geo":{"country_code":"us"}}`, `{"everyone":{}}`, `{"group":{"id":"6F1F7E7E-0000-4000-8000-000000000000"}}`, `{}`, `[]`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -137,6 +138,50 @@ func TestNormalizeCORS(t *testing.T) {
 			}
 			if tc.fields == nil && fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", tc.want) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestGroupSpecRules: a group's rules are a policy's, except that a group
+// rule is refused there (groups do not nest), naming the rule.
+func TestGroupSpecRules(t *testing.T) {
+	raw := func(s ...string) []json.RawMessage {
+		out := make([]json.RawMessage, len(s))
+		for i, r := range s {
+			out[i] = json.RawMessage(r)
+		}
+		return out
+	}
+	const gid = `{"group":{"id":"6f1f7e7e-0000-4000-8000-000000000000"}}`
+	tests := []struct {
+		name   string
+		spec   GroupSpec
+		fields []string
+	}{
+		{"ok/every other rule type", GroupSpec{Include: raw(`{"email":{"email":"A@b.test"}}`, `{"ip":{"ip":"10.1.0.0/8"}}`, `{"login_method":{"id":"x"}}`),
+			Require: raw(`{"geo":{"country_code":"de"}}`), Exclude: raw(`{"any_valid_service_token":{}}`)}, nil},
+		{"fail/group in include", GroupSpec{Include: raw(gid)}, []string{"include[0].group"}},
+		{"fail/group in require and exclude", GroupSpec{Include: raw(`{"everyone":{}}`), Require: raw(gid), Exclude: raw(`{"everyone":{}}`, gid)},
+			[]string{"exclude[1].group", "require[0].group"}},
+		{"fail/bad rule", GroupSpec{Include: raw(`{"email":{}}`)}, []string{"include[0].email.email"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			gr, err := tc.spec.Rules()
+			var fields []string
+			if e, ok := err.(*Error); ok {
+				for _, f := range e.Fields {
+					fields = append(fields, f.Field)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(fields, tc.fields) {
+				t.Fatalf("fields %q, want %q (%v)", fields, tc.fields, err)
+			}
+			if err == nil && (gr.Include[0].Email.Email != "a@b.test" || gr.Require[0].Geo.CountryCode != "DE") {
+				t.Errorf("not canonical: %+v", gr)
 			}
 		})
 	}
