@@ -18,17 +18,19 @@ const ruleTypes = [
   {type: 'service_token', label: 'Service Token', key: 'token_id', choose: 'tokens'},
   {type: 'any_valid_service_token', label: 'Any Access Service Token'},
   {type: 'login_method', label: 'Login Methods', key: 'id', choose: 'idps'},
+  {type: 'group', label: 'Access groups', key: 'id', choose: 'groups'},
 ];
 const identityTypes = ['email', 'email_domain', 'login_method'];
 
 /** What the rule builder and summaries need to name tokens and providers. */
 export async function policyContext() {
-  const [tokens, idps, reusable] = await Promise.all([
+  const [tokens, idps, reusable, groups] = await Promise.all([
     getAll('/access/service_tokens').catch(() => []),
     getAll('/access/identity_providers').catch(() => []),
     getAll('/access/policies').catch(() => []),
+    getAll('/access/groups').catch(() => []),
   ]);
-  return {tokens, idps, reusable};
+  return {tokens, idps, reusable, groups};
 }
 
 function ruleText(rule, ctx) {
@@ -39,6 +41,7 @@ function ruleText(rule, ctx) {
   let v = rule[type][t.key];
   if (t.choose === 'tokens') v = (ctx.tokens.find((x) => x.id === v) || {name: v}).name;
   if (t.choose === 'idps') v = (ctx.idps.find((x) => x.id === v) || {name: v}).name;
+  if (t.choose === 'groups') v = (ctx.groups.find((x) => x.id === v) || {name: v}).name;
   return `${t.label} ${v}`;
 }
 
@@ -119,7 +122,7 @@ export function policyEditor(container, opts) {
       if (t.choose) {
         const items = opts.ctx[t.choose];
         input = select(items.map((x) => [x.id, x.name]), value);
-        if (!items.length) input.append(h('option', {value: ''}, t.choose === 'tokens' ? 'no service tokens yet' : 'no identity providers yet'));
+        if (!items.length) input.append(h('option', {value: ''}, {tokens: 'no service tokens yet', idps: 'no identity providers yet', groups: 'no Access groups yet'}[t.choose]));
       } else {
         input = h('input', {type: 'text', value: value || '', placeholder: t.placeholder, spellcheck: 'false', autocomplete: 'off'});
       }
