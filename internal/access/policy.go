@@ -36,10 +36,11 @@ const (
 	RuleGeo                  = "geo"
 	RuleLoginMethod          = "login_method"
 	RuleGroup                = "group"
+	RuleOIDC                 = "oidc"
 )
 
 // RuleTypes lists the supported rule types in a stable order.
-var RuleTypes = []string{RuleEmail, RuleEmailDomain, RuleEveryone, RuleIP, RuleServiceToken, RuleAnyValidServiceToken, RuleGeo, RuleLoginMethod, RuleGroup}
+var RuleTypes = []string{RuleEmail, RuleEmailDomain, RuleEveryone, RuleIP, RuleServiceToken, RuleAnyValidServiceToken, RuleGeo, RuleLoginMethod, RuleGroup, RuleOIDC}
 
 // Rule is one include, require or exclude condition. Exactly one field is set.
 type Rule struct {
@@ -52,6 +53,7 @@ type Rule struct {
 	Geo                  *GeoRule          `json:"geo,omitempty"`
 	LoginMethod          *LoginMethodRule  `json:"login_method,omitempty"`
 	Group                *GroupRule        `json:"group,omitempty"`
+	OIDC                 *OIDCRule         `json:"oidc,omitempty"`
 }
 
 // EmailRule matches one email address, case-insensitively.
@@ -95,6 +97,16 @@ type GroupRule struct {
 	Resolved *GroupRules `json:"-"`
 }
 
+// OIDCRule matches a user who logged in with the identity provider and
+// whose ID token or userinfo carried the claim with the value (equal, or
+// an element of an array claim). Only the claims the provider's
+// config.claims lists are kept at login.
+type OIDCRule struct {
+	ClaimName          string `json:"claim_name"`
+	ClaimValue         string `json:"claim_value"`
+	IdentityProviderID string `json:"identity_provider_id"`
+}
+
 // GroupRules are an Access group's rule lists.
 type GroupRules struct {
 	Include []Rule
@@ -123,6 +135,8 @@ func (r Rule) Type() string {
 		return RuleLoginMethod
 	case r.Group != nil:
 		return RuleGroup
+	case r.OIDC != nil:
+		return RuleOIDC
 	}
 	return ""
 }
@@ -249,6 +263,20 @@ func ParseRule(field string, raw json.RawMessage) (Rule, []FieldError) {
 		}
 		v.ID = id.String()
 		r.Group = &v
+	case RuleOIDC:
+		var v OIDCRule
+		if err := strict(&v); err != nil {
+			return bad(f, "must be {\"claim_name\": \"<claim>\", \"claim_value\": \"<value>\", \"identity_provider_id\": \"<identity provider id>\"}: %v", err)
+		}
+		switch {
+		case v.ClaimName == "" || len(v.ClaimName) > MaxClaimNameLen:
+			return bad(f+".claim_name", "must be a claim name of 1 to %d bytes", MaxClaimNameLen)
+		case v.ClaimValue == "" || len(v.ClaimValue) > MaxClaimValueLen:
+			return bad(f+".claim_value", "must be a value of 1 to %d bytes", MaxClaimValueLen)
+		case v.IdentityProviderID == "" || len(v.IdentityProviderID) > 64:
+			return bad(f+".identity_provider_id", "must be an identity provider id")
+		}
+		r.OIDC = &v
 	}
 	return r, nil
 }
@@ -340,7 +368,7 @@ func (s *PolicySpec) Rules() (PolicyRules, error) {
 // not, by itself: the store checks the group's rules.
 func (r Rule) IdentityRule() bool {
 	switch r.Type() {
-	case RuleEmail, RuleEmailDomain, RuleLoginMethod:
+	case RuleEmail, RuleEmailDomain, RuleLoginMethod, RuleOIDC:
 		return true
 	}
 	return false

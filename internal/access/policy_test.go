@@ -3,7 +3,9 @@ package access
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -185,4 +187,69 @@ func TestGroupSpecRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestKeepClaims(t *testing.T) {
+	long := strings.Repeat("x", MaxClaimValueLen+1)
+	many := make([]any, MaxClaimValues+1)
+	for i := range many {
+		many[i] = "g"
+	}
+	raw := map[string]any{"groups": []any{"eng", "ops", 7.0, map[string]any{"x": 1}, true}, "dept": "eng",
+		"admin": false, "level": 3.5, "obj": map[string]any{"a": "b"}, "other": "not listed"}
+	tests := []struct {
+		name  string
+		raw   map[string]any
+		names []string
+		want  map[string][]string
+		fails bool
+	}{
+		{"ok/nothing listed", raw, nil, nil, false},
+		{"ok/strings, arrays, scalars, objects", raw, []string{"groups", "dept", "admin", "level", "obj"},
+			map[string][]string{"groups": {"eng", "ops", "7", "true"}, "dept": {"eng"}, "admin": {"false"}, "level": {"3.5"}, "obj": {}}, false},
+		{"ok/a listed claim not sent is kept empty", raw, []string{"missing"}, map[string][]string{"missing": {}}, false},
+		{"fail/a value too long", map[string]any{"a": long}, []string{"a"}, nil, true},
+		{"fail/too many values", map[string]any{"a": many}, []string{"a"}, nil, true},
+		{"fail/too large together", map[string]any{"a": strings.Repeat("x", 1000), "b": strings.Repeat("y", 1000), "c": strings.Repeat("z", 100)},
+			[]string{"a", "b", "c"}, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := KeepClaims(tc.raw, tc.names)
+			if (err != nil) != tc.fails {
+				t.Fatalf("err %v, want failure %v", err, tc.fails)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzKeepClaims: any claims JSON either fails or yields claims within
+// the bounds, every listed name present.
+func FuzzKeepClaims(f *testing.F) {
+	f.Add(`{"groups":["a","b"],"dept":"x"}`, "groups")
+	f.Add(`{"groups":[1,true,{"a":1},null]}`, "groups")
+	f.Fuzz(func(t *testing.T, js, name string) {
+		var raw map[string]any
+		if json.Unmarshal([]byte(js), &raw) != nil {
+			return
+		}
+		got, err := KeepClaims(raw, []string{name})
+		if err != nil {
+			return
+		}
+		size := len(name)
+		vals, ok := got[name]
+		if !ok || vals == nil {
+			t.Fatalf("listed claim %q missing: %v", name, got)
+		}
+		for _, v := range vals {
+			size += len(v)
+		}
+		if size > MaxClaimsSize || len(vals) > MaxClaimValues {
+			t.Fatalf("bounds exceeded: %d bytes, %d values", size, len(vals))
+		}
+	})
 }

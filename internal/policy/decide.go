@@ -15,6 +15,10 @@ type Identity struct {
 	// Purpose is the reason the user gave for access (purpose
 	// justification), carried in the session; "" when none was asked.
 	Purpose string
+	// Claims are the identity provider's claims the login kept (its
+	// config.claims), each as a list of strings: a listed claim the
+	// provider did not send is an empty list, one not listed is absent.
+	Claims map[string][]string
 }
 
 // Facts are what the engine knows about one request.
@@ -225,6 +229,22 @@ func (r *rule) matches(f *Facts, unknownMatches bool) bool {
 		return asciiEqualFold(f.Country, r.value)
 	case ruleLoginMethod:
 		return f.Identity != nil && f.Identity.LoginMethod == r.value
+	case ruleOIDC:
+		if f.Identity == nil || f.Identity.LoginMethod != r.oidc.idp {
+			return false
+		}
+		vals, kept := f.Identity.Claims[r.oidc.name]
+		if !kept {
+			// The login did not keep this claim (the provider's
+			// config.claims did not list it then): unknown.
+			return unknownMatches
+		}
+		for _, v := range vals {
+			if v == r.value {
+				return true
+			}
+		}
+		return false
 	case ruleGroup:
 		// An unknown group is an unknown fact: read the way that denies.
 		if r.group == nil {

@@ -120,6 +120,8 @@ func (k ruleKind) String() string {
 		return "login_method"
 	case ruleGroup:
 		return "group"
+	case ruleOIDC:
+		return "oidc"
 	}
 	return "unknown"
 }

@@ -90,3 +90,46 @@ func TestApplyGroupChangeRecompilesThePolicy(t *testing.T) {
 		t.Fatalf("after the change: %s/%s", d.Action, d.Reason)
 	}
 }
+
+func oidc(idp, name, value string) access.Rule {
+	return access.Rule{OIDC: &access.OIDCRule{ClaimName: name, ClaimValue: value, IdentityProviderID: idp}}
+}
+
+// TestDecideOIDCRule: an oidc rule matches a login through its provider
+// whose kept claims have the value (a string, or an element of an array);
+// a claim the login did not keep is unknown and never lets anyone in.
+func TestDecideOIDCRule(t *testing.T) {
+	withClaims := func(idp string, claims map[string][]string) *policy.Identity {
+		return &policy.Identity{Email: "ann@example.test", LoginMethod: idp, Claims: claims}
+	}
+	okta := withClaims("okta", map[string][]string{"groups": {"eng", "ops"}, "dept": {"eng"}, "level": {}})
+	tests := []struct {
+		name     string
+		policies []access.Policy
+		identity *policy.Identity
+		allow    bool
+	}{
+		{"ok/string claim equal", []access.Policy{allow("p", oidc("okta", "dept", "eng"))}, okta, true},
+		{"ok/element of an array claim", []access.Policy{allow("p", oidc("okta", "groups", "ops"))}, okta, true},
+		{"fail/not an element", []access.Policy{allow("p", oidc("okta", "groups", "sales"))}, okta, false},
+		{"fail/values compare exactly", []access.Policy{allow("p", oidc("okta", "dept", "ENG"))}, okta, false},
+		{"fail/kept but not sent", []access.Policy{allow("p", oidc("okta", "level", "3"))}, okta, false},
+		{"fail/another provider's login", []access.Policy{allow("p", oidc("azure", "dept", "eng"))}, okta, false},
+		{"fail/no claims kept", []access.Policy{allow("p", oidc("okta", "dept", "eng"))}, withClaims("okta", nil), false},
+		{"ok/excluded by a claim", []access.Policy{excluding(allow("p", everyone()), oidc("okta", "groups", "contractors")), allow("q", email("bob@example.test"))}, okta, true},
+		{"fail/excluded by an array element", []access.Policy{excluding(allow("p", everyone()), oidc("okta", "groups", "ops"))}, okta, false},
+		// A claim the login did not keep is unknown: an exclude on it holds.
+		{"fail/exclude on a claim not kept", []access.Policy{excluding(allow("p", everyone()), oidc("okta", "contractor", "yes"))}, okta, false},
+		{"fail/deny on a claim not kept", []access.Policy{deny("d", oidc("okta", "contractor", "yes")), allow("p", everyone())}, okta, false},
+		{"ok/exclude on another provider's claim", []access.Policy{excluding(allow("p", everyone()), oidc("azure", "contractor", "yes"))}, okta, true},
+		{"ok/inside a group", []access.Policy{allow("p", group("g", rules(oidc("okta", "groups", "eng")), nil, nil))}, okta, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := decide(t, policy.Facts{Identity: tc.identity}, tc.policies...)
+			if (got.Action == policy.Allow) != tc.allow {
+				t.Fatalf("Decide = %s/%s; want allow=%v", got.Action, got.Reason, tc.allow)
+			}
+		})
+	}
+}

@@ -946,6 +946,7 @@ const (
 	ruleGeo
 	ruleLoginMethod
 	ruleGroup
+	ruleOIDC
 )
 
 type rule struct {
@@ -954,6 +955,13 @@ type rule struct {
 	prefix netip.Prefix
 	// group is a group rule's group, nil when it is unknown.
 	group *groupRules
+	// oidc is an oidc rule's provider and claim (value holds the value).
+	oidc *oidcClaim
+}
+
+// oidcClaim is what an oidc rule looks for besides the value.
+type oidcClaim struct {
+	idp, name string
 }
 
 // groupRules are an Access group's compiled rules.
@@ -986,6 +994,8 @@ func compileRules(rules []access.Rule) ([]rule, error) {
 			cr = rule{kind: ruleGeo, value: strings.ToUpper(r.Geo.CountryCode)}
 		case r.LoginMethod != nil:
 			cr = rule{kind: ruleLoginMethod, value: r.LoginMethod.ID}
+		case r.OIDC != nil:
+			cr = rule{kind: ruleOIDC, value: r.OIDC.ClaimValue, oidc: &oidcClaim{idp: r.OIDC.IdentityProviderID, name: r.OIDC.ClaimName}}
 		case r.Group != nil:
 			cr = rule{kind: ruleGroup, value: r.Group.ID}
 			// A group naming a group (which the API refuses) is left
