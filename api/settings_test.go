@@ -69,18 +69,6 @@ func TestUnsupportedSettingsAreRefusedAndDefaultsAccepted(t *testing.T) {
 			func(t *testing.T, v any) map[string]any {
 				return map[string]any{"name": "tok", "previous_client_secret_expires_at": v}
 			}, "previous_client_secret_expires_at", "2030-01-01T00:00:00Z", nil},
-		{"identity provider/create/config.claims", "POST", "access/identity_providers", "access/identity_providers",
-			func(t *testing.T, v any) map[string]any {
-				b := oidcBody("new")
-				b["config"].(map[string]any)["claims"] = v
-				return b
-			}, "config.claims", []string{"groups"}, []string{}},
-		{"identity provider/replace/config.claims", "PUT", "access/identity_providers/" + existingIdP.ID, "",
-			func(t *testing.T, v any) map[string]any {
-				b := oidcBody("existing")
-				b["config"].(map[string]any)["claims"] = v
-				return b
-			}, "config.claims", []string{"groups"}, []string{}},
 		{"access group/create/is_default", "POST", "access/groups", "access/groups",
 			func(t *testing.T, v any) map[string]any { return group(t.Name(), v) }, "is_default", true, false},
 		{"access group/replace/is_default", "PUT", "access/groups/" + existingGroup.ID, "",

@@ -52,6 +52,9 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	var oncall access.Group
 	c.api.MustCall(t, "POST", "access/groups", map[string]any{"name": "On call",
 		"include": []any{map[string]any{"email": map[string]any{"email": "ann@example.test"}}}}, &oncall)
+	var engineers access.Policy
+	c.api.MustCall(t, "POST", "access/policies", map[string]any{"name": "Engineers", "decision": "allow",
+		"include": []any{map[string]any{"oidc": map[string]any{"claim_name": "groups", "claim_value": "eng", "identity_provider_id": oidc.ID}}}}, &engineers)
 	var oncallIn access.Policy
 	c.api.MustCall(t, "POST", "access/policies", map[string]any{"name": "On call in", "decision": "allow",
 		"include": []any{map[string]any{"group": map[string]any{"id": oncall.ID}}}}, &oncallIn)
@@ -147,6 +150,14 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	if len(chosen) != 2 || chosen[0] != "Access groups" || chosen[1] != "On call" {
 		t.Errorf("the group rule in the rule builder: %q", chosen)
 	}
+	// An OIDC claim rule shows its provider, claim and value.
+	c.open(t, "#/policies/"+engineers.ID, `document.querySelector('#rules-include .rule-row select')`)
+	var shown []string
+	c.js(t, `[...document.querySelectorAll('#rules-include .rule-row select, #rules-include .rule-row input')].map((e) => e.tagName === 'SELECT' ? e.options[e.selectedIndex].text : e.value)`, &shown)
+	if strings.Join(shown, "|") != "OIDC claim|Okta|groups|eng" {
+		t.Errorf("the oidc rule in the rule builder: %q", shown)
+	}
+	a.audit(t, "rule builder with an OIDC claim")
 
 	c.open(t, "#/logs", `document.querySelectorAll('#log-list tbody tr').length >= 3`)
 	a.audit(t, "access requests")

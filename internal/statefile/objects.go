@@ -226,12 +226,14 @@ const (
 )
 
 // A rule starts with its presence mask, or, for a rule with a field the
-// mask has no bit left for (a group), with ruleExtended, a byte of such
+// mask has no bit left for (a group, an oidc claim), with ruleExtended, a byte of such
 // fields (extGroup) and then the mask. A rule with no field at all is
 // extended too, with no extended field.
 const (
 	ruleExtended = 0
 	extGroup     = 1
+	extOIDC      = 2
+	extKnown     = extGroup | extOIDC
 )
 
 func encodeRules(e *enc, rs []access.Rule) {
@@ -251,10 +253,13 @@ func encodeRules(e *enc, rs []access.Rule) {
 		set(ruleAnyValidServiceToken, r.AnyValidServiceToken != nil)
 		set(ruleGeo, r.Geo != nil)
 		set(ruleLoginMethod, r.LoginMethod != nil)
-		if r.Group != nil || mask == 0 {
+		if r.Group != nil || r.OIDC != nil || mask == 0 {
 			var ext byte
 			if r.Group != nil {
 				ext |= extGroup
+			}
+			if r.OIDC != nil {
+				ext |= extOIDC
 			}
 			e.b = append(e.b, ruleExtended, ext)
 		}
@@ -276,6 +281,11 @@ func encodeRules(e *enc, rs []access.Rule) {
 		}
 		if r.LoginMethod != nil {
 			e.str(r.LoginMethod.ID)
+		}
+		if r.OIDC != nil {
+			e.str(r.OIDC.ClaimName)
+			e.str(r.OIDC.ClaimValue)
+			e.str(r.OIDC.IdentityProviderID)
 		}
 		if r.Group != nil {
 			e.str(r.Group.ID)
@@ -307,7 +317,7 @@ func decodeRulesIn(d *dec, inGroup bool) []access.Rule {
 		if mask == ruleExtended {
 			ext = d.byte1()
 			mask = d.byte1()
-			if ext&^extGroup != 0 || (ext&extGroup != 0 && inGroup) {
+			if ext&^extKnown != 0 || (ext&extGroup != 0 && inGroup) {
 				d.fail()
 				return nil
 			}
@@ -335,6 +345,9 @@ func decodeRulesIn(d *dec, inGroup bool) []access.Rule {
 		}
 		if mask&ruleLoginMethod != 0 {
 			r.LoginMethod = &access.LoginMethodRule{ID: d.str()}
+		}
+		if ext&extOIDC != 0 {
+			r.OIDC = &access.OIDCRule{ClaimName: d.str(), ClaimValue: d.str(), IdentityProviderID: d.str()}
 		}
 		if ext&extGroup != 0 {
 			r.Group = &access.GroupRule{ID: d.str()}
