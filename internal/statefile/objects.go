@@ -225,15 +225,11 @@ const (
 	ruleLoginMethod
 )
 
-// A rule starts with its presence mask, or, for a rule with a field the
-// mask has no bit left for (a group, an oidc claim), with ruleExtended, a byte of such
-// fields (extGroup) and then the mask. A rule with no field at all is
-// extended too, with no extended field.
+// More rule fields, as bits of a rule's second presence mask. Bits 0 and
+// 1 are left to the mTLS rules (certificate, common_name).
 const (
-	ruleExtended = 0
-	extGroup     = 1
-	extOIDC      = 2
-	extKnown     = extGroup | extOIDC
+	ruleGroup = 1 << (iota + 2)
+	ruleOIDC
 )
 
 func encodeRules(e *enc, rs []access.Rule) {
@@ -253,17 +249,14 @@ func encodeRules(e *enc, rs []access.Rule) {
 		set(ruleAnyValidServiceToken, r.AnyValidServiceToken != nil)
 		set(ruleGeo, r.Geo != nil)
 		set(ruleLoginMethod, r.LoginMethod != nil)
-		if r.Group != nil || r.OIDC != nil || mask == 0 {
-			var ext byte
-			if r.Group != nil {
-				ext |= extGroup
-			}
-			if r.OIDC != nil {
-				ext |= extOIDC
-			}
-			e.b = append(e.b, ruleExtended, ext)
+		var mask2 byte
+		if r.OIDC != nil {
+			mask2 |= ruleOIDC
 		}
-		e.b = append(e.b, mask)
+		if r.Group != nil {
+			mask2 |= ruleGroup
+		}
+		e.b = append(e.b, mask, mask2)
 		if r.Email != nil {
 			e.str(r.Email.Email)
 		}
@@ -288,6 +281,7 @@ func encodeRules(e *enc, rs []access.Rule) {
 			e.str(r.OIDC.IdentityProviderID)
 		}
 		if r.Group != nil {
+			// The group's rules as the edge resolved them, when it did.
 			e.str(r.Group.ID)
 			g := r.Group.Resolved
 			e.boolean(g != nil)
@@ -305,22 +299,17 @@ func decodeRules(d *dec) []access.Rule { return decodeRulesIn(d, false) }
 // decodeRulesIn decodes a rule list, inGroup when it is a group's: groups
 // do not nest, so a group rule there is corrupt (and the depth bounded).
 func decodeRulesIn(d *dec, inGroup bool) []access.Rule {
-	n, isNil := d.size(1)
+	n, isNil := d.size(2)
 	if isNil {
 		return nil
 	}
 	out := make([]access.Rule, n)
 	for i := range out {
 		r := &out[i]
-		mask := d.byte1()
-		var ext byte
-		if mask == ruleExtended {
-			ext = d.byte1()
-			mask = d.byte1()
-			if ext&^extKnown != 0 || (ext&extGroup != 0 && inGroup) {
-				d.fail()
-				return nil
-			}
+		mask, mask2 := d.byte1(), d.byte1()
+		if mask2&ruleGroup != 0 && inGroup {
+			d.fail()
+			return nil
 		}
 		if mask&ruleEmail != 0 {
 			r.Email = &access.EmailRule{Email: d.str()}
@@ -346,10 +335,10 @@ func decodeRulesIn(d *dec, inGroup bool) []access.Rule {
 		if mask&ruleLoginMethod != 0 {
 			r.LoginMethod = &access.LoginMethodRule{ID: d.str()}
 		}
-		if ext&extOIDC != 0 {
+		if mask2&ruleOIDC != 0 {
 			r.OIDC = &access.OIDCRule{ClaimName: d.str(), ClaimValue: d.str(), IdentityProviderID: d.str()}
 		}
-		if ext&extGroup != 0 {
+		if mask2&ruleGroup != 0 {
 			r.Group = &access.GroupRule{ID: d.str()}
 			if d.boolean() {
 				r.Group.Resolved = &access.GroupRules{Include: decodeRulesIn(d, true), Require: decodeRulesIn(d, true), Exclude: decodeRulesIn(d, true)}

@@ -204,12 +204,16 @@ func setGroupTokens(ctx context.Context, tx pgx.Tx, accountID, groupID string, r
 // setPolicyGroups records which Access groups a policy's rules name, so
 // that a group in use cannot be deleted and a group's change reaches the
 // policies using it. Every named group must exist in the account, and a
-// Service Auth policy's include and require rules cannot name a group
-// with identity rules there.
-func setPolicyGroups(ctx context.Context, tx pgx.Tx, accountID, policyID string, decision access.Decision, rules access.PolicyRules) error {
+// Service Auth policy (its decision read from its row, written before)
+// cannot name a group with identity rules in its include and require.
+func setPolicyGroups(ctx context.Context, tx pgx.Tx, accountID, policyID string, rules access.PolicyRules) error {
 	ids := rules.GroupIDs()
 	groups := map[string]access.GroupRules{}
+	var decision access.Decision
 	if len(ids) > 0 {
+		if err := tx.QueryRow(ctx, `SELECT decision FROM policies WHERE account_id = $1 AND id = $2`, accountID, policyID).Scan(&decision); err != nil {
+			return fmt.Errorf("read the policy's decision: %w", err)
+		}
 		rows, err := tx.Query(ctx, `SELECT id::text, include, require, exclude FROM access_groups
 			WHERE account_id = $1 AND id = ANY($2::uuid[]) FOR SHARE`, accountID, ids)
 		if err != nil {

@@ -121,9 +121,6 @@ func (s *Store) CreatePolicy(ctx context.Context, actor access.Actor, sc PolicyS
 		if err := setPolicyTokens(ctx, tx, sc.AccountID, id, rules); err != nil {
 			return err
 		}
-		if err := setPolicyGroups(ctx, tx, sc.AccountID, id, spec.Decision, rules); err != nil {
-			return err
-		}
 		if !sc.reusable() {
 			if err := linkAt(ctx, tx, sc, id, spec.Precedence); err != nil {
 				return err
@@ -165,9 +162,6 @@ func (s *Store) UpdatePolicy(ctx context.Context, actor access.Actor, sc PolicyS
 			return err
 		}
 		if err := setPolicyTokens(ctx, tx, sc.AccountID, id, rules); err != nil {
-			return err
-		}
-		if err := setPolicyGroups(ctx, tx, sc.AccountID, id, spec.Decision, rules); err != nil {
 			return err
 		}
 		if !sc.reusable() && spec.Precedence != 0 && spec.Precedence != before.Precedence {
@@ -393,8 +387,9 @@ func linkAt(ctx context.Context, tx pgx.Tx, sc PolicyScope, policyID string, pre
 }
 
 // setPolicyTokens records which service tokens a policy's rules name, so
-// a token in use cannot be deleted. Every named token must exist in the
-// account.
+// a token in use cannot be deleted, and then which Access groups they
+// name (setPolicyGroups): every write of a policy's row, written just
+// before, goes through it. Every named token must exist in the account.
 func setPolicyTokens(ctx context.Context, tx pgx.Tx, accountID, policyID string, rules access.PolicyRules) error {
 	if err := checkTokensExist(ctx, tx, accountID, rules); err != nil {
 		return err
@@ -407,7 +402,7 @@ func setPolicyTokens(ctx context.Context, tx pgx.Tx, accountID, policyID string,
 			return err
 		}
 	}
-	return nil
+	return setPolicyGroups(ctx, tx, accountID, policyID, rules)
 }
 
 // checkTokensExist refuses rules naming a service token the account does
