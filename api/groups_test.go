@@ -202,6 +202,12 @@ func TestAccessGroupInUseCannotBeDeleted(t *testing.T) {
 	if resp.Status != 409 || resp.Env.Errors[0].Field != "include[1].email" || !strings.Contains(resp.Env.Errors[0].Message, "robots in") {
 		t.Errorf("identity rule into a Service Auth policy's group: %d %s", resp.Status, resp.Body)
 	}
+	// In a Service Auth policy's exclude, identity rules are allowed.
+	var people access.Group
+	a.MustCall(t, "POST", "access/groups", map[string]any{"name": "people", "include": rulesOf(t, `{"any_valid_service_token":{}}`)}, &people)
+	a.MustCall(t, "POST", "access/policies", map[string]any{"name": "robots, not people", "decision": "non_identity",
+		"include": rulesOf(t, `{"any_valid_service_token":{}}`), "exclude": rulesOf(t, groupRule(people.ID))}, nil)
+	a.MustCall(t, "PUT", "access/groups/"+people.ID, map[string]any{"name": "people", "include": rulesOf(t, `{"email_domain":{"domain":"example.test"}}`)}, nil)
 	var humans access.Group
 	a.MustCall(t, "POST", "access/groups", map[string]any{"name": "humans", "include": rulesOf(t, `{"email_domain":{"domain":"example.test"}}`)}, &humans)
 	resp = a.Call(t, "POST", "access/policies", map[string]any{"name": "sa humans", "decision": "non_identity", "include": rulesOf(t, groupRule(humans.ID))})

@@ -66,10 +66,15 @@ func (s *Store) UpdateGroup(ctx context.Context, actor access.Actor, accountID, 
 			return err
 		}
 		if idRules := rules.IdentityRules(); len(idRules) > 0 {
+			// Service Auth policies that use the group in include or
+			// require (in exclude, identity rules are allowed).
 			names, err := collectStrings(ctx, tx, `
 				SELECT `+policyLabel+`
 				FROM policy_groups pg JOIN policies p ON p.id = pg.policy_id LEFT JOIN apps a ON a.id = p.app_id
-				WHERE pg.group_id = $1 AND p.decision = 'non_identity' ORDER BY 1`, id)
+				WHERE pg.group_id = $1 AND p.decision = 'non_identity'
+				  AND (p.include @> jsonb_build_array(jsonb_build_object('group', jsonb_build_object('id', $1::text)))
+				    OR p.require @> jsonb_build_array(jsonb_build_object('group', jsonb_build_object('id', $1::text))))
+				ORDER BY 1`, id)
 			if err != nil {
 				return err
 			}
