@@ -311,17 +311,20 @@ func TestIdentityProviderInUseCannotBeDeleted(t *testing.T) {
 	if !slices.Equal(app.AllowedIdPs, []string{p.ID}) {
 		t.Fatalf("allowed_idps %q", app.AllowedIdPs)
 	}
-	var reusable, scoped access.Policy
+	var reusable, scoped, claims access.Policy
 	a.MustCall(t, "POST", "access/policies", map[string]any{"name": "sso users", "decision": "allow",
 		"include": []any{jsonObj(t, `{"everyone":{}}`)}, "require": login}, &reusable)
 	a.MustCall(t, "POST", "access/apps/"+app.ID+"/policies", map[string]any{"name": "not via sso", "decision": "deny",
 		"include": []any{jsonObj(t, `{"everyone":{}}`)}, "exclude": login}, &scoped)
 
+	a.MustCall(t, "POST", "access/policies", map[string]any{"name": "sso engineers", "decision": "allow",
+		"include": []any{jsonObj(t, `{"oidc":{"claim_name":"groups","claim_value":"eng","identity_provider_id":"`+p.ID+`"}}`)}}, &claims)
+
 	resp := a.Call(t, "DELETE", "access/identity_providers/"+p.ID, nil)
 	if resp.Status != 409 || resp.Env.Errors[0].Code != 1006 {
 		t.Fatalf("delete in use: %d %s", resp.Status, resp.Body)
 	}
-	for _, name := range []string{"wiki", "sso users", "wiki / not via sso"} {
+	for _, name := range []string{"wiki", "sso users", "wiki / not via sso", "sso engineers"} {
 		if !strings.Contains(resp.Env.Errors[0].Message, name) {
 			t.Errorf("the conflict does not name %q: %s", name, resp.Env.Errors[0].Message)
 		}
@@ -335,6 +338,10 @@ func TestIdentityProviderInUseCannotBeDeleted(t *testing.T) {
 		t.Errorf("delete used by one policy: %d %s", resp.Status, resp.Body)
 	}
 	a.MustCall(t, "DELETE", "access/policies/"+reusable.ID, nil, nil)
+	if resp := a.Call(t, "DELETE", "access/identity_providers/"+p.ID, nil); resp.Status != 409 || !strings.Contains(resp.Env.Errors[0].Message, "sso engineers") {
+		t.Errorf("delete used by an oidc rule: %d %s", resp.Status, resp.Body)
+	}
+	a.MustCall(t, "DELETE", "access/policies/"+claims.ID, nil, nil)
 
 	if resp := a.Do(t, gatehousetest.Request{Method: "DELETE", Path: "access/identity_providers/" + p.ID, Header: map[string]string{"If-Match": `"2"`}}); resp.Status != 412 {
 		t.Errorf("delete with stale If-Match: %d", resp.Status)

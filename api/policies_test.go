@@ -156,7 +156,14 @@ func TestPolicyValidation(t *testing.T) {
 		{"fail/empty include", map[string]any{"name": "p", "decision": "allow", "include": []any{}}, []string{"include"}},
 		{"fail/two rule types in one object", map[string]any{"name": "p", "decision": "allow", "include": rule(`{"everyone":{},"email":{"email":"a@b.test"}}`)}, []string{"include[0]"}},
 		{"fail/empty rule", map[string]any{"name": "p", "decision": "allow", "include": rule(`{}`)}, []string{"include[0]"}},
-		{"fail/unsupported rule type", map[string]any{"name": "p", "decision": "allow", "include": rule(`{"group":{"id":"x"}}`)}, []string{"include[0].group"}},
+		{"fail/unsupported rule type", map[string]any{"name": "p", "decision": "allow", "include": rule(`{"email_list":{"id":"x"}}`)}, []string{"include[0].email_list"}},
+		{"fail/oidc without a claim name", map[string]any{"name": "p", "decision": "allow", "include": rule(`{"oidc":{"claim_value":"eng","identity_provider_id":"idp-1"}}`)}, []string{"include[0].oidc.claim_name"}},
+		{"fail/oidc without a value", map[string]any{"name": "p", "decision": "allow", "include": rule(`{"oidc":{"claim_name":"groups","identity_provider_id":"idp-1"}}`)}, []string{"include[0].oidc.claim_value"}},
+		{"fail/oidc without a provider", map[string]any{"name": "p", "decision": "allow", "include": rule(`{"oidc":{"claim_name":"groups","claim_value":"eng"}}`)}, []string{"include[0].oidc.identity_provider_id"}},
+		{"fail/oidc with an unknown member", map[string]any{"name": "p", "decision": "allow", "include": rule(`{"oidc":{"claim_name":"groups","claim_value":"eng","identity_provider_id":"idp-1","x":1}}`)}, []string{"include[0].oidc"}},
+		{"fail/service auth with an oidc rule", map[string]any{"name": "p", "decision": "non_identity", "include": rule(`{"oidc":{"claim_name":"groups","claim_value":"eng","identity_provider_id":"idp-1"}}`)}, []string{"include[0].oidc"}},
+		{"fail/group id not a uuid", map[string]any{"name": "p", "decision": "allow", "include": rule(`{"group":{"id":"x"}}`)}, []string{"include[0].group.id"}},
+		{"fail/group that does not exist", map[string]any{"name": "p", "decision": "allow", "include": rule(`{"group":{"id":"6f1f7e7e-0000-4000-8000-000000000000"}}`)}, []string{"include[0].group.id"}},
 		{"fail/bad email", map[string]any{"name": "p", "decision": "allow", "include": rule(`{"email":{"email":"not an email"}}`)}, []string{"include[0].email.email"}},
 		{"fail/extra key in rule", map[string]any{"name": "p", "decision": "allow", "include": rule(`{"email":{"email":"a@b.test","x":1}}`)}, []string{"include[0].email"}},
 		{"fail/bad cidr", map[string]any{"name": "p", "decision": "allow", "include": rule(`{"ip":{"ip":"10.0.0.0/33"}}`)}, []string{"include[0].ip.ip"}},
@@ -192,11 +199,15 @@ func TestEveryRuleTypeRoundTrips(t *testing.T) {
 	a := gatehousetest.NewAPI(t)
 	var tok access.ServiceToken
 	a.MustCall(t, "POST", "access/service_tokens", map[string]any{"name": "svc"}, &tok)
+	var g access.Group
+	a.MustCall(t, "POST", "access/groups", map[string]any{"name": "staff", "include": []any{jsonObj(t, `{"everyone":{}}`)}}, &g)
 	rules := []string{
 		`{"email":{"email":"a@b.test"}}`, `{"email_domain":{"domain":"b.test"}}`, `{"everyone":{}}`,
 		`{"ip":{"ip":"192.0.2.0/24"}}`, `{"service_token":{"token_id":"` + tok.ID + `"}}`,
 		`{"any_valid_service_token":{}}`, `{"geo":{"country_code":"US"}}`, `{"login_method":{"id":"idp-1"}}`,
 		`{"certificate":{}}`, `{"common_name":{"common_name":"billing"}}`,
+		`{"group":{"id":"` + g.ID + `"}}`,
+		`{"oidc":{"claim_name":"groups","claim_value":"eng","identity_provider_id":"idp-1"}}`,
 	}
 	var include []any
 	for _, r := range rules {

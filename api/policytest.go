@@ -17,19 +17,22 @@ import (
 // OptionsPreflightBypass, when either is given, are draft CORS settings
 // tested in place of the app's saved ones.
 type policyTestInput struct {
-	AppID          string   `json:"app_id" validate:"required,uuid"`
-	Path           string   `json:"path" validate:"omitempty,max=2048"`
-	Email          string   `json:"email" validate:"omitempty,max=320"`
-	LoginMethod    string   `json:"login_method" validate:"omitempty,max=256"`
-	IP             string   `json:"ip" validate:"omitempty,max=64"`
-	Country        string   `json:"country"`
-	ServiceTokenID string   `json:"service_token_id" validate:"omitempty,uuid"`
+	AppID       string `json:"app_id" validate:"required,uuid"`
+	Path        string `json:"path" validate:"omitempty,max=2048"`
+	Email       string `json:"email" validate:"omitempty,max=320"`
+	LoginMethod string `json:"login_method" validate:"omitempty,max=256"`
+	// OIDCClaims are the identity provider claims the session kept, for
+	// oidc rules (as the app token's "custom" claim).
+	OIDCClaims     map[string][]string `json:"oidc_claims" validate:"max=50"`
+	IP             string              `json:"ip" validate:"omitempty,max=64"`
+	Country        string              `json:"country"`
+	ServiceTokenID string              `json:"service_token_id" validate:"omitempty,uuid"`
 	// ClientCertificateCommonName describes a client certificate the
 	// edge verified for the app's host (mutual TLS), by its common name.
-	ClientCertificateCommonName *string `json:"client_certificate_common_name" validate:"omitempty,max=256"`
-	Method         string   `json:"method"`
-	Origin         string   `json:"origin" validate:"omitempty,cors_origin"`
-	RequestHeaders []string `json:"request_headers" validate:"max=64,dive,header_name"`
+	ClientCertificateCommonName *string  `json:"client_certificate_common_name" validate:"omitempty,max=256"`
+	Method                      string   `json:"method"`
+	Origin                      string   `json:"origin" validate:"omitempty,cors_origin"`
+	RequestHeaders              []string `json:"request_headers" validate:"max=64,dive,header_name"`
 
 	CORSHeaders            *access.CORSSettings `json:"cors_headers"`
 	OptionsPreflightBypass *bool                `json:"options_preflight_bypass"`
@@ -109,6 +112,9 @@ func (in *policyTestInput) check() []access.FieldError {
 	if in.LoginMethod != "" && in.Email == "" {
 		bad("login_method", "needs email: a login method belongs to a logged-in user")
 	}
+	if len(in.OIDCClaims) > 0 && in.LoginMethod == "" {
+		bad("oidc_claims", "needs email and login_method: claims come from a login through an identity provider")
+	}
 	if in.Email != "" && in.ServiceTokenID != "" {
 		bad("service_token_id", "give email or service_token_id, not both: the edge reads a service token before any session")
 	}
@@ -179,7 +185,7 @@ func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request) error {
 		f.IP, _ = netip.ParseAddr(in.IP)
 	}
 	if in.Email != "" {
-		f.Identity = &policy.Identity{Email: in.Email, LoginMethod: in.LoginMethod}
+		f.Identity = &policy.Identity{Email: in.Email, LoginMethod: in.LoginMethod, Claims: in.OIDCClaims}
 	}
 	if cn := in.ClientCertificateCommonName; cn != nil {
 		f.ClientCert = &policy.ClientCert{CommonName: *cn}

@@ -297,3 +297,54 @@ func TestPolicyTesterDraftIsValidatedAsAnAppBody(t *testing.T) {
 		t.Errorf("stored app %+v", stored)
 	}
 }
+
+// TestPolicyTesterDecidesGroupAndOIDCRules: the tester takes the claims a
+// session kept, and explains a group rule and an oidc rule by type.
+func TestPolicyTesterDecidesGroupAndOIDCRules(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	app := createApp(t, a, appBody("wiki", uniq(t, "wiki.example.test")))
+	var g access.Group
+	a.MustCall(t, "POST", "access/groups", map[string]any{"name": "contractors",
+		"include": []any{map[string]any{"email_domain": map[string]any{"domain": "contractor.test"}}}}, &g)
+	a.MustCall(t, "POST", "access/apps/"+app.ID+"/policies", map[string]any{"name": "engineers", "decision": "allow",
+		"include": []any{map[string]any{"oidc": map[string]any{"claim_name": "groups", "claim_value": "eng", "identity_provider_id": "okta"}}},
+		"exclude": []any{map[string]any{"group": map[string]any{"id": g.ID}}}}, nil)
+	tests := []struct {
+		name     string
+		in       map[string]any
+		decision string
+		rule     *policyTestRuleOut
+	}{
+		{"ok/claim kept", map[string]any{"email": "ann@example.test", "login_method": "okta", "oidc_claims": map[string]any{"groups": []string{"ops", "eng"}}},
+			"allow", &policyTestRuleOut{"include", 0, "oidc"}},
+		{"fail/claim without the value", map[string]any{"email": "ann@example.test", "login_method": "okta", "oidc_claims": map[string]any{"groups": []string{"ops"}}},
+			"deny", nil},
+		{"fail/no claims", map[string]any{"email": "ann@example.test", "login_method": "okta"}, "deny", nil},
+		{"fail/in the excluded group", map[string]any{"email": "bo@contractor.test", "login_method": "okta", "oidc_claims": map[string]any{"groups": []string{"eng"}}},
+			"deny", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in["app_id"] = app.ID
+			res := policyTest(t, a, tc.in)
+			if res.Decision != tc.decision {
+				t.Fatalf("decision %s (%s), want %s: %+v", res.Decision, res.Reason, tc.decision, res.Policies)
+			}
+			if tc.rule != nil && (res.Rule == nil || res.Rule.List != tc.rule.list || res.Rule.Index != tc.rule.index || res.Rule.Type != tc.rule.typ) {
+				t.Errorf("rule %+v, want %+v", res.Rule, tc.rule)
+			}
+		})
+	}
+	resp := a.Call(t, "POST", "gatehouse/policy_test", map[string]any{"app_id": app.ID, "email": "ann@example.test",
+		"oidc_claims": map[string]any{"groups": []string{"eng"}}})
+	if resp.Status != 400 || !slices.Contains(resp.Fields(), "oidc_claims") {
+		t.Errorf("claims without a login method: %d %s", resp.Status, resp.Body)
+	}
+}
+
+type policyTestRuleOut struct {
+	list  string
+	index int
+	typ   string
+}

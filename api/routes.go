@@ -70,6 +70,11 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/access/certificates/{certificate_id}", s.handle(s.getCertificate))
 		r.Put("/access/certificates/{certificate_id}", s.handle(s.updateCertificate))
 		r.Delete("/access/certificates/{certificate_id}", s.handle(s.deleteCertificate))
+		list.Get("/access/groups", s.handle(s.listGroups))
+		r.Post("/access/groups", s.handle(s.createGroup))
+		r.Get("/access/groups/{group_id}", s.handle(s.getGroup))
+		r.Put("/access/groups/{group_id}", s.handle(s.updateGroup))
+		r.Delete("/access/groups/{group_id}", s.handle(s.deleteGroup))
 
 		r.Post("/access/organizations/revoke_user", s.handle(s.revokeUser))
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -121,5 +122,74 @@ func TestCloudflareGoSDKWorksAgainstGatehouse(t *testing.T) {
 	})
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bypass with CORS settings: %v", err)
+	}
+}
+
+// TestCloudflareGoSDKManagesAccessGroups: cloudflare-go creates, reads,
+// lists, replaces and deletes Access groups, and writes policies with
+// group and oidc rules, each decoded from Gatehouse's answers.
+func TestCloudflareGoSDKManagesAccessGroups(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cf := cloudflare.NewClient(option.WithBaseURL(a.URL+"/client/v4/"), option.WithAPIToken(a.Token), option.WithMaxRetries(0), option.WithHTTPClient(a.HTTPClient()))
+	acct := cloudflare.F(a.AccountID)
+	email := func(e string) zero_trust.AccessRuleUnionParam {
+		return zero_trust.EmailRuleParam{Email: cloudflare.F(zero_trust.EmailRuleEmailParam{Email: cloudflare.F(e)})}
+	}
+
+	g, err := cf.ZeroTrust.Access.Groups.New(ctx, zero_trust.AccessGroupNewParams{AccountID: acct, Name: cloudflare.F("on call"),
+		Include: cloudflare.F([]zero_trust.AccessRuleUnionParam{email("ann@example.test")}),
+		Exclude: cloudflare.F([]zero_trust.AccessRuleUnionParam{email("bob@example.test")}), IsDefault: cloudflare.F(false)})
+	if err != nil {
+		t.Fatalf("group create: %v", err)
+	}
+	if g.ID == "" || g.Name != "on call" || len(g.Include) != 1 || len(g.Exclude) != 1 || len(g.Require) != 0 {
+		t.Fatalf("group decoded as %+v", g)
+	}
+	got, err := cf.ZeroTrust.Access.Groups.Get(ctx, g.ID, zero_trust.AccessGroupGetParams{AccountID: acct})
+	if err != nil || got.ID != g.ID || got.Name != "on call" {
+		t.Fatalf("group get: %+v %v", got, err)
+	}
+	upd, err := cf.ZeroTrust.Access.Groups.Update(ctx, g.ID, zero_trust.AccessGroupUpdateParams{AccountID: acct, Name: cloudflare.F("on call (eu)"),
+		Include: cloudflare.F([]zero_trust.AccessRuleUnionParam{email("ann@example.test"), email("eve@example.test")})})
+	if err != nil || upd.Name != "on call (eu)" || len(upd.Include) != 2 || len(upd.Exclude) != 0 {
+		t.Fatalf("group update: %+v %v", upd, err)
+	}
+	policy, err := cf.ZeroTrust.Access.Policies.New(ctx, zero_trust.AccessPolicyNewParams{AccountID: acct, Name: cloudflare.F("on call in"),
+		Decision: cloudflare.F(zero_trust.DecisionAllow),
+		Include: cloudflare.F([]zero_trust.AccessRuleUnionParam{zero_trust.GroupRuleParam{
+			Group: cloudflare.F(zero_trust.GroupRuleGroupParam{ID: cloudflare.F(g.ID)})}}),
+		Exclude: cloudflare.F([]zero_trust.AccessRuleUnionParam{zero_trust.AccessRuleAccessOIDCClaimRuleParam{
+			OIDC: cloudflare.F(zero_trust.AccessRuleAccessOIDCClaimRuleOIDCParam{ClaimName: cloudflare.F("groups"),
+				ClaimValue: cloudflare.F("contractors"), IdentityProviderID: cloudflare.F("okta")})}}),
+	})
+	if err != nil {
+		t.Fatalf("policy with a group rule: %v", err)
+	}
+	if r, ok := policy.Include[0].AsUnion().(zero_trust.GroupRule); !ok || r.Group.ID != g.ID {
+		t.Errorf("group rule decoded as %+v", policy.Include[0])
+	}
+	if r, ok := policy.Exclude[0].AsUnion().(zero_trust.AccessRuleAccessOIDCClaimRule); !ok || r.OIDC.ClaimName != "groups" || r.OIDC.ClaimValue != "contractors" {
+		t.Errorf("oidc rule decoded as %+v", policy.Exclude[0])
+	}
+	var listed []string
+	iter := cf.ZeroTrust.Access.Groups.ListAutoPaging(ctx, zero_trust.AccessGroupListParams{AccountID: acct})
+	for iter.Next() {
+		listed = append(listed, iter.Current().ID)
+	}
+	if err := iter.Err(); err != nil || !slices.Equal(listed, []string{g.ID}) {
+		t.Fatalf("group list: %q %v", listed, err)
+	}
+	if _, err := cf.ZeroTrust.Access.Groups.Delete(ctx, g.ID, zero_trust.AccessGroupDeleteParams{AccountID: acct}); err == nil {
+		t.Fatal("deleted a group a policy uses")
+	}
+	if _, err := cf.ZeroTrust.Access.Policies.Delete(ctx, policy.ID, zero_trust.AccessPolicyDeleteParams{AccountID: acct}); err != nil {
+		t.Fatalf("policy delete: %v", err)
+	}
+	del, err := cf.ZeroTrust.Access.Groups.Delete(ctx, g.ID, zero_trust.AccessGroupDeleteParams{AccountID: acct})
+	if err != nil || del.ID != g.ID {
+		t.Fatalf("group delete: %+v %v", del, err)
 	}
 }

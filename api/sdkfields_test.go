@@ -111,6 +111,7 @@ var sdkResources = []sdkResource{
 	{"service token (update)", reflect.TypeFor[zero_trust.AccessServiceTokenUpdateParams](), "", nil},
 	{"identity provider", reflect.TypeFor[zero_trust.IdentityProviderAccessOIDCParam](), "", nil},
 	{"identity provider", reflect.TypeFor[zero_trust.IdentityProviderAccessOnetimepinParam](), "", []string{"config"}}, // {}
+	{"Access group", reflect.TypeFor[zero_trust.AccessGroupNewParams](), "", nil},
 	{"certificate (create)", reflect.TypeFor[zero_trust.AccessCertificateNewParams](), "", nil},
 	{"certificate (update)", reflect.TypeFor[zero_trust.AccessCertificateUpdateParams](), "", nil},
 }

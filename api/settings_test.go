@@ -25,6 +25,11 @@ func TestUnsupportedSettingsAreRefusedAndDefaultsAccepted(t *testing.T) {
 	a.MustCall(t, "POST", "access/policies", allowEveryone("existing"), &existingPolicy)
 	var existingIdP access.IdentityProvider
 	a.MustCall(t, "POST", "access/identity_providers", oidcBody("existing"), &existingIdP)
+	group := func(name string, v any) map[string]any {
+		return map[string]any{"name": name, "include": []any{map[string]any{"everyone": map[string]any{}}}, "is_default": v}
+	}
+	var existingGroup access.Group
+	a.MustCall(t, "POST", "access/groups", group("existing", false), &existingGroup)
 
 	tests := []struct {
 		name         string
@@ -64,18 +69,10 @@ func TestUnsupportedSettingsAreRefusedAndDefaultsAccepted(t *testing.T) {
 			func(t *testing.T, v any) map[string]any {
 				return map[string]any{"name": "tok", "previous_client_secret_expires_at": v}
 			}, "previous_client_secret_expires_at", "2030-01-01T00:00:00Z", nil},
-		{"identity provider/create/config.claims", "POST", "access/identity_providers", "access/identity_providers",
-			func(t *testing.T, v any) map[string]any {
-				b := oidcBody("new")
-				b["config"].(map[string]any)["claims"] = v
-				return b
-			}, "config.claims", []string{"groups"}, []string{}},
-		{"identity provider/replace/config.claims", "PUT", "access/identity_providers/" + existingIdP.ID, "",
-			func(t *testing.T, v any) map[string]any {
-				b := oidcBody("existing")
-				b["config"].(map[string]any)["claims"] = v
-				return b
-			}, "config.claims", []string{"groups"}, []string{}},
+		{"access group/create/is_default", "POST", "access/groups", "access/groups",
+			func(t *testing.T, v any) map[string]any { return group(t.Name(), v) }, "is_default", true, false},
+		{"access group/replace/is_default", "PUT", "access/groups/" + existingGroup.ID, "",
+			func(t *testing.T, v any) map[string]any { return group("existing", v) }, "is_default", true, false},
 	}
 	count := func(t *testing.T, list string) int {
 		if list == "" {

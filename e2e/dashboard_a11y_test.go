@@ -49,6 +49,15 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	c.api.MustCall(t, "POST", "access/policies", map[string]any{"name": "Staff", "decision": "allow",
 		"include": []any{map[string]any{"email_domain": map[string]any{"domain": "example.test"}}},
 		"require": []any{map[string]any{"ip": map[string]any{"ip": "10.0.0.0/8"}}}}, nil)
+	var oncall access.Group
+	c.api.MustCall(t, "POST", "access/groups", map[string]any{"name": "On call",
+		"include": []any{map[string]any{"email": map[string]any{"email": "ann@example.test"}}}}, &oncall)
+	var engineers access.Policy
+	c.api.MustCall(t, "POST", "access/policies", map[string]any{"name": "Engineers", "decision": "allow",
+		"include": []any{map[string]any{"oidc": map[string]any{"claim_name": "groups", "claim_value": "eng", "identity_provider_id": oidc.ID}}}}, &engineers)
+	var oncallIn access.Policy
+	c.api.MustCall(t, "POST", "access/policies", map[string]any{"name": "On call in", "decision": "allow",
+		"include": []any{map[string]any{"group": map[string]any{"id": oncall.ID}}}}, &oncallIn)
 
 	// Sign-in, empty and refused.
 	c.browser.Navigate(t, c.api.URL+"/")
@@ -127,6 +136,28 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	a.audit(t, "identity providers")
 	c.open(t, "#/idps/"+oidc.ID, `document.querySelector('#idp-form #idp-scopes')`)
 	a.audit(t, "identity provider edit")
+	c.open(t, "#/groups", `document.querySelector('#group-list table')`)
+	a.audit(t, "access groups")
+	var groupRow string
+	c.js(t, `document.querySelector('#group-list tbody tr').innerText`, &groupRow)
+	if !strings.Contains(groupRow, "On call") || !strings.Contains(groupRow, "On call in") || !strings.Contains(groupRow, "ann@example.test") {
+		t.Errorf("the group's row: %q", groupRow)
+	}
+	// The rule builder shows a group rule as one, naming the group.
+	c.open(t, "#/policies/"+oncallIn.ID, `document.querySelector('#rules-include .rule-row select')`)
+	var chosen []string
+	c.js(t, `[...document.querySelectorAll('#rules-include .rule-row select')].map((s) => s.options[s.selectedIndex].text)`, &chosen)
+	if len(chosen) != 2 || chosen[0] != "Access groups" || chosen[1] != "On call" {
+		t.Errorf("the group rule in the rule builder: %q", chosen)
+	}
+	// An OIDC claim rule shows its provider, claim and value.
+	c.open(t, "#/policies/"+engineers.ID, `document.querySelector('#rules-include .rule-row select')`)
+	var shown []string
+	c.js(t, `[...document.querySelectorAll('#rules-include .rule-row select, #rules-include .rule-row input')].map((e) => e.tagName === 'SELECT' ? e.options[e.selectedIndex].text : e.value)`, &shown)
+	if strings.Join(shown, "|") != "OIDC claim|Okta|groups|eng" {
+		t.Errorf("the oidc rule in the rule builder: %q", shown)
+	}
+	a.audit(t, "rule builder with an OIDC claim")
 
 	c.open(t, "#/logs", `document.querySelectorAll('#log-list tbody tr').length >= 3`)
 	a.audit(t, "access requests")

@@ -23,7 +23,7 @@ import (
 )
 
 // Exit codes of the API client commands (apps, policies, service-tokens,
-// idps, apply). Anything else that fails exits 1.
+// idps, groups, apply). Anything else that fails exits 1.
 const (
 	exitUsage    = 1 // bad flags, configuration or input file
 	exitAPI4xx   = 2 // the API refused the request
@@ -468,8 +468,8 @@ func fileCreateCmd(c crud, r resource) *cobra.Command {
 }
 
 // addClientCommands registers the commands that manage an account through
-// the REST API: apps, policies, service-tokens, idps, certificates and
-// apply.
+// the REST API: apps, policies, service-tokens, idps, groups, certificates
+// and apply.
 func addClientCommands(root *cobra.Command, env func(string, string) string, stdout io.Writer) {
 	flags := &clientFlags{env: env}
 	c := crud{flags: flags, stdout: stdout}
@@ -588,6 +588,18 @@ func addClientCommands(root *cobra.Command, env func(string, string) string, std
 		certCreate,
 		c.oneCmd(certs, "delete ID", "Delete a certificate: client certificates it signed stop satisfying any rule", http.MethodDelete, "", false))
 	root.AddCommand(certsCmd)
+	groups := resource{use: "groups", short: "Access group", path: func() string { return "access/groups" },
+		header: []string{"ID", "NAME", "INCLUDE", "REQUIRE", "EXCLUDE"},
+		row: decodeRow(func(g access.Group) []string {
+			return []string{g.ID, g.Name, strconv.Itoa(len(g.Include)), strconv.Itoa(len(g.Require)), strconv.Itoa(len(g.Exclude))}
+		})}
+	groupsCmd := parent("groups", "Manage Access groups (rule sets policies use with a group rule) through the API")
+	groupsCmd.AddCommand(c.listCmd(groups),
+		c.oneCmd(groups, "get ID", "Show an Access group", http.MethodGet, "", false),
+		fileCreateCmd(c, groups),
+		c.oneCmd(groups, "update ID -f FILE", "Replace an Access group (every policy using it changes)", http.MethodPut, "", true),
+		c.oneCmd(groups, "delete ID", "Delete an Access group no policy uses", http.MethodDelete, "", false))
+	root.AddCommand(groupsCmd)
 
 	applyCmd := applyCommand(flags, stdout)
 	flags.register(applyCmd.PersistentFlags())

@@ -264,6 +264,33 @@ func TestCLIIdentityProviders(t *testing.T) {
 	}
 }
 
+func TestCLIAccessGroups(t *testing.T) {
+	api := gatehousetest.NewAPI(t)
+	out := ok(t, api, "name: Staff\ninclude: [{email_domain: {domain: example.com}}]\nexclude: [{email: {email: con@example.com}}]\n",
+		"groups", "create", "-f", "-", "-o", "json")
+	g := decodeOut[access.Group](t, out)
+	out = ok(t, api, "", "groups", "list")
+	if !strings.Contains(out, "INCLUDE") || !strings.Contains(out, "Staff") || !strings.Contains(out, g.ID) {
+		t.Fatalf("list: %s", out)
+	}
+	pol := map[string]any{"name": "staff in", "decision": "allow", "include": []any{map[string]any{"group": map[string]any{"id": g.ID}}}}
+	var p access.Policy
+	api.MustCall(t, "POST", "access/policies", pol, &p)
+	if r := cli(t, api, "", "groups", "delete", g.ID); r.code != 2 || !strings.Contains(r.stderr, "staff in") {
+		t.Errorf("delete in use: exit %d, stderr %s", r.code, r.stderr)
+	}
+	ok(t, api, "", "policies", "delete", p.ID)
+	out = ok(t, api, "name: Staff\ninclude: [{everyone: {}}]\n", "groups", "update", g.ID, "-f", "-", "-o", "json")
+	if !strings.Contains(out, "everyone") {
+		t.Errorf("update: %s", out)
+	}
+	ok(t, api, "", "groups", "get", g.ID)
+	ok(t, api, "", "groups", "delete", g.ID)
+	if r := cli(t, api, "", "groups", "get", g.ID); r.code != 2 {
+		t.Errorf("get deleted: exit %d", r.code)
+	}
+}
+
 func TestCLIExitCodes(t *testing.T) {
 	api := gatehousetest.NewAPI(t)
 	r := cli(t, api, uniqDomains(t, `{"type": "self_hosted", "name": "Bad", "domain": "bad.cli.example", "cors_headers": {"allowed_origins": ["example.com"]}}`),

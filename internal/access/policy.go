@@ -37,10 +37,12 @@ const (
 	RuleLoginMethod          = "login_method"
 	RuleCertificate          = "certificate"
 	RuleCommonName           = "common_name"
+	RuleGroup                = "group"
+	RuleOIDC                 = "oidc"
 )
 
 // RuleTypes lists the supported rule types in a stable order.
-var RuleTypes = []string{RuleEmail, RuleEmailDomain, RuleEveryone, RuleIP, RuleServiceToken, RuleAnyValidServiceToken, RuleGeo, RuleLoginMethod, RuleCertificate, RuleCommonName}
+var RuleTypes = []string{RuleEmail, RuleEmailDomain, RuleEveryone, RuleIP, RuleServiceToken, RuleAnyValidServiceToken, RuleGeo, RuleLoginMethod, RuleCertificate, RuleCommonName, RuleGroup, RuleOIDC}
 
 // Rule is one include, require or exclude condition. Exactly one field is set.
 type Rule struct {
@@ -52,6 +54,8 @@ type Rule struct {
 	AnyValidServiceToken *struct{}         `json:"any_valid_service_token,omitempty"`
 	Geo                  *GeoRule          `json:"geo,omitempty"`
 	LoginMethod          *LoginMethodRule  `json:"login_method,omitempty"`
+	Group                *GroupRule        `json:"group,omitempty"`
+	OIDC                 *OIDCRule         `json:"oidc,omitempty"`
 	// Certificate and CommonName match a verified client certificate
 	// (mutual TLS, at a TLS edge).
 	Certificate *struct{}       `json:"certificate,omitempty"`
@@ -94,6 +98,34 @@ type LoginMethodRule struct {
 	ID string `json:"id"`
 }
 
+// GroupRule matches when the request satisfies an Access group: any of
+// its include rules, all of its require rules and none of its exclude
+// rules.
+type GroupRule struct {
+	ID string `json:"id"`
+	// Resolved is the group's rules as the edge loads them (the store
+	// fills it in; it is never part of the API's JSON). Nil means the
+	// group is unknown, which never lets anyone in.
+	Resolved *GroupRules `json:"-"`
+}
+
+// OIDCRule matches a user who logged in with the identity provider and
+// whose ID token or userinfo carried the claim with the value (equal, or
+// an element of an array claim). Only the claims the provider's
+// config.claims lists are kept at login.
+type OIDCRule struct {
+	ClaimName          string `json:"claim_name"`
+	ClaimValue         string `json:"claim_value"`
+	IdentityProviderID string `json:"identity_provider_id"`
+}
+
+// GroupRules are an Access group's rule lists.
+type GroupRules struct {
+	Include []Rule
+	Require []Rule
+	Exclude []Rule
+}
+
 // Type returns the rule's type name.
 func (r Rule) Type() string {
 	switch {
@@ -117,6 +149,10 @@ func (r Rule) Type() string {
 		return RuleCertificate
 	case r.CommonName != nil:
 		return RuleCommonName
+	case r.Group != nil:
+		return RuleGroup
+	case r.OIDC != nil:
+		return RuleOIDC
 	}
 	return ""
 }
@@ -244,6 +280,31 @@ func ParseRule(field string, raw json.RawMessage) (Rule, []FieldError) {
 			return bad(f+".id", "must be an identity provider id")
 		}
 		r.LoginMethod = &v
+	case RuleGroup:
+		var v GroupRule
+		if err := strict(&v); err != nil {
+			return bad(f, "must be {\"id\": \"<Access group id>\"}: %v", err)
+		}
+		id, err := uuid.Parse(v.ID)
+		if err != nil {
+			return bad(f+".id", "must be an Access group id (a UUID)")
+		}
+		v.ID = id.String()
+		r.Group = &v
+	case RuleOIDC:
+		var v OIDCRule
+		if err := strict(&v); err != nil {
+			return bad(f, "must be {\"claim_name\": \"<claim>\", \"claim_value\": \"<value>\", \"identity_provider_id\": \"<identity provider id>\"}: %v", err)
+		}
+		switch {
+		case v.ClaimName == "" || len(v.ClaimName) > MaxClaimNameLen:
+			return bad(f+".claim_name", "must be a claim name of 1 to %d bytes", MaxClaimNameLen)
+		case v.ClaimValue == "" || len(v.ClaimValue) > MaxClaimValueLen:
+			return bad(f+".claim_value", "must be a value of 1 to %d bytes", MaxClaimValueLen)
+		case v.IdentityProviderID == "" || len(v.IdentityProviderID) > 64:
+			return bad(f+".identity_provider_id", "must be an identity provider id")
+		}
+		r.OIDC = &v
 	}
 	return r, nil
 }
@@ -321,8 +382,7 @@ func (s *PolicySpec) Rules() (PolicyRules, error) {
 	if s.Decision == DecisionNonIdentity {
 		for name, rules := range map[string][]Rule{"include": pr.Include, "require": pr.Require} {
 			for i, r := range rules {
-				switch r.Type() {
-				case RuleEmail, RuleEmailDomain, RuleLoginMethod:
+				if r.IdentityRule() {
 					errs = append(errs, FieldError{Field: fmt.Sprintf("%s[%d].%s", name, i, r.Type()),
 						Message: "a Service Auth (non_identity) policy cannot use identity rules; use service_token, any_valid_service_token, certificate, common_name, ip, geo or everyone"})
 				}
@@ -334,6 +394,30 @@ func (s *PolicySpec) Rules() (PolicyRules, error) {
 	}
 	slices.SortStableFunc(errs, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
 	return pr, InvalidFields(errs)
+}
+
+// IdentityRule reports whether the rule is about a logged-in user, which
+// a Service Auth (non_identity) policy cannot ask for. A group rule is
+// not, by itself: the store checks the group's rules.
+func (r Rule) IdentityRule() bool {
+	switch r.Type() {
+	case RuleEmail, RuleEmailDomain, RuleLoginMethod, RuleOIDC:
+		return true
+	}
+	return false
+}
+
+// GroupIDs returns every Access group the rules name, once each.
+func (pr PolicyRules) GroupIDs() []string {
+	var ids []string
+	for _, list := range [][]Rule{pr.Include, pr.Require, pr.Exclude} {
+		for _, r := range list {
+			if r.Group != nil && !slices.Contains(ids, r.Group.ID) {
+				ids = append(ids, r.Group.ID)
+			}
+		}
+	}
+	return ids
 }
 
 // ServiceTokenIDs returns every service token the rules name, once each.

@@ -3,6 +3,9 @@ package access
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -57,7 +60,7 @@ func TestParseRule(t *testing.T) {
 // FuzzParseRule checks that any input either fails cleanly or yields a
 // rule with exactly one type that parses again to itself.
 func FuzzParseRule(f *testing.F) {
-	for _, s := range []string{`{"email":{"email":"a@b.c"}}`, `{"ip":{"ip":"10.0.0.0/8"}}`, `{"geo":{"country_code":"us"}}`, `{"everyone":{}}`, `{}`, `[]`} {
+	for _, s := range []string{`{"email":{"email":"a@b.c"}}`, `{"ip":{"ip":"10.0.0.0/8"}}`, `{"geo":{"country_code":"us"}}`, `{"everyone":{}}`, `{"group":{"id":"6F1F7E7E-0000-4000-8000-000000000000"}}`, `{}`, `[]`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -140,4 +143,113 @@ func TestNormalizeCORS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGroupSpecRules: a group's rules are a policy's, except that a group
+// rule is refused there (groups do not nest), naming the rule.
+func TestGroupSpecRules(t *testing.T) {
+	raw := func(s ...string) []json.RawMessage {
+		out := make([]json.RawMessage, len(s))
+		for i, r := range s {
+			out[i] = json.RawMessage(r)
+		}
+		return out
+	}
+	const gid = `{"group":{"id":"6f1f7e7e-0000-4000-8000-000000000000"}}`
+	tests := []struct {
+		name   string
+		spec   GroupSpec
+		fields []string
+	}{
+		{"ok/every other rule type", GroupSpec{Include: raw(`{"email":{"email":"A@b.test"}}`, `{"ip":{"ip":"10.1.0.0/8"}}`, `{"login_method":{"id":"x"}}`),
+			Require: raw(`{"geo":{"country_code":"de"}}`), Exclude: raw(`{"any_valid_service_token":{}}`)}, nil},
+		{"fail/group in include", GroupSpec{Include: raw(gid)}, []string{"include[0].group"}},
+		{"fail/group in require and exclude", GroupSpec{Include: raw(`{"everyone":{}}`), Require: raw(gid), Exclude: raw(`{"everyone":{}}`, gid)},
+			[]string{"exclude[1].group", "require[0].group"}},
+		{"fail/bad rule", GroupSpec{Include: raw(`{"email":{}}`)}, []string{"include[0].email.email"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			gr, err := tc.spec.Rules()
+			var fields []string
+			if e, ok := err.(*Error); ok {
+				for _, f := range e.Fields {
+					fields = append(fields, f.Field)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(fields, tc.fields) {
+				t.Fatalf("fields %q, want %q (%v)", fields, tc.fields, err)
+			}
+			if err == nil && (gr.Include[0].Email.Email != "a@b.test" || gr.Require[0].Geo.CountryCode != "DE") {
+				t.Errorf("not canonical: %+v", gr)
+			}
+		})
+	}
+}
+
+func TestKeepClaims(t *testing.T) {
+	long := strings.Repeat("x", MaxClaimValueLen+1)
+	many := make([]any, MaxClaimValues+1)
+	for i := range many {
+		many[i] = "g"
+	}
+	raw := map[string]any{"groups": []any{"eng", "ops", 7.0, map[string]any{"x": 1}, true}, "dept": "eng",
+		"admin": false, "level": 3.5, "obj": map[string]any{"a": "b"}, "other": "not listed"}
+	tests := []struct {
+		name  string
+		raw   map[string]any
+		names []string
+		want  map[string][]string
+		fails bool
+	}{
+		{"ok/nothing listed", raw, nil, nil, false},
+		{"ok/strings, arrays, scalars, objects", raw, []string{"groups", "dept", "admin", "level", "obj"},
+			map[string][]string{"groups": {"eng", "ops", "7", "true"}, "dept": {"eng"}, "admin": {"false"}, "level": {"3.5"}, "obj": {}}, false},
+		{"ok/a listed claim not sent is kept empty", raw, []string{"missing"}, map[string][]string{"missing": {}}, false},
+		{"fail/a value too long", map[string]any{"a": long}, []string{"a"}, nil, true},
+		{"fail/too many values", map[string]any{"a": many}, []string{"a"}, nil, true},
+		{"fail/too large together", map[string]any{"a": strings.Repeat("x", 1000), "b": strings.Repeat("y", 1000), "c": strings.Repeat("z", 100)},
+			[]string{"a", "b", "c"}, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := KeepClaims(tc.raw, tc.names)
+			if (err != nil) != tc.fails {
+				t.Fatalf("err %v, want failure %v", err, tc.fails)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzKeepClaims: any claims JSON either fails or yields claims within
+// the bounds, every listed name present.
+func FuzzKeepClaims(f *testing.F) {
+	f.Add(`{"groups":["a","b"],"dept":"x"}`, "groups")
+	f.Add(`{"groups":[1,true,{"a":1},null]}`, "groups")
+	f.Fuzz(func(t *testing.T, js, name string) {
+		var raw map[string]any
+		if json.Unmarshal([]byte(js), &raw) != nil {
+			return
+		}
+		got, err := KeepClaims(raw, []string{name})
+		if err != nil {
+			return
+		}
+		size := len(name)
+		vals, ok := got[name]
+		if !ok || vals == nil {
+			t.Fatalf("listed claim %q missing: %v", name, got)
+		}
+		for _, v := range vals {
+			size += len(v)
+		}
+		if size > MaxClaimsSize || len(vals) > MaxClaimValues {
+			t.Fatalf("bounds exceeded: %d bytes, %d values", size, len(vals))
+		}
+	})
 }

@@ -209,6 +209,13 @@ var Inventory = []Resource{
 		unsupported("mfa_config", "Gatehouse asks for no second factor of its own: the identity provider's login is the login",
 			func(s *PolicySpec) bool { return !rawDefault(s.MFAConfig) }),
 	}},
+	{Name: "Access group", Body: reflect.TypeFor[GroupSpec](), Settings: []Setting{
+		metadata("name", "a label: shown in listings"),
+		enforced("include", "edge TestGroupEditReachesARunningEdge; policy TestDecideGroupRule"),
+		enforced("require", "policy TestDecideGroupRule"),
+		enforced("exclude", "policy TestDecideGroupRule"),
+		unsupported("is_default", "default groups are not implemented", func(s *GroupSpec) bool { return s.IsDefault }),
+	}},
 	{Name: "service token (create)", Body: reflect.TypeFor[ServiceTokenSpec](), Settings: []Setting{
 		metadata("name", "a label: shown in listings and the access log"),
 		enforced("duration", "api TestRefreshAndUpdateServiceToken; edge TestServiceTokenFailuresAreRefusedNeverRedirected (expired)"),
@@ -235,8 +242,7 @@ var Inventory = []Resource{
 		enforced("config.token_url", "authdomain TestIdentityProviderSettingsAtTheEdge/config.token_url"),
 		enforced("config.certs_url", "authdomain TestIdentityProviderSettingsAtTheEdge/config.certs_url"),
 		enforced("config.scopes", "authdomain TestIdentityProviderSettingsAtTheEdge/config.scopes"),
-		unsupported("config.claims", "extra identity claims are not passed on to apps",
-			func(s *IdentityProviderSpec) bool { return len(s.Config.Claims) > 0 }),
+		enforced("config.claims", "authdomain TestOIDCRuleMatchesTheClaimsTheLoginKept (kept in the session and app token for oidc rules)"),
 		enforced("config.email_claim_name", "authdomain TestIdentityProviderSettingsAtTheEdge/config.email_claim_name"),
 		enforced("config.pkce_enabled", "authdomain TestIdentityProviderSettingsAtTheEdge/config.pkce_enabled"),
 		unsupported("scim_config", "Gatehouse takes no SCIM provisioning from identity providers: only SCIM off is accepted",

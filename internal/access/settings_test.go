@@ -119,8 +119,9 @@ func TestCheckSupportedRefusesOnlyNonDefaults(t *testing.T) {
 			ApprovalRequired: true, IsolationRequired: true}}, []string{"approval_groups", "approval_required", "isolation_required"}},
 		{"fail/token previous expiry on create", &ServiceTokenSpec{PreviousClientSecretExpiresAt: new(string)}, []string{"previous_client_secret_expires_at"}},
 		{"ok/token previous expiry on update", &ServiceTokenUpdate{PreviousClientSecretExpiresAt: new(string)}, nil},
-		{"fail/idp claims", &IdentityProviderSpec{Config: IdPConfigSpec{Claims: []string{"groups"}}}, []string{"config.claims"}},
-		{"ok/idp empty claims", &IdentityProviderSpec{Config: IdPConfigSpec{Claims: []string{}}}, nil},
+		{"ok/idp claims (kept for oidc rules)", &IdentityProviderSpec{Config: IdPConfigSpec{Claims: []string{"groups"}}}, nil},
+		{"fail/group is_default", &GroupSpec{IsDefault: true}, []string{"is_default"}},
+		{"ok/group defaults", &GroupSpec{}, nil},
 		{"ok/other body", &struct{ X bool }{true}, nil},
 		{"ok/nil", nil, nil},
 	}

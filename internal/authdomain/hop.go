@@ -13,11 +13,13 @@ import (
 )
 
 // signIn gives the user an account-wide session on the auth domain, with
-// a fresh session id, then sends them on to the app.
-func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, keys *session.Keyring, app *policy.App, back Redirect, email, subject, idp string) {
+// a fresh session id and the identity provider's claims the login kept
+// (custom), then sends them on to the app.
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, keys *session.Keyring, app *policy.App, back Redirect, email, subject, idp string, custom map[string][]string) {
 	now := h.cfg.Now()
 	global := session.Claims{Audience: []string{"account:" + app.AccountID}, Email: email, Subject: subject, Issuer: h.cfg.Issuer,
-		IssuedAt: now, NotBefore: now, Expiry: now.Add(globalSessionTTL), Type: globalSessionTy, LoginMethod: idp, SessionID: randomToken()}
+		IssuedAt: now, NotBefore: now, Expiry: now.Add(globalSessionTTL), Type: globalSessionTy, LoginMethod: idp, SessionID: randomToken(),
+		Custom: custom}
 	jwt, err := keys.Sign(global)
 	if err != nil {
 		loginError(w, r, http.StatusInternalServerError, "internal", "The session could not be created.")
@@ -34,7 +36,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, snap *policy.Sn
 // was given, it asks for one first.
 func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, keys *session.Keyring, app *policy.App, back Redirect, global session.Claims, purpose string) {
 	if purpose == "" {
-		d := snap.Decide(app, policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: &policy.Identity{Email: global.Email, LoginMethod: global.LoginMethod}})
+		d := snap.Decide(app, policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: identityOf(global)})
 		if d.Reason == policy.ReasonPurposeJustificationRequired {
 			h.askPurpose(w, http.StatusOK, app, back, d.Policy.PurposeJustificationPrompt, "")
 			return
@@ -43,7 +45,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, snap *poli
 	now := h.cfg.Now()
 	jwt, err := keys.Sign(session.Claims{Audience: []string{app.AUD}, Email: global.Email, Subject: global.Subject, Issuer: h.cfg.Issuer,
 		IssuedAt: now, NotBefore: now, Expiry: now.Add(authorizedTTL), Type: authorizedTy, LoginMethod: global.LoginMethod,
-		TokenID: randomToken(), SessionID: global.SessionID, Purpose: purpose})
+		TokenID: randomToken(), SessionID: global.SessionID, Purpose: purpose, Custom: global.Custom})
 	if err != nil {
 		loginError(w, r, http.StatusInternalServerError, "internal", "The session could not be created.")
 		return
@@ -83,8 +85,7 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, snap *polic
 		loginError(w, r, http.StatusBadRequest, "login_token_used", "This sign-in link was already used. Open the application again.")
 		return nil
 	}
-	d := snap.Decide(app, policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r),
-		Identity: &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod, Purpose: claims.Purpose}})
+	d := snap.Decide(app, policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: identityOf(claims)})
 	login := &Login{App: app, Allowed: d.Action == policy.Allow, Reason: d.Reason, Email: claims.Email, LoginMethod: claims.LoginMethod, Purpose: claims.Purpose}
 	if d.Action == policy.Login {
 		// A reason is wanted that the login did not ask for (the policies
@@ -107,7 +108,7 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, snap *polic
 	}
 	jwt, err := keys.Sign(session.Claims{Audience: []string{app.AUD}, Email: claims.Email, Subject: claims.Subject, Issuer: h.cfg.Issuer,
 		IssuedAt: now, NotBefore: now, Expiry: now.Add(life), Type: session.TypeApp, LoginMethod: claims.LoginMethod, Country: h.edge.Country(r),
-		SessionID: claims.SessionID, Purpose: claims.Purpose, Binding: bindingHash})
+		SessionID: claims.SessionID, Purpose: claims.Purpose, Binding: bindingHash, Custom: claims.Custom})
 	if err != nil {
 		loginError(w, r, http.StatusInternalServerError, "internal", "The session could not be created.")
 		return login
@@ -120,6 +121,12 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, snap *polic
 	}
 	http.Redirect(w, r, back.String(), http.StatusFound)
 	return login
+}
+
+// identityOf is the user a session token stands for, as the engine reads
+// it.
+func identityOf(c session.Claims) *policy.Identity {
+	return &policy.Identity{Email: c.Email, LoginMethod: c.LoginMethod, Purpose: c.Purpose, Claims: c.Custom}
 }
 
 // appLogout ends the session behind the app's cookie, clears the cookie,

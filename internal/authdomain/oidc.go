@@ -14,6 +14,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/sealed"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -178,7 +179,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, snap *pol
 		loginError(w, r, http.StatusUnauthorized, "bad_id_token", "The identity provider's answer did not verify.")
 		return
 	}
-	if _, ok := claims[oc.email]; !ok {
+	if _, ok := claims[oc.email]; !ok || missingClaim(claims, idp.Config.Claims) {
 		// Many providers put profile claims only in the userinfo response.
 		ui, err := oc.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 		if err == nil && ui.Subject == idt.Subject {
@@ -193,5 +194,22 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request, snap *pol
 		loginError(w, r, http.StatusUnauthorized, "no_email", "The identity provider did not share a verified email address.")
 		return
 	}
-	h.signIn(w, r, snap, keys, app, back, strings.ToLower(email), idt.Subject, idp.ID)
+	custom, err := access.KeepClaims(claims, idp.Config.Claims)
+	if err != nil {
+		h.cfg.Log.Warn("oidc claims", "idp", idp.ID, "err", err)
+		loginError(w, r, http.StatusUnauthorized, "claims_too_large", "The identity provider sent claims too large for a session. Ask your administrator to keep fewer claims.")
+		return
+	}
+	h.signIn(w, r, snap, keys, app, back, strings.ToLower(email), idt.Subject, idp.ID, custom)
+}
+
+// missingClaim reports whether a claim the provider's config.claims
+// lists is not among claims.
+func missingClaim(claims map[string]any, names []string) bool {
+	for _, n := range names {
+		if _, ok := claims[n]; !ok {
+			return true
+		}
+	}
+	return false
 }

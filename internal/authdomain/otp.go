@@ -65,5 +65,5 @@ func (h *Handler) verifyOTP(w http.ResponseWriter, r *http.Request, snap *policy
 		loginError(w, r, http.StatusUnauthorized, "bad_code", "That code is wrong, used or expired.")
 		return
 	}
-	h.signIn(w, r, snap, keys, app, back, email, "otp:"+email, idp.ID)
+	h.signIn(w, r, snap, keys, app, back, email, "otp:"+email, idp.ID, nil)
 }

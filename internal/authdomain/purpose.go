@@ -86,7 +86,7 @@ func (h *Handler) givePurpose(w http.ResponseWriter, r *http.Request, snap *poli
 	purpose, err := ParsePurpose(r.PostFormValue("purpose"))
 	if err != nil {
 		prompt := ""
-		d := snap.Decide(app, policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod}})
+		d := snap.Decide(app, policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: identityOf(claims)})
 		if d.Policy != nil {
 			prompt = d.Policy.PurposeJustificationPrompt
 		}

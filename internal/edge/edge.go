@@ -311,7 +311,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 			facts.Token, assertion = tok, raw
 			s.tokenUsed(rec, tok, now)
 		default:
-			facts.Identity = &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod, Purpose: claims.Purpose}
+			facts.Identity = &policy.Identity{Email: claims.Email, LoginMethod: claims.LoginMethod, Purpose: claims.Purpose, Claims: claims.Custom}
 			assertion = raw
 			if rec != nil {
 				rec.Email, rec.Connection, rec.Purpose = claims.Email, claims.LoginMethod, claims.Purpose

@@ -33,6 +33,7 @@ type world struct {
 	appPols   map[string][]string
 	tokens    []token
 	idps      []string
+	groups    []string // Access group ids
 	emails    []string
 	sessions  []string
 	hosts     []string // exact hosts
@@ -173,6 +174,9 @@ func (m *model) step() string {
 		{"update_idp", 2, m.updateIdP},
 		{"rotate_signing_keys", 1, m.rotateKeys},
 		{"delete_idp", 1, m.deleteIdP},
+		{"create_group", 2, m.createGroup},
+		{"update_group", 3, m.updateGroup},
+		{"delete_group", 1, m.deleteGroup},
 		{"revoke_user", 1, m.revokeUser},
 		{"logout", 1, m.logout},
 	}
@@ -330,10 +334,18 @@ func (m *model) revokeAppTokens() bool {
 	return ok
 }
 
-func (m *model) rules(n int) []map[string]any {
+func (m *model) rules(n int) []map[string]any { return m.rulesOf(n, true) }
+
+// rulesOf is n random rules, group rules among them when groups says so
+// (not in a group's own rules: groups do not nest).
+func (m *model) rulesOf(n int, groups bool) []map[string]any {
 	var out []map[string]any
+	kinds := 8
+	if groups {
+		kinds = 9
+	}
 	for range n {
-		switch m.rng.IntN(8) {
+		switch m.rng.IntN(kinds) {
 		case 0:
 			out = append(out, map[string]any{"email": map[string]any{"email": m.pick(m.w.emails)}})
 		case 1:
@@ -354,6 +366,10 @@ func (m *model) rules(n int) []map[string]any {
 			}
 		case 7:
 			out = append(out, map[string]any{"geo": map[string]any{"country_code": m.pick([]string{"US", "FR"})}})
+		case 8:
+			if id := m.pick(m.w.groups); id != "" {
+				out = append(out, map[string]any{"group": map[string]any{"id": id}})
+			}
 		}
 	}
 	if len(out) == 0 {
@@ -538,6 +554,30 @@ func (m *model) idpBody() map[string]any {
 		"auth_url": "https://idp.example.test/authorize", "token_url": "https://idp.example.test/token",
 		"certs_url": "https://idp.example.test/jwks",
 	}}
+}
+
+func (m *model) groupBody() map[string]any {
+	body := map[string]any{"name": fmt.Sprintf("g-%d", m.rng.IntN(1e6)), "include": m.rulesOf(1+m.rng.IntN(2), false)}
+	if m.rng.IntN(3) == 0 {
+		body["require"] = m.rulesOf(1, false)
+	}
+	if m.rng.IntN(3) == 0 {
+		body["exclude"] = m.rulesOf(1, false)
+	}
+	return body
+}
+
+func (m *model) createGroup() bool {
+	return m.create("access/groups", m.groupBody(), &m.w.groups)
+}
+
+func (m *model) updateGroup() bool {
+	return m.update("access/groups", m.w.groups, m.groupBody)
+}
+
+func (m *model) deleteGroup() bool {
+	_, ok := m.remove("access/groups", &m.w.groups)
+	return ok
 }
 
 func (m *model) createIdP() bool {

@@ -15,6 +15,10 @@ type Identity struct {
 	// Purpose is the reason the user gave for access (purpose
 	// justification), carried in the session; "" when none was asked.
 	Purpose string
+	// Claims are the identity provider's claims the login kept (its
+	// config.claims), each as a list of strings: a listed claim the
+	// provider did not send is an empty list, one not listed is absent.
+	Claims map[string][]string
 }
 
 // Facts are what the engine knows about one request.
@@ -232,8 +236,57 @@ func (r *rule) matches(f *Facts, unknownMatches bool) bool {
 		return f.ClientCert != nil
 	case ruleCommonName:
 		return f.ClientCert != nil && f.ClientCert.CommonName == r.value
+	case ruleOIDC:
+		if f.Identity == nil || f.Identity.LoginMethod != r.oidc.idp {
+			return false
+		}
+		vals, kept := f.Identity.Claims[r.oidc.name]
+		if !kept {
+			// The login did not keep this claim (the provider's
+			// config.claims did not list it then): unknown.
+			return unknownMatches
+		}
+		for _, v := range vals {
+			if v == r.value {
+				return true
+			}
+		}
+		return false
+	case ruleGroup:
+		// An unknown group is an unknown fact: read the way that denies.
+		if r.group == nil {
+			return unknownMatches
+		}
+		return r.group.matches(f, unknownMatches)
 	}
 	return unknownMatches
+}
+
+// matches reports whether f satisfies the group: any include rule, every
+// require rule and no exclude rule. An unknown fact is read the way that
+// makes the group rule's answer unknownMatches.
+func (g *groupRules) matches(f *Facts, unknownMatches bool) bool {
+	included := false
+	for i := range g.include {
+		if g.include[i].matches(f, unknownMatches) {
+			included = true
+			break
+		}
+	}
+	if !included {
+		return false
+	}
+	for i := range g.require {
+		if !g.require[i].matches(f, unknownMatches) {
+			return false
+		}
+	}
+	for i := range g.exclude {
+		if g.exclude[i].matches(f, !unknownMatches) {
+			return false
+		}
+	}
+	return true
 }
 
 // asciiEqualFold compares case-insensitively in ASCII only: Unicode folding

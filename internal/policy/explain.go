@@ -122,6 +122,10 @@ func (k ruleKind) String() string {
 		return "certificate"
 	case ruleCommonName:
 		return "common_name"
+	case ruleGroup:
+		return "group"
+	case ruleOIDC:
+		return "oidc"
 	}
 	return "unknown"
 }

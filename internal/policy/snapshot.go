@@ -959,12 +959,28 @@ const (
 	ruleLoginMethod
 	ruleCertificate
 	ruleCommonName
+	ruleGroup
+	ruleOIDC
 )
 
 type rule struct {
 	kind   ruleKind
-	value  string // email, "@domain", token id, country, idp id, common name
+	value  string // email, "@domain", token id, country, idp id, common name, group id
 	prefix netip.Prefix
+	// group is a group rule's group, nil when it is unknown.
+	group *groupRules
+	// oidc is an oidc rule's provider and claim (value holds the value).
+	oidc *oidcClaim
+}
+
+// oidcClaim is what an oidc rule looks for besides the value.
+type oidcClaim struct {
+	idp, name string
+}
+
+// groupRules are an Access group's compiled rules.
+type groupRules struct {
+	include, require, exclude []rule
 }
 
 func compileRules(rules []access.Rule) ([]rule, error) {
@@ -996,10 +1012,41 @@ func compileRules(rules []access.Rule) ([]rule, error) {
 			cr = rule{kind: ruleCertificate}
 		case r.CommonName != nil:
 			cr = rule{kind: ruleCommonName, value: r.CommonName.CommonName}
+		case r.OIDC != nil:
+			cr = rule{kind: ruleOIDC, value: r.OIDC.ClaimValue, oidc: &oidcClaim{idp: r.OIDC.IdentityProviderID, name: r.OIDC.ClaimName}}
+		case r.Group != nil:
+			cr = rule{kind: ruleGroup, value: r.Group.ID}
+			// A group naming a group (which the API refuses) is left
+			// unknown, as a missing one is: it lets no one in.
+			if g := r.Group.Resolved; g != nil && !nested(g) {
+				cr.group = &groupRules{}
+				var err error
+				if cr.group.include, err = compileRules(g.Include); err != nil {
+					return nil, fmt.Errorf("group %s: %w", r.Group.ID, err)
+				}
+				if cr.group.require, err = compileRules(g.Require); err != nil {
+					return nil, fmt.Errorf("group %s: %w", r.Group.ID, err)
+				}
+				if cr.group.exclude, err = compileRules(g.Exclude); err != nil {
+					return nil, fmt.Errorf("group %s: %w", r.Group.ID, err)
+				}
+			}
 		default:
 			return nil, fmt.Errorf("rule with no known type")
 		}
 		out = append(out, cr)
 	}
 	return out, nil
+}
+
+// nested reports whether a group's rules name a group.
+func nested(g *access.GroupRules) bool {
+	for _, list := range [][]access.Rule{g.Include, g.Require, g.Exclude} {
+		for _, r := range list {
+			if r.Group != nil {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -45,6 +45,10 @@ type Claims struct {
 	// when the app turns the binding cookie on ("binding", Gatehouse
 	// extension): the token is refused without that cookie.
 	Binding string
+	// Custom are the identity provider's claims the login kept (the
+	// provider's config.claims), each as a list of strings ("custom", as
+	// Cloudflare names the claims it passes on from an identity provider).
+	Custom map[string][]string
 }
 
 // TypeApp is the "type" claim of an app token.
@@ -82,11 +86,12 @@ type wireClaims struct {
 	// IssuedAtNanos is the part of the issue time below a second: "iat"
 	// is whole seconds, and a revocation must be compared at sub-second
 	// precision.
-	IssuedAtNanos       int64  `json:"iat_ns,omitempty"`
-	SessionID           string `json:"sid,omitempty"`
-	ServiceTokenBinding string `json:"service_token_binding,omitempty"`
-	Purpose             string `json:"purpose,omitempty"`
-	Binding             string `json:"binding,omitempty"`
+	IssuedAtNanos       int64               `json:"iat_ns,omitempty"`
+	SessionID           string              `json:"sid,omitempty"`
+	ServiceTokenBinding string              `json:"service_token_binding,omitempty"`
+	Purpose             string              `json:"purpose,omitempty"`
+	Binding             string              `json:"binding,omitempty"`
+	Custom              map[string][]string `json:"custom,omitempty"`
 }
 
 func toWire(c Claims) wireClaims {
@@ -110,6 +115,7 @@ func toWire(c Claims) wireClaims {
 		ServiceTokenBinding: c.ServiceTokenBinding,
 		Purpose:             c.Purpose,
 		Binding:             c.Binding,
+		Custom:              c.Custom,
 	}
 }
 
@@ -133,6 +139,7 @@ func (w *wireClaims) claims() Claims {
 		ServiceTokenBinding: w.ServiceTokenBinding,
 		Purpose:             w.Purpose,
 		Binding:             w.Binding,
+		Custom:              w.Custom,
 	}
 }
 

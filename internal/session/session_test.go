@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -217,17 +218,20 @@ func claimsEqual(a, b session.Claims) bool {
 		a.Issuer == b.Issuer && a.IssuedAt.Equal(b.IssuedAt) && a.NotBefore.Equal(b.NotBefore) &&
 		a.Expiry.Equal(b.Expiry) && a.Type == b.Type && a.IdentityNonce == b.IdentityNonce &&
 		a.Country == b.Country && a.CommonName == b.CommonName && a.LoginMethod == b.LoginMethod &&
-		a.TokenID == b.TokenID && a.SessionID == b.SessionID && a.ServiceTokenBinding == b.ServiceTokenBinding
+		a.TokenID == b.TokenID && a.SessionID == b.SessionID && a.ServiceTokenBinding == b.ServiceTokenBinding &&
+		reflect.DeepEqual(a.Custom, b.Custom)
 }
 
 // The issue time survives below the second ("iat" stays whole seconds, as
-// origins expect), and so do the session id and service token binding.
+// origins expect), and so do the session id, service token binding and
+// the kept identity-provider claims ("custom").
 func TestIssueTimeSessionIDAndBindingRoundTrip(t *testing.T) {
 	t.Parallel()
 	ring := sharedKeyring(t)
 	now := time.Now().Truncate(time.Second).Add(123456789 * time.Nanosecond).UTC()
 	want := userClaims(now)
 	want.SessionID, want.ServiceTokenBinding = "sid-1", "binding-1"
+	want.Custom = map[string][]string{"groups": {"eng", "ops"}, "dept": {}}
 	tok := sign(t, ring, want)
 	got, err := ring.Verify(tok, testAud, testIssuer, now)
 	if err != nil {
@@ -242,6 +246,9 @@ func TestIssueTimeSessionIDAndBindingRoundTrip(t *testing.T) {
 	var raw map[string]any
 	if err := parsed.UnsafeClaimsWithoutVerification(&raw); err != nil {
 		t.Fatal(err)
+	}
+	if custom, _ := json.Marshal(raw["custom"]); string(custom) != `{"dept":[],"groups":["eng","ops"]}` {
+		t.Errorf("custom %s", custom)
 	}
 	if raw["iat"] != float64(now.Unix()) || raw["iat_ns"] != float64(123456789) || raw["sid"] != "sid-1" {
 		t.Errorf("iat %v iat_ns %v sid %v", raw["iat"], raw["iat_ns"], raw["sid"])

@@ -41,7 +41,7 @@ const (
 
 const (
 	magic         = "GHEDGEST"
-	formatVersion = 2
+	formatVersion = 3 // 2: new app and rule fields, certificates; 3: group and oidc rules
 	kindBase      = 1
 	kindJournal   = 2
 	headerSize    = len(magic) + 4 + 4 + 16

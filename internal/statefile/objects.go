@@ -254,6 +254,8 @@ const (
 const (
 	ruleCertificate = 1 << iota
 	ruleCommonName
+	ruleGroup
+	ruleOIDC
 )
 
 func encodeRules(e *enc, rs []access.Rule) {
@@ -280,6 +282,12 @@ func encodeRules(e *enc, rs []access.Rule) {
 		if r.CommonName != nil {
 			mask2 |= ruleCommonName
 		}
+		if r.OIDC != nil {
+			mask2 |= ruleOIDC
+		}
+		if r.Group != nil {
+			mask2 |= ruleGroup
+		}
 		e.b = append(e.b, mask, mask2)
 		if r.Email != nil {
 			e.str(r.Email.Email)
@@ -302,10 +310,30 @@ func encodeRules(e *enc, rs []access.Rule) {
 		if r.CommonName != nil {
 			e.str(r.CommonName.CommonName)
 		}
+		if r.OIDC != nil {
+			e.str(r.OIDC.ClaimName)
+			e.str(r.OIDC.ClaimValue)
+			e.str(r.OIDC.IdentityProviderID)
+		}
+		if r.Group != nil {
+			// The group's rules as the edge resolved them, when it did.
+			e.str(r.Group.ID)
+			g := r.Group.Resolved
+			e.boolean(g != nil)
+			if g != nil {
+				encodeRules(e, g.Include)
+				encodeRules(e, g.Require)
+				encodeRules(e, g.Exclude)
+			}
+		}
 	}
 }
 
-func decodeRules(d *dec) []access.Rule {
+func decodeRules(d *dec) []access.Rule { return decodeRulesIn(d, false) }
+
+// decodeRulesIn decodes a rule list, inGroup when it is a group's: groups
+// do not nest, so a group rule there is corrupt (and the depth bounded).
+func decodeRulesIn(d *dec, inGroup bool) []access.Rule {
 	n, isNil := d.size(2)
 	if isNil {
 		return nil
@@ -314,6 +342,10 @@ func decodeRules(d *dec) []access.Rule {
 	for i := range out {
 		r := &out[i]
 		mask, mask2 := d.byte1(), d.byte1()
+		if mask2&ruleGroup != 0 && inGroup {
+			d.fail()
+			return nil
+		}
 		if mask&ruleEmail != 0 {
 			r.Email = &access.EmailRule{Email: d.str()}
 		}
@@ -343,6 +375,15 @@ func decodeRules(d *dec) []access.Rule {
 		}
 		if mask2&ruleCommonName != 0 {
 			r.CommonName = &access.CommonNameRule{CommonName: d.str()}
+		}
+		if mask2&ruleOIDC != 0 {
+			r.OIDC = &access.OIDCRule{ClaimName: d.str(), ClaimValue: d.str(), IdentityProviderID: d.str()}
+		}
+		if mask2&ruleGroup != 0 {
+			r.Group = &access.GroupRule{ID: d.str()}
+			if d.boolean() {
+				r.Group.Resolved = &access.GroupRules{Include: decodeRulesIn(d, true), Require: decodeRulesIn(d, true), Exclude: decodeRulesIn(d, true)}
+			}
 		}
 	}
 	return out

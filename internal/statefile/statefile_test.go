@@ -49,7 +49,11 @@ func app(i int) access.App {
 func policy(id string) access.Policy {
 	return access.Policy{ID: id, Name: "policy " + id, Decision: access.Decision("allow"),
 		Include: []access.Rule{{Email: &access.EmailRule{Email: "a@example.test"}}, {Everyone: &struct{}{}}},
-		Require: []access.Rule{{IP: &access.IPRule{IP: "10.0.0.0/8"}}}, Exclude: []access.Rule{{AnyValidServiceToken: &struct{}{}}},
+		Require: []access.Rule{{IP: &access.IPRule{IP: "10.0.0.0/8"}}, {Group: &access.GroupRule{ID: "grp-1", Resolved: &access.GroupRules{
+			Include: []access.Rule{{EmailDomain: &access.EmailDomainRule{Domain: "example.test"}},
+				{OIDC: &access.OIDCRule{ClaimName: "groups", ClaimValue: "eng", IdentityProviderID: "idp-1"}}}, Require: []access.Rule{},
+			Exclude: []access.Rule{{Geo: &access.GeoRule{CountryCode: "KP"}}}}}}},
+		Exclude:         []access.Rule{{AnyValidServiceToken: &struct{}{}}, {Group: &access.GroupRule{ID: "grp-unknown"}}},
 		SessionDuration: "1h", Reusable: id == "pol-shared", CreatedAt: t0, UpdatedAt: t0, AppID: "app-x", Revision: 3}
 }
 

@@ -332,7 +332,11 @@ func loadEdgePolicies(ctx context.Context, q querier, where string, arg any, siz
 		}
 		emptyRules(p)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return out, resolveGroups(ctx, q, out)
 }
 
 // jsonValues decodes the values of a JSON column for one read, each

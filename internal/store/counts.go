@@ -16,6 +16,7 @@ const (
 	countPolicy       = "policy" // reusable policies
 	countServiceToken = "service_token"
 	countIdP          = "identity_provider"
+	countGroup        = "access_group"
 	countAudit        = "audit"
 )
 

@@ -56,6 +56,15 @@ var constraintErrors = map[string]func() *access.Error{
 	"access_certificates_account_fingerprint_key": func() *access.Error {
 		return access.Conflict("certificate", "this certificate is already uploaded in the account")
 	},
+	"access_groups_account_name_key": func() *access.Error {
+		return access.Conflict("name", "an Access group with this name already exists in the account")
+	},
+	"policy_groups_group_fkey": func() *access.Error {
+		return access.Errorf(access.EConflict, "the Access group is used by a policy, or a policy rule names an Access group that does not exist")
+	},
+	"access_group_service_tokens_token_fkey": func() *access.Error {
+		return access.Errorf(access.EConflict, "the service token is used by an Access group, or a group rule names a service token that does not exist")
+	},
 	"apps_bypass_excludes_cors": func() *access.Error {
 		return access.Invalid("options_preflight_bypass", "cannot be true while cors_headers is set")
 	},

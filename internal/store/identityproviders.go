@@ -133,15 +133,30 @@ func (s *Store) DeleteIdentityProvider(ctx context.Context, actor access.Actor, 
 		if err != nil {
 			return err
 		}
+		// login_method and oidc rules name the provider (a containment
+		// test matches an oidc rule by its identity_provider_id alone).
 		rule, err := json.Marshal([]access.Rule{{LoginMethod: &access.LoginMethodRule{ID: id}}})
+		if err != nil {
+			return err
+		}
+		oidcRule, err := json.Marshal([]map[string]any{{"oidc": map[string]string{"identity_provider_id": id}}})
 		if err != nil {
 			return err
 		}
 		policies, err := collectStrings(ctx, tx, `
 			SELECT CASE WHEN p.app_id IS NULL THEN p.name ELSE a.name || ' / ' || p.name END
 			FROM policies p LEFT JOIN apps a ON a.id = p.app_id
-			WHERE p.account_id = $1 AND (p.include @> $2::jsonb OR p.require @> $2::jsonb OR p.exclude @> $2::jsonb)
-			ORDER BY 1`, accountID, string(rule))
+			WHERE p.account_id = $1 AND (p.include @> $2::jsonb OR p.require @> $2::jsonb OR p.exclude @> $2::jsonb
+			   OR p.include @> $3::jsonb OR p.require @> $3::jsonb OR p.exclude @> $3::jsonb)
+			ORDER BY 1`, accountID, string(rule), string(oidcRule))
+		if err != nil {
+			return err
+		}
+		groups, err := collectStrings(ctx, tx, `
+			SELECT g.name FROM access_groups g
+			WHERE g.account_id = $1 AND (g.include @> $2::jsonb OR g.require @> $2::jsonb OR g.exclude @> $2::jsonb
+			   OR g.include @> $3::jsonb OR g.require @> $3::jsonb OR g.exclude @> $3::jsonb)
+			ORDER BY 1`, accountID, string(rule), string(oidcRule))
 		if err != nil {
 			return err
 		}
@@ -150,7 +165,10 @@ func (s *Store) DeleteIdentityProvider(ctx context.Context, actor access.Actor, 
 			uses = append(uses, fmt.Sprintf("the allowed_idps of %d application(s): %s", len(apps), strings.Join(apps, ", ")))
 		}
 		if len(policies) > 0 {
-			uses = append(uses, fmt.Sprintf("login_method rules of %d policy(ies): %s", len(policies), strings.Join(policies, ", ")))
+			uses = append(uses, fmt.Sprintf("login_method or oidc rules of %d policy(ies): %s", len(policies), strings.Join(policies, ", ")))
+		}
+		if len(groups) > 0 {
+			uses = append(uses, fmt.Sprintf("login_method or oidc rules of %d Access group(s): %s", len(groups), strings.Join(groups, ", ")))
 		}
 		if len(uses) > 0 {
 			return access.Errorf(access.EConflict, "identity provider is used by %s; remove it from them first", strings.Join(uses, " and by "))

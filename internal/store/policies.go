@@ -399,10 +399,31 @@ func linkAt(ctx context.Context, tx pgx.Tx, sc PolicyScope, policyID string, pre
 }
 
 // setPolicyTokens records which service tokens a policy's rules name, so
-// a token in use cannot be deleted. Every named token must exist in the
-// account.
+// a token in use cannot be deleted, and then which Access groups they
+// name (setPolicyGroups): every write of a policy's row, written just
+// before, goes through it. Every named token must exist in the account.
 func setPolicyTokens(ctx context.Context, tx pgx.Tx, accountID, policyID string, rules access.PolicyRules) error {
+	if err := checkTokensExist(ctx, tx, accountID, rules); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM policy_service_tokens WHERE policy_id = $1`, policyID); err != nil {
+		return err
+	}
+	for _, id := range rules.ServiceTokenIDs() {
+		if _, err := tx.Exec(ctx, `INSERT INTO policy_service_tokens (account_id, policy_id, token_id) VALUES ($1, $2, $3)`, accountID, policyID, id); err != nil {
+			return err
+		}
+	}
+	return setPolicyGroups(ctx, tx, accountID, policyID, rules)
+}
+
+// checkTokensExist refuses rules naming a service token the account does
+// not have, naming each such rule.
+func checkTokensExist(ctx context.Context, tx pgx.Tx, accountID string, rules access.PolicyRules) error {
 	ids := rules.ServiceTokenIDs()
+	if len(ids) == 0 {
+		return nil
+	}
 	found, err := collectStrings(ctx, tx, `SELECT id::text FROM service_tokens WHERE account_id = $1 AND id = ANY($2)`, accountID, ids)
 	if err != nil {
 		return err
@@ -419,18 +440,7 @@ func setPolicyTokens(ctx context.Context, tx pgx.Tx, accountID, policyID string,
 			}
 		}
 	}
-	if err := access.InvalidFields(errs); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM policy_service_tokens WHERE policy_id = $1`, policyID); err != nil {
-		return err
-	}
-	for _, id := range ids {
-		if _, err := tx.Exec(ctx, `INSERT INTO policy_service_tokens (account_id, policy_id, token_id) VALUES ($1, $2, $3)`, accountID, policyID, id); err != nil {
-			return err
-		}
-	}
-	return nil
+	return access.InvalidFields(errs)
 }
 
 func collectStrings(ctx context.Context, q querier, sql string, args ...any) ([]string, error) {

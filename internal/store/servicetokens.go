@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -255,8 +256,21 @@ func (s *Store) DeleteServiceToken(ctx context.Context, actor access.Actor, acco
 		if err != nil {
 			return err
 		}
+		groups, err := collectStrings(ctx, tx, `
+			SELECT g.name FROM access_group_service_tokens gt JOIN access_groups g ON g.id = gt.group_id
+			WHERE gt.token_id = $1 ORDER BY 1`, id)
+		if err != nil {
+			return err
+		}
+		var uses []string
 		if len(names) > 0 {
-			return access.Errorf(access.EConflict, "service token is used by %d policy(ies): %s; remove it from their rules first", len(names), strings.Join(names, ", "))
+			uses = append(uses, fmt.Sprintf("%d policy(ies): %s", len(names), strings.Join(names, ", ")))
+		}
+		if len(groups) > 0 {
+			uses = append(uses, fmt.Sprintf("%d Access group(s): %s", len(groups), strings.Join(groups, ", ")))
+		}
+		if len(uses) > 0 {
+			return access.Errorf(access.EConflict, "service token is used by %s; remove it from their rules first", strings.Join(uses, " and by "))
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM service_tokens WHERE account_id = $1 AND id = $2`, accountID, id); err != nil {
 			return err

@@ -7,6 +7,7 @@ import * as policies from './policies.js';
 import * as tokens from './tokens.js';
 import * as relays from './relays.js';
 import * as idps from './idps.js';
+import * as accessGroups from './groups.js';
 import * as logs from './logs.js';
 import * as audit from './audit.js';
 import * as edges from './edges.js';
@@ -20,6 +21,7 @@ const nav = [
   {path: 'policies', label: 'Policies', page: policies},
   {path: 'service-tokens', label: 'Service tokens', page: tokens},
   {path: 'relays', label: 'Relays', page: relays},
+  {path: 'groups', label: 'Access groups', page: accessGroups},
   {path: 'idps', label: 'Identity providers', page: idps},
   {section: 'Logs'},
   {path: 'logs', label: 'Access requests', page: logs},

@@ -94,8 +94,9 @@ async function editPage(main, id) {
     const authURL = url('idp-auth-url', c.auth_url);
     const tokenURL = url('idp-token-url', c.token_url);
     const certsURL = url('idp-certs-url', c.certs_url);
-    const scopes = text('idp-scopes', (c.scopes || []).join(' '));
-    const emailClaim = text('idp-email-claim', c.email_claim_name);
+    // Left empty, the defaults apply at login (they are not stored).
+    const scopes = text('idp-scopes', (c.scopes || []).join(' '), {placeholder: 'openid email profile'});
+    const emailClaim = text('idp-email-claim', c.email_claim_name, {placeholder: 'email'});
     const pkce = checkbox('Use PKCE', c.pkce_enabled !== false, {field: 'config.pkce_enabled', id: 'idp-pkce', hint: 'Proof Key for Code Exchange on the authorization code flow. Leave it on unless the provider refuses it.'});
     fields.push(
       field('Client ID', clientID, {field: 'config.client_id'}),

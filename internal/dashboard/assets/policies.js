@@ -18,27 +18,40 @@ const ruleTypes = [
   {type: 'service_token', label: 'Service Token', key: 'token_id', choose: 'tokens'},
   {type: 'any_valid_service_token', label: 'Any Access Service Token'},
   {type: 'login_method', label: 'Login Methods', key: 'id', choose: 'idps'},
+  {type: 'group', label: 'Access groups', key: 'id', choose: 'groups'},
+  // Several members: a provider, a claim name and a value.
+  {type: 'oidc', label: 'OIDC claim', fields: [
+    {key: 'identity_provider_id', label: 'Identity provider', choose: 'idps'},
+    {key: 'claim_name', label: 'Claim name', placeholder: 'groups'},
+    {key: 'claim_value', label: 'Claim value', placeholder: 'engineering'}]},
 ];
-const identityTypes = ['email', 'email_domain', 'login_method'];
+const identityTypes = ['email', 'email_domain', 'login_method', 'oidc'];
 
 /** What the rule builder and summaries need to name tokens and providers. */
 export async function policyContext() {
-  const [tokens, idps, reusable] = await Promise.all([
+  const [tokens, idps, reusable, groups] = await Promise.all([
     getAll('/access/service_tokens').catch(() => []),
     getAll('/access/identity_providers').catch(() => []),
     getAll('/access/policies').catch(() => []),
+    getAll('/access/groups').catch(() => []),
   ]);
-  return {tokens, idps, reusable};
+  return {tokens, idps, reusable, groups};
 }
 
 function ruleText(rule, ctx) {
   const [type] = Object.keys(rule);
   const t = ruleTypes.find((x) => x.type === type);
   if (!t) return type;
+  if (t.fields) {
+    const r = rule[type];
+    const idp = (ctx.idps.find((x) => x.id === r.identity_provider_id) || {name: r.identity_provider_id}).name;
+    return `${t.label} ${r.claim_name} = ${r.claim_value} (${idp})`;
+  }
   if (!t.key) return t.label;
   let v = rule[type][t.key];
   if (t.choose === 'tokens') v = (ctx.tokens.find((x) => x.id === v) || {name: v}).name;
   if (t.choose === 'idps') v = (ctx.idps.find((x) => x.id === v) || {name: v}).name;
+  if (t.choose === 'groups') v = (ctx.groups.find((x) => x.id === v) || {name: v}).name;
   return `${t.label} ${v}`;
 }
 
@@ -114,12 +127,25 @@ export function policyEditor(container, opts) {
       const t = ruleTypes.find((x) => x.type === typeSel.value);
       row.ruleType = t;
       row.valueInput = null;
+      row.fieldInputs = null;
+      if (t.fields) {
+        const v = value && typeof value === 'object' ? value : {};
+        row.fieldInputs = {};
+        for (const f of t.fields) {
+          const input = f.choose
+            ? select(opts.ctx[f.choose].map((x) => [x.id, x.name]), v[f.key])
+            : h('input', {type: 'text', value: v[f.key] || '', placeholder: f.placeholder, spellcheck: 'false', autocomplete: 'off'});
+          row.fieldInputs[f.key] = input;
+          valueBox.append(field(f.label, input));
+        }
+        return;
+      }
       if (!t.key) return;
       let input;
       if (t.choose) {
         const items = opts.ctx[t.choose];
         input = select(items.map((x) => [x.id, x.name]), value);
-        if (!items.length) input.append(h('option', {value: ''}, t.choose === 'tokens' ? 'no service tokens yet' : 'no identity providers yet'));
+        if (!items.length) input.append(h('option', {value: ''}, {tokens: 'no service tokens yet', idps: 'no identity providers yet', groups: 'no Access groups yet'}[t.choose]));
       } else {
         input = h('input', {type: 'text', value: value || '', placeholder: t.placeholder, spellcheck: 'false', autocomplete: 'off'});
       }
@@ -128,7 +154,7 @@ export function policyEditor(container, opts) {
     };
     typeSel.addEventListener('change', () => drawValue(''));
     const t = ruleTypes.find((x) => x.type === type);
-    drawValue(t && t.key ? rule[type][t.key] : '');
+    drawValue(t && t.fields ? rule[type] : t && t.key ? rule[type][t.key] : '');
     return row;
   };
   const renumber = () => {
@@ -136,13 +162,14 @@ export function policyEditor(container, opts) {
   };
   const collect = (list) => [...lists[list].children].map((row) => {
     const t = row.ruleType;
+    if (t.fields) return {[t.type]: Object.fromEntries(t.fields.map((f) => [f.key, row.fieldInputs[f.key].value.trim()]))};
     if (!t.key) return {[t.type]: {}};
     return {[t.type]: {[t.key]: row.valueInput.value.trim()}};
   });
   const saveBtn = h('button.btn.primary.write', {type: 'submit'}, opts.policy ? 'Save policy' : 'Add policy');
   form.append(formErr, h('fieldset.plain', {disabled: ro},
     field('Policy name', name, {field: 'name'}),
-    field('Action', decision, {field: 'decision', hint: 'Service Auth policies accept service tokens and no users; they cannot use email, email domain or login method rules.'}),
+    field('Action', decision, {field: 'decision', hint: 'Service Auth policies accept service tokens and no users; they cannot use email, email domain, login method or OIDC claim rules.'}),
     section('include', 'Include', 'Any of these must match (OR).'),
     section('require', 'Require', 'All of these must match too (AND).'),
     section('exclude', 'Exclude', 'None of these may match (NOT).'),
@@ -157,7 +184,7 @@ export function policyEditor(container, opts) {
     if (dur.value.trim()) body.session_duration = dur.value.trim();
     if (opts.policy && opts.policy.precedence) body.precedence = opts.policy.precedence;
     if (body.decision === 'non_identity' && [...body.include, ...body.require].some((r) => identityTypes.includes(Object.keys(r)[0]))) {
-      formErr.append(h('div.alert.warn', 'Service Auth policies cannot use email, email domain or login method rules; the API will refuse them.'));
+      formErr.append(h('div.alert.warn', 'Service Auth policies cannot use email, email domain, login method or OIDC claim rules; the API will refuse them.'));
     }
     saveBtn.disabled = true;
     try {

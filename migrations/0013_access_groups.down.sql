@@ -1,0 +1,3 @@
+DROP TABLE access_group_service_tokens;
+DROP TABLE policy_groups;
+DROP TABLE access_groups;
