@@ -21,6 +21,9 @@ type Config struct {
 	IdentityProviders []IdentityProvider
 	// Revocations are the session revocations still in force.
 	Revocations []SessionRevocation
+	// Organizations are the accounts' organization settings (an account
+	// without one has none here).
+	Organizations []Organization
 }
 
 // MaxSessionDuration is the longest session_duration an app or policy may
@@ -76,6 +79,10 @@ type Delta struct {
 	// are never deleted by a delta: one that expired refuses nothing.
 	Revocations []SessionRevocation
 
+	// Organizations are new or changed organizations. An organization is
+	// never deleted but with its account.
+	Organizations []Organization
+
 	// SigningKeys is true when the keyring changed (a rotation): the
 	// edge reloads its signing keys.
 	SigningKeys bool
@@ -85,5 +92,5 @@ type Delta struct {
 func (d *Delta) Empty() bool {
 	return len(d.Apps)+len(d.DeletedApps)+len(d.Policies)+len(d.DeletedPolicies)+
 		len(d.ServiceTokens)+len(d.DeletedServiceTokens)+len(d.IdentityProviders)+
-		len(d.DeletedIdentityProviders)+len(d.Revocations) == 0 && !d.SigningKeys
+		len(d.DeletedIdentityProviders)+len(d.Revocations)+len(d.Organizations) == 0 && !d.SigningKeys
 }

@@ -80,6 +80,8 @@ func (s *Snapshot) Apply(d access.Delta) (*Snapshot, error) {
 		n.tokens = e.done()
 	}
 
+	n.orgs = setOrganizations(n.orgs, d.Organizations)
+
 	if len(d.Revocations) > 0 {
 		sessions, users := n.revokedSessions.edit(), n.revokedUsers.edit()
 		for _, r := range d.Revocations {

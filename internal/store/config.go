@@ -69,6 +69,9 @@ func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) 
 		if cfg.Revocations, err = loadRevocations(ctx, tx, accountID, s.now()); err != nil {
 			return err
 		}
+		if cfg.Organizations, err = loadOrganizations(ctx, tx, accountID, nil); err != nil {
+			return err
+		}
 		return snap.wait()
 	})
 	if err != nil {

@@ -38,6 +38,7 @@ const (
 	kindRevocation       = "revocation"
 	kindSigningKeys      = "signing_keys"
 	kindAccountDomain    = "account_domain"
+	kindOrganization     = "organization"
 )
 
 // object is one changed object in the feed: its kind and key (see
@@ -178,6 +179,11 @@ func (s *Store) Changes(ctx context.Context, since int64) (access.Delta, error) 
 				return err
 			}
 			d.DeletedIdentityProviders = missing(ids, len(d.IdentityProviders), func(i int) string { return d.IdentityProviders[i].ID })
+		}
+		if keys := changed[kindOrganization]; len(keys) > 0 {
+			if d.Organizations, err = loadOrganizations(ctx, tx, "", keys); err != nil {
+				return err
+			}
 		}
 		if keys := changed[kindRevocation]; len(keys) > 0 {
 			if d.Revocations, err = loadChangedRevocations(ctx, tx, keys, s.now()); err != nil {
