@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/pgcluster"
+	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -261,6 +262,9 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 			}
 			m := mf.newMetrics(st)
 			apiOpts := []api.Option{api.WithDBTimeout(dbTimeout)}
+			if mk != nil {
+				apiOpts = append(apiOpts, api.WithKeyStore(session.NewKeyStore(st, mk), ef.rotateEvery))
+			}
 			if m != nil {
 				apiOpts = append(apiOpts, api.WithObserver(m))
 			}

@@ -226,3 +226,12 @@ func (s *Store) SetKeyRotation(ctx context.Context, actor access.Actor, accountI
 	})
 	return wrap("set key rotation", err)
 }
+
+// RecordKeyRotation writes the audit entry of a signing-key rotation an
+// account asked for (the rotation itself is RotateSigningKey's).
+func (s *Store) RecordKeyRotation(ctx context.Context, actor access.Actor, accountID string) error {
+	err := s.inTx(ctx, func(tx pgx.Tx, now time.Time) error {
+		return record(ctx, tx, now, actor, change{accountID: accountID, action: "rotate", resourceType: "access_keys", resourceID: accountID})
+	})
+	return wrap("record key rotation", err)
+}
