@@ -20,7 +20,8 @@ func WithKeyStore(ks *session.KeyStore, every time.Duration) Option {
 // minRotationGap is how soon after the last rotation the API rotates
 // again: the keyring is shared by every account, and each rotation keeps
 // the previous key verifying for the grace period, so rotating in a loop
-// would grow every edge's key set.
+// would grow every edge's key set. (The first key, made when the first
+// edge starts, is no rotation.)
 const minRotationGap = time.Minute
 
 func (s *Server) keyStatus(r *http.Request) (access.KeyStatus, error) {
@@ -79,11 +80,11 @@ func (s *Server) rotateAccessKeys(w http.ResponseWriter, r *http.Request) error 
 	if s.keys == nil {
 		return access.Errorf(access.EUnavailable, "this API runs without a master key and cannot rotate signing keys; use gatehouse keys rotate where it is set")
 	}
-	st, err := s.keyStatus(r)
+	k, err := s.store.GetKeyRotation(r.Context(), accountID(r), time.Now().UTC(), s.installationRotation())
 	if err != nil {
 		return err
 	}
-	if !st.LastKeyRotationAt.IsZero() && time.Since(st.LastKeyRotationAt) < minRotationGap {
+	if k.LiveKeys > 1 && time.Since(k.LastRotation) < minRotationGap {
 		return access.Errorf(access.EConflict, "the signing key was rotated less than a minute ago; try again later")
 	}
 	if _, err := s.keys.Rotate(r.Context()); err != nil {

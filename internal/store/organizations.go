@@ -154,6 +154,9 @@ type KeyRotation struct {
 	// Every is the period the keyring rotates at: the shortest any
 	// account asks for, and never longer than the installation's.
 	Every time.Duration
+	// LiveKeys is how many keys verify tokens at now (the current one and
+	// those in their grace period).
+	LiveKeys int
 }
 
 // GetKeyRotation returns an account's rotation period and the keyring's
@@ -171,8 +174,9 @@ func getKeyRotation(ctx context.Context, q querier, accountID string, now time.T
 	err := q.QueryRow(ctx, `SELECT
 			(SELECT key_rotation_interval_days FROM access_key_settings WHERE account_id = $1),
 			(SELECT min(key_rotation_interval_days) FROM access_key_settings),
-			(SELECT max(created_at) FROM signing_keys WHERE retires_at IS NULL OR retires_at > $2)`, accountID, now).
-		Scan(&own, &shortest, &newest)
+			(SELECT max(created_at) FROM signing_keys WHERE retires_at IS NULL OR retires_at > $2),
+			(SELECT count(*) FROM signing_keys WHERE retires_at IS NULL OR retires_at > $2)`, accountID, now).
+		Scan(&own, &shortest, &newest, &k.LiveKeys)
 	if err != nil {
 		return k, fmt.Errorf("read key rotation: %w", err)
 	}
