@@ -81,8 +81,8 @@ func TestUsersFromTheAccessLog(t *testing.T) {
 		Name       string `json:"name"`
 		Metadata   struct {
 			Apps  map[string]struct{ Hostname string } `json:"apps"`
-			Nonce string                                `json:"nonce"`
-			TTL   int64                                 `json:"ttl"`
+			Nonce string                               `json:"nonce"`
+			TTL   int64                                `json:"ttl"`
 		} `json:"metadata"`
 	}
 	a.MustCall(t, "GET", "access/users/"+ann.ID+"/active_sessions", nil, &sessions)
