@@ -70,9 +70,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	root.AddCommand(serveCommand(ctx, env, &databaseURL, stdout, stderr))
 	root.AddCommand(edgeCommand(ctx, env, &databaseURL, stdout, stderr))
-	root.AddCommand(keysCommand(ctx, env, &databaseURL, stdout))
+	keysCmd := keysCommand(ctx, env, &databaseURL, stdout)
+	root.AddCommand(keysCmd)
 	root.AddCommand(corsCommand(ctx, stdout), doctorCommand(stdout))
 	addClientCommands(root, env, stdout)
+	addOrgCommands(root, keysCmd, env, stdout)
 	root.AddCommand(statusCommand(env, stdout))
 	root.AddCommand(logsCommand(env, stdout))
 

@@ -150,7 +150,7 @@ var Inventory = []Resource{
 		enforced("config.pkce_enabled", "authdomain TestIdentityProviderSettingsAtTheEdge/config.pkce_enabled"),
 	}},
 	{Name: "organization", Body: reflect.TypeFor[OrganizationSpec](), Settings: []Setting{
-		metadata("name", "a label: shown in the API and dashboard"),
+		metadata("name", "a label: shown by the API and the CLI"),
 		metadata("auth_domain", "recorded as Cloudflare's team domain; the edge's login host is its --auth-domain flag, so a stored value moves no login"),
 		enforced("session_duration", "authdomain TestOrganizationSessionDurationSetsTheLoginSession (the auth-domain session's lifetime)"),
 		metadata("user_seat_expiration_inactive_time", "Gatehouse counts no seats: nothing expires or is billed by it"),
