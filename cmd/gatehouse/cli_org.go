@@ -181,4 +181,3 @@ func dash(s string) string {
 	}
 	return s
 }
-
