@@ -41,7 +41,7 @@ const (
 
 const (
 	magic         = "GHEDGEST"
-	formatVersion = 1
+	formatVersion = 2 // 2: organizations (section O, and in deltas)
 	kindBase      = 1
 	kindJournal   = 2
 	headerSize    = len(magic) + 4 + 4 + 16
@@ -49,7 +49,7 @@ const (
 	maxRecord = 64 << 20
 )
 
-// Record types. A base is H K? A* P* T* I* R* E; a journal is (D | K)*.
+// Record types. A base is H K? A* P* T* I* R* O* E; a journal is (D | K)*.
 const (
 	recHeader      = 'H'
 	recKeys        = 'K'
@@ -58,12 +58,13 @@ const (
 	recTokens      = 'T'
 	recIdPs        = 'I'
 	recRevocations = 'R'
+	recOrgs        = 'O'
 	recEnd         = 'E'
 	recDelta       = 'D'
 )
 
 // sections are a base's record types between H and E, in file order.
-var sections = []byte{recKeys, recApps, recPolicies, recTokens, recIdPs, recRevocations}
+var sections = []byte{recKeys, recApps, recPolicies, recTokens, recIdPs, recRevocations, recOrgs}
 
 // Chunk sizes: objects per sealed record of a base.
 const (
@@ -72,6 +73,7 @@ const (
 	tokensPerChunk   = 4096
 	idpsPerChunk     = 128
 	revsPerChunk     = 4096
+	orgsPerChunk     = 4096
 )
 
 var (
@@ -218,6 +220,7 @@ type part struct {
 	tokens   []access.ServiceTokenCredential
 	idps     []access.IdentityProvider
 	revs     []access.SessionRevocation
+	orgs     []access.Organization
 	delta    access.Delta
 }
 
@@ -243,6 +246,8 @@ func encodePart(e *enc, p *part) error {
 		return encodeIdPs(e, p.idps)
 	case recRevocations:
 		encodeRevocations(e, p.revs)
+	case recOrgs:
+		encodeOrgs(e, p.orgs)
 	case recDelta:
 		return encodeDelta(e, &p.delta)
 	default:
@@ -279,6 +284,8 @@ func decodePartReusing(plain []byte, tokens chan []access.ServiceTokenCredential
 		p.idps = decodeIdPs(d)
 	case recRevocations:
 		p.revs = decodeRevocations(d)
+	case recOrgs:
+		p.orgs = decodeOrgs(d)
 	case recDelta:
 		p.delta = decodeDelta(d)
 	default:

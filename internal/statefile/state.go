@@ -78,6 +78,8 @@ func Open(dir string, key []byte) (*State, error) {
 			cfg.IdentityProviders = append(cfg.IdentityProviders, p.idps...)
 		case recRevocations:
 			cfg.Revocations = append(cfg.Revocations, p.revs...)
+		case recOrgs:
+			cfg.Organizations = append(cfg.Organizations, p.orgs...)
 		case recEnd:
 			cfg.Version = p.version
 		}
@@ -107,6 +109,7 @@ type overlay struct {
 	tokens   keyed[access.ServiceTokenCredential]
 	idps     keyed[access.IdentityProvider]
 	revs     keyed[access.SessionRevocation]
+	orgs     keyed[access.Organization]
 }
 
 // keyed is one kind of object of an overlay: the latest state by key,
@@ -172,7 +175,8 @@ func idpKey(p *access.IdentityProvider) string         { return p.ID }
 func revKey(r *access.SessionRevocation) string {
 	return r.AccountID + "\x00" + r.SessionID + "\x00" + r.Email
 }
-func always[T any](*T) bool { return true }
+func orgKey(o *access.Organization) string { return o.AccountID }
+func always[T any](*T) bool                { return true }
 
 func (o *overlay) add(d *access.Delta) {
 	for i := range d.Apps {
@@ -201,6 +205,9 @@ func (o *overlay) add(d *access.Delta) {
 	}
 	for i := range d.Revocations {
 		o.revs.put(revKey(&d.Revocations[i]), &d.Revocations[i])
+	}
+	for i := range d.Organizations {
+		o.orgs.put(orgKey(&d.Organizations[i]), &d.Organizations[i])
 	}
 	o.version = d.To
 }
@@ -271,6 +278,8 @@ func (m *merger) feed(p part) error {
 		p.idps = m.ov.idps.merge(p.idps, idpKey, nil)
 	case recRevocations:
 		p.revs = m.ov.revs.merge(p.revs, revKey, m.live)
+	case recOrgs:
+		p.orgs = m.ov.orgs.merge(p.orgs, orgKey, nil)
 	}
 	return m.emit(p)
 }
@@ -304,6 +313,10 @@ func (m *merger) flushTo(i int) error {
 		case recRevocations:
 			err = emitChunks(m.ov.revs.fresh(m.live), revsPerChunk, func(c []access.SessionRevocation) error {
 				return m.emit(part{typ: recRevocations, revs: c})
+			})
+		case recOrgs:
+			err = emitChunks(m.ov.orgs.fresh(always[access.Organization]), orgsPerChunk, func(c []access.Organization) error {
+				return m.emit(part{typ: recOrgs, orgs: c})
 			})
 		}
 		if err != nil {
