@@ -1,6 +1,7 @@
 package access
 
 import (
+	"bytes"
 	"encoding/json"
 	"regexp"
 	"time"
@@ -61,12 +62,21 @@ func (o *OrganizationSpec) Normalize() {
 	if len(o.DenyUnmatchedExemptZones) == 0 {
 		o.DenyUnmatchedExemptZones = nil
 	}
-	if !rawSet(o.MFAConfig) || string(o.MFAConfig) == "{}" {
+	if rawEmpty(o.MFAConfig) {
 		o.MFAConfig = nil
 	}
-	if !rawSet(o.MFASSHPivKeyRequirements) || string(o.MFASSHPivKeyRequirements) == "{}" {
+	if rawEmpty(o.MFASSHPivKeyRequirements) {
 		o.MFASSHPivKeyRequirements = nil
 	}
+}
+
+// rawEmpty reports whether a raw JSON value is absent, null, [] or {}.
+func rawEmpty(raw []byte) bool {
+	if !rawSet(raw) {
+		return true
+	}
+	var b bytes.Buffer
+	return json.Compact(&b, raw) == nil && b.String() == "{}"
 }
 
 // Organization is what the edge keeps of an account's organization.

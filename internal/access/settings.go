@@ -175,12 +175,12 @@ var Inventory = []Resource{
 		unsupported("deny_unmatched_requests_exempted_zone_names", "requests no application matches are never forwarded, so no zone can be exempt",
 			func(s *OrganizationSpec) bool { return len(s.DenyUnmatchedExemptZones) > 0 }),
 		unsupported("mfa_config", "Gatehouse has no multi-factor authentication of its own",
-			func(s *OrganizationSpec) bool { return rawSet(s.MFAConfig) && string(s.MFAConfig) != "{}" }),
+			func(s *OrganizationSpec) bool { return !rawEmpty(s.MFAConfig) }),
 		unsupported("mfa_required_for_all_apps", "Gatehouse has no multi-factor authentication of its own: accepting it would let users in without",
 			func(s *OrganizationSpec) bool { return s.MFARequiredForAllApps }),
 		unsupported("mfa_ssh_piv_key_requirements", "Gatehouse has no multi-factor authentication of its own",
 			func(s *OrganizationSpec) bool {
-				return rawSet(s.MFASSHPivKeyRequirements) && string(s.MFASSHPivKeyRequirements) != "{}"
+				return !rawEmpty(s.MFASSHPivKeyRequirements)
 			}),
 		unsupported("mfa_configuration_allowed", "Gatehouse has no multi-factor authentication of its own",
 			func(s *OrganizationSpec) bool { return s.MFAConfigurationAllowed }),
