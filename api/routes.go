@@ -82,6 +82,7 @@ func (s *Server) Handler() http.Handler {
 		list.Get("/access/users", s.handle(s.listUsers))
 		r.Get("/access/users/{user_id}", s.handle(s.getUser))
 		r.Get("/access/users/{user_id}/active_sessions", s.handle(s.listActiveSessions))
+		r.Get("/access/users/{user_id}/active_sessions/{nonce}", s.handle(s.getActiveSession))
 		r.Get("/access/users/{user_id}/last_seen_identity", s.handle(s.getLastSeenIdentity))
 		r.Get("/access/users/{user_id}/failed_logins", s.handle(s.listFailedLogins))
 

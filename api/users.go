@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
@@ -115,6 +116,52 @@ func (s *Server) listActiveSessions(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	out, _, err := s.activeSessions(r, u)
+	if err != nil {
+		return err
+	}
+	writeList(w, out, access.NewListInfo(access.Page{Page: 1, PerPage: max(len(out), 1)}, len(out), len(out)))
+	return nil
+}
+
+// getActiveSession answers one active session (by its nonce, the ray id
+// of its sign-in) as the identity it carries.
+func (s *Server) getActiveSession(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	sessions, entries, err := s.activeSessions(r, u)
+	if err != nil {
+		return err
+	}
+	nonce := chi.URLParam(r, "nonce")
+	for i := range sessions {
+		if sessions[i].Metadata.Nonce == nonce {
+			writeResult(w, s.identityOf(r, u, entries[i], entries[i]))
+			return nil
+		}
+	}
+	return access.Errorf(access.ENotFound, "session not found")
+}
+
+// identityOf is the identity of the user's sign-in login, as seen in the
+// request seen.
+func (s *Server) identityOf(r *http.Request, u store.User, seen, login access.AccessLogEntry) lastSeenIdentity {
+	acct := accountID(r)
+	id := lastSeenIdentity{AccountID: acct, Email: u.Email, UserUUID: userID(acct, u.Email), IAT: login.CreatedAt.Unix(),
+		IP: seen.IPAddress, Geo: identityGeo{Country: seen.Country}, IdP: identityIdP{ID: login.Connection}}
+	if login.Connection != "" {
+		if p, err := s.store.GetIdentityProvider(r.Context(), acct, login.Connection); err == nil {
+			id.IdP.Type = p.Type
+		}
+	}
+	return id
+}
+
+// activeSessions are the user's active sessions, with the sign-in each
+// came from.
+func (s *Server) activeSessions(r *http.Request, u store.User) ([]activeSession, []access.AccessLogEntry, error) {
 	ctx, acct := r.Context(), accountID(r)
 	life := access.DefaultLoginSession
 	if o, err := s.store.GetOrganization(ctx, acct); err == nil {
@@ -123,31 +170,32 @@ func (s *Server) listActiveSessions(w http.ResponseWriter, r *http.Request) erro
 			life = access.DefaultLoginSession
 		}
 	} else if access.KindOf(err) != access.ENotFound {
-		return err
+		return nil, nil, err
 	}
 	revoked, err := s.store.UserRevokedAt(ctx, acct, u.Email)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	now := time.Now().UTC()
 	allowed := true
 	entries, err := s.store.ListAccessLogs(ctx, acct, access.AccessLogQuery{Since: now.Add(-life), Email: u.Email, EmailExact: true,
 		Allowed: &allowed, Action: "login"}, access.Page{Page: 1, PerPage: maxUserEntries})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	out := []activeSession{}
+	var from []access.AccessLogEntry
 	for _, e := range entries {
 		if revoked != nil && !e.CreatedAt.After(*revoked) {
 			continue
 		}
+		from = append(from, e)
 		exp := e.CreatedAt.Add(life)
 		out = append(out, activeSession{Expiration: exp.Unix(), Name: u.Email, Metadata: sessionMetadata{
 			Apps:    map[string]sessionApp{e.AppUID: {Hostname: e.AppDomain, Type: "self_hosted", UID: e.AppUID}},
 			Expires: exp.Unix(), IAT: e.CreatedAt.Unix(), Nonce: e.RayID, TTL: int64(life / time.Second)}})
 	}
-	writeList(w, out, access.NewListInfo(access.Page{Page: 1, PerPage: max(len(out), 1)}, len(out), len(out)))
-	return nil
+	return out, from, nil
 }
 
 // failedLogin is Cloudflare's AccessUserFailedLoginListResponse; the
@@ -219,19 +267,15 @@ func (s *Server) getLastSeenIdentity(w http.ResponseWriter, r *http.Request) err
 	if len(seen) == 0 {
 		return access.Errorf(access.ENotFound, "user not found")
 	}
-	id := lastSeenIdentity{AccountID: acct, Email: u.Email, UserUUID: userID(acct, u.Email), IAT: seen[0].CreatedAt.Unix(),
-		IP: seen[0].IPAddress, Geo: identityGeo{Country: seen[0].Country}}
+	login := seen[0]
 	logins, err := s.store.ListAccessLogs(ctx, acct, access.AccessLogQuery{Email: u.Email, EmailExact: true, Action: "login"}, access.Page{Page: 1, PerPage: 1})
 	if err != nil {
 		return err
 	}
 	if len(logins) > 0 {
-		id.IAT = logins[0].CreatedAt.Unix()
-		id.IdP.ID = logins[0].Connection
-		if p, err := s.store.GetIdentityProvider(ctx, acct, logins[0].Connection); err == nil {
-			id.IdP.Type = p.Type
-		}
+		login = logins[0]
 	}
+	id := s.identityOf(r, u, seen[0], login)
 	writeResult(w, id)
 	return nil
 }

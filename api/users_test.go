@@ -91,6 +91,21 @@ func TestUsersFromTheAccessLog(t *testing.T) {
 		sessions[0].Metadata.Apps[app].Hostname != "app.example.test" {
 		t.Errorf("active sessions: %+v", sessions)
 	}
+	var one struct {
+		Email string              `json:"email"`
+		IAT   int64               `json:"iat"`
+		IP    string              `json:"ip"`
+		IdP   struct{ ID string } `json:"idp"`
+	}
+	a.MustCall(t, "GET", "access/users/"+ann.ID+"/active_sessions/ann1", nil, &one)
+	if one.Email != "ann@example.test" || one.IAT != now.Add(-2*time.Hour).Unix() || one.IP != "192.0.2.7" || one.IdP.ID != "idp-1" {
+		t.Errorf("one session: %+v", one)
+	}
+	for _, nonce := range []string{"old", "bob-denied", "req", "nope"} {
+		if resp := a.Call(t, "GET", "access/users/"+ann.ID+"/active_sessions/"+nonce, nil); resp.Status != http.StatusNotFound {
+			t.Errorf("session %s: %d %s", nonce, resp.Status, resp.Body)
+		}
+	}
 	// A shorter organization session, and a revoke_user between the two
 	// sign-ins, end sessions.
 	a.MustCall(t, "PUT", "access/organizations", map[string]any{"session_duration": "90m"}, nil)
