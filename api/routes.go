@@ -25,6 +25,11 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/client/v4/gatehouse/dashboard/session", s.handle(s.getDashboardSession))
 	r.Delete("/client/v4/gatehouse/dashboard/session", s.handle(s.deleteDashboardSession))
 
+	// Cloudflare's token checks (SDKs and Terraform call them): any valid
+	// token, for its own account.
+	r.With(s.authenticateToken).Get("/client/v4/user/tokens/verify", s.handle(s.verifyToken))
+	r.With(s.authenticateToken, s.refuseBadQuery).Get("/client/v4/accounts", s.handle(s.listAccounts))
+
 	r.Route("/client/v4/accounts/{account_id}", func(r chi.Router) {
 		r.Use(s.authenticate)
 		// Lists are the routes that read query parameters.
@@ -76,7 +81,21 @@ func (s *Server) Handler() http.Handler {
 		r.Put("/access/groups/{group_id}", s.handle(s.updateGroup))
 		r.Delete("/access/groups/{group_id}", s.handle(s.deleteGroup))
 
+		r.Get("/access/organizations", s.handle(s.getOrganization))
+		r.Post("/access/organizations", s.handle(s.createOrganization))
+		r.Put("/access/organizations", s.handle(s.updateOrganization))
 		r.Post("/access/organizations/revoke_user", s.handle(s.revokeUser))
+
+		r.Get("/access/keys", s.handle(s.getAccessKeys))
+		r.Put("/access/keys", s.handle(s.updateAccessKeys))
+		r.Post("/access/keys/rotate", s.handle(s.rotateAccessKeys))
+
+		list.Get("/access/users", s.handle(s.listUsers))
+		r.Get("/access/users/{user_id}", s.handle(s.getUser))
+		r.Get("/access/users/{user_id}/active_sessions", s.handle(s.listActiveSessions))
+		r.Get("/access/users/{user_id}/active_sessions/{nonce}", s.handle(s.getActiveSession))
+		r.Get("/access/users/{user_id}/last_seen_identity", s.handle(s.getLastSeenIdentity))
+		r.Get("/access/users/{user_id}/failed_logins", s.handle(s.listFailedLogins))
 
 		list.Get("/audit_logs", s.handle(s.listAudit))
 		list.Get("/access/logs/access_requests", s.handle(s.listAccessLogs))

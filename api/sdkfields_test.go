@@ -112,6 +112,9 @@ var sdkResources = []sdkResource{
 	{"identity provider", reflect.TypeFor[zero_trust.IdentityProviderAccessOIDCParam](), "", nil},
 	{"identity provider", reflect.TypeFor[zero_trust.IdentityProviderAccessOnetimepinParam](), "", []string{"config"}}, // {}
 	{"Access group", reflect.TypeFor[zero_trust.AccessGroupNewParams](), "", nil},
+	{"organization", reflect.TypeFor[zero_trust.OrganizationNewParams](), "", nil},
+	{"organization", reflect.TypeFor[zero_trust.OrganizationUpdateParams](), "", nil},
+	{"signing keys", reflect.TypeFor[zero_trust.AccessKeyUpdateParams](), "", nil},
 	{"certificate (create)", reflect.TypeFor[zero_trust.AccessCertificateNewParams](), "", nil},
 	{"certificate (update)", reflect.TypeFor[zero_trust.AccessCertificateUpdateParams](), "", nil},
 }
@@ -128,7 +131,7 @@ func TestEverySDKFieldIsClassified(t *testing.T) {
 			return ok && (s.Class == access.Unsupported || path == "policies")
 		}
 		fields := sdkFields(r.sdk, r.prefix, whole)
-		if len(fields) < 2 {
+		if len(fields) == 0 {
 			t.Fatalf("%s: walked only %v", r.sdk, fields)
 		}
 		for _, f := range fields {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -34,6 +35,9 @@ type Server struct {
 	dbTimeout  time.Duration                 // bound on each request's database work
 	sessionTTL time.Duration                 // dashboard sessions' lifetime
 	signIns    *ratelimit.PerKey[netip.Addr] // failed dashboard sign-ins per address
+
+	keys        *session.KeyStore // nil: signing keys are not rotated over the API
+	keyRotation time.Duration     // the installation's rotation period
 }
 
 // Observer is told of every API request once it is answered: its route
@@ -148,7 +152,16 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 // with its CSRF header; the session acts as its API token. A token for
 // another account gets 404, as if the account did not exist; a read-only
 // token may only read.
-func (s *Server) authenticate(next http.Handler) http.Handler {
+func (s *Server) authenticate(next http.Handler) http.Handler { return s.authenticateFor(true, next) }
+
+// authenticateToken is authenticate for the routes not under an account
+// (/accounts, /user/tokens/verify): any valid token passes, for its own
+// account.
+func (s *Server) authenticateToken(next http.Handler) http.Handler {
+	return s.authenticateFor(false, next)
+}
+
+func (s *Server) authenticateFor(accountRoute bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		var tok access.APIToken
@@ -176,7 +189,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if tok.AccountID != chi.URLParam(r, "account_id") {
+		if accountRoute && tok.AccountID != chi.URLParam(r, "account_id") {
 			writeError(w, r, s.log, access.Errorf(access.ENotFound, "account not found"))
 			return
 		}

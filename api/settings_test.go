@@ -30,6 +30,10 @@ func TestUnsupportedSettingsAreRefusedAndDefaultsAccepted(t *testing.T) {
 	}
 	var existingGroup access.Group
 	a.MustCall(t, "POST", "access/groups", group("existing", false), &existingGroup)
+	a.MustCall(t, "PUT", "access/organizations", map[string]any{"name": "existing"}, nil)
+	org := func(field string) func(t *testing.T, v any) map[string]any {
+		return func(t *testing.T, v any) map[string]any { return map[string]any{"name": "existing", field: v} }
+	}
 
 	tests := []struct {
 		name         string
@@ -73,6 +77,21 @@ func TestUnsupportedSettingsAreRefusedAndDefaultsAccepted(t *testing.T) {
 			func(t *testing.T, v any) map[string]any { return group(t.Name(), v) }, "is_default", true, false},
 		{"access group/replace/is_default", "PUT", "access/groups/" + existingGroup.ID, "",
 			func(t *testing.T, v any) map[string]any { return group("existing", v) }, "is_default", true, false},
+		{"organization/custom_pages.forbidden", "PUT", "access/organizations", "", org("custom_pages"), "custom_pages.forbidden",
+			map[string]any{"forbidden": "page-1"}, map[string]any{"forbidden": ""}},
+		{"organization/custom_pages.identity_denied", "PUT", "access/organizations", "", org("custom_pages"), "custom_pages.identity_denied",
+			map[string]any{"identity_denied": "page-1"}, nil},
+		{"organization/is_ui_read_only", "PUT", "access/organizations", "", org("is_ui_read_only"), "is_ui_read_only", true, false},
+		{"organization/auto_redirect_to_identity", "PUT", "access/organizations", "", org("auto_redirect_to_identity"), "auto_redirect_to_identity", true, false},
+		{"organization/allow_authenticate_via_warp", "PUT", "access/organizations", "", org("allow_authenticate_via_warp"), "allow_authenticate_via_warp", true, false},
+		{"organization/deny_unmatched_requests_exempted_zone_names", "PUT", "access/organizations", "", org("deny_unmatched_requests_exempted_zone_names"),
+			"deny_unmatched_requests_exempted_zone_names", []string{"example.test"}, []string{}},
+		{"organization/mfa_config", "PUT", "access/organizations", "", org("mfa_config"), "mfa_config",
+			map[string]any{"session_duration": "1h"}, map[string]any{}},
+		{"organization/mfa_required_for_all_apps", "PUT", "access/organizations", "", org("mfa_required_for_all_apps"), "mfa_required_for_all_apps", true, false},
+		{"organization/mfa_ssh_piv_key_requirements", "PUT", "access/organizations", "", org("mfa_ssh_piv_key_requirements"), "mfa_ssh_piv_key_requirements",
+			map[string]any{"touch_policy": "always"}, nil},
+		{"organization/mfa_configuration_allowed", "PUT", "access/organizations", "", org("mfa_configuration_allowed"), "mfa_configuration_allowed", true, false},
 	}
 	count := func(t *testing.T, list string) int {
 		if list == "" {

@@ -41,6 +41,9 @@ var (
 		"uuid":             "must be a UUID",
 		"unique":           "must not contain duplicates",
 		"datetime":         "must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
+		"auth_domain":      "must be a host name in lower case, such as team.example.com (letters, digits and hyphens in dot-separated labels)",
+		"seat_expiration":  "must be a duration such as 730h or 1460h, at least 730h (a month)",
+		"css_color":        "must be a color such as #0055ff, #fff or a CSS color name",
 	}
 )
 
@@ -73,6 +76,12 @@ func newValidator() *validator.Validate {
 	must("redirect_url", access.ValidRedirectURL)
 	must("idp_url", validIdPURL)
 	must("oauth_scope", scopeRe.MatchString)
+	must("auth_domain", func(s string) bool { return len(s) <= 253 && access.AuthDomainRe.MatchString(s) })
+	must("seat_expiration", func(s string) bool {
+		d, err := time.ParseDuration(s)
+		return err == nil && d >= 730*time.Hour && d <= maxTokenDuration
+	})
+	must("css_color", access.CSSColorRe.MatchString)
 	return v
 }
 

@@ -18,8 +18,9 @@ CREATE TABLE access_certificates (
 );
 CREATE INDEX access_certificates_account_created_idx ON access_certificates (account_id, created_at, id);
 
--- The change feed learns the new kind (key: the certificate's id).
+-- The change feed learns the new kind (key: the certificate's id), beside
+-- 0014's 'organization'.
 ALTER TABLE config_changes DROP CONSTRAINT config_changes_kind_check;
 ALTER TABLE config_changes ADD CONSTRAINT config_changes_kind_check
     CHECK (kind IN ('app', 'policy', 'service_token', 'identity_provider', 'revocation', 'signing_keys',
-                    'account_domain', 'certificate'));
+                    'account_domain', 'organization', 'certificate'));

@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/pgcluster"
+	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -70,9 +71,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	root.AddCommand(serveCommand(ctx, env, &databaseURL, stdout, stderr))
 	root.AddCommand(edgeCommand(ctx, env, &databaseURL, stdout, stderr))
-	root.AddCommand(keysCommand(ctx, env, &databaseURL, stdout))
+	keysCmd := keysCommand(ctx, env, &databaseURL, stdout)
+	root.AddCommand(keysCmd)
 	root.AddCommand(corsCommand(ctx, stdout), doctorCommand(stdout))
 	addClientCommands(root, env, stdout)
+	addOrgCommands(root, keysCmd, env, stdout)
 	root.AddCommand(statusCommand(env, stdout))
 	root.AddCommand(logsCommand(env, stdout))
 
@@ -262,6 +265,9 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 			}
 			m := mf.newMetrics(st)
 			apiOpts := []api.Option{api.WithDBTimeout(dbTimeout)}
+			if mk != nil {
+				apiOpts = append(apiOpts, api.WithKeyStore(session.NewKeyStore(st, mk), ef.rotateEvery))
+			}
 			if m != nil {
 				apiOpts = append(apiOpts, api.WithObserver(m))
 			}

@@ -53,4 +53,6 @@ type AccessLogQuery struct {
 	AppID      string
 	Allowed    *bool // nil: both
 	Reason     string
+	// Action selects one action ("login": completed sign-ins); "" any.
+	Action string
 }

@@ -23,6 +23,9 @@ type Config struct {
 	Revocations []SessionRevocation
 	// Certificates are the CAs uploaded for mutual TLS.
 	Certificates []CertificateCredential
+	// Organizations are the accounts' organization settings (an account
+	// without one has none here).
+	Organizations []Organization
 }
 
 // MaxSessionDuration is the longest session_duration an app or policy may
@@ -80,6 +83,9 @@ type Delta struct {
 
 	Certificates        []CertificateCredential
 	DeletedCertificates []string // certificate ids
+	// Organizations are new or changed organizations. An organization is
+	// never deleted but with its account.
+	Organizations []Organization
 
 	// SigningKeys is true when the keyring changed (a rotation): the
 	// edge reloads its signing keys.
@@ -90,5 +96,5 @@ type Delta struct {
 func (d *Delta) Empty() bool {
 	return len(d.Apps)+len(d.DeletedApps)+len(d.Policies)+len(d.DeletedPolicies)+
 		len(d.ServiceTokens)+len(d.DeletedServiceTokens)+len(d.IdentityProviders)+
-		len(d.DeletedIdentityProviders)+len(d.Revocations)+len(d.Certificates)+len(d.DeletedCertificates) == 0 && !d.SigningKeys
+		len(d.DeletedIdentityProviders)+len(d.Revocations)+len(d.Certificates)+len(d.DeletedCertificates)+len(d.Organizations) == 0 && !d.SigningKeys
 }

@@ -47,13 +47,12 @@ const (
 
 // Lifetimes of login artefacts.
 const (
-	loginStateTTL    = 10 * time.Minute
-	authorizedTTL    = time.Minute
-	globalSessionTTL = 24 * time.Hour
-	otpTTL           = 10 * time.Minute
-	otpPerWindow     = 5
-	otpWindow        = 15 * time.Minute
-	otpMaxAttempts   = 5
+	loginStateTTL  = 10 * time.Minute
+	authorizedTTL  = time.Minute
+	otpTTL         = 10 * time.Minute
+	otpPerWindow   = 5
+	otpWindow      = 15 * time.Minute
+	otpMaxAttempts = 5
 )
 
 // Store is what the auth domain keeps in the database.

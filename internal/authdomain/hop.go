@@ -17,15 +17,16 @@ import (
 // (custom), then sends them on to the app.
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, keys *session.Keyring, app *policy.App, back Redirect, email, subject, idp string, custom map[string][]string) {
 	now := h.cfg.Now()
+	life := snap.LoginSessionDuration(app.AccountID)
 	global := session.Claims{Audience: []string{"account:" + app.AccountID}, Email: email, Subject: subject, Issuer: h.cfg.Issuer,
-		IssuedAt: now, NotBefore: now, Expiry: now.Add(globalSessionTTL), Type: globalSessionTy, LoginMethod: idp, SessionID: randomToken(),
+		IssuedAt: now, NotBefore: now, Expiry: now.Add(life), Type: globalSessionTy, LoginMethod: idp, SessionID: randomToken(),
 		Custom: custom}
 	jwt, err := keys.Sign(global)
 	if err != nil {
 		loginError(w, r, http.StatusInternalServerError, "internal", "The session could not be created.")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: wire.CookieName, Value: jwt, Path: "/", Expires: now.Add(globalSessionTTL), HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: wire.CookieName, Value: jwt, Path: "/", Expires: now.Add(life), HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
 	h.finishLogin(w, r, snap, keys, app, back, global, "")
 }
 

@@ -83,6 +83,7 @@ func (s *Snapshot) Apply(d access.Delta) (*Snapshot, error) {
 	if len(d.Certificates)+len(d.DeletedCertificates) > 0 {
 		n.cas = applyCAs(n.cas, d.Certificates, d.DeletedCertificates)
 	}
+	n.orgs = setOrganizations(n.orgs, d.Organizations)
 
 	if len(d.Revocations) > 0 {
 		sessions, users := n.revokedSessions.edit(), n.revokedUsers.edit()

@@ -40,6 +40,7 @@ type Snapshot struct {
 	apps     spmap[*compiledApp] // app id -> app
 	policies policyTable         // each policy compiled once
 	idps     spmap[*IdentityProvider]
+	orgs     spmap[*access.Organization] // account id -> its organization
 
 	// Session revocations, looked up on every session request.
 	revokedSessions pmap[sessionKey, struct{}]
@@ -289,6 +290,7 @@ func Compile(cfg access.Config) (*Snapshot, error) {
 		idps.set(p.ID, &IdentityProvider{p})
 	}
 	s.idps = idps.done()
+	s.orgs = setOrganizations(s.orgs, cfg.Organizations)
 
 	compiled, err := compilePolicies(cfg.Policies)
 	if err != nil {
@@ -932,6 +934,37 @@ func (s *Snapshot) IdentityProvider(accountID, id string) *IdentityProvider {
 		return p
 	}
 	return nil
+}
+
+// setOrganizations returns m with the organizations os set.
+func setOrganizations(m spmap[*access.Organization], os []access.Organization) spmap[*access.Organization] {
+	if len(os) == 0 {
+		return m
+	}
+	e := m.edit()
+	for i := range os {
+		o := os[i]
+		o.AccountID = intern(o.AccountID)
+		e.set(o.AccountID, &o)
+	}
+	return e.done()
+}
+
+// Organization returns an account's organization settings, or nil when
+// the account has none.
+func (s *Snapshot) Organization(accountID string) *access.Organization {
+	o, _ := s.orgs.get(accountID)
+	return o
+}
+
+// LoginSessionDuration is how long a login session on the auth domain
+// lasts for an account: its organization's session_duration, else
+// access.DefaultLoginSession.
+func (s *Snapshot) LoginSessionDuration(accountID string) time.Duration {
+	if o := s.Organization(accountID); o != nil && o.SessionDuration > 0 {
+		return o.SessionDuration
+	}
+	return access.DefaultLoginSession
 }
 
 // App returns an app by id, or nil.

@@ -337,6 +337,31 @@ func decodeCerts(d *dec) []access.CertificateCredential {
 	return out
 }
 
+func encodeOrgs(e *enc, os []access.Organization) {
+	e.u64(uint64(len(os)))
+	for _, o := range os {
+		e.str(o.AccountID)
+		e.i64(int64(o.SessionDuration))
+		d := o.LoginDesign
+		for _, s := range []string{d.BackgroundColor, d.TextColor, d.LogoPath, d.HeaderText, d.FooterText} {
+			e.str(s)
+		}
+	}
+}
+
+func decodeOrgs(d *dec) []access.Organization {
+	n := d.count(7)
+	if n == 0 {
+		return nil
+	}
+	out := make([]access.Organization, n)
+	for i := range out {
+		out[i] = access.Organization{AccountID: d.str(), SessionDuration: time.Duration(d.i64()),
+			LoginDesign: access.LoginDesign{BackgroundColor: d.str(), TextColor: d.str(), LogoPath: d.str(), HeaderText: d.str(), FooterText: d.str()}}
+	}
+	return out
+}
+
 func encodeKeys(e *enc, ks []session.ExportedKey) {
 	e.u64(uint64(len(ks)))
 	for _, k := range ks {
@@ -458,6 +483,7 @@ func encodeDelta(e *enc, dl *access.Delta) error {
 	encodeRevocations(e, dl.Revocations)
 	encodeCerts(e, dl.Certificates)
 	e.strs(dl.DeletedCertificates)
+	encodeOrgs(e, dl.Organizations)
 	return nil
 }
 
@@ -477,5 +503,6 @@ func decodeDelta(d *dec) access.Delta {
 	dl.Revocations = decodeRevocations(d)
 	dl.Certificates = decodeCerts(d)
 	dl.DeletedCertificates = d.strs()
+	dl.Organizations = decodeOrgs(d)
 	return dl
 }

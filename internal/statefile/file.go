@@ -41,7 +41,7 @@ const (
 
 const (
 	magic         = "GHEDGEST"
-	formatVersion = 3 // 2: new app and rule fields, certificates; 3: group and oidc rules
+	formatVersion = 3 // 2: new app and rule fields, certificates (C), organizations (O); 3: group and oidc rules
 	kindBase      = 1
 	kindJournal   = 2
 	headerSize    = len(magic) + 4 + 4 + 16
@@ -49,7 +49,7 @@ const (
 	maxRecord = 64 << 20
 )
 
-// Record types. A base is H K? A* P* T* I* R* E; a journal is (D | K)*.
+// Record types. A base is H K? A* P* T* I* R* O* E; a journal is (D | K)*.
 const (
 	recHeader      = 'H'
 	recKeys        = 'K'
@@ -59,12 +59,13 @@ const (
 	recIdPs        = 'I'
 	recRevocations = 'R'
 	recCerts       = 'C'
+	recOrgs        = 'O'
 	recEnd         = 'E'
 	recDelta       = 'D'
 )
 
 // sections are a base's record types between H and E, in file order.
-var sections = []byte{recKeys, recApps, recPolicies, recTokens, recIdPs, recRevocations, recCerts}
+var sections = []byte{recKeys, recApps, recPolicies, recTokens, recIdPs, recRevocations, recCerts, recOrgs}
 
 // Chunk sizes: objects per sealed record of a base.
 const (
@@ -74,6 +75,7 @@ const (
 	idpsPerChunk     = 128
 	revsPerChunk     = 4096
 	certsPerChunk    = 256
+	orgsPerChunk     = 4096
 )
 
 var (
@@ -221,6 +223,7 @@ type part struct {
 	idps     []access.IdentityProvider
 	revs     []access.SessionRevocation
 	certs    []access.CertificateCredential
+	orgs     []access.Organization
 	delta    access.Delta
 }
 
@@ -248,6 +251,8 @@ func encodePart(e *enc, p *part) error {
 		encodeRevocations(e, p.revs)
 	case recCerts:
 		encodeCerts(e, p.certs)
+	case recOrgs:
+		encodeOrgs(e, p.orgs)
 	case recDelta:
 		return encodeDelta(e, &p.delta)
 	default:
@@ -286,6 +291,8 @@ func decodePartReusing(plain []byte, tokens chan []access.ServiceTokenCredential
 		p.revs = decodeRevocations(d)
 	case recCerts:
 		p.certs = decodeCerts(d)
+	case recOrgs:
+		p.orgs = decodeOrgs(d)
 	case recDelta:
 		p.delta = decodeDelta(d)
 	default:

@@ -80,6 +80,8 @@ func Open(dir string, key []byte) (*State, error) {
 			cfg.Revocations = append(cfg.Revocations, p.revs...)
 		case recCerts:
 			cfg.Certificates = append(cfg.Certificates, p.certs...)
+		case recOrgs:
+			cfg.Organizations = append(cfg.Organizations, p.orgs...)
 		case recEnd:
 			cfg.Version = p.version
 		}
@@ -110,6 +112,7 @@ type overlay struct {
 	idps     keyed[access.IdentityProvider]
 	revs     keyed[access.SessionRevocation]
 	certs    keyed[access.CertificateCredential]
+	orgs     keyed[access.Organization]
 }
 
 // keyed is one kind of object of an overlay: the latest state by key,
@@ -176,6 +179,7 @@ func revKey(r *access.SessionRevocation) string {
 	return r.AccountID + "\x00" + r.SessionID + "\x00" + r.Email
 }
 func certKey(c *access.CertificateCredential) string { return c.ID }
+func orgKey(o *access.Organization) string           { return o.AccountID }
 func always[T any](*T) bool                          { return true }
 
 func (o *overlay) add(d *access.Delta) {
@@ -211,6 +215,9 @@ func (o *overlay) add(d *access.Delta) {
 	}
 	for _, id := range d.DeletedCertificates {
 		o.certs.put(id, nil)
+	}
+	for i := range d.Organizations {
+		o.orgs.put(orgKey(&d.Organizations[i]), &d.Organizations[i])
 	}
 	o.version = d.To
 }
@@ -283,6 +290,8 @@ func (m *merger) feed(p part) error {
 		p.revs = m.ov.revs.merge(p.revs, revKey, m.live)
 	case recCerts:
 		p.certs = m.ov.certs.merge(p.certs, certKey, nil)
+	case recOrgs:
+		p.orgs = m.ov.orgs.merge(p.orgs, orgKey, nil)
 	}
 	return m.emit(p)
 }
@@ -320,6 +329,10 @@ func (m *merger) flushTo(i int) error {
 		case recCerts:
 			err = emitChunks(m.ov.certs.fresh(always[access.CertificateCredential]), certsPerChunk, func(c []access.CertificateCredential) error {
 				return m.emit(part{typ: recCerts, certs: c})
+			})
+		case recOrgs:
+			err = emitChunks(m.ov.orgs.fresh(always[access.Organization]), orgsPerChunk, func(c []access.Organization) error {
+				return m.emit(part{typ: recOrgs, orgs: c})
 			})
 		}
 		if err != nil {

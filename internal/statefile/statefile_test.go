@@ -80,6 +80,9 @@ func testConfig(apps, tokens int) access.Config {
 	cfg.IdentityProviders = []access.IdentityProvider{{ID: "idp-1", Name: "IdP", Type: "oidc", AccountID: "acct-1", Revision: 2,
 		Config: access.IdPConfig{ClientID: "cid", ClientSecret: "csecret", IssuerURL: "https://idp.test"}, CreatedAt: t0, UpdatedAt: t0}}
 	cfg.Revocations = []access.SessionRevocation{{AccountID: "acct-1", Email: "a@example.test", RevokedAt: t0, ExpiresAt: farFuture}}
+	cfg.Organizations = []access.Organization{{AccountID: "acct-1", SessionDuration: 2 * time.Hour,
+		LoginDesign: access.LoginDesign{BackgroundColor: "#fff", TextColor: "black", LogoPath: "https://l.test/a.png", HeaderText: "Hi", FooterText: "Bye"}},
+		{AccountID: "acct-2"}}
 	return cfg
 }
 
@@ -170,6 +173,14 @@ func apply(cfg access.Config, d access.Delta) access.Config {
 		return slices.Contains(d.DeletedServiceTokens, x.ClientID)
 	})
 	out.Revocations = append(slices.Clone(cfg.Revocations), d.Revocations...)
+	out.Organizations = slices.Clone(cfg.Organizations)
+	for _, o := range d.Organizations {
+		if i := slices.IndexFunc(out.Organizations, func(x access.Organization) bool { return x.AccountID == o.AccountID }); i >= 0 {
+			out.Organizations[i] = o
+		} else {
+			out.Organizations = append(out.Organizations, o)
+		}
+	}
 	return out
 }
 
@@ -193,6 +204,10 @@ func testDeltas(n int) []access.Delta {
 			d.DeletedServiceTokens = []string{fmt.Sprintf("client-%d.access", 60+i)}
 		}
 		d.Revocations = []access.SessionRevocation{{AccountID: "acct-1", SessionID: fmt.Sprintf("s-%d", i), RevokedAt: t0, ExpiresAt: farFuture}}
+		if i%3 == 0 {
+			d.Organizations = []access.Organization{{AccountID: fmt.Sprintf("acct-%d", 1+i%4), SessionDuration: time.Duration(i+1) * time.Minute,
+				LoginDesign: access.LoginDesign{HeaderText: fmt.Sprintf("v%d", i)}}}
+		}
 		ds = append(ds, d)
 		v = d.To
 	}

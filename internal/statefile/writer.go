@@ -268,6 +268,9 @@ func (w *Writer) writeBase(cfg *access.Config, keys []session.ExportedKey) error
 			func() error {
 				return emitChunks(cfg.Certificates, certsPerChunk, func(c []access.CertificateCredential) error { return pw.put(part{typ: recCerts, certs: c}) })
 			},
+			func() error {
+				return emitChunks(cfg.Organizations, orgsPerChunk, func(c []access.Organization) error { return pw.put(part{typ: recOrgs, orgs: c}) })
+			},
 		} {
 			if err := section(); err != nil {
 				return err
@@ -309,8 +312,8 @@ func (w *Writer) compact() error {
 			if p.typ == recEnd {
 				version = p.version
 			}
-			if len(p.apps)+len(p.policies)+len(p.tokens)+len(p.idps)+len(p.revs)+len(p.certs) == 0 &&
-				(p.typ == recApps || p.typ == recPolicies || p.typ == recTokens || p.typ == recIdPs || p.typ == recRevocations || p.typ == recCerts) {
+			if len(p.apps)+len(p.policies)+len(p.tokens)+len(p.idps)+len(p.revs)+len(p.certs)+len(p.orgs) == 0 &&
+				(p.typ == recApps || p.typ == recPolicies || p.typ == recTokens || p.typ == recIdPs || p.typ == recRevocations || p.typ == recCerts || p.typ == recOrgs) {
 				return nil // a chunk emptied by deletions
 			}
 			return pw.put(p)

@@ -149,9 +149,10 @@ func (s *Store) ListAccessLogs(ctx context.Context, accountID string, q access.A
 			  AND ($5::boolean IS NULL OR r.allowed = $5)
 			  AND ($6 = '' OR r.reason = $6)
 			  AND ($7 = '' OR CASE WHEN $8 THEN r.user_email = $7 ELSE lower(r.user_email) LIKE $7 END)
+			  AND ($10 = '' OR r.action = $10)
 			ORDER BY r.created_at `+dir+`, c.id `+dir+`, r.ord `+dir+`
 			LIMIT $9`,
-			ids, since, until, q.AppID, q.Allowed, q.Reason, email, exact, need)
+			ids, since, until, q.AppID, q.Allowed, q.Reason, email, exact, need, q.Action)
 		if err != nil {
 			return nil, wrap("list access logs", err)
 		}

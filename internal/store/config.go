@@ -72,6 +72,9 @@ func (s *Store) loadConfig(ctx context.Context, accountID string, secrets bool) 
 		if cfg.Certificates, err = loadEdgeCertificates(ctx, tx, `($1::text = '' OR account_id = $1)`, accountID); err != nil {
 			return err
 		}
+		if cfg.Organizations, err = loadOrganizations(ctx, tx, accountID, nil); err != nil {
+			return err
+		}
 		return snap.wait()
 	})
 	if err != nil {

@@ -39,6 +39,7 @@ const (
 	kindSigningKeys      = "signing_keys"
 	kindAccountDomain    = "account_domain"
 	kindCertificate      = "certificate"
+	kindOrganization     = "organization"
 )
 
 // object is one changed object in the feed: its kind and key (see
@@ -185,6 +186,11 @@ func (s *Store) Changes(ctx context.Context, since int64) (access.Delta, error) 
 				return err
 			}
 			d.DeletedCertificates = missing(ids, len(d.Certificates), func(i int) string { return d.Certificates[i].ID })
+		}
+		if keys := changed[kindOrganization]; len(keys) > 0 {
+			if d.Organizations, err = loadOrganizations(ctx, tx, "", keys); err != nil {
+				return err
+			}
 		}
 		if keys := changed[kindRevocation]; len(keys) > 0 {
 			if d.Revocations, err = loadChangedRevocations(ctx, tx, keys, s.now()); err != nil {

@@ -84,13 +84,19 @@ func (s *Store) RotateSigningKey(ctx context.Context, now time.Time, grace time.
 }
 
 // RotateSigningKeyIfDue rotates (as RotateSigningKey) when the newest
-// live key is older than every at now. Of several processes calling it at
-// once, only one rotates.
+// live key is older than every at now, or than the shortest rotation
+// period an account asks for (SetKeyRotation) when that is shorter. Of
+// several processes calling it at once, only one rotates.
 func (s *Store) RotateSigningKeyIfDue(ctx context.Context, now time.Time, every, grace time.Duration, newKey NewSigningKey) (rotated bool, err error) {
 	err = s.inTx(ctx, func(tx pgx.Tx, _ time.Time) error {
 		if err := lockKeyring(ctx, tx); err != nil {
 			return err
 		}
+		var shortest *int32
+		if err := tx.QueryRow(ctx, `SELECT min(key_rotation_interval_days) FROM access_key_settings`).Scan(&shortest); err != nil {
+			return fmt.Errorf("read rotation periods: %w", err)
+		}
+		every = shortestRotation(every, shortest)
 		var newest *time.Time
 		if err := tx.QueryRow(ctx, `SELECT max(created_at) FROM signing_keys
 			WHERE retires_at IS NULL OR retires_at > $1`, now).Scan(&newest); err != nil {
