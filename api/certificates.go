@@ -64,6 +64,9 @@ func (s *Server) updateCertificate(w http.ResponseWriter, r *http.Request) error
 	if err := s.validateStruct(&upd); err != nil {
 		return err
 	}
+	if upd.AssociatedHostnames == nil {
+		upd.AssociatedHostnames = []string{}
+	}
 	c, err := s.store.UpdateCertificate(r.Context(), actor(r), accountID(r), id, rev, upd)
 	if err != nil {
 		return err

@@ -46,7 +46,8 @@ func TestOrganizationRoundTripsOnlyWhatWasSet(t *testing.T) {
 	got := orgFields(t, resp)
 	want := map[string]any{"name": "Example", "auth_domain": "team.example.test", "session_duration": "12h",
 		"is_ui_read_only": false, "auto_redirect_to_identity": false, "allow_authenticate_via_warp": false,
-		"deny_unmatched_requests": false, "mfa_required_for_all_apps": false}
+		"mfa_required_for_all_apps": false} // deny_unmatched_requests: absent when false
+
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)

@@ -12,7 +12,9 @@ import (
 )
 
 // organizationResult is an organization in Cloudflare's shape: the
-// fields that were set, plus the booleans Cloudflare always returns.
+// fields that were set, plus the booleans Cloudflare always returns
+// (deny_unmatched_requests only when true: it is not a computed attribute
+// in Terraform's provider, so a false one would drift after an import).
 // An optional field that was never set is absent, as Terraform expects.
 type organizationResult struct {
 	Name                           string                    `json:"name,omitempty"`
@@ -26,7 +28,7 @@ type organizationResult struct {
 	UIReadOnlyToggleReason         string                    `json:"ui_read_only_toggle_reason,omitempty"`
 	AutoRedirectToIdentity         bool                      `json:"auto_redirect_to_identity"`
 	AllowAuthenticateViaWARP       bool                      `json:"allow_authenticate_via_warp"`
-	DenyUnmatchedRequests          bool                      `json:"deny_unmatched_requests"`
+	DenyUnmatchedRequests          bool                      `json:"deny_unmatched_requests,omitempty"`
 	DenyUnmatchedExemptZones       []string                  `json:"deny_unmatched_requests_exempted_zone_names,omitempty"`
 	MFARequiredForAllApps          bool                      `json:"mfa_required_for_all_apps"`
 	CreatedAt                      time.Time                 `json:"created_at"`

@@ -296,6 +296,14 @@ func TestInlinePoliciesAreTheAppsOwn(t *testing.T) {
 	if got := status("ops@example.com"); got != 200 {
 		t.Errorf("ops: %d", got)
 	}
+	// Without an id, an inline policy replaces the own policy of its name
+	// (Terraform keeps no ids of inline policies after an import).
+	opsID := got.Policies[0].ID
+	body["policies"] = []any{inline("", "ops", "ops2@example.com", 1)}
+	a.MustCall(t, "PUT", "access/apps/"+app.ID, body, &got)
+	if len(got.Policies) != 1 || got.Policies[0].ID != opsID || got.Policies[0].Include[0].Email.Email != "ops2@example.com" {
+		t.Fatalf("an inline policy named as an own one: %+v", got.Policies)
+	}
 
 	// Refused: inline over a reusable policy, an unknown id, a bad rule.
 	for _, tc := range []struct {
@@ -318,7 +326,7 @@ func TestInlinePoliciesAreTheAppsOwn(t *testing.T) {
 	}
 	var after access.App
 	a.MustCall(t, "GET", "access/apps/"+app.ID, nil, &after)
-	if len(after.Policies) != 1 || after.Policies[0].Name != "ops" {
+	if len(after.Policies) != 1 || after.Policies[0].ID != opsID {
 		t.Errorf("a refused body changed the policies: %+v", after.Policies)
 	}
 }

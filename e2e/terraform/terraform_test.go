@@ -105,6 +105,22 @@ func startServe(t *testing.T) gatehouse {
 	return g
 }
 
+func union(ms ...map[string]any) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range ms {
+		for k := range m {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -188,6 +204,9 @@ func (w *workspace) run(args ...string) (string, int) {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	if len(args) > 0 && args[0] != "show" && args[0] != "state" {
+		args = append(args[:1:1], append([]string{"-no-color"}, args[1:]...)...)
+	}
 	cmd := exec.CommandContext(ctx, w.bin, args...)
 	cmd.Dir, cmd.Env = w.dir, w.env
 	out, err := cmd.CombinedOutput()
@@ -324,7 +343,64 @@ func TestTerraformProviderDrivesGatehouse(t *testing.T) {
 	if len(types) != 7 {
 		t.Errorf("imported %d resource types (%v), want 7", len(types), types)
 	}
-	w.noChanges("after importing every resource")
+	// Right after the import, the plan changes nothing but what the
+	// provider itself never reads back from any server (Cloudflare's
+	// included): a service token's client_secret_version and an mTLS
+	// certificate's PEM (no_refresh in its models), an OIDC client secret
+	// (write-only), and an app's legacy inline policies (its import keeps
+	// only their ids). Everything Gatehouse returns matches.
+	w.must("plan", "-input=false", "-out=import.plan")
+	var plan struct {
+		ResourceChanges []struct {
+			Address string `json:"address"`
+			Type    string `json:"type"`
+			Change  struct {
+				Actions     []string       `json:"actions"`
+				Before      map[string]any `json:"before"`
+				After       map[string]any `json:"after"`
+				AfterUnkown map[string]any `json:"after_unknown"`
+			} `json:"change"`
+		} `json:"resource_changes"`
+	}
+	if err := json.Unmarshal([]byte(w.must("show", "-json", "import.plan")), &plan); err != nil {
+		t.Fatal(err)
+	}
+	neverRead := map[string][]string{
+		"cloudflare_zero_trust_access_service_token":     {"client_secret_version", "client_secret", "expires_at"},
+		"cloudflare_zero_trust_access_mtls_certificate":  {"certificate", "id", "fingerprint", "expires_on"},
+		"cloudflare_zero_trust_access_identity_provider": {"config"},
+		"cloudflare_zero_trust_access_application":       {"policies"},
+	}
+	for _, rc := range plan.ResourceChanges {
+		if slices.Equal(rc.Change.Actions, []string{"no-op"}) {
+			continue
+		}
+		for k := range union(rc.Change.Before, rc.Change.After, rc.Change.AfterUnkown) {
+			if unknown, _ := rc.Change.AfterUnkown[k].(bool); jsonEqual(rc.Change.Before[k], rc.Change.After[k]) && !unknown {
+				continue
+			}
+			if !slices.Contains(neverRead[rc.Type], k) {
+				t.Errorf("after import, %s plans a change of %s: %v -> %v", rc.Address, k, rc.Change.Before[k], rc.Change.After[k])
+			}
+		}
+		switch rc.Type {
+		case "cloudflare_zero_trust_access_identity_provider":
+			before, _ := rc.Change.Before["config"].(map[string]any)
+			after, _ := rc.Change.After["config"].(map[string]any)
+			for k := range union(before, after) {
+				if k != "client_secret" && !jsonEqual(before[k], after[k]) {
+					t.Errorf("after import, %s plans a change of config.%s: %v -> %v", rc.Address, k, before[k], after[k])
+				}
+			}
+		case "cloudflare_zero_trust_access_application":
+			if rc.Address != "cloudflare_zero_trust_access_application.paths" && !jsonEqual(rc.Change.Before["policies"], rc.Change.After["policies"]) {
+				t.Errorf("after import, %s plans a change of its (linked) policies", rc.Address)
+			}
+		}
+	}
+	// Applying that converges: nothing is left to change.
+	w.must("apply", "-input=false", "import.plan")
+	w.noChanges("after importing every resource and applying")
 
 	// A resource deleted behind Terraform's back is re-created.
 	spare := st["cloudflare_zero_trust_access_service_token.spare"]["id"].(string)

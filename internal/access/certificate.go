@@ -48,7 +48,10 @@ type CertificateSpec struct {
 // certificate itself cannot change: upload a new one.
 type CertificateUpdate struct {
 	Name                *string  `json:"name" validate:"omitempty,min=1,max=350"`
-	AssociatedHostnames []string `json:"associated_hostnames" validate:"required,max=100"`
+	// AssociatedHostnames replaces the certificate's hosts; left out, it
+	// leaves none (Terraform's provider clears a certificate's hosts with
+	// an empty update before it deletes it, as Cloudflare requires).
+	AssociatedHostnames []string `json:"associated_hostnames" validate:"max=100"`
 }
 
 // CACertificate is a parsed, checked CA certificate: what

@@ -335,9 +335,9 @@ func ParseCIDR(s string) (netip.Prefix, error) {
 // untouched but does not enforce.
 type PolicyExtras struct {
 	ApprovalGroups               json.RawMessage `json:"approval_groups,omitempty"`
-	ApprovalRequired             bool            `json:"approval_required"`
-	IsolationRequired            bool            `json:"isolation_required"`
-	PurposeJustificationRequired bool            `json:"purpose_justification_required"`
+	ApprovalRequired             bool            `json:"approval_required,omitempty"`
+	IsolationRequired            bool            `json:"isolation_required,omitempty"`
+	PurposeJustificationRequired bool            `json:"purpose_justification_required,omitempty"`
 	PurposeJustificationPrompt   string          `json:"purpose_justification_prompt,omitempty" validate:"max=1024"`
 	// Cloudflare's settings for infrastructure (SSH/RDP) targets and
 	// per-policy second factors: accepted only at their defaults

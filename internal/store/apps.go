@@ -441,22 +441,40 @@ func setAppPolicies(ctx context.Context, tx pgx.Tx, accountID, appID string, lin
 		inline = inline || l.Inline != nil
 	}
 	owner := map[string]*string{}
-	rows, err := tx.Query(ctx, `SELECT id, app_id FROM policies WHERE account_id = $1 AND (id = ANY($2) OR app_id = $3)`, accountID, ids, appID)
+	ownByName := map[string]string{} // the app's own policies, by name
+	rows, err := tx.Query(ctx, `SELECT id, app_id, name FROM policies WHERE account_id = $1 AND (id = ANY($2) OR app_id = $3)`, accountID, ids, appID)
 	if err != nil {
 		return nil, err
 	}
-	var id string
+	var id, name string
 	var app *string
-	if _, err := pgx.ForEachRow(rows, []any{&id, &app}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&id, &app, &name}, func() error {
 		if app != nil {
 			a := *app
 			owner[id] = &a
+			if a == appID {
+				ownByName[name] = id
+			}
 		} else {
 			owner[id] = nil
 		}
 		return nil
 	}); err != nil {
 		return nil, err
+	}
+	// An inline policy without an id replaces the app's own policy of the
+	// same name, unless the list names that one by id: clients that do not
+	// keep ids (Terraform after an import) update in place.
+	named := map[string]bool{}
+	for _, l := range links {
+		named[l.ID] = true
+	}
+	for i := range links {
+		if l := &links[i]; l.ID == "" && l.Inline != nil {
+			if own, ok := ownByName[l.Inline.Name]; ok && !named[own] {
+				l.ID, named[own] = own, true
+			}
+		}
 	}
 	var errs []access.FieldError
 	linked := map[string]bool{}
