@@ -11,8 +11,8 @@ export async function render(main) {
   const listBox = h('div', {id: 'cert-list'}, loading('Loading certificates'));
   main.append(h('div.page-head', h('h1', 'Mutual TLS certificates')),
     h('p.lead', 'Upload the CA that signs your clients\' certificates. On its associated hostnames, a request whose client certificate it signed satisfies the Valid certificate and Common name rules of a policy. The edge must serve TLS to see client certificates.'));
-  if (!ro) main.append(uploadForm(() => load()));
   main.append(listBox);
+  if (!ro) main.append(uploadForm(() => load()));
   const load = async () => {
     try {
       const certs = await getAll('/access/certificates');
