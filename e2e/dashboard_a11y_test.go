@@ -38,7 +38,8 @@ func (a *auditor) audit(t *testing.T, what string) {
 // Every page and important state of the console passes axe-core's WCAG
 // 2.0/2.1 A and AA rules: sign-in, each page with data, an application's
 // four tabs with the preflight preview and the policy tester, field
-// errors, the rule builder, the one-time secret, the dialogs, an open
+// errors, the rule builder, the one-time secret, the dialogs, mutual TLS
+// certificates, the organization, users and a user's page, an open
 // audit diff, the narrow window's menu, and dark mode.
 func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	t.Parallel()
