@@ -21,7 +21,7 @@ export async function render(main) {
   try {
     ({result: org, etag} = await get('/access/organizations'));
   } catch (e) {
-    if (!(e instanceof APIError && e.status === 404)) throw e;
+    if (!(e instanceof APIError && e.status === 404)) { clear(main); throw e; }
   }
   clear(main).append(h('h1', 'Organization'),
     h('p.lead', 'The account\'s Zero Trust organization: its auth domain, how long a login lasts there, and the look of the login pages.'),
