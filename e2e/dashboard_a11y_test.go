@@ -7,9 +7,11 @@ package e2e_test
 // installed by make test.
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -36,7 +38,8 @@ func (a *auditor) audit(t *testing.T, what string) {
 // Every page and important state of the console passes axe-core's WCAG
 // 2.0/2.1 A and AA rules: sign-in, each page with data, an application's
 // four tabs with the preflight preview and the policy tester, field
-// errors, the rule builder, the one-time secret, the dialogs, an open
+// errors, the rule builder, the one-time secret, the dialogs, mutual TLS
+// certificates, the organization, users and a user's page, an open
 // audit diff, the narrow window's menu, and dark mode.
 func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	t.Parallel()
@@ -159,6 +162,50 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 	}
 	a.audit(t, "rule builder with an OIDC claim")
 
+	// Mutual TLS certificates: the list, a field error on upload, the edit dialog.
+	var cert access.Certificate
+	c.api.MustCall(t, "POST", "access/certificates", map[string]any{"name": "clients", "certificate": gatehousetest.NewTestCA(t).PEM(),
+		"associated_hostnames": []string{"mtls.example.test"}}, &cert)
+	c.open(t, "#/certificates", `document.querySelector('#cert-list table')`)
+	a.audit(t, "mutual TLS certificates")
+	c.fill(t, "#cert-name", "bad")
+	c.fill(t, "#cert-pem", "not a certificate")
+	c.click(t, "#upload-cert button[type=submit]")
+	c.fieldError(t, "certificate")
+	a.audit(t, "mutual TLS certificate upload with a field error")
+	c.click(t, `#cert-list tr[data-name="clients"] .edit-cert`)
+	c.browser.WaitJS(t, "the edit dialog", `document.querySelector('dialog.modal[open] #edit-cert-hostnames')`)
+	a.audit(t, "mutual TLS certificate edit dialog")
+	c.cancelDialog(t)
+
+	// The organization: empty, with field errors, and the rotate confirmation.
+	c.open(t, "#/organization", `document.querySelector('#org-form') && document.querySelector('#keys-form')`)
+	a.audit(t, "organization")
+	c.fill(t, "#org-auth-domain", "https://team.example.test/")
+	c.fill(t, "#org-background-color", "red;}body{")
+	c.click(t, "#save-org")
+	c.fieldError(t, "login_design.background_color")
+	a.audit(t, "organization with field errors")
+	c.click(t, "#rotate-keys")
+	c.browser.WaitJS(t, "the rotate confirmation", `document.querySelector('dialog.modal[open]')`)
+	a.audit(t, "signing key rotate confirm dialog")
+	c.cancelDialog(t)
+
+	// Users, from sign-ins in the access log, and one user's page.
+	if err := c.api.Store.InsertAccessLogs(context.Background(), []access.AccessLogEntry{
+		{CreatedAt: time.Now().Add(-time.Hour), RayID: "a11y-in", AccountID: c.api.AccountID, AppUID: app.ID, AppDomain: app.Domain,
+			Action: "login", Allowed: true, Reason: "allow_policy", UserEmail: "ann@example.test", IPAddress: "192.0.2.7", Country: "NL"},
+		{CreatedAt: time.Now().Add(-30 * time.Minute), RayID: "a11y-refused", AccountID: c.api.AccountID, AppUID: app.ID, AppDomain: app.Domain,
+			Action: "login", Allowed: false, Reason: "no_policy_matched", UserEmail: "ann@example.test", IPAddress: "192.0.2.7", Country: "NL"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.open(t, "#/users", `document.querySelector('#user-list table')`)
+	a.audit(t, "users")
+	c.click(t, `#user-list tr[data-email="ann@example.test"] a`)
+	c.browser.WaitJS(t, "the user's page", `document.querySelector('#user-sessions table') && document.querySelector('#user-failed table') && document.querySelector('#user-identity dl')`)
+	a.audit(t, "user with sessions and failed logins")
+
 	c.open(t, "#/logs", `document.querySelectorAll('#log-list tbody tr').length >= 3`)
 	a.audit(t, "access requests")
 	c.showAuditDiff(t, "app.create")
@@ -182,6 +229,9 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 		{"policies", "#/policies", `document.querySelector('main table')`},
 		{"access requests", "#/logs", `document.querySelectorAll('#log-list tbody tr').length >= 3`},
 		{"edges", "#/edges", `document.querySelector('#edge-list table')`},
+		{"mutual TLS certificates", "#/certificates", `document.querySelector('#cert-list table')`},
+		{"organization", "#/organization", `document.querySelector('#org-form') && document.querySelector('#keys-form')`},
+		{"user", "#/users/" + userID(t, c, "ann@example.test"), `document.querySelector('#user-sessions table') && document.querySelector('#user-failed table')`},
 	} {
 		c.open(t, p.hash, p.ready)
 		a.audit(t, "dark "+p.name)
@@ -214,6 +264,20 @@ func TestDashboardPagesPassAnAccessibilityAudit(t *testing.T) {
 		t.Errorf("%d accessibility violations (WCAG 2.0/2.1 A and AA, axe-core):%s", len(a.violations), b.String())
 	}
 	consoleClean(t, c)
+}
+
+// userID is the id the API gives the user with email.
+func userID(t *testing.T, c *console, email string) string {
+	t.Helper()
+	var users []struct{ ID, Email string }
+	c.api.MustCall(t, "GET", "access/users", nil, &users)
+	for _, u := range users {
+		if u.Email == email {
+			return u.ID
+		}
+	}
+	t.Fatalf("no user %s in %+v", email, users)
+	return ""
 }
 
 // focusState is the focused element and how it shows its focus.

@@ -36,6 +36,9 @@ func TestDashboardServesEmbeddedAssetsWithTheirContentTypes(t *testing.T) {
 		{"/dashboard/index.html", "text/html; charset=utf-8", "<title>Gatehouse</title>"},
 		{"/dashboard/app.js", "text/javascript; charset=utf-8", "import "},
 		{"/dashboard/api.js", "text/javascript; charset=utf-8", "X-Gatehouse-CSRF"},
+		{"/dashboard/certificates.js", "text/javascript; charset=utf-8", "/access/certificates"},
+		{"/dashboard/organization.js", "text/javascript; charset=utf-8", "/access/keys/rotate"},
+		{"/dashboard/users.js", "text/javascript; charset=utf-8", "/failed_logins"},
 		{"/dashboard/app.css", "text/css; charset=utf-8", "prefers-color-scheme: dark"},
 		{"/dashboard/favicon.svg", "image/svg+xml", "<svg"},
 	}

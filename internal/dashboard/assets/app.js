@@ -8,6 +8,9 @@ import * as tokens from './tokens.js';
 import * as relays from './relays.js';
 import * as idps from './idps.js';
 import * as accessGroups from './groups.js';
+import * as certificates from './certificates.js';
+import * as users from './users.js';
+import * as organization from './organization.js';
 import * as logs from './logs.js';
 import * as audit from './audit.js';
 import * as edges from './edges.js';
@@ -22,7 +25,10 @@ const nav = [
   {path: 'service-tokens', label: 'Service tokens', page: tokens},
   {path: 'relays', label: 'Relays', page: relays},
   {path: 'groups', label: 'Access groups', page: accessGroups},
+  {path: 'certificates', label: 'Mutual TLS certificates', page: certificates},
   {path: 'idps', label: 'Identity providers', page: idps},
+  {path: 'users', label: 'Users', page: users},
+  {path: 'organization', label: 'Organization', page: organization},
   {section: 'Logs'},
   {path: 'logs', label: 'Access requests', page: logs},
   {path: 'audit', label: 'Audit log', page: audit},
