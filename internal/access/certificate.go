@@ -47,7 +47,7 @@ type CertificateSpec struct {
 // hostnames (required, as in Cloudflare) and optionally its name. The
 // certificate itself cannot change: upload a new one.
 type CertificateUpdate struct {
-	Name                *string  `json:"name" validate:"omitempty,min=1,max=350"`
+	Name *string `json:"name" validate:"omitempty,min=1,max=350"`
 	// AssociatedHostnames replaces the certificate's hosts; left out, it
 	// leaves none (Terraform's provider clears a certificate's hosts with
 	// an empty update before it deletes it, as Cloudflare requires).
