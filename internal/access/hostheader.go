@@ -28,8 +28,8 @@ func (s *AppSettings) HostHeaderErrors() []FieldError {
 // sends: a lower-case host name, an IPv4 address or a bracketed IPv6
 // address, with an optional port (1-65535).
 func ValidHostHeader(s string) bool {
-	if len(s) > 260 {
-		return false
+	if len(s) > 260 || s != strings.ToLower(s) {
+		return false // lower-case throughout, IPv6 hex digits too ([::A] is not)
 	}
 	host, port := s, ""
 	if h, p, err := net.SplitHostPort(s); err == nil {
