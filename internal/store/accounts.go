@@ -25,7 +25,7 @@ func (s *Store) CreateAccount(ctx context.Context, name string) (access.Account,
 // GetAccount returns the account with the given id.
 func (s *Store) GetAccount(ctx context.Context, id string) (access.Account, error) {
 	var a access.Account
-	err := s.pool.QueryRow(ctx, `SELECT id, name, created_at FROM accounts WHERE id = $1`, id).Scan(&a.ID, &a.Name, &a.CreatedAt)
+	err := s.db(ctx).QueryRow(ctx, `SELECT id, name, created_at FROM accounts WHERE id = $1`, id).Scan(&a.ID, &a.Name, &a.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return access.Account{}, notFound("account")
 	}
@@ -35,7 +35,7 @@ func (s *Store) GetAccount(ctx context.Context, id string) (access.Account, erro
 // CountAccounts returns how many accounts exist.
 func (s *Store) CountAccounts(ctx context.Context) (int, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM accounts`).Scan(&n)
+	err := s.db(ctx).QueryRow(ctx, `SELECT count(*) FROM accounts`).Scan(&n)
 	return n, wrap("count accounts", err)
 }
 
@@ -70,7 +70,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, accountID, name string, read
 // never compared in variable time.
 func (s *Store) AuthenticateAPIToken(ctx context.Context, value string) (access.APIToken, error) {
 	var t access.APIToken
-	err := s.pool.QueryRow(ctx, `
+	err := s.db(ctx).QueryRow(ctx, `
 		SELECT id, account_id, name, read_only, created_at FROM api_tokens WHERE token_hash = $1`,
 		access.HashSecret(value)).Scan(&t.ID, &t.AccountID, &t.Name, &t.ReadOnly, &t.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -275,7 +275,7 @@ func lockApp(ctx context.Context, tx pgx.Tx, accountID, id string, ifRevision in
 
 // GetApp returns one application with its domains and policies.
 func (s *Store) GetApp(ctx context.Context, accountID, id string) (access.App, error) {
-	app, err := getApp(ctx, s.pool, accountID, id)
+	app, err := getApp(ctx, s.db(ctx), accountID, id)
 	return app, wrap("get app", err)
 }
 
@@ -326,7 +326,7 @@ func (s *Store) searchApps(ctx context.Context, accountID string, f AppFilter, p
 		     OR EXISTS (SELECT 1 FROM app_domains d WHERE d.app_id = a.id AND d.domain ILIKE $4))
 		AND ($5 = '' OR a.aud = $5)`
 	args := []any{accountID, f.Name, f.Domain, containsPattern(f.Search), f.AUD}
-	rows, err := s.pool.Query(ctx, `SELECT `+appColumns+`, count(*) OVER () FROM apps a WHERE `+where+`
+	rows, err := s.db(ctx).Query(ctx, `SELECT `+appColumns+`, count(*) OVER () FROM apps a WHERE `+where+`
 		ORDER BY a.created_at, a.id LIMIT $6 OFFSET $7`, append(args, p.PerPage, p.Offset())...)
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("list apps", err)
@@ -344,11 +344,11 @@ func (s *Store) searchApps(ctx context.Context, accountID string, f AppFilter, p
 	if err := rows.Err(); err != nil {
 		return nil, access.ListInfo{}, wrap("list apps", err)
 	}
-	total, err = pageTotal(ctx, s.pool, len(apps), total, `SELECT count(*) FROM apps a WHERE `+where, args...)
+	total, err = pageTotal(ctx, s.db(ctx), len(apps), total, `SELECT count(*) FROM apps a WHERE `+where, args...)
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("count apps", err)
 	}
-	if err := loadAppRelations(ctx, s.pool, apps); err != nil {
+	if err := loadAppRelations(ctx, s.db(ctx), apps); err != nil {
 		return nil, access.ListInfo{}, wrap("list apps", err)
 	}
 	if apps == nil {

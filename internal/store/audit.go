@@ -30,7 +30,7 @@ func (s *Store) ListAudit(ctx context.Context, accountID string, q access.AuditQ
 	const where = `account_id = $1 AND ($2::timestamptz IS NULL OR created_at >= $2)
 		AND ($3::timestamptz IS NULL OR created_at < $3) AND ($4 = '' OR resource_id = $4)`
 	args := []any{accountID, since, before, q.ResourceID}
-	rows, err := s.pool.Query(ctx, `SELECT `+auditColumns+`, count(*) OVER ()
+	rows, err := s.db(ctx).Query(ctx, `SELECT `+auditColumns+`, count(*) OVER ()
 		FROM audit_log WHERE `+where+` ORDER BY id `+order+` LIMIT $5 OFFSET $6`,
 		append(args, pg.PerPage, pg.Offset())...)
 	if err != nil {
@@ -49,7 +49,7 @@ func (s *Store) ListAudit(ctx context.Context, accountID string, q access.AuditQ
 	if err := rows.Err(); err != nil {
 		return nil, access.ListInfo{}, wrap("list audit log", err)
 	}
-	total, err = pageTotal(ctx, s.pool, len(entries), total, `SELECT count(*) FROM audit_log WHERE `+where, args...)
+	total, err = pageTotal(ctx, s.db(ctx), len(entries), total, `SELECT count(*) FROM audit_log WHERE `+where, args...)
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("count audit log", err)
 	}

@@ -61,7 +61,7 @@ func (s *Store) CreateCertificate(ctx context.Context, actor access.Actor, accou
 
 // GetCertificate returns one certificate.
 func (s *Store) GetCertificate(ctx context.Context, accountID, id string) (access.Certificate, error) {
-	c, err := getCert(ctx, s.pool, accountID, id)
+	c, err := getCert(ctx, s.db(ctx), accountID, id)
 	return c, wrap("get certificate", err)
 }
 
@@ -76,7 +76,7 @@ func getCert(ctx context.Context, q querier, accountID, id string) (access.Certi
 // ListCertificates returns one page of an account's certificates, oldest
 // first. An account has a few, so the page is read with an offset.
 func (s *Store) ListCertificates(ctx context.Context, accountID string, pg access.Page) ([]access.Certificate, access.ListInfo, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+certColumns+`, count(*) OVER () FROM access_certificates c
+	rows, err := s.db(ctx).Query(ctx, `SELECT `+certColumns+`, count(*) OVER () FROM access_certificates c
 		WHERE c.account_id = $1 ORDER BY c.created_at, c.id LIMIT $2 OFFSET $3`, accountID, pg.PerPage, pg.Offset())
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("list certificates", err)
@@ -94,7 +94,7 @@ func (s *Store) ListCertificates(ctx context.Context, accountID string, pg acces
 	if err := rows.Err(); err != nil {
 		return nil, access.ListInfo{}, wrap("list certificates", err)
 	}
-	total, err = pageTotal(ctx, s.pool, len(certs), total, `SELECT count(*) FROM access_certificates WHERE account_id = $1`, accountID)
+	total, err = pageTotal(ctx, s.db(ctx), len(certs), total, `SELECT count(*) FROM access_certificates WHERE account_id = $1`, accountID)
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("count certificates", err)
 	}

@@ -145,7 +145,7 @@ func (s *Store) DeleteGroup(ctx context.Context, actor access.Actor, accountID, 
 
 // GetGroup returns one Access group.
 func (s *Store) GetGroup(ctx context.Context, accountID, id string) (access.Group, error) {
-	g, err := getGroup(ctx, s.pool, accountID, id)
+	g, err := getGroup(ctx, s.db(ctx), accountID, id)
 	return g, wrap("get access group", err)
 }
 

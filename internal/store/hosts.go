@@ -179,7 +179,7 @@ func (s *Store) ListAccountDomains(ctx context.Context, accountID string) ([]str
 	if _, err := s.GetAccount(ctx, accountID); err != nil {
 		return nil, err
 	}
-	claims, err := accountDomains(ctx, s.pool, accountID)
+	claims, err := accountDomains(ctx, s.db(ctx), accountID)
 	if err != nil {
 		return nil, wrap("list account domains", err)
 	}

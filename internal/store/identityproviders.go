@@ -186,7 +186,7 @@ func (s *Store) DeleteIdentityProvider(ctx context.Context, actor access.Actor, 
 
 // GetIdentityProvider returns one identity provider, without its secret.
 func (s *Store) GetIdentityProvider(ctx context.Context, accountID, id string) (access.IdentityProvider, error) {
-	p, err := getIdP(ctx, s.pool, accountID, id)
+	p, err := getIdP(ctx, s.db(ctx), accountID, id)
 	return p, wrap("get identity provider", err)
 }
 

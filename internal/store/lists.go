@@ -26,8 +26,12 @@ import (
 // ...) counts the rows that match: its cost is the filter's.
 
 // readTx runs fn in one repeatable-read, read-only transaction, so that a
-// page and its count agree.
+// page and its count agree. Inside a batch it runs in a savepoint of the
+// batch's transaction, which sees the batch's writes.
 func (s *Store) readTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if b := batchOf(ctx); b != nil {
+		return pgx.BeginFunc(ctx, b.tx, fn)
+	}
 	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
 }
 

@@ -19,7 +19,7 @@ func organizationObject(accountID string) object { return object{kindOrganizatio
 // GetOrganization returns an account's organization; ENotFound when the
 // account has none yet.
 func (s *Store) GetOrganization(ctx context.Context, accountID string) (access.StoredOrganization, error) {
-	o, err := getOrganization(ctx, s.pool, accountID, false)
+	o, err := getOrganization(ctx, s.db(ctx), accountID, false)
 	return o, wrap("get organization", err)
 }
 
@@ -163,7 +163,7 @@ type KeyRotation struct {
 // last rotation at now, with installation the period the installation
 // rotates at when no account asks for a shorter one.
 func (s *Store) GetKeyRotation(ctx context.Context, accountID string, now time.Time, installation time.Duration) (KeyRotation, error) {
-	k, err := getKeyRotation(ctx, s.pool, accountID, now, installation)
+	k, err := getKeyRotation(ctx, s.db(ctx), accountID, now, installation)
 	return k, wrap("get key rotation", err)
 }
 

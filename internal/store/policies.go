@@ -248,7 +248,7 @@ func (s *Store) DeletePolicy(ctx context.Context, actor access.Actor, sc PolicyS
 
 // GetPolicy returns one policy of the scope.
 func (s *Store) GetPolicy(ctx context.Context, sc PolicyScope, id string) (access.Policy, error) {
-	p, err := getPolicy(ctx, s.pool, sc, id)
+	p, err := getPolicy(ctx, s.db(ctx), sc, id)
 	return p, wrap("get policy", err)
 }
 
@@ -267,7 +267,7 @@ func (s *Store) ListPolicies(ctx context.Context, sc PolicyScope, pg access.Page
 	}
 	args := []any{sc.AccountID, sc.AppID}
 	countSQL := `SELECT count(*) FROM app_policies ap WHERE ap.account_id = $1 AND ap.app_id = $2`
-	rows, err := s.pool.Query(ctx, `SELECT ap.precedence, count(*) OVER (), `+policyColumns+`
+	rows, err := s.db(ctx).Query(ctx, `SELECT ap.precedence, count(*) OVER (), `+policyColumns+`
 		FROM app_policies ap JOIN policies p ON p.id = ap.policy_id
 		WHERE ap.account_id = $1 AND ap.app_id = $2
 		ORDER BY ap.precedence LIMIT $3 OFFSET $4`, sc.AccountID, sc.AppID, pg.PerPage, pg.Offset())
@@ -289,11 +289,11 @@ func (s *Store) ListPolicies(ctx context.Context, sc PolicyScope, pg access.Page
 	if err := rows.Err(); err != nil {
 		return nil, access.ListInfo{}, wrap("list policies", err)
 	}
-	total, err = pageTotal(ctx, s.pool, len(policies), total, countSQL, args...)
+	total, err = pageTotal(ctx, s.db(ctx), len(policies), total, countSQL, args...)
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("count policies", err)
 	}
-	if err := setAppCounts(ctx, s.pool, pointers(policies)); err != nil {
+	if err := setAppCounts(ctx, s.db(ctx), pointers(policies)); err != nil {
 		return nil, access.ListInfo{}, wrap("list policies", err)
 	}
 	return policies, access.NewListInfo(pg, len(policies), total), nil

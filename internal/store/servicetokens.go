@@ -68,7 +68,7 @@ func (s *Store) CreateServiceToken(ctx context.Context, actor access.Actor, acco
 
 // GetServiceToken returns one service token, without its secret.
 func (s *Store) GetServiceToken(ctx context.Context, accountID, id string) (access.ServiceToken, error) {
-	t, err := getToken(ctx, s.pool, accountID, id)
+	t, err := getToken(ctx, s.db(ctx), accountID, id)
 	return t, wrap("get service token", err)
 }
 
@@ -105,7 +105,7 @@ func (s *Store) ListServiceTokens(ctx context.Context, accountID, name, search s
 func (s *Store) searchServiceTokens(ctx context.Context, accountID, name, search string, pg access.Page) ([]access.ServiceToken, access.ListInfo, error) {
 	const where = `t.account_id = $1 AND ($2 = '' OR t.name = $2) AND ($3 = '' OR t.name ILIKE $3 OR t.client_id ILIKE $3)`
 	args := []any{accountID, name, containsPattern(search)}
-	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+`, count(*) OVER () FROM service_tokens t WHERE `+where+`
+	rows, err := s.db(ctx).Query(ctx, `SELECT `+tokenColumns+`, count(*) OVER () FROM service_tokens t WHERE `+where+`
 		ORDER BY t.created_at, t.id LIMIT $4 OFFSET $5`, append(args, pg.PerPage, pg.Offset())...)
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("list service tokens", err)
@@ -123,7 +123,7 @@ func (s *Store) searchServiceTokens(ctx context.Context, accountID, name, search
 	if err := rows.Err(); err != nil {
 		return nil, access.ListInfo{}, wrap("list service tokens", err)
 	}
-	total, err = pageTotal(ctx, s.pool, len(tokens), total, `SELECT count(*) FROM service_tokens t WHERE `+where, args...)
+	total, err = pageTotal(ctx, s.db(ctx), len(tokens), total, `SELECT count(*) FROM service_tokens t WHERE `+where, args...)
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("count service tokens", err)
 	}

@@ -36,7 +36,7 @@ const (
 
 // LiveSigningKeys returns the keys not retired at now, newest first.
 func (s *Store) LiveSigningKeys(ctx context.Context, now time.Time) ([]SigningKey, error) {
-	keys, err := liveSigningKeys(ctx, s.pool, now)
+	keys, err := liveSigningKeys(ctx, s.db(ctx), now)
 	return keys, wrap("read signing keys", err)
 }
 

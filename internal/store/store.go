@@ -122,9 +122,18 @@ type querier interface {
 // transaction is rolled back if fn fails or panics. A database that is
 // unreachable or too slow (at BEGIN, in fn, or at COMMIT) is reported as
 // EUnavailable.
+//
+// Inside a batch (Batch) it runs in a savepoint of the batch's
+// transaction, with the batch's "now".
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx, now time.Time) error) error {
 	now := s.now().UTC().Truncate(time.Microsecond)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(tx, now) })
+	var begin interface {
+		Begin(context.Context) (pgx.Tx, error)
+	} = s.pool
+	if b := batchOf(ctx); b != nil {
+		begin, now = b.tx, b.now
+	}
+	err := pgx.BeginFunc(ctx, begin, func(tx pgx.Tx) error { return fn(tx, now) })
 	var ae *access.Error
 	if err != nil && !errors.As(err, &ae) && unavailable(err) {
 		return access.Unavailable(err)
@@ -216,7 +225,7 @@ func auditJSON(v any) ([]byte, error) {
 // ConfigVersion returns the version of the latest committed change.
 func (s *Store) ConfigVersion(ctx context.Context) (int64, error) {
 	var v int64
-	if err := s.pool.QueryRow(ctx, `SELECT version FROM config_state`).Scan(&v); err != nil {
+	if err := s.db(ctx).QueryRow(ctx, `SELECT version FROM config_state`).Scan(&v); err != nil {
 		return 0, wrap("config version", err)
 	}
 	return v, nil

@@ -49,7 +49,7 @@ func collectUsers(rows pgx.Rows, extra ...any) ([]User, error) {
 // is that of the account's retained access log, which it groups.
 func (s *Store) ListUsers(ctx context.Context, accountID string, pg access.Page) ([]User, access.ListInfo, error) {
 	var total int
-	rows, err := s.pool.Query(ctx, usersSQL+` GROUP BY email ORDER BY email LIMIT $2 OFFSET $3`, accountID, pg.PerPage, pg.Offset())
+	rows, err := s.db(ctx).Query(ctx, usersSQL+` GROUP BY email ORDER BY email LIMIT $2 OFFSET $3`, accountID, pg.PerPage, pg.Offset())
 	if err != nil {
 		return nil, access.ListInfo{}, wrap("list users", err)
 	}
@@ -59,7 +59,7 @@ func (s *Store) ListUsers(ctx context.Context, accountID string, pg access.Page)
 	}
 	if len(users) < pg.PerPage && (len(users) > 0 || pg.Page == 1) {
 		total = pg.Offset() + len(users)
-	} else if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (`+usersSQL+` GROUP BY email) u`, accountID).Scan(&total); err != nil {
+	} else if err := s.db(ctx).QueryRow(ctx, `SELECT count(*) FROM (`+usersSQL+` GROUP BY email) u`, accountID).Scan(&total); err != nil {
 		return nil, access.ListInfo{}, wrap("count users", err)
 	}
 	return users, access.NewListInfo(pg, len(users), total), nil
@@ -68,7 +68,7 @@ func (s *Store) ListUsers(ctx context.Context, accountID string, pg access.Page)
 // FindUser returns the account's user for whom is reports true (users
 // are named by an id derived from their email), or ENotFound.
 func (s *Store) FindUser(ctx context.Context, accountID string, is func(email string) bool) (User, error) {
-	rows, err := s.pool.Query(ctx, usersSQL+` GROUP BY email`, accountID)
+	rows, err := s.db(ctx).Query(ctx, usersSQL+` GROUP BY email`, accountID)
 	if err != nil {
 		return User{}, wrap("find user", err)
 	}
@@ -88,7 +88,7 @@ func (s *Store) FindUser(ctx context.Context, accountID string, is func(email st
 // revoked (revoke_user), or nil.
 func (s *Store) UserRevokedAt(ctx context.Context, accountID, email string) (*time.Time, error) {
 	var at time.Time
-	err := s.pool.QueryRow(ctx, `SELECT revoked_at FROM session_revocations WHERE account_id = $1 AND email = $2`,
+	err := s.db(ctx).QueryRow(ctx, `SELECT revoked_at FROM session_revocations WHERE account_id = $1 AND email = $2`,
 		accountID, strings.ToLower(email)).Scan(&at)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
