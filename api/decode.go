@@ -34,11 +34,16 @@ const (
 // hold a NUL character, and the body is size-capped. When
 // optional is true an empty body leaves v as it is.
 func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	return decodeMax(w, r, v, optional, MaxBodyBytes)
+}
+
+// decodeMax is decode with a body of up to max bytes.
+func decodeMax(w http.ResponseWriter, r *http.Request, v any, optional bool, max int64) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return &httpError{http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes)}
+			return &httpError{http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("request body is larger than %d bytes", max)}
 		}
 		return &httpError{http.StatusBadRequest, CodeInvalidJSON, "could not read request body"}
 	}

@@ -100,6 +100,7 @@ func (s *Server) Handler() http.Handler {
 		list.Get("/audit_logs", s.handle(s.listAudit))
 		list.Get("/access/logs/access_requests", s.handle(s.listAccessLogs))
 		r.Post("/gatehouse/policy_test", s.handle(s.testPolicy))
+		r.Post("/gatehouse/batch", s.handle(s.batch))
 		list.Get("/gatehouse/edges", s.handle(s.listEdges))
 	})
 	return r

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -38,6 +39,8 @@ type Server struct {
 
 	keys        *session.KeyStore // nil: signing keys are not rotated over the API
 	keyRotation time.Duration     // the installation's rotation period
+
+	routes func() http.Handler // Handler, built once, through which a batch runs its operations
 }
 
 // Observer is told of every API request once it is answered: its route
@@ -66,6 +69,7 @@ func New(st *store.Store, log *slog.Logger, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	s.routes = sync.OnceValue(s.Handler)
 	return s
 }
 
@@ -107,6 +111,10 @@ func accountID(r *http.Request) string { return chi.URLParam(r, "account_id") }
 // CF-Ray and X-Request-Id headers and named in every log line.
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requestID(r.Context()) != "" { // an operation of a batch: the batch's id
+			next.ServeHTTP(w, r)
+			return
+		}
 		b := make([]byte, 8)
 		_, _ = rand.Read(b)
 		id := hex.EncodeToString(b)
@@ -165,7 +173,9 @@ func (s *Server) authenticateFor(accountRoute bool, next http.Handler) http.Hand
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		var tok access.APIToken
-		if _, err := r.Cookie(DashboardSessionCookie); err == nil && len(r.Header.Values("Authorization")) == 0 {
+		if batchCaller, ok := ctx.Value(batchCallerKey).(access.APIToken); ok {
+			tok = batchCaller // an operation of a batch, which authenticated its caller
+		} else if _, err := r.Cookie(DashboardSessionCookie); err == nil && len(r.Header.Values("Authorization")) == 0 {
 			d, err := s.dashboardSession(w, r)
 			if err == nil {
 				err = checkCSRF(r, d)
