@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -114,6 +115,9 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	if failed != nil {
+		if failed.status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterUnavailable))
+		}
 		writeJSON(w, failed.status, envelope{Success: false, Errors: failed.errors, Messages: []errorObject{}, Result: failed.result})
 		return nil
 	}

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -358,7 +361,12 @@ func TestCLIApplyConvergesAndPrunes(t *testing.T) {
 	api.MustCall(t, "POST", "access/policies", map[string]any{"name": "stale", "decision": "allow", "include": []any{map[string]any{"everyone": map[string]any{}}}}, nil)
 	file := writeFile(t, "config.yaml", uniqDomains(t, applyConfig))
 
-	out := ok(t, api, "", "apply", "-f", file, "--dry-run")
+	// A dry run with changes planned exits 2 (terraform plan -detailed-exitcode).
+	r := cli(t, api, "", "apply", "-f", file, "--dry-run")
+	out := r.stdout
+	if r.code != 2 || !strings.Contains(r.stderr, "change(s) planned") {
+		t.Errorf("dry run with changes: exit %d, stderr %s", r.code, r.stderr)
+	}
 	for _, want := range []string{"+ create service_token ci-relay", "+ create policy staff", "+ create app API", "+ create policy API/service auth", "Dry run"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run lacks %q:\n%s", want, out)
@@ -391,6 +399,9 @@ func TestCLIApplyConvergesAndPrunes(t *testing.T) {
 
 	if out := ok(t, api, "", "apply", "-f", file); !strings.Contains(out, "No changes") {
 		t.Fatalf("second apply is not a no-op:\n%s", out)
+	}
+	if out := ok(t, api, "", "apply", "-f", file, "--dry-run"); !strings.Contains(out, "No changes") {
+		t.Fatalf("a dry run without changes does not exit 0 with No changes:\n%s", out)
 	}
 
 	// One field changes; only it is updated.
@@ -433,7 +444,11 @@ func TestCLIApplyConvergesAndPrunes(t *testing.T) {
 	if out := ok(t, api, "", "apply", "-f", file); !strings.Contains(out, "No changes") {
 		t.Fatalf("without --prune nothing is deleted:\n%s", out)
 	}
-	out = ok(t, api, "", "apply", "-f", file, "--prune", "--dry-run")
+	r = cli(t, api, "", "apply", "-f", file, "--prune", "--dry-run")
+	out = r.stdout
+	if r.code != 2 {
+		t.Errorf("prune dry run: exit %d, %s", r.code, r.stderr)
+	}
 	for _, want := range []string{"- delete app Docs", "- delete policy stale", "- delete service_token old"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("prune plan lacks %q:\n%s", want, out)
@@ -510,5 +525,84 @@ func TestCLICertificates(t *testing.T) {
 	}
 	if r := cli(t, api, "", "certificates", "get", c.ID); r.code != 2 {
 		t.Errorf("get deleted: exit %d", r.code)
+	}
+}
+
+// applyBadSecond is a file whose second app the API refuses (its domain
+// is not a host), after a service token and a policy that would be new.
+const applyBadSecond = `
+service_tokens:
+  - name: ci
+policies:
+  - {name: staff, decision: allow, include: [{everyone: {}}]}
+apps:
+  - {name: good, domain: good.apply.example, policies: [staff]}
+  - {name: bad, domain: "not a host", policies: [staff]}
+`
+
+func TestCLIApplyThatTheAPIRefusesAppliesNothingAndNamesTheEntry(t *testing.T) {
+	api := gatehousetest.NewAPI(t)
+	file := writeFile(t, "bad.yaml", uniqDomains(t, applyBadSecond))
+	for _, args := range [][]string{{"apply", "-f", file, "--dry-run"}, {"apply", "-f", file}} {
+		r := cli(t, api, "", args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "apps[1] (+ create app bad)") || !strings.Contains(r.stderr, "domain") ||
+			!strings.Contains(r.stderr, "Nothing was") || strings.Contains(r.stderr, "operations[") {
+			t.Errorf("%q: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	for _, path := range []string{"access/service_tokens", "access/policies", "access/apps"} {
+		var items []json.RawMessage
+		api.MustCall(t, "GET", path, nil, &items)
+		if len(items) != 0 {
+			t.Errorf("%s after a refused apply: %d", path, len(items))
+		}
+	}
+}
+
+func TestCLIApplySecretsOut(t *testing.T) {
+	api := gatehousetest.NewAPI(t)
+	file := writeFile(t, "tokens.yaml", "service_tokens:\n  - name: one\n  - name: two\n")
+	secrets := filepath.Join(t.TempDir(), "secrets.json")
+	// An existing file, world-readable, with old contents: truncated and made 0600.
+	if err := os.WriteFile(secrets, []byte(strings.Repeat("old secret\n", 100)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := ok(t, api, "", "apply", "-f", file, "--secrets-out", secrets)
+	if !strings.Contains(out, "Secrets of 2 new service token(s) written to "+secrets) || strings.Contains(out, "client_secret") {
+		t.Fatalf("apply with --secrets-out:\n%s", out)
+	}
+	st, err := os.Stat(secrets)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("secrets file: %v %v", st.Mode(), err)
+	}
+	b, _ := os.ReadFile(secrets)
+	var got []struct {
+		Name         string `json:"name"`
+		ID           string `json:"id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil || len(got) != 2 || got[0].Name != "one" || got[1].ClientSecret == "" {
+		t.Fatalf("secrets file %s: %v", b, err)
+	}
+	// The secrets are those the API stored (by their hash).
+	for _, g := range got {
+		var hash []byte
+		if err := api.Store.Pool().QueryRow(context.Background(), `SELECT secret_hash FROM service_tokens WHERE id = $1`, g.ID).Scan(&hash); err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256([]byte(g.ClientSecret)); !bytes.Equal(hash, sum[:]) {
+			t.Errorf("token %s: the secret written is not the stored one", g.Name)
+		}
+	}
+	// Nothing to create: a new file is not left behind.
+	fresh := filepath.Join(t.TempDir(), "none.json")
+	ok(t, api, "", "apply", "-f", file, "--secrets-out", fresh)
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Errorf("a run that created no token left %s: %v", fresh, err)
+	}
+	// Without --secrets-out the secrets are printed.
+	out = ok(t, api, "", "apply", "-f", writeFile(t, "three.yaml", "service_tokens:\n  - name: one\n  - name: two\n  - name: three\n"))
+	if !strings.Contains(out, "three\n    client_id:") || !strings.Contains(out, "client_secret: ") {
+		t.Errorf("printed secrets:\n%s", out)
 	}
 }
