@@ -1,7 +1,8 @@
 // Package store is Gatehouse's PostgreSQL data layer. Every public method
 // runs in exactly one transaction, scopes every query by account, and for a
 // write also records an audit entry, bumps the config version and notifies
-// the edges, all in that same transaction.
+// the edges, all in that same transaction. Batch runs several of them
+// in one transaction, all or nothing.
 package store
 
 import (
