@@ -47,7 +47,7 @@ func (f *edgeFlags) register(fs *pflag.FlagSet, env func(string, string) string)
 	fs.StringVar(&f.addr, "edge-addr", env("GATEHOUSE_EDGE_ADDR", ""), "edge listen address (env GATEHOUSE_EDGE_ADDR; default 127.0.0.1:8443 with TLS, 127.0.0.1:8000 without)")
 	fs.StringVar(&f.tlsCert, "tls-cert", env("GATEHOUSE_TLS_CERT", ""), "edge TLS certificate file (PEM); with --tls-key the edge serves HTTPS (env GATEHOUSE_TLS_CERT)")
 	fs.StringVar(&f.tlsKey, "tls-key", env("GATEHOUSE_TLS_KEY", ""), "edge TLS private key file (PEM) (env GATEHOUSE_TLS_KEY)")
-	fs.StringVar(&f.masterKey, "master-key", env("GATEHOUSE_MASTER_KEY", ""), "base64 32-byte key that encrypts signing keys at rest (env GATEHOUSE_MASTER_KEY; `gatehouse keys generate-master` makes one)")
+	fs.StringVar(&f.masterKey, "master-key", env("GATEHOUSE_MASTER_KEY", ""), "base64 32-byte key that encrypts signing keys at rest (env GATEHOUSE_MASTER_KEY; make one with: gatehouse keys generate-master)")
 	fs.StringVar(&f.authDomain, "auth-domain", env("GATEHOUSE_AUTH_DOMAIN", ""), "host of the login (team) domain; tokens' issuer is https://HOST (env GATEHOUSE_AUTH_DOMAIN; default: the edge's address)")
 	fs.StringVar(&f.countryHeader, "country-header", env("GATEHOUSE_COUNTRY_HEADER", ""), "trusted request header with the client's ISO country code, e.g. CF-IPCountry (env GATEHOUSE_COUNTRY_HEADER; default none: country unknown)")
 	fs.DurationVar(&f.reloadInterval, "reload-interval", envDuration(env, "GATEHOUSE_RELOAD_INTERVAL", 2*time.Second), "safety-net config version check period (env GATEHOUSE_RELOAD_INTERVAL)")
@@ -263,7 +263,7 @@ func edgeCommand(ctx context.Context, env func(string, string) string, databaseU
 	ef.register(cmd.Flags(), env)
 	mf.register(cmd.Flags(), env)
 	tf.register(cmd.Flags(), env)
-	cmd.Flags().StringVar(&logFormat, "log-format", env("GATEHOUSE_LOG_FORMAT", "json"), "log format: json or text (env GATEHOUSE_LOG_FORMAT)")
+	cmd.Flags().StringVar(&logFormat, "log-format", env("GATEHOUSE_LOG_FORMAT", "auto"), "log format: json, text, or auto: text when standard error is a terminal, else json (env GATEHOUSE_LOG_FORMAT)")
 	return cmd
 }
 
@@ -274,14 +274,23 @@ func keysCommand(ctx context.Context, env func(string, string) string, databaseU
 			fmt.Fprintln(stdout, session.GenerateMasterKey())
 			return nil
 		}})
-	cmd.AddCommand(&cobra.Command{Use: "rotate", Short: "Rotate the signing key now (the previous key keeps verifying for 7 days)", Args: cobra.NoArgs,
+	var localPG string
+	rotate := &cobra.Command{Use: "rotate", Short: "Rotate the signing key now (the previous key keeps verifying for 7 days)", Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			if *databaseURL == "" {
-				return errors.New("no database: set DATABASE_URL or --database-url")
+			if err := useLocalPostgres(localPG, databaseURL); err != nil {
+				return err
 			}
-			mk, err := session.ParseMasterKey(env("GATEHOUSE_MASTER_KEY", ""))
-			if err != nil {
-				return fmt.Errorf("GATEHOUSE_MASTER_KEY: %w", err)
+			if *databaseURL == "" {
+				return errors.New("no database: set DATABASE_URL or --database-url, or --local-postgres DIR for the cluster make run runs")
+			}
+			var mk []byte
+			var err error
+			if key := env("GATEHOUSE_MASTER_KEY", ""); key != "" || localPG == "" {
+				if mk, err = session.ParseMasterKey(key); err != nil {
+					return fmt.Errorf("GATEHOUSE_MASTER_KEY: %w", err)
+				}
+			} else if mk, err = localMasterKey(localPG); err != nil {
+				return err
 			}
 			st, err := openStore(ctx, *databaseURL)
 			if err != nil {
@@ -294,6 +303,8 @@ func keysCommand(ctx context.Context, env func(string, string) string, databaseU
 			}
 			fmt.Fprintln(stdout, kr.CurrentKID())
 			return nil
-		}})
+		}}
+	rotate.Flags().StringVar(&localPG, "local-postgres", env("GATEHOUSE_LOCAL_POSTGRES", ""), localPostgresUsage+"; the master key is then read from master.key beside DIR")
+	cmd.AddCommand(rotate)
 	return cmd
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/term"
 
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
@@ -30,6 +31,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/pgcluster"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/version"
 )
 
 func main() {
@@ -45,6 +47,13 @@ func main() {
 // run executes one gatehouse command. Configuration comes from flags whose
 // defaults are read from the environment through getenv.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	root := newRootCommand(ctx, getenv, stdout, stderr)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// newRootCommand returns the gatehouse command with every subcommand.
+func newRootCommand(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -56,21 +65,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Short:         "Gatehouse: a self-hosted access gateway with a Cloudflare Access compatible API",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Get().String(),
 	}
-	root.SetArgs(args)
+	root.SetVersionTemplate("{{.Version}}")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	var databaseURL string
 	root.PersistentFlags().StringVar(&databaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL (env DATABASE_URL)")
 	needDB := func() error {
 		if databaseURL == "" {
-			return errors.New("no database: set DATABASE_URL or --database-url")
+			return errors.New("no database: set DATABASE_URL or --database-url, or --local-postgres DIR for the cluster make run runs")
 		}
 		return nil
 	}
 
-	root.AddCommand(serveCommand(ctx, env, &databaseURL, stdout, stderr))
-	root.AddCommand(edgeCommand(ctx, env, &databaseURL, stdout, stderr))
+	root.AddCommand(withConfigFile(serveCommand(ctx, env, &databaseURL, stdout, stderr), getenv))
+	root.AddCommand(withConfigFile(edgeCommand(ctx, env, &databaseURL, stdout, stderr), getenv))
+	root.AddCommand(versionCommand(stdout), healthcheckCommand(ctx, stdout))
 	keysCmd := keysCommand(ctx, env, &databaseURL, stdout)
 	root.AddCommand(keysCmd)
 	root.AddCommand(corsCommand(ctx, stdout), doctorCommand(stdout))
@@ -122,6 +133,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				return nil
 			}},
 	)
+	localPostgresFlag(migrateCmd, env, &databaseURL)
 	root.AddCommand(migrateCmd)
 
 	accountCmd := &cobra.Command{Use: "account", Short: "Manage accounts"}
@@ -143,6 +155,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return nil
 		}})
 	accountCmd.AddCommand(accountDomainsCommand(ctx, needDB, &databaseURL, stdout))
+	localPostgresFlag(accountCmd, env, &databaseURL)
 	root.AddCommand(accountCmd)
 
 	tokenCmd := &cobra.Command{Use: "token", Short: "Manage API tokens"}
@@ -172,9 +185,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	create.Flags().StringVar(&tokenName, "name", "cli", "a name for the token")
 	create.Flags().BoolVar(&readOnly, "read-only", false, "the token may only read")
 	tokenCmd.AddCommand(create)
+	localPostgresFlag(tokenCmd, env, &databaseURL)
 	root.AddCommand(tokenCmd)
 
-	return root.ExecuteContext(ctx)
+	return root
 }
 
 func openStore(ctx context.Context, url string, opts ...store.Option) (*store.Store, error) {
@@ -295,20 +309,40 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 	f.BoolVar(&noEdge, "no-edge", env("GATEHOUSE_NO_EDGE", "") == "true", "run only the API (env GATEHOUSE_NO_EDGE=true)")
 	f.StringVar(&apiAddr, "api-addr", env("GATEHOUSE_API_ADDR", "127.0.0.1:8080"), "API listen address (env GATEHOUSE_API_ADDR)")
 	f.StringVar(&localPG, "local-postgres", env("GATEHOUSE_LOCAL_POSTGRES", ""), "when no database URL is set, run a local PostgreSQL with its data in this directory (env GATEHOUSE_LOCAL_POSTGRES)")
-	f.StringVar(&logFormat, "log-format", env("GATEHOUSE_LOG_FORMAT", "json"), "log format: json or text (env GATEHOUSE_LOG_FORMAT)")
+	f.StringVar(&logFormat, "log-format", env("GATEHOUSE_LOG_FORMAT", "auto"), "log format: json, text, or auto: text when standard error is a terminal, else json (env GATEHOUSE_LOG_FORMAT)")
 	f.BoolVar(&bootstrap, "bootstrap", env("GATEHOUSE_BOOTSTRAP", "") == "true", "on an empty database, create a default account and print its id and an admin token (env GATEHOUSE_BOOTSTRAP=true)")
 	f.BoolVar(&migrate, "migrate", env("GATEHOUSE_MIGRATE", "true") == "true", "apply pending migrations at start (env GATEHOUSE_MIGRATE)")
 	return cmd
 }
 
+// newLogger returns the logger for --log-format: json, text, or auto
+// (text when w is a terminal, json otherwise).
 func newLogger(format string, w io.Writer) (*slog.Logger, error) {
-	switch format {
+	switch logFormatFor(format, isTerminal(w)) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, nil)), nil
 	case "text":
 		return slog.New(slog.NewTextHandler(w, nil)), nil
 	}
-	return nil, fmt.Errorf("--log-format %q: must be json or text", format)
+	return nil, fmt.Errorf("--log-format %q: must be auto, json or text", format)
+}
+
+// logFormatFor resolves "auto": text for a person at a terminal (durations
+// read 1.2ms), json for a log collector (durations in nanoseconds).
+func logFormatFor(format string, terminal bool) string {
+	if format != "auto" {
+		return format
+	}
+	if terminal {
+		return "text"
+	}
+	return "json"
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // startLocalPostgres starts (or restarts) a PostgreSQL cluster in dir and
