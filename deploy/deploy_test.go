@@ -346,6 +346,9 @@ func TestSystemdUnit(t *testing.T) {
 
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("systemd-analyze is not installed (.ci/run installs systemd)")
+		}
 		t.Log("systemd-analyze is not installed: the unit was only parsed")
 		return
 	}
