@@ -17,11 +17,11 @@ RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false \
     -o /out/gatehouse ./cmd/gatehouse
 # The edge's state directory, owned by the user the image runs as (a
 # volume mounted on /var/lib/gatehouse starts with its ownership).
-RUN mkdir -p /out/state/edge-state
+RUN mkdir -m 0700 /out/state
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/gatehouse /usr/local/bin/gatehouse
-COPY --from=build --chown=nonroot:nonroot /out/state /var/lib/gatehouse
+COPY --from=build --chown=65532:65532 /out/state /var/lib/gatehouse
 USER nonroot:nonroot
 # Inside a container the listeners must face the container's network, not
 # its loopback; publish the ports to choose who reaches them. An
