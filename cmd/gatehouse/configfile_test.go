@@ -277,3 +277,25 @@ func TestNoFlagHelpHasBackQuotes(t *testing.T) {
 		t.Errorf("serve --help: %s", r.stdout)
 	}
 }
+
+func TestHelpDoesNotPrintSecretsFromTheEnvironment(t *testing.T) {
+	secrets := map[string]string{
+		"GATEHOUSE_MASTER_KEY":    "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"GATEHOUSE_SMTP_PASSWORD": "smtp-secret-value",
+		"DATABASE_URL":            "postgres://u:db-secret-value@h/db",
+	}
+	for _, args := range [][]string{{"serve", "--help"}, {"edge", "--help"}, {"token", "create", "--help"}} {
+		out, err := gatehouse(t, secrets, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "--database-url") {
+			t.Fatalf("%v: no help: %s", args, out)
+		}
+		for _, v := range secrets {
+			if strings.Contains(out, v) {
+				t.Errorf("%v prints %q", args, v)
+			}
+		}
+	}
+}

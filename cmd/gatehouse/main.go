@@ -188,7 +188,27 @@ func newRootCommand(ctx context.Context, getenv func(string) string, stdout, std
 	localPostgresFlag(tokenCmd, env, &databaseURL)
 	root.AddCommand(tokenCmd)
 
+	hideSecretDefaults(root)
 	return root
+}
+
+// secretFlags take secrets, whose values --help must not print as
+// defaults when their environment variable holds them.
+var secretFlags = []string{"database-url", "master-key", "smtp-password"}
+
+// hideSecretDefaults blanks the shown default of every secret flag of
+// cmd and its subcommands.
+func hideSecretDefaults(cmd *cobra.Command) {
+	for _, fs := range []*pflag.FlagSet{cmd.LocalFlags(), cmd.PersistentFlags()} {
+		for _, name := range secretFlags {
+			if f := fs.Lookup(name); f != nil && f.DefValue != "" {
+				f.DefValue = ""
+			}
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		hideSecretDefaults(sub)
+	}
 }
 
 func openStore(ctx context.Context, url string, opts ...store.Option) (*store.Store, error) {
