@@ -14,20 +14,17 @@ import (
 
 const localPostgresUsage = "with no database URL, use the local PostgreSQL that serve --local-postgres DIR (make run) is running on this data directory, e.g. .gatehouse/pgdata (env GATEHOUSE_LOCAL_POSTGRES)"
 
-// localPostgresFlag gives cmd and its subcommands --local-postgres DIR:
-// with no database URL they connect to the running local cluster on DIR,
-// whose port changes at every start, found through its lock file.
-func localPostgresFlag(cmd *cobra.Command, env func(string, string) string, databaseURL *string) {
-	var dir string
-	cmd.PersistentFlags().StringVar(&dir, "local-postgres", env("GATEHOUSE_LOCAL_POSTGRES", ""), localPostgresUsage)
-	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
-		return useLocalPostgres(dir, databaseURL)
-	}
+// localPostgresFlag gives cmd and its subcommands --local-postgres DIR,
+// into dir: with no database URL they connect to the running local
+// cluster on DIR (see useLocalPostgres).
+func localPostgresFlag(cmd *cobra.Command, env func(string, string) string, dir *string) {
+	cmd.PersistentFlags().StringVar(dir, "local-postgres", env("GATEHOUSE_LOCAL_POSTGRES", ""), localPostgresUsage)
 }
 
 // useLocalPostgres points databaseURL, when empty, at the gatehouse
-// database of the local cluster running on dir. It does not start one: a
-// second server on the directory of a stopped `make run` would surprise.
+// database of the local cluster running on dir, whose port changes at
+// every start and is read from its lock file. It does not start one: a
+// server started behind a stopped `make run` would surprise.
 func useLocalPostgres(dir string, databaseURL *string) error {
 	if *databaseURL != "" || dir == "" {
 		return nil

@@ -72,7 +72,11 @@ func newRootCommand(ctx context.Context, getenv func(string) string, stdout, std
 	root.SetErr(stderr)
 	var databaseURL string
 	root.PersistentFlags().StringVar(&databaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL (env DATABASE_URL)")
+	var localPG string // --local-postgres of the operator commands
 	needDB := func() error {
+		if err := useLocalPostgres(localPG, &databaseURL); err != nil {
+			return err
+		}
 		if databaseURL == "" {
 			return errors.New("no database: set DATABASE_URL or --database-url, or --local-postgres DIR for the cluster make run runs")
 		}
@@ -133,7 +137,7 @@ func newRootCommand(ctx context.Context, getenv func(string) string, stdout, std
 				return nil
 			}},
 	)
-	localPostgresFlag(migrateCmd, env, &databaseURL)
+	localPostgresFlag(migrateCmd, env, &localPG)
 	root.AddCommand(migrateCmd)
 
 	accountCmd := &cobra.Command{Use: "account", Short: "Manage accounts"}
@@ -155,7 +159,7 @@ func newRootCommand(ctx context.Context, getenv func(string) string, stdout, std
 			return nil
 		}})
 	accountCmd.AddCommand(accountDomainsCommand(ctx, needDB, &databaseURL, stdout))
-	localPostgresFlag(accountCmd, env, &databaseURL)
+	localPostgresFlag(accountCmd, env, &localPG)
 	root.AddCommand(accountCmd)
 
 	tokenCmd := &cobra.Command{Use: "token", Short: "Manage API tokens"}
@@ -185,7 +189,7 @@ func newRootCommand(ctx context.Context, getenv func(string) string, stdout, std
 	create.Flags().StringVar(&tokenName, "name", "cli", "a name for the token")
 	create.Flags().BoolVar(&readOnly, "read-only", false, "the token may only read")
 	tokenCmd.AddCommand(create)
-	localPostgresFlag(tokenCmd, env, &databaseURL)
+	localPostgresFlag(tokenCmd, env, &localPG)
 	root.AddCommand(tokenCmd)
 
 	hideSecretDefaults(root)
