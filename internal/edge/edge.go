@@ -24,6 +24,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
+	"github.com/gatehouse-dev/gatehouse/internal/forwarded"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -53,6 +54,10 @@ type Config struct {
 	// Now is the clock; nil for time.Now.
 	Now func() time.Time
 	Log *slog.Logger
+	// Proxies are the trusted proxies in front of the edge, whose
+	// forwarding headers give a request's client address, scheme and
+	// host; nil trusts none. From other peers the headers are removed.
+	Proxies *forwarded.Proxies
 }
 
 // Server handles edge traffic.
@@ -150,6 +155,9 @@ func (s *Server) proxyFor(origin *url.URL, relay bool) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(origin)
 			pr.SetXForwarded()
+			// The scheme the client used, which a trusted proxy may have
+			// reported (SetXForwarded knows only this connection's).
+			pr.Out.Header["X-Forwarded-Proto"] = []string{wire.Scheme(pr.In)}
 			if t, ok := pr.In.Context().Value(targetKey{}).(*target); ok && t.host != "" {
 				pr.Out.Host = t.host
 			}
@@ -202,6 +210,7 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 
 // ServeHTTP handles one edge request and reports it to the observers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = s.cfg.Proxies.Apply(r)
 	if len(s.cfg.Observers) == 0 {
 		s.serve(w, r, nil)
 		return
