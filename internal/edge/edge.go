@@ -208,6 +208,22 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	wire.WriteJSON(w, http.StatusBadGateway, wire.ErrorBody{Error: "origin_unreachable", Message: "the application's origin did not answer"})
 }
 
+// ServesHost reports whether the edge answers for host (any case, with or
+// without a port): the auth domain's host, or an app's host in the
+// config in force; with wildcards also a host a "*." app domain covers.
+// Certificates are issued only for what it reports without wildcards.
+func (s *Server) ServesHost(host string, wildcards bool) bool {
+	host = wire.CanonicalHost(host)
+	if host == "" {
+		return false
+	}
+	if host == s.auth.Host() {
+		return true
+	}
+	st := s.loader.State()
+	return st != nil && st.Snap.ServesHost(host, wildcards)
+}
+
 // ServeHTTP handles one edge request and reports it to the observers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = s.cfg.Proxies.Apply(r)
