@@ -75,8 +75,10 @@ func New(c Config) (*Manager, error) {
 		Prompt: autocert.AcceptTOS,
 		Cache:  autocert.DirCache(c.CacheDir),
 		Email:  c.Email,
+		// Called with a handshake's server name, and with an HTTP-01
+		// request's Host (which may carry a port).
 		HostPolicy: func(_ context.Context, host string) error {
-			if h := wire.CanonicalHost(host); h != host || !allowed(h) {
+			if h := wire.CanonicalHost(host); h == "" || !allowed(h) {
 				return fmt.Errorf("autotls: no certificate for %q: not a host this edge serves", host)
 			}
 			return nil
