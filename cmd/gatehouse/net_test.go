@@ -328,3 +328,36 @@ func TestServeAPIOverTLS(t *testing.T) {
 		t.Errorf("a certificate without a key: %v", err)
 	}
 }
+
+// TestServeAPIBehindATrustedProxy signs in to the dashboard through a
+// declared TLS-terminating proxy (X-Forwarded-Proto: https): the session
+// cookie is Secure. The same header from an undeclared peer changes
+// nothing.
+func TestServeAPIBehindATrustedProxy(t *testing.T) {
+	for _, tt := range []struct {
+		trusted string
+		secure  bool
+	}{{"127.0.0.1", true}, {"10.0.0.0/8", false}} {
+		url := gatehousetest.NewDatabase(t)
+		env := map[string]string{"DATABASE_URL": url, "GATEHOUSE_API_ADDR": "127.0.0.1:0", "GATEHOUSE_NO_EDGE": "true",
+			"GATEHOUSE_BOOTSTRAP": "true", "GATEHOUSE_TRUSTED_PROXY": tt.trusted}
+		base, token, stop := startServe(t, env)
+		req, _ := http.NewRequest("POST", base+"/client/v4/gatehouse/dashboard/session", strings.NewReader(`{"token":"`+token+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		req.Header.Set("X-Forwarded-For", "203.0.113.7")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		var secure bool
+		for _, c := range resp.Cookies() {
+			secure = secure || c.Secure
+		}
+		if resp.StatusCode/100 != 2 || secure != tt.secure {
+			t.Errorf("trusted %s: sign-in %d, Secure cookie %v, want %v", tt.trusted, resp.StatusCode, secure, tt.secure)
+		}
+		stop()
+	}
+}
