@@ -361,3 +361,31 @@ func TestServeAPIBehindATrustedProxy(t *testing.T) {
 		stop()
 	}
 }
+
+// TestEdgeWarnsOfAPlainHTTPPublicURLOnTheNetwork: an http public URL on a
+// host other machines reach starts, with a warning in the log; on
+// localhost it starts without one.
+func TestEdgeWarnsOfAPlainHTTPPublicURLOnTheNetwork(t *testing.T) {
+	url := gatehousetest.DatabaseURL(t)
+	for _, tt := range []struct {
+		public string
+		warn   bool
+	}{{"http://gatehouse.example.test", true}, {"http://10.1.2.3:8000", true}, {"http://localhost:8000", false}, {"http://app.localhost", false}} {
+		env := edgeEnv(url, map[string]string{"GATEHOUSE_PUBLIC_URL": tt.public})
+		ctx, cancel := context.WithCancel(context.Background())
+		var out, logs syncBuffer
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, []string{"edge"}, func(k string) string { return env[k] }, &out, &logs) }()
+		started := false
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !started; time.Sleep(20 * time.Millisecond) {
+			started = strings.Contains(out.String(), "Gatehouse edge on")
+		}
+		cancel()
+		if err := <-done; err != nil || !started {
+			t.Fatalf("%s: edge did not start: %v\n%s", tt.public, err, logs.String())
+		}
+		if warned := strings.Contains(logs.String(), "cross the network unencrypted"); warned != tt.warn {
+			t.Errorf("%s: warned %v, want %v\n%s", tt.public, warned, tt.warn, logs.String())
+		}
+	}
+}
