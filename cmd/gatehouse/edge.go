@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/accesslog"
 	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
 	"github.com/gatehouse-dev/gatehouse/internal/autotls"
+	"github.com/gatehouse-dev/gatehouse/internal/certfile"
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
@@ -135,13 +136,11 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 	if err != nil {
 		return nil, err
 	}
-	var cert *tls.Certificate
+	var cert *certfile.Reloader
 	if f.tlsCert != "" {
-		c, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-		if err != nil {
+		if cert, err = certfile.New(f.tlsCert, f.tlsKey, 0, log); err != nil {
 			return nil, fmt.Errorf("--tls-cert %s / --tls-key %s: %w", f.tlsCert, f.tlsKey, err)
 		}
-		cert = &c
 	}
 	pub, err := resolvePublic(&f, localPG, log)
 	if err != nil {
@@ -198,7 +197,8 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 	var acme *autotls.Manager
 	switch {
 	case cert != nil:
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, NextProtos: []string{"h2", "http/1.1"}}
+		// Read again when the files change (a renewal).
+		tlsConfig = &tls.Config{GetCertificate: cert.GetCertificate, NextProtos: []string{"h2", "http/1.1"}}
 	case pub.acme != nil:
 		// Certificates only for the hosts the edge serves (exact app
 		// domains in the config in force, and the public URL's host):
@@ -228,7 +228,7 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 			g.Go(func() error { return serveOn(gctx, log, "http-redirect", redirectLn, h, "", "", nil, t, stdout) })
 		}
 		g.Go(func() error {
-			return serveOn(gctx, log, "edge", ln, e.Server, f.tlsCert, f.tlsKey, tlsConfig, t, stdout)
+			return serveOn(gctx, log, "edge", ln, e.Server, "", "", tlsConfig, t, stdout)
 		})
 		err := g.Wait()
 		e.Stop()

@@ -218,7 +218,7 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 			if dbTimeout <= 0 {
 				return fmt.Errorf("--db-timeout %v: must be positive", dbTimeout)
 			}
-			apiTLS, err := af.tlsConfig()
+			apiTLS, err := af.tlsConfig(log)
 			if err != nil {
 				return err
 			}

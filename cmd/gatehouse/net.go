@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/autotls"
+	"github.com/gatehouse-dev/gatehouse/internal/certfile"
 	"github.com/gatehouse-dev/gatehouse/internal/forwarded"
 )
 
@@ -237,19 +238,20 @@ func (f *apiTLSFlags) register(fs *pflag.FlagSet, env func(string, string) strin
 	fs.StringVar(&f.key, "api-tls-key", env("GATEHOUSE_API_TLS_KEY", ""), "API and dashboard TLS private key file (PEM) (env GATEHOUSE_API_TLS_KEY)")
 }
 
-// tlsConfig checks and loads the API's certificate: nil without one.
-func (f *apiTLSFlags) tlsConfig() (*tls.Config, error) {
+// tlsConfig checks and loads the API's certificate, read again when its
+// files change: nil without one.
+func (f *apiTLSFlags) tlsConfig(log *slog.Logger) (*tls.Config, error) {
 	if (f.cert == "") != (f.key == "") {
 		return nil, errors.New("--api-tls-cert and --api-tls-key go together")
 	}
 	if f.cert == "" {
 		return nil, nil
 	}
-	c, err := tls.LoadX509KeyPair(f.cert, f.key)
+	r, err := certfile.New(f.cert, f.key, 0, log)
 	if err != nil {
 		return nil, fmt.Errorf("--api-tls-cert %s / --api-tls-key %s: %w", f.cert, f.key, err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{c}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}, nil
+	return &tls.Config{GetCertificate: r.GetCertificate, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // redirectHandler is the --http-redirect-addr listener's handler; m
