@@ -164,11 +164,14 @@ func TestEdgeBehindATrustedProxy(t *testing.T) {
 	a.CreateApp(t, open, origin.URL, nil, gatehousetest.Policy("open", "bypass", gatehousetest.Rules(t, `{"everyone":{}}`)))
 	staff := gatehousetest.Host(t, "staff")
 	a.CreateApp(t, staff, origin.URL, nil, gatehousetest.Policy("staff", "allow", gatehousetest.Rules(t, `{"email_domain":{"domain":"example.com"}}`)))
+	geo := gatehousetest.Host(t, "geo")
+	a.CreateApp(t, geo, origin.URL, nil, gatehousetest.Policy("de", "non_identity", gatehousetest.Rules(t, `{"geo":{"country_code":"DE"}}`)))
 	public := "https://" + gatehousetest.Host(t, "auth")
 
-	behind, stop := startEdgeCommand(t, edgeEnv(url, map[string]string{"GATEHOUSE_PUBLIC_URL": public, "GATEHOUSE_TRUSTED_PROXY": "127.0.0.1/32"}))
+	behind, stop := startEdgeCommand(t, edgeEnv(url, map[string]string{"GATEHOUSE_PUBLIC_URL": public, "GATEHOUSE_TRUSTED_PROXY": "127.0.0.1/32",
+		"GATEHOUSE_COUNTRY_HEADER": "CF-IPCountry"}))
 	defer stop()
-	exposed, stopExposed := startEdgeCommand(t, edgeEnv(url, map[string]string{"GATEHOUSE_TRUSTED_PROXY": "10.0.0.0/8"}))
+	exposed, stopExposed := startEdgeCommand(t, edgeEnv(url, map[string]string{"GATEHOUSE_TRUSTED_PROXY": "10.0.0.0/8", "GATEHOUSE_COUNTRY_HEADER": "CF-IPCountry"}))
 	defer stopExposed()
 
 	spoof := map[string]string{"X-Forwarded-For": "198.51.100.9, 203.0.113.7", "X-Forwarded-Proto": "https",
@@ -189,6 +192,14 @@ func TestEdgeBehindATrustedProxy(t *testing.T) {
 	}
 	if resp := edgeRequest(t, behind, office, map[string]string{"X-Forwarded-For": "203.0.113.7, 198.51.100.9"}); resp.StatusCode == 200 {
 		t.Error("a client-written address left of the proxy's was believed")
+	}
+
+	// With proxies declared, the country header counts only from them.
+	if resp := edgeRequest(t, behind, geo, map[string]string{"Cf-Ipcountry": "DE"}); resp.StatusCode != 200 {
+		t.Errorf("country from the trusted proxy: %d", resp.StatusCode)
+	}
+	if resp := edgeRequest(t, exposed, geo, map[string]string{"Cf-Ipcountry": "DE"}); resp.StatusCode == 200 {
+		t.Error("a country header from an untrusted peer was believed")
 	}
 
 	// The login URL is the public URL's, and the way back is https.

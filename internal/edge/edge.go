@@ -39,7 +39,7 @@ type Config struct {
 	// CountryHeader names a request header, set by a trusted proxy in
 	// front of the edge, that carries the client's ISO country code. Empty:
 	// the country is unknown (geo include rules never match, geo exclude
-	// rules always do).
+	// rules always do). With Proxies declared, it is read only from them.
 	CountryHeader string
 	// Secure marks cookies Secure; set when serving HTTPS.
 	Secure bool
@@ -226,6 +226,10 @@ func (s *Server) ServesHost(host string, wildcards bool) bool {
 
 // ServeHTTP handles one edge request and reports it to the observers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.CountryHeader != "" && s.cfg.Proxies.Any() && !s.cfg.Proxies.Trusts(wire.ClientIP(r)) {
+		// With proxies declared, the country is theirs to say.
+		r.Header.Del(s.cfg.CountryHeader)
+	}
 	r = s.cfg.Proxies.Apply(r)
 	if len(s.cfg.Observers) == 0 {
 		s.serve(w, r, nil)

@@ -88,6 +88,9 @@ func New(trusted []netip.Prefix, header Header) *Proxies {
 // Any reports whether some proxy is trusted.
 func (p *Proxies) Any() bool { return p != nil && len(p.trusted) > 0 }
 
+// Trusts reports whether a peer at a is a trusted proxy.
+func (p *Proxies) Trusts(a netip.Addr) bool { return p.Any() && p.trusts(a) }
+
 func (p *Proxies) trusts(a netip.Addr) bool {
 	if !a.IsValid() {
 		return false
