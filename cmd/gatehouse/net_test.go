@@ -210,6 +210,15 @@ func TestEdgeBehindATrustedProxy(t *testing.T) {
 		t.Errorf("login redirect %d %q, want %q", resp.StatusCode, loc, wantLogin)
 	}
 
+	// The deprecated --auth-domain HOST is --public-url https://HOST.
+	legacy, stopLegacy := startEdgeCommand(t, edgeEnv(url, map[string]string{"GATEHOUSE_AUTH_DOMAIN": strings.TrimPrefix(public, "https://"),
+		"GATEHOUSE_TRUSTED_PROXY": "127.0.0.1"}))
+	defer stopLegacy()
+	resp = edgeRequest(t, legacy, staff, map[string]string{"X-Forwarded-Proto": "https", "Accept": "text/html"})
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 302 || loc != wantLogin {
+		t.Errorf("--auth-domain login redirect %d %q, want %q", resp.StatusCode, loc, wantLogin)
+	}
+
 	// Not behind a declared proxy: the same headers are spoofing.
 	n = len(origin.Requests())
 	if resp := edgeRequest(t, exposed, office, spoof); resp.StatusCode == 200 || len(origin.Requests()) != n {
