@@ -336,9 +336,13 @@ var stripped = map[string]bool{
 
 // Strip removes the forwarding headers from h, also in spellings with
 // underscores (X_Forwarded_For), which CGI-style origins read as the same
-// variable.
+// variable. It runs on every request: only names starting as one of them
+// (h's keys are canonical: "F" or "X") are looked up.
 func Strip(h http.Header) {
 	for k := range h {
+		if k == "" || k[0] != 'X' && k[0] != 'F' {
+			continue
+		}
 		if stripped[k] || strings.IndexByte(k, '_') >= 0 && stripped[http.CanonicalHeaderKey(strings.ReplaceAll(k, "_", "-"))] {
 			delete(h, k)
 		}
