@@ -233,6 +233,7 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 	var ef edgeFlags
 	var mf metricsFlags
 	var tf timeoutFlags
+	var af apiTLSFlags
 	var dbTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -254,6 +255,16 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 			}
 			if dbTimeout <= 0 {
 				return fmt.Errorf("--db-timeout %v: must be positive", dbTimeout)
+			}
+			apiTLS, err := af.tlsConfig(log)
+			if err != nil {
+				return err
+			}
+			// The API and dashboard trust the edge's proxies: they
+			// usually stand behind the same one.
+			proxies, err := ef.proxies()
+			if err != nil {
+				return err
 			}
 			url := *databaseURL
 			if url == "" {
@@ -320,7 +331,7 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 			}
 			g.Go(func() error {
 				// The dashboard shares the API's listener (and so its origin).
-				return serveHTTP(gctx, log, "api", apiAddr, dashboard.Mount(api.New(st, log, apiOpts...).Handler()), "", "", nil, tf.Timeouts, stdout)
+				return serveHTTP(gctx, log, "api", apiAddr, proxies.Handler(dashboard.Mount(api.New(st, log, apiOpts...).Handler())), "", "", apiTLS, tf.Timeouts, stdout)
 			})
 			return g.Wait()
 		},
@@ -329,6 +340,7 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 	ef.register(f, env)
 	mf.register(f, env)
 	tf.register(f, env)
+	af.register(f, env)
 	f.DurationVar(&dbTimeout, "db-timeout", envDuration(env, "GATEHOUSE_DB_TIMEOUT", api.DefaultDBTimeout), "bound on one API request's database work (waiting for a connection, and its statements); past it the API answers 503 with Retry-After (env GATEHOUSE_DB_TIMEOUT)")
 	f.BoolVar(&noEdge, "no-edge", env("GATEHOUSE_NO_EDGE", "") == "true", "run only the API (env GATEHOUSE_NO_EDGE=true)")
 	f.StringVar(&apiAddr, "api-addr", env("GATEHOUSE_API_ADDR", "127.0.0.1:8080"), "API listen address (env GATEHOUSE_API_ADDR)")
@@ -421,31 +433,38 @@ func bootstrapAccount(ctx context.Context, st *store.Store, stdout io.Writer) er
 	return nil
 }
 
-// serveHTTP serves h on addr until ctx ends, then shuts down gracefully:
-// it stops accepting and waits (at most t.Shutdown) for in-flight
-// requests. With a certificate and key it serves HTTPS.
-// serveHTTP serves h on addr until ctx ends: HTTPS with certFile and
-// keyFile (and tlsConfig, when not nil, as the server's TLS config), else
-// plain HTTP.
+// serveHTTP serves h on addr until ctx ends, then shuts down gracefully
+// (serveOn). A failure to listen names the flag that sets addr.
 func serveHTTP(ctx context.Context, log *slog.Logger, name, addr string, h http.Handler, certFile, keyFile string, tlsConfig *tls.Config, t httpserver.Timeouts, stdout io.Writer) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(addr, listenerFlags[name])
 	if err != nil {
-		return fmt.Errorf("%s: listen on %s: %w", name, addr, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
+	return serveOn(ctx, log, name, ln, h, certFile, keyFile, tlsConfig, t, stdout)
+}
+
+// serveOn serves h on ln until ctx ends, then shuts down gracefully: it
+// stops accepting and waits (at most t.Shutdown) for in-flight requests.
+// It serves HTTPS with certFile and keyFile, or with tlsConfig alone when
+// that has its certificates, else plain HTTP.
+func serveOn(ctx context.Context, log *slog.Logger, name string, ln net.Listener, h http.Handler, certFile, keyFile string, tlsConfig *tls.Config, t httpserver.Timeouts, stdout io.Writer) error {
 	t = t.WithDefaults()
 	srv := httpserver.New(h, t)
 	srv.TLSConfig = tlsConfig
 	scheme := "http"
-	if certFile != "" {
+	if certFile != "" || tlsConfig != nil {
 		scheme = "https"
 	}
 	log.Info(name+" listening", "addr", ln.Addr().String(), "scheme", scheme)
-	if name == "api" {
+	switch name {
+	case "api":
 		fmt.Fprintf(stdout, "Gatehouse API on %s://%s/client/v4\n", scheme, ln.Addr())
 		fmt.Fprintf(stdout, "Gatehouse dashboard on %s://%s%s\n", scheme, ln.Addr(), dashboard.Prefix)
-	} else if name == "metrics" {
+	case "metrics":
 		fmt.Fprintf(stdout, "Gatehouse metrics on %s://%s/metrics\n", scheme, ln.Addr())
-	} else {
+	case "http-redirect":
+		fmt.Fprintf(stdout, "Gatehouse HTTP redirect on %s://%s\n", scheme, ln.Addr())
+	default:
 		fmt.Fprintf(stdout, "Gatehouse edge on %s://%s\n", scheme, ln.Addr())
 	}
 	go func() {
