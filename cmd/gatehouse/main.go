@@ -174,7 +174,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	tokenCmd.AddCommand(create)
 	root.AddCommand(tokenCmd)
 
-	return root.ExecuteContext(ctx)
+	return cliFailure(root.ExecuteContext(ctx))
 }
 
 func openStore(ctx context.Context, url string, opts ...store.Option) (*store.Store, error) {
