@@ -49,7 +49,7 @@ func main() {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	root := newRootCommand(ctx, getenv, stdout, stderr)
 	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	return cliFailure(root.ExecuteContext(ctx))
 }
 
 // newRootCommand returns the gatehouse command with every subcommand.

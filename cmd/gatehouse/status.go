@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -40,20 +38,16 @@ edge is behind, 1-3 as for the other API commands.`,
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			if staleAfter != "" {
-				q.Set("stale_after", staleAfter)
-			}
-			env, err := cl.call(cmd.Context(), http.MethodGet, "gatehouse/edges", q, nil)
+			res, err := cl.Edges(cmd.Context(), staleAfter)
 			if err != nil {
 				return err
 			}
 			var list access.EdgeList
-			if err := json.Unmarshal(env.Result, &list); err != nil {
+			if err := json.Unmarshal(res.Result, &list); err != nil {
 				return &cliError{code: exitAPIOther, msg: fmt.Sprintf("unexpected edge list in the response: %v", err)}
 			}
 			if flags.output == "json" {
-				err = printJSON(stdout, env.Result)
+				err = printJSON(stdout, res.Result)
 			} else {
 				err = printEdges(stdout, list)
 			}
