@@ -219,7 +219,7 @@ func (s *Server) runOperation(ctx context.Context, outer *http.Request, i int, o
 			if e.Field != "" {
 				field += ".body." + e.Field
 			}
-			f.errors = append(f.errors, errorObject{Code: e.Code, Message: where + ": " + e.Message, Field: field, Source: &errorSource{Pointer: jsonPointer(field)}})
+			f.errors = append(f.errors, errorObject{Code: e.Code, Message: where + ": " + e.Message, Field: field, Source: errorSource{Pointer: jsonPointer(field)}})
 		}
 		return f
 	}

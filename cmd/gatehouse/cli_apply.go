@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/apply"
 )
@@ -62,7 +61,7 @@ tokens the run creates are printed, or written to --secrets-out.`,
 			}
 			res, err := apply.Run(cmd.Context(), batchClient{cl}, f, dryRun)
 			if err != nil {
-				return applyError(file, dryRun, err)
+				return applyError(file, dryRun, res.Sent, err)
 			}
 			if secrets != nil && len(res.Created) > 0 {
 				if err := secrets.write(res.Created); err != nil {
@@ -87,8 +86,9 @@ tokens the run creates are printed, or written to --secrets-out.`,
 	return cmd
 }
 
-// applyError says what a failed apply did: nothing.
-func applyError(file string, dryRun bool, err error) error {
+// applyError says what a failed apply did: nothing, or, when the real
+// batch got no answer, perhaps everything.
+func applyError(file string, dryRun, sent bool, err error) error {
 	var pe *apply.PlanError
 	if errors.As(err, &pe) {
 		return usageErrorf("%s: %v", file, pe.Err)
@@ -103,8 +103,12 @@ func applyError(file string, dryRun bool, err error) error {
 	if errors.As(err, &se) {
 		msg = fmt.Sprintf("%s: %s", file, se.Error())
 	}
-	if dryRun {
+	var na *noAnswer
+	switch {
+	case dryRun:
 		return &cliError{code: code, msg: msg + "\nNothing was changed (dry run)."}
+	case sent && errors.As(err, &na):
+		return &cliError{code: code, msg: msg + "\nThe batch was sent but no answer came: it was applied entirely or not at all. Run apply --dry-run to see which; new service tokens' secrets, if any, are lost (rotate those tokens)."}
 	}
 	return &cliError{code: code, msg: msg + "\nNothing was applied: the API applies the plan all or nothing."}
 }
@@ -222,21 +226,29 @@ func (s *secretsFile) close() {
 	}
 }
 
-// batchClient is the API as internal/apply needs it, over the CLI's client.
-type batchClient struct{ cl *apiClient }
+// batchClient is the API as internal/apply needs it, over the client package.
+type batchClient struct{ acct *client.Account }
 
 func (b batchClient) Current(ctx context.Context) (apply.Current, error) {
 	var cur apply.Current
 	var err error
-	if cur.ServiceTokens, err = listAll[access.ServiceToken](ctx, b.cl, "access/service_tokens"); err != nil {
-		return cur, err
+	if cur.ServiceTokens, err = client.ListAs[access.ServiceToken](ctx, b.acct.ServiceTokens().Collection, nil); err != nil {
+		return cur, cliFailure(err)
 	}
-	if cur.Policies, err = listAll[access.Policy](ctx, b.cl, "access/policies"); err != nil {
-		return cur, err
+	if cur.Policies, err = client.ListAs[access.Policy](ctx, b.acct.Policies(), nil); err != nil {
+		return cur, cliFailure(err)
 	}
-	cur.Apps, err = listAll[access.App](ctx, b.cl, "access/apps")
-	return cur, err
+	if cur.Apps, err = client.ListAs[access.App](ctx, b.acct.Apps(), nil); err != nil {
+		return cur, cliFailure(err)
+	}
+	return cur, nil
 }
+
+// noAnswer is a batch that got no answer: it may have been applied.
+type noAnswer struct{ err error }
+
+func (e *noAnswer) Error() string { return e.err.Error() }
+func (e *noAnswer) Unwrap() error { return e.err }
 
 // batchError is a batch the API refused because of one operation.
 type batchError struct {
@@ -252,72 +264,33 @@ func (e *batchError) FailedOperation() int { return e.index }
 var opPrefix = regexp.MustCompile(`^operations\[\d+\]( \(ref "[^"]*"\))?: `)
 
 func (b batchClient) Batch(ctx context.Context, dryRun bool, ops []apply.Operation) ([]json.RawMessage, error) {
-	body, err := json.Marshal(map[string]any{"dry_run": dryRun, "operations": ops})
-	if err != nil {
-		return nil, err
+	bops := make([]client.BatchOperation, len(ops))
+	for i, o := range ops {
+		bops[i] = client.BatchOperation{Ref: o.Ref, Method: o.Method, Path: o.Path, Body: o.Body}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.cl.base+"gatehouse/batch", bytes.NewReader(body))
-	if err != nil {
-		return nil, usageErrorf("batch: %v", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+b.cl.token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := b.cl.http.Do(req)
-	if err != nil {
-		what := "nothing was applied"
-		if !dryRun {
-			what = "the batch may or may not have been applied: run apply --dry-run to see"
+	res, err := b.acct.Batch(ctx, dryRun, bops)
+	var be *client.BatchError
+	if errors.As(err, &be) {
+		code := exitAPIOther
+		if be.Refused() {
+			code = exitAPI4xx
 		}
-		return nil, &cliError{code: exitAPIOther, msg: fmt.Sprintf("cannot reach the API (%s): %v", what, err)}
+		msgs := make([]string, len(be.Errors))
+		for i, e := range be.Errors {
+			msgs[i] = opPrefix.ReplaceAllString(e.Message, "")
+		}
+		return nil, &batchError{index: be.Index, err: &cliError{code: code, msg: fmt.Sprintf("API answered %s: %s", be.Status, strings.Join(msgs, "; "))}}
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	var ne *client.NetworkError
+	if errors.As(err, &ne) {
+		return nil, &noAnswer{cliFailure(err)}
+	}
 	if err != nil {
-		return nil, &cliError{code: exitAPIOther, msg: fmt.Sprintf("batch: reading the response: %v", err)}
+		return nil, cliFailure(err)
 	}
-	var env struct {
-		Success bool `json:"success"`
-		Errors  []struct {
-			Message string `json:"message"`
-		} `json:"errors"`
-		Result json.RawMessage `json:"result"`
+	out := make([]json.RawMessage, len(res.Operations))
+	for i, o := range res.Operations {
+		out[i] = o.Result
 	}
-	jsonErr := json.Unmarshal(raw, &env)
-	if resp.StatusCode < 300 && jsonErr == nil && env.Success {
-		var res struct {
-			Operations []struct {
-				Result json.RawMessage `json:"result"`
-			} `json:"operations"`
-		}
-		if err := json.Unmarshal(env.Result, &res); err != nil {
-			return nil, &cliError{code: exitAPIOther, msg: fmt.Sprintf("batch: %v", err)}
-		}
-		out := make([]json.RawMessage, len(res.Operations))
-		for i, o := range res.Operations {
-			out[i] = o.Result
-		}
-		return out, nil
-	}
-	code := exitAPIOther
-	if resp.StatusCode >= 400 && resp.StatusCode < 500 {
-		code = exitAPI4xx
-	}
-	if jsonErr != nil || len(env.Errors) == 0 {
-		return nil, &cliError{code: code, msg: fmt.Sprintf("batch: API answered %s", resp.Status)}
-	}
-	msgs := make([]string, len(env.Errors))
-	for i, e := range env.Errors {
-		msgs[i] = opPrefix.ReplaceAllString(e.Message, "")
-	}
-	ce := &cliError{code: code, msg: fmt.Sprintf("API answered %s: %s", resp.Status, strings.Join(msgs, "; "))}
-	var failed struct {
-		FailedOperation *struct {
-			Index int `json:"index"`
-		} `json:"failed_operation"`
-	}
-	if json.Unmarshal(env.Result, &failed) == nil && failed.FailedOperation != nil {
-		return nil, &batchError{index: failed.FailedOperation.Index, err: ce}
-	}
-	return nil, ce
+	return out, nil
 }

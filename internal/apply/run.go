@@ -40,6 +40,9 @@ type Result struct {
 	// Created are the service tokens the run created, with their
 	// secrets, which the API shows only once.
 	Created []access.ServiceToken
+	// Sent is set once the real batch was sent: if it then failed with
+	// no answer, it may or may not have been applied.
+	Sent bool
 }
 
 // StepError is a step the API refused. Nothing of the run was applied.
@@ -93,6 +96,7 @@ func Run(ctx context.Context, api API, f File, dryRun bool) (Result, error) {
 	if dryRun {
 		return res, nil
 	}
+	res.Sent = true
 	results, err := api.Batch(ctx, false, ops)
 	if err != nil {
 		return res, stepError(steps, err)
