@@ -44,7 +44,8 @@ func (s *Store) db(ctx context.Context) querier {
 // The calls in fn must not run concurrently: a transaction is one
 // connection. A batch holds the config version's row lock from its first
 // write to its end, so other writes wait for it: keep batches short (the
-// caller's context bounds it).
+// caller's context bounds it). Lists must not run in a batch: the page
+// marks they remember (lists.go) would outlive a rollback.
 func (s *Store) Batch(ctx context.Context, commit bool, fn func(ctx context.Context) error) error {
 	if batchOf(ctx) != nil {
 		return errors.New("store: a batch inside a batch")
