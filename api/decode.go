@@ -34,6 +34,12 @@ const (
 // hold a NUL character, and the body is size-capped. When
 // optional is true an empty body leaves v as it is.
 func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
+	return decodeInput(w, r, v, optional, outputOnly{})
+}
+
+// decodeInput is decode for a resource body: the resource's output-only
+// fields, sent back from a GET, are ignored.
+func decodeInput(w http.ResponseWriter, r *http.Request, v any, optional bool, ignore outputOnly) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -59,7 +65,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error 
 	if field, ok := input.NULString(body); ok {
 		return access.Invalid(field, "must not contain a NUL character (\\u0000)")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
+	dec := json.NewDecoder(bytes.NewReader(ignore.strip(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
