@@ -13,16 +13,30 @@ TESTFLAGS ?=
 A11Y := e2e/a11y
 AXE := $(A11Y)/node_modules/.package-lock.json
 
-.PHONY: build run test bench vet fmt fuzz
+.PHONY: build run test bench vet fmt fuzz image
+
+# gatehouse version: stamped from git when there is a checkout.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+VERSION_PKG := github.com/gatehouse-dev/gatehouse/internal/version
+LDFLAGS := -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT) -X $(VERSION_PKG).date=$(BUILD_DATE)
 
 build:
-	$(GO) build -o bin/gatehouse ./cmd/gatehouse
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/gatehouse ./cmd/gatehouse
+
+# The container image, stamped like make build (no engine is needed to
+# read the Dockerfile, but one is to build it).
+IMAGE ?= gatehouse:latest
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg BUILD_DATE=$(BUILD_DATE) -t $(IMAGE) .
 
 run:
 	$(GO) run ./cmd/gatehouse serve --local-postgres .gatehouse/pgdata --bootstrap
 
 test: $(AXE)
 	$(GO) run ./cmd/withpg -- $(GO) test -p 2 -count=1 $(TESTFLAGS) ./...
+	cd deploy && $(GO) test -count=1 $(TESTFLAGS) ./...
 
 $(AXE): $(A11Y)/package.json $(A11Y)/package-lock.json
 	@command -v npm >/dev/null || { echo 'make: npm is needed for the accessibility tests (apt-get install nodejs npm)' >&2; exit 1; }
@@ -68,6 +82,7 @@ test-terraform:
 
 vet:
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 
 fmt:
 	$(GO) fmt ./...

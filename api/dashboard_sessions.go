@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
 )
 
 // Dashboard sign-in: the dashboard exchanges an API token for a session
@@ -163,7 +164,8 @@ func checkCSRF(r *http.Request, d access.DashboardSession) error {
 }
 
 // sessionCookie is the session cookie with value, or with maxAge < 0 the
-// instruction to delete it. Secure is set when the request came over TLS.
+// instruction to delete it. Secure is set when the request came over TLS
+// (to the API's listener, or to a trusted proxy in front of it).
 func sessionCookie(r *http.Request, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
 		Name:     DashboardSessionCookie,
@@ -171,7 +173,7 @@ func sessionCookie(r *http.Request, value string, maxAge int) *http.Cookie {
 		Path:     "/",
 		MaxAge:   maxAge,
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   wire.Scheme(r) == "https",
 		SameSite: http.SameSiteStrictMode,
 	}
 }
@@ -193,8 +195,8 @@ func (s *Server) signInLimited(addr netip.Addr) (wait int, limited bool) {
 	return int(math.Ceil((1 - tokens) * s.signIns.Every().Seconds())), true
 }
 
-// clientAddr is the address the request came from (the TCP peer; the API
-// trusts no forwarding headers).
+// clientAddr is the address the request came from: the TCP peer, or the
+// client a trusted proxy named (package forwarded, applied before the API).
 func clientAddr(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {

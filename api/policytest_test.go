@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -286,7 +287,7 @@ func TestPolicyTesterDraftIsValidatedAsAnAppBody(t *testing.T) {
 			if got.Status != 400 || want.Status != 400 || !slices.Contains(got.Fields(), tc.field) {
 				t.Fatalf("policy_test %d %s; PUT %d %s", got.Status, got.Body, want.Status, want.Body)
 			}
-			if fmt.Sprint(got.Env.Errors) != fmt.Sprint(want.Env.Errors) {
+			if !reflect.DeepEqual(got.Env.Errors, want.Env.Errors) {
 				t.Errorf("policy_test errors %+v, PUT errors %+v", got.Env.Errors, want.Env.Errors)
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 )
 
@@ -32,27 +33,13 @@ const (
 // database did not answer within the request's bound.
 const RetryAfterUnavailable = 5
 
-// envelope is Cloudflare's response wrapper.
-type envelope struct {
-	Success    bool             `json:"success"`
-	Errors     []errorObject    `json:"errors"`
-	Messages   []errorObject    `json:"messages"`
-	Result     any              `json:"result"`
-	ResultInfo *access.ListInfo `json:"result_info,omitempty"`
-}
-
-// errorObject is one entry of the envelope's errors. Field and Source name
-// the offending input field for validation errors.
-type errorObject struct {
-	Code    int          `json:"code"`
-	Message string       `json:"message"`
-	Field   string       `json:"field,omitempty"`
-	Source  *errorSource `json:"source,omitempty"`
-}
-
-type errorSource struct {
-	Pointer string `json:"pointer"`
-}
+// The envelope's wire types are the client package's, so that the server
+// and every Go client encode and decode the same structs.
+type (
+	envelope    = client.Envelope[any]
+	errorObject = client.ErrorObject
+	errorSource = client.ErrorSource
+)
 
 // httpError is a transport-level failure that has no domain kind
 // (wrong content type, body too large, unknown route).
@@ -79,7 +66,7 @@ func writeResult(w http.ResponseWriter, result any) {
 
 // writeList writes a successful envelope for one page of a list.
 func writeList(w http.ResponseWriter, result any, info access.ListInfo) {
-	writeJSON(w, http.StatusOK, envelope{Success: true, Errors: []errorObject{}, Messages: []errorObject{}, Result: result, ResultInfo: &info})
+	writeJSON(w, http.StatusOK, envelope{Success: true, Errors: []errorObject{}, Messages: []errorObject{}, Result: result, ResultInfo: (*client.ResultInfo)(&info)})
 }
 
 // writeWithETag writes a single resource with its revision as ETag.

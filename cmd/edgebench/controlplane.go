@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
+	"net/url"
+	"strconv"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/client"
 )
 
 // The benchmark app: its hostname, the page origin its CORS settings
@@ -23,89 +21,45 @@ const (
 	initialMaxAge   = 600
 )
 
-// controlPlane calls the control-plane REST API as a client would.
+// controlPlane calls the control-plane REST API as a client would,
+// through the client package.
 type controlPlane struct {
-	base   string // .../client/v4/accounts/{id}/
-	token  string
-	client *http.Client
+	acct *client.Account
 }
 
-func newControlPlane(apiURL, accountID, token string) *controlPlane {
-	return &controlPlane{
-		base:   apiURL + "/client/v4/accounts/" + accountID + "/",
-		token:  token,
-		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 30 * time.Second},
+func newControlPlane(apiURL, accountID, token string) (*controlPlane, error) {
+	c, err := client.New(apiURL, token, client.WithHTTPClient(
+		&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 30 * time.Second}))
+	if err != nil {
+		return nil, err
 	}
-}
-
-// envelope is the API's response wrapper.
-type envelope struct {
-	Success bool `json:"success"`
-	Errors  []struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-		Field   string `json:"field"`
-	} `json:"errors"`
-	Result     json.RawMessage  `json:"result"`
-	ResultInfo *access.ListInfo `json:"result_info"`
+	return &controlPlane{acct: c.Account(accountID)}, nil
 }
 
 // list gets one page of a list and returns its result_info.
-func (c *controlPlane) list(ctx context.Context, path string, page, perPage int) (access.ListInfo, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s%s?page=%d&per_page=%d", c.base, path, page, perPage), nil)
+func (c *controlPlane) list(ctx context.Context, path string, page, perPage int) (client.ResultInfo, error) {
+	q := url.Values{"page": {strconv.Itoa(page)}, "per_page": {strconv.Itoa(perPage)}}
+	res, err := c.acct.Do(ctx, http.MethodGet, path, q, nil)
 	if err != nil {
-		return access.ListInfo{}, err
+		return client.ResultInfo{}, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return access.ListInfo{}, fmt.Errorf("GET %s: %w", path, err)
+	if res.ResultInfo == nil {
+		return client.ResultInfo{}, fmt.Errorf("GET %s page %d: no result_info", path, page)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return access.ListInfo{}, fmt.Errorf("GET %s: %w", path, err)
-	}
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil || resp.StatusCode != http.StatusOK || !env.Success || env.ResultInfo == nil {
-		return access.ListInfo{}, fmt.Errorf("GET %s page %d: status %d: %.300s", path, page, resp.StatusCode, strings.TrimSpace(string(raw)))
-	}
-	return *env.ResultInfo, nil
+	return *res.ResultInfo, nil
 }
 
 // call sends body as JSON to path (relative to the account) and decodes a
 // successful envelope's result into result, if not nil.
 func (c *controlPlane) call(ctx context.Context, method, path string, body, result any) error {
-	enc, err := json.Marshal(body)
+	res, err := c.acct.Do(ctx, method, path, nil, body)
 	if err != nil {
 		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(enc))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil || resp.StatusCode != http.StatusOK || !env.Success {
-		return fmt.Errorf("%s %s: status %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(raw)))
 	}
 	if result == nil {
 		return nil
 	}
-	if err := json.Unmarshal(env.Result, result); err != nil {
-		return fmt.Errorf("%s %s: decode result: %w", method, path, err)
-	}
-	return nil
+	return res.Decode(result)
 }
 
 // appBody is the benchmark app as the API takes it, with CORS settings

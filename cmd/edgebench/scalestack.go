@@ -143,7 +143,9 @@ func startScaleStack(ctx context.Context, o scaleOptions, size scaleSize, log *s
 	if err != nil {
 		return nil, err
 	}
-	s.cp = newControlPlane(apiURL, acct.ID, token)
+	if s.cp, err = newControlPlane(apiURL, acct.ID, token); err != nil {
+		return nil, err
+	}
 	if err := s.configure(ctx); err != nil {
 		return nil, fmt.Errorf("configure through the API: %w", err)
 	}

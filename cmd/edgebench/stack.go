@@ -195,8 +195,8 @@ func (s *stack) startAPI(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
-	s.cp = newControlPlane(base, acct.ID, token)
-	return nil
+	s.cp, err = newControlPlane(base, acct.ID, token)
+	return err
 }
 
 // startEdge starts an edge following the database, wired as

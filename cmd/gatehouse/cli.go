@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -19,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v4"
 
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 )
 
@@ -67,9 +66,9 @@ func (f *clientFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.output, "output", "o", "table", "output format: table or json (json prints the API's result)")
 }
 
-// client returns an API client for the flags, or a usage error naming
-// each missing or malformed setting.
-func (f *clientFlags) client() (*apiClient, error) {
+// client returns the API client for the flags' account, or a usage error
+// naming each missing or malformed setting.
+func (f *clientFlags) client() (*client.Account, error) {
 	for _, v := range []struct {
 		p   *string
 		env string
@@ -97,140 +96,53 @@ func (f *clientFlags) client() (*apiClient, error) {
 	if len(problems) > 0 {
 		return nil, usageErrorf("%s", strings.Join(problems, "\n"))
 	}
-	return &apiClient{
-		base:  base + "/client/v4/accounts/" + url.PathEscape(f.account) + "/",
-		token: f.token,
-		http:  &http.Client{Timeout: 60 * time.Second},
-	}, nil
-}
-
-// apiClient speaks the control-plane REST API.
-type apiClient struct {
-	base  string // ends with /accounts/{id}/
-	token string
-	http  *http.Client
-}
-
-// apiEnvelope is the API's response wrapper.
-type apiEnvelope struct {
-	Success bool `json:"success"`
-	Errors  []struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-		Field   string `json:"field"`
-	} `json:"errors"`
-	Result     json.RawMessage  `json:"result"`
-	ResultInfo *access.ListInfo `json:"result_info"`
-}
-
-// call sends one request (path relative to the account) and returns the
-// envelope of a successful response. Failures come back as *cliError with
-// the exit code for 4xx, 5xx and network errors.
-func (c *apiClient) call(ctx context.Context, method, path string, query url.Values, body []byte) (*apiEnvelope, error) {
-	u := c.base + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	c, err := client.New(base, f.token)
 	if err != nil {
-		return nil, usageErrorf("%s %s: %v", method, path, err)
+		return nil, usageErrorf("%v", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, &cliError{code: exitAPIOther, msg: fmt.Sprintf("cannot reach the API: %v", err)}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, &cliError{code: exitAPIOther, msg: fmt.Sprintf("%s %s: reading the response: %v", method, path, err)}
-	}
-	var env apiEnvelope
-	jsonErr := json.Unmarshal(raw, &env)
-	if resp.StatusCode < 300 && jsonErr == nil && env.Success {
-		return &env, nil
-	}
-	code := exitAPIOther
-	if resp.StatusCode >= 400 && resp.StatusCode < 500 {
-		code = exitAPI4xx
-	}
-	msg := fmt.Sprintf("%s %s: API answered %s", method, path, resp.Status)
-	if jsonErr != nil || len(env.Errors) == 0 {
-		snippet := strings.TrimSpace(string(raw))
-		if len(snippet) > 200 {
-			snippet = snippet[:200] + "…"
-		}
-		return nil, &cliError{code: code, msg: msg + ": " + snippet}
-	}
-	for _, e := range env.Errors {
-		line := e.Message
-		if e.Field != "" && !strings.HasPrefix(line, e.Field) {
-			line = e.Field + ": " + line
-		}
-		msg += "\n  " + line
-	}
-	return nil, &cliError{code: code, msg: msg}
+	return c.Account(f.account), nil
 }
 
-// list fetches a list. Unless page or perPage is set it follows
-// result_info to the last page and returns every item.
-func (c *apiClient) list(ctx context.Context, path string, query url.Values, page, perPage int) ([]json.RawMessage, error) {
-	if query == nil {
-		query = url.Values{}
+// cliFailure gives an error from the client package its exit code and
+// the CLI's wording: a refusal (4xx) exits 2; a failure (5xx, an answer
+// that is not the API's) or no answer exits 3. Other errors pass through.
+func cliFailure(err error) error {
+	var ae *client.APIError
+	var ne *client.NetworkError
+	var de *client.DecodeError
+	switch {
+	case errors.As(err, &ae):
+		code := exitAPIOther
+		if ae.Refused() {
+			code = exitAPI4xx
+		}
+		msg := fmt.Sprintf("%s %s: API answered %s", ae.Method, accountPath(ae.Path), ae.Status)
+		if len(ae.Errors) == 0 {
+			return &cliError{code: code, msg: msg + ": " + ae.Body}
+		}
+		for _, e := range ae.Errors {
+			msg += "\n  " + e.Text()
+		}
+		return &cliError{code: code, msg: msg}
+	case errors.As(err, &ne):
+		return &cliError{code: exitAPIOther, msg: fmt.Sprintf("cannot reach the API: %v", ne.Err)}
+	case errors.As(err, &de):
+		return &cliError{code: exitAPIOther, msg: fmt.Sprintf("%s %s: unexpected result: %v", de.Method, accountPath(de.Path), de.Err)}
 	}
-	single := page > 0 || perPage > 0
-	if !single {
-		page, perPage = 1, 100
-	}
-	var all []json.RawMessage
-	for {
-		if page > 0 {
-			query.Set("page", strconv.Itoa(page))
-		}
-		if perPage > 0 {
-			query.Set("per_page", strconv.Itoa(perPage))
-		}
-		env, err := c.call(ctx, http.MethodGet, path, query, nil)
-		if err != nil {
-			return nil, err
-		}
-		var items []json.RawMessage
-		if err := json.Unmarshal(env.Result, &items); err != nil {
-			return nil, &cliError{code: exitAPIOther, msg: fmt.Sprintf("GET %s: result is not a list: %v", path, err)}
-		}
-		all = append(all, items...)
-		if single || env.ResultInfo == nil || len(items) == 0 || page >= env.ResultInfo.TotalPages {
-			break
-		}
-		page++
-	}
-	if all == nil {
-		all = []json.RawMessage{}
-	}
-	return all, nil
+	return err
 }
 
-// listAll fetches every item of a list and decodes it.
-func listAll[T any](ctx context.Context, c *apiClient, path string) ([]T, error) {
-	raws, err := c.list(ctx, path, nil, 0, 0)
-	if err != nil {
-		return nil, err
+// accountPath is a path below /client/v4 as the CLI shows it: below the
+// account (access/apps) when it is an account's.
+func accountPath(p string) string {
+	rest, ok := strings.CutPrefix(p, "accounts/")
+	if !ok {
+		return p
 	}
-	out := make([]T, len(raws))
-	for i, r := range raws {
-		if err := json.Unmarshal(r, &out[i]); err != nil {
-			return nil, &cliError{code: exitAPIOther, msg: fmt.Sprintf("GET %s: %v", path, err)}
-		}
+	if _, below, ok := strings.Cut(rest, "/"); ok {
+		return below
 	}
-	return out, nil
+	return p
 }
 
 // readBody reads a request body from a JSON or YAML file, or stdin for "-",
@@ -331,7 +243,7 @@ func printTable(w io.Writer, header []string, rows [][]string) error {
 // resource describes one API collection for the generic CRUD commands.
 type resource struct {
 	use, short  string
-	path        func() string // collection path relative to the account
+	col         func(*client.Account) client.Collection
 	header      []string
 	row         func(json.RawMessage) ([]string, error)
 	afterCreate func(w io.Writer, result json.RawMessage) error // extra table output
@@ -379,11 +291,14 @@ func (c crud) listCmd(r resource) *cobra.Command {
 	var page, perPage int
 	cmd := &cobra.Command{Use: "list", Short: "List " + r.short + "s (every page unless --page or --per-page is given)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.flags.client()
+			acct, err := c.flags.client()
 			if err != nil {
 				return err
 			}
-			raws, err := cl.list(cmd.Context(), r.path(), nil, page, perPage)
+			if perPage > 0 && page == 0 {
+				page = 1 // --per-page alone: one page of that size
+			}
+			raws, err := r.col(acct).List(cmd.Context(), &client.ListOptions{Page: page, PerPage: perPage})
 			if err != nil {
 				return err
 			}
@@ -394,7 +309,32 @@ func (c crud) listCmd(r resource) *cobra.Command {
 	return cmd
 }
 
-func (c crud) oneCmd(r resource, use, short, method, suffix string, withFile bool) *cobra.Command {
+// itemOp is what a command does to one item of a collection.
+type itemOp struct {
+	do      func(ctx context.Context, col client.Collection, id string, body json.RawMessage) (*client.Response, error)
+	deletes bool // prints "Deleted ..."
+	secret  bool // prints the new secret (afterCreate) in table output
+}
+
+var (
+	opGet = itemOp{do: func(ctx context.Context, col client.Collection, id string, _ json.RawMessage) (*client.Response, error) {
+		return col.Get(ctx, id)
+	}}
+	opUpdate = itemOp{do: func(ctx context.Context, col client.Collection, id string, body json.RawMessage) (*client.Response, error) {
+		return col.Update(ctx, id, body)
+	}}
+	opDelete = itemOp{deletes: true, do: func(ctx context.Context, col client.Collection, id string, _ json.RawMessage) (*client.Response, error) {
+		return col.Delete(ctx, id)
+	}}
+	opRotate = itemOp{secret: true, do: func(ctx context.Context, col client.Collection, id string, _ json.RawMessage) (*client.Response, error) {
+		return col.Action(ctx, id, "rotate", nil)
+	}}
+	opRefresh = itemOp{do: func(ctx context.Context, col client.Collection, id string, _ json.RawMessage) (*client.Response, error) {
+		return col.Action(ctx, id, "refresh", nil)
+	}}
+)
+
+func (c crud) oneCmd(r resource, use, short string, op itemOp, withFile bool) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -405,26 +345,26 @@ func (c crud) oneCmd(r resource, use, short, method, suffix string, withFile boo
 					return err
 				}
 			}
-			cl, err := c.flags.client()
+			acct, err := c.flags.client()
 			if err != nil {
 				return err
 			}
-			env, err := cl.call(cmd.Context(), method, r.path()+"/"+url.PathEscape(args[0])+suffix, nil, body)
+			res, err := op.do(cmd.Context(), r.col(acct), args[0], body)
 			if err != nil {
 				return err
 			}
-			if method == http.MethodDelete {
+			if op.deletes {
 				if c.flags.output == "json" {
-					return printJSON(c.stdout, env.Result)
+					return printJSON(c.stdout, res.Result)
 				}
 				_, err := fmt.Fprintf(c.stdout, "Deleted %s %s\n", r.short, args[0])
 				return err
 			}
-			if err := c.showOne(r, env.Result); err != nil {
+			if err := c.showOne(r, res.Result); err != nil {
 				return err
 			}
-			if suffix == "/rotate" && c.flags.output != "json" && r.afterCreate != nil {
-				return r.afterCreate(c.stdout, env.Result)
+			if op.secret && c.flags.output != "json" && r.afterCreate != nil {
+				return r.afterCreate(c.stdout, res.Result)
 			}
 			return nil
 		}}
@@ -441,19 +381,19 @@ func (c crud) createCmd(r resource, body func(cmd *cobra.Command) ([]byte, error
 			if err != nil {
 				return err
 			}
-			cl, err := c.flags.client()
+			acct, err := c.flags.client()
 			if err != nil {
 				return err
 			}
-			env, err := cl.call(cmd.Context(), http.MethodPost, r.path(), nil, b)
+			res, err := r.col(acct).Create(cmd.Context(), json.RawMessage(b))
 			if err != nil {
 				return err
 			}
-			if err := c.showOne(r, env.Result); err != nil {
+			if err := c.showOne(r, res.Result); err != nil {
 				return err
 			}
 			if c.flags.output != "json" && r.afterCreate != nil {
-				return r.afterCreate(c.stdout, env.Result)
+				return r.afterCreate(c.stdout, res.Result)
 			}
 			return nil
 		}}
@@ -479,26 +419,26 @@ func addClientCommands(root *cobra.Command, env func(string, string) string, std
 		return cmd
 	}
 
-	apps := resource{use: "apps", short: "app", path: func() string { return "access/apps" },
+	apps := resource{use: "apps", short: "app", col: (*client.Account).Apps,
 		header: []string{"ID", "NAME", "DOMAIN", "CORS", "POLICIES"},
 		row: decodeRow(func(a access.App) []string {
 			return []string{a.ID, a.Name, a.Domain, corsMode(a), strconv.Itoa(len(a.Policies))}
 		})}
 	appsCmd := parent("apps", "Manage Access applications through the API")
 	appsCmd.AddCommand(c.listCmd(apps),
-		c.oneCmd(apps, "get ID", "Show an app", http.MethodGet, "", false),
+		c.oneCmd(apps, "get ID", "Show an app", opGet, false),
 		fileCreateCmd(c, apps),
-		c.oneCmd(apps, "update ID -f FILE", "Replace an app", http.MethodPut, "", true),
-		c.oneCmd(apps, "delete ID", "Delete an app and its app-scoped policies", http.MethodDelete, "", false))
+		c.oneCmd(apps, "update ID -f FILE", "Replace an app", opUpdate, true),
+		c.oneCmd(apps, "delete ID", "Delete an app and its app-scoped policies", opDelete, false))
 	root.AddCommand(appsCmd)
 
 	var appID string
 	policies := resource{use: "policies", short: "policy",
-		path: func() string {
+		col: func(a *client.Account) client.Collection {
 			if appID != "" {
-				return "access/apps/" + url.PathEscape(appID) + "/policies"
+				return a.AppPolicies(appID)
 			}
-			return "access/policies"
+			return a.Policies()
 		},
 		header: []string{"ID", "NAME", "DECISION", "PRECEDENCE"},
 		row: decodeRow(func(p access.Policy) []string {
@@ -511,13 +451,13 @@ func addClientCommands(root *cobra.Command, env func(string, string) string, std
 	policiesCmd := parent("policies", "Manage reusable policies, or an app's policies with --app")
 	policiesCmd.PersistentFlags().StringVar(&appID, "app", "", "work on this app's policies instead of the account's reusable ones")
 	policiesCmd.AddCommand(c.listCmd(policies),
-		c.oneCmd(policies, "get ID", "Show a policy", http.MethodGet, "", false),
+		c.oneCmd(policies, "get ID", "Show a policy", opGet, false),
 		fileCreateCmd(c, policies),
-		c.oneCmd(policies, "update ID -f FILE", "Replace a policy", http.MethodPut, "", true),
-		c.oneCmd(policies, "delete ID", "Delete a policy (with --app, a reusable one is only unlinked)", http.MethodDelete, "", false))
+		c.oneCmd(policies, "update ID -f FILE", "Replace a policy", opUpdate, true),
+		c.oneCmd(policies, "delete ID", "Delete a policy (with --app, a reusable one is only unlinked)", opDelete, false))
 	root.AddCommand(policiesCmd)
 
-	tokens := resource{use: "service-tokens", short: "service token", path: func() string { return "access/service_tokens" },
+	tokens := resource{use: "service-tokens", short: "service token", col: func(a *client.Account) client.Collection { return a.ServiceTokens().Collection },
 		header: []string{"ID", "NAME", "CLIENT ID", "EXPIRES", "LAST SEEN"},
 		row: decodeRow(func(t access.ServiceToken) []string {
 			seen := "never"
@@ -540,27 +480,27 @@ func addClientCommands(root *cobra.Command, env func(string, string) string, std
 	tokenCreate.Flags().StringVar(&tokenDuration, "duration", "", "lifetime such as 8760h (default one year)")
 	tokensCmd := parent("service-tokens", "Manage service tokens through the API")
 	tokensCmd.AddCommand(c.listCmd(tokens),
-		c.oneCmd(tokens, "get ID", "Show a service token", http.MethodGet, "", false),
+		c.oneCmd(tokens, "get ID", "Show a service token", opGet, false),
 		tokenCreate,
-		c.oneCmd(tokens, "rotate ID", "Give a service token a new secret and print it (the old one stops working)", http.MethodPost, "/rotate", false),
-		c.oneCmd(tokens, "refresh ID", "Extend a service token: it expires one duration from now", http.MethodPost, "/refresh", false),
-		c.oneCmd(tokens, "delete ID", "Delete a service token", http.MethodDelete, "", false))
+		c.oneCmd(tokens, "rotate ID", "Give a service token a new secret and print it (the old one stops working)", opRotate, false),
+		c.oneCmd(tokens, "refresh ID", "Extend a service token: it expires one duration from now", opRefresh, false),
+		c.oneCmd(tokens, "delete ID", "Delete a service token", opDelete, false))
 	root.AddCommand(tokensCmd)
 
-	idps := resource{use: "idps", short: "identity provider", path: func() string { return "access/identity_providers" },
+	idps := resource{use: "idps", short: "identity provider", col: (*client.Account).IdentityProviders,
 		header: []string{"ID", "NAME", "TYPE"},
 		row: decodeRow(func(p access.IdentityProvider) []string {
 			return []string{p.ID, p.Name, p.Type}
 		})}
 	idpsCmd := parent("idps", "Manage identity providers (login methods) through the API")
 	idpsCmd.AddCommand(c.listCmd(idps),
-		c.oneCmd(idps, "get ID", "Show an identity provider", http.MethodGet, "", false),
+		c.oneCmd(idps, "get ID", "Show an identity provider", opGet, false),
 		fileCreateCmd(c, idps),
-		c.oneCmd(idps, "update ID -f FILE", "Replace an identity provider", http.MethodPut, "", true),
-		c.oneCmd(idps, "delete ID", "Delete an identity provider", http.MethodDelete, "", false))
+		c.oneCmd(idps, "update ID -f FILE", "Replace an identity provider", opUpdate, true),
+		c.oneCmd(idps, "delete ID", "Delete an identity provider", opDelete, false))
 	root.AddCommand(idpsCmd)
 
-	certs := resource{use: "certificates", short: "mutual TLS certificate", path: func() string { return "access/certificates" },
+	certs := resource{use: "certificates", short: "mutual TLS certificate", col: (*client.Account).Certificates,
 		header: []string{"ID", "NAME", "FINGERPRINT (SHA-256)", "EXPIRES", "HOSTNAMES"},
 		row: decodeRow(func(c access.Certificate) []string {
 			return []string{c.ID, c.Name, c.Fingerprint, c.ExpiresOn.UTC().Format(time.RFC3339), strings.Join(c.AssociatedHostnames, ",")}
@@ -584,21 +524,21 @@ func addClientCommands(root *cobra.Command, env func(string, string) string, std
 	certCreate.Flags().StringArrayVar(&certHosts, "hostname", nil, "a host (or *.wildcard) whose requests the CA's client certificates may satisfy rules on; repeat for more")
 	certsCmd := parent("certificates", "Manage mutual TLS CA certificates through the API")
 	certsCmd.AddCommand(c.listCmd(certs),
-		c.oneCmd(certs, "get ID", "Show a certificate", http.MethodGet, "", false),
+		c.oneCmd(certs, "get ID", "Show a certificate", opGet, false),
 		certCreate,
-		c.oneCmd(certs, "delete ID", "Delete a certificate: client certificates it signed stop satisfying any rule", http.MethodDelete, "", false))
+		c.oneCmd(certs, "delete ID", "Delete a certificate: client certificates it signed stop satisfying any rule", opDelete, false))
 	root.AddCommand(certsCmd)
-	groups := resource{use: "groups", short: "Access group", path: func() string { return "access/groups" },
+	groups := resource{use: "groups", short: "Access group", col: (*client.Account).Groups,
 		header: []string{"ID", "NAME", "INCLUDE", "REQUIRE", "EXCLUDE"},
 		row: decodeRow(func(g access.Group) []string {
 			return []string{g.ID, g.Name, strconv.Itoa(len(g.Include)), strconv.Itoa(len(g.Require)), strconv.Itoa(len(g.Exclude))}
 		})}
 	groupsCmd := parent("groups", "Manage Access groups (rule sets policies use with a group rule) through the API")
 	groupsCmd.AddCommand(c.listCmd(groups),
-		c.oneCmd(groups, "get ID", "Show an Access group", http.MethodGet, "", false),
+		c.oneCmd(groups, "get ID", "Show an Access group", opGet, false),
 		fileCreateCmd(c, groups),
-		c.oneCmd(groups, "update ID -f FILE", "Replace an Access group (every policy using it changes)", http.MethodPut, "", true),
-		c.oneCmd(groups, "delete ID", "Delete an Access group no policy uses", http.MethodDelete, "", false))
+		c.oneCmd(groups, "update ID -f FILE", "Replace an Access group (every policy using it changes)", opUpdate, true),
+		c.oneCmd(groups, "delete ID", "Delete an Access group no policy uses", opDelete, false))
 	root.AddCommand(groupsCmd)
 
 	applyCmd := applyCommand(flags, stdout)

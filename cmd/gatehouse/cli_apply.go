@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 )
 
@@ -172,7 +173,7 @@ func policyName(raw json.RawMessage) string {
 // applier carries out (or, in a dry run, only prints) the plan.
 type applier struct {
 	ctx           context.Context
-	cl            *apiClient
+	cl            *client.Account
 	dryRun, prune bool
 	text          bool
 	out           io.Writer
@@ -194,18 +195,11 @@ func (a *applier) step(line string, do func() error) error {
 }
 
 func (a *applier) send(method, path string, body any) (json.RawMessage, error) {
-	var b []byte
-	if body != nil {
-		var err error
-		if b, err = json.Marshal(body); err != nil {
-			return nil, err
-		}
-	}
-	env, err := a.cl.call(a.ctx, method, path, nil, b)
+	res, err := a.cl.Do(a.ctx, method, path, nil, body)
 	if err != nil {
 		return nil, err
 	}
-	return env.Result, nil
+	return res.Result, nil
 }
 
 func (a *applier) create(path string, body any) (string, error) {
@@ -223,15 +217,15 @@ func (a *applier) create(path string, body any) (string, error) {
 }
 
 func (a *applier) run(f applyFile, apps []applyApp) error {
-	curTokens, err := listAll[access.ServiceToken](a.ctx, a.cl, "access/service_tokens")
+	curTokens, err := client.ListAs[access.ServiceToken](a.ctx, a.cl.ServiceTokens().Collection, nil)
 	if err != nil {
 		return err
 	}
-	curPolicies, err := listAll[access.Policy](a.ctx, a.cl, "access/policies")
+	curPolicies, err := client.ListAs[access.Policy](a.ctx, a.cl.Policies(), nil)
 	if err != nil {
 		return err
 	}
-	curApps, err := listAll[access.App](a.ctx, a.cl, "access/apps")
+	curApps, err := client.ListAs[access.App](a.ctx, a.cl.Apps(), nil)
 	if err != nil {
 		return err
 	}

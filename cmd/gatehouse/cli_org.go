@@ -1,14 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 )
 
@@ -19,7 +20,7 @@ func addOrgCommands(root, keys *cobra.Command, env func(string, string) string, 
 	flags := &clientFlags{env: env}
 	c := crud{flags: flags, stdout: stdout}
 
-	org := resource{use: "org", short: "organization", path: func() string { return "access/organizations" },
+	org := resource{use: "org", short: "organization",
 		header: []string{"NAME", "AUTH DOMAIN", "SESSION DURATION"},
 		row: decodeRow(func(o access.OrganizationSpec) []string {
 			return []string{dash(o.Name), dash(o.AuthDomain), dash(o.SessionDuration)}
@@ -32,11 +33,11 @@ func addOrgCommands(root, keys *cobra.Command, env func(string, string) string, 
 			if err != nil {
 				return err
 			}
-			env, err := cl.call(cmd.Context(), http.MethodGet, org.path(), nil, nil)
+			res, err := cl.Organization(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return c.showOne(org, env.Result)
+			return c.showOne(org, res.Result)
 		}})
 	var file string
 	strs := map[string]*string{}
@@ -61,19 +62,15 @@ func addOrgCommands(root, keys *cobra.Command, env func(string, string) string, 
 			if len(body) == 0 {
 				return usageErrorf("org set: give at least one of --name, --auth-domain, --session-duration or -f FILE")
 			}
-			b, err := json.Marshal(body)
-			if err != nil {
-				return err
-			}
 			cl, err := flags.client()
 			if err != nil {
 				return err
 			}
-			env, err := cl.call(cmd.Context(), http.MethodPut, org.path(), nil, b)
+			res, err := cl.SetOrganization(cmd.Context(), body)
 			if err != nil {
 				return err
 			}
-			return c.showOne(org, env.Result)
+			return c.showOne(org, res.Result)
 		}}
 	for _, f := range []struct{ field, usage string }{
 		{"name", "the organization's name"},
@@ -86,7 +83,7 @@ func addOrgCommands(root, keys *cobra.Command, env func(string, string) string, 
 	orgCmd.AddCommand(set)
 	root.AddCommand(orgCmd)
 
-	users := resource{use: "users", short: "user", path: func() string { return "access/users" },
+	users := resource{use: "users", short: "user", col: (*client.Account).Users,
 		header: []string{"ID", "EMAIL", "LAST SUCCESSFUL LOGIN", "FIRST SEEN"},
 		row: decodeRow(func(u struct {
 			ID                  string     `json:"id"`
@@ -102,21 +99,19 @@ func addOrgCommands(root, keys *cobra.Command, env func(string, string) string, 
 		})}
 	usersCmd := &cobra.Command{Use: "users", Short: "List the users who signed in (from the access log) through the API"}
 	flags.register(usersCmd.PersistentFlags())
-	usersCmd.AddCommand(c.listCmd(users), c.oneCmd(users, "get ID", "Show a user", http.MethodGet, "", false))
+	usersCmd.AddCommand(c.listCmd(users), c.oneCmd(users, "get ID", "Show a user", opGet, false))
 	root.AddCommand(usersCmd)
 
-	keyRes := resource{use: "keys", short: "signing keys", path: func() string { return "access/keys" },
+	keyRes := resource{use: "keys", short: "signing keys",
 		header: []string{"ROTATION INTERVAL (DAYS)", "LAST ROTATION", "DAYS UNTIL NEXT"},
 		row: decodeRow(func(k access.KeyStatus) []string {
 			return []string{strconv.FormatFloat(k.KeyRotationIntervalDays, 'f', -1, 64), k.LastKeyRotationAt.UTC().Format(time.RFC3339),
 				strconv.FormatFloat(k.DaysUntilNextRotation, 'f', 2, 64)}
 		})}
-	keysCall := func(method, path string, body func() ([]byte, error)) func(cmd *cobra.Command, _ []string) error {
+	keysCall := func(call func(ctx context.Context, cl *client.Account) (*client.Response, error), check func() error) func(cmd *cobra.Command, _ []string) error {
 		return func(cmd *cobra.Command, _ []string) error {
-			var b []byte
-			if body != nil {
-				var err error
-				if b, err = body(); err != nil {
+			if check != nil {
+				if err := check(); err != nil {
 					return err
 				}
 			}
@@ -124,22 +119,24 @@ func addOrgCommands(root, keys *cobra.Command, env func(string, string) string, 
 			if err != nil {
 				return err
 			}
-			env, err := cl.call(cmd.Context(), method, path, nil, b)
+			res, err := call(cmd.Context(), cl)
 			if err != nil {
 				return err
 			}
-			return c.showOne(keyRes, env.Result)
+			return c.showOne(keyRes, res.Result)
 		}
 	}
 	get := &cobra.Command{Use: "get", Short: "Show the account's rotation period and the keyring's schedule (API)", Args: cobra.NoArgs,
-		RunE: keysCall(http.MethodGet, "access/keys", nil)}
+		RunE: keysCall(func(ctx context.Context, cl *client.Account) (*client.Response, error) { return cl.Keys(ctx) }, nil)}
 	var days int
 	setKeys := &cobra.Command{Use: "set --interval-days N", Short: "Set the account's rotation period, 21 to 365 days (API)", Args: cobra.NoArgs,
-		RunE: keysCall(http.MethodPut, "access/keys", func() ([]byte, error) {
+		RunE: keysCall(func(ctx context.Context, cl *client.Account) (*client.Response, error) {
+			return cl.SetKeyRotationInterval(ctx, days)
+		}, func() error {
 			if days == 0 {
-				return nil, usageErrorf("keys set: --interval-days is required")
+				return usageErrorf("keys set: --interval-days is required")
 			}
-			return json.Marshal(map[string]int{"key_rotation_interval_days": days})
+			return nil
 		})}
 	setKeys.Flags().IntVar(&days, "interval-days", 0, "rotation period in days (21-365)")
 	for _, cmd := range []*cobra.Command{get, setKeys} {
@@ -159,7 +156,7 @@ func addOrgCommands(root, keys *cobra.Command, env func(string, string) string, 
 			if flags.url == "" && env("GATEHOUSE_URL", "") == "" {
 				return local(cmd, args)
 			}
-			return keysCall(http.MethodPost, "access/keys/rotate", nil)(cmd, args)
+			return keysCall(func(ctx context.Context, cl *client.Account) (*client.Response, error) { return cl.RotateKeys(ctx) }, nil)(cmd, args)
 		}
 	}
 }

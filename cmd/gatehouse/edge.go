@@ -20,6 +20,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/accesslog"
 	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
+	"github.com/gatehouse-dev/gatehouse/internal/autotls"
+	"github.com/gatehouse-dev/gatehouse/internal/certfile"
 	"github.com/gatehouse-dev/gatehouse/internal/edge"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
@@ -41,14 +43,15 @@ type edgeFlags struct {
 	logRetention                time.Duration
 	logMaxRows                  int64
 	stateDir                    string
+	publicFlags
 }
 
 func (f *edgeFlags) register(fs *pflag.FlagSet, env func(string, string) string) {
 	fs.StringVar(&f.addr, "edge-addr", env("GATEHOUSE_EDGE_ADDR", ""), "edge listen address (env GATEHOUSE_EDGE_ADDR; default 127.0.0.1:8443 with TLS, 127.0.0.1:8000 without)")
 	fs.StringVar(&f.tlsCert, "tls-cert", env("GATEHOUSE_TLS_CERT", ""), "edge TLS certificate file (PEM); with --tls-key the edge serves HTTPS (env GATEHOUSE_TLS_CERT)")
 	fs.StringVar(&f.tlsKey, "tls-key", env("GATEHOUSE_TLS_KEY", ""), "edge TLS private key file (PEM) (env GATEHOUSE_TLS_KEY)")
-	fs.StringVar(&f.masterKey, "master-key", env("GATEHOUSE_MASTER_KEY", ""), "base64 32-byte key that encrypts signing keys at rest (env GATEHOUSE_MASTER_KEY; `gatehouse keys generate-master` makes one)")
-	fs.StringVar(&f.authDomain, "auth-domain", env("GATEHOUSE_AUTH_DOMAIN", ""), "host of the login (team) domain; tokens' issuer is https://HOST (env GATEHOUSE_AUTH_DOMAIN; default: the edge's address)")
+	fs.StringVar(&f.masterKey, "master-key", env("GATEHOUSE_MASTER_KEY", ""), "base64 32-byte key that encrypts signing keys at rest (env GATEHOUSE_MASTER_KEY; make one with: gatehouse keys generate-master)")
+	fs.StringVar(&f.authDomain, "auth-domain", env("GATEHOUSE_AUTH_DOMAIN", ""), "deprecated: --public-url https://HOST (env GATEHOUSE_AUTH_DOMAIN)")
 	fs.StringVar(&f.countryHeader, "country-header", env("GATEHOUSE_COUNTRY_HEADER", ""), "trusted request header with the client's ISO country code, e.g. CF-IPCountry (env GATEHOUSE_COUNTRY_HEADER; default none: country unknown)")
 	fs.DurationVar(&f.reloadInterval, "reload-interval", envDuration(env, "GATEHOUSE_RELOAD_INTERVAL", 2*time.Second), "safety-net config version check period (env GATEHOUSE_RELOAD_INTERVAL)")
 	fs.StringVar(&f.smtpAddr, "smtp-addr", env("GATEHOUSE_SMTP_ADDR", ""), "SMTP server host:port for one-time PIN mail (env GATEHOUSE_SMTP_ADDR; default none: PINs are written to the log)")
@@ -58,6 +61,7 @@ func (f *edgeFlags) register(fs *pflag.FlagSet, env func(string, string) string)
 	fs.DurationVar(&f.rotateEvery, "key-rotation", envDuration(env, "GATEHOUSE_KEY_ROTATION", keyRotationPeriod), "rotate signing keys this often (env GATEHOUSE_KEY_ROTATION)")
 	fs.DurationVar(&f.logRetention, "log-retention", envDuration(env, "GATEHOUSE_LOG_RETENTION", accesslog.DefaultMaxAge), "delete access log rows older than this; 0 keeps them (env GATEHOUSE_LOG_RETENTION)")
 	fs.StringVar(&f.stateDir, "state-dir", env("GATEHOUSE_STATE_DIR", ""), "directory where the edge keeps the last config it applied, sealed with the master key, to start from at once and to serve while the database is unreachable; \"off\" keeps none (env GATEHOUSE_STATE_DIR; default: edge-state beside --local-postgres, else none)")
+	f.publicFlags.register(fs, env)
 	fs.Int64Var(&f.logMaxRows, "log-max-rows", envInt64(env, "GATEHOUSE_LOG_MAX_ROWS", accesslog.DefaultMaxRows), "keep at most this many access log rows, deleting the oldest; 0: no limit (env GATEHOUSE_LOG_MAX_ROWS)")
 }
 
@@ -132,22 +136,41 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 	if err != nil {
 		return nil, err
 	}
-	var cert *tls.Certificate
+	var cert *certfile.Reloader
 	if f.tlsCert != "" {
-		c, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-		if err != nil {
+		if cert, err = certfile.New(f.tlsCert, f.tlsKey, 0, log); err != nil {
 			return nil, fmt.Errorf("--tls-cert %s / --tls-key %s: %w", f.tlsCert, f.tlsKey, err)
 		}
-		cert = &c
 	}
-	scheme := "http"
-	if f.tlsCert != "" {
-		scheme = "https"
+	pub, err := resolvePublic(&f, localPG, log)
+	if err != nil {
+		return nil, err
 	}
-	issuer := scheme + "://" + f.addr
-	if f.authDomain != "" {
-		issuer = "https://" + f.authDomain
+	ln, err := listen(f.addr, "--edge-addr")
+	if err != nil {
+		return nil, err
 	}
+	var redirectLn net.Listener
+	if f.httpRedirectAddr != "" {
+		if redirectLn, err = listen(f.httpRedirectAddr, "--http-redirect-addr"); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	closeListeners := func() {
+		ln.Close()
+		if redirectLn != nil {
+			redirectLn.Close()
+		}
+	}
+	if pub.derivedHost != "" {
+		// Derived from the edge's address: with the port it listens on
+		// (an --edge-addr port 0 is chosen now).
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		pub.url.Host = net.JoinHostPort(pub.derivedHost, port)
+	}
+	issuer := pub.issuer()
+	log.Info("public URL", "url", issuer, "trusted_proxies", f.trustedProxy)
 	keys := session.NewKeyStore(st, mk)
 	deps := edge.Deps{Store: st, Keys: keys, MasterKey: mk, Log: log}
 	if f.smtpAddr != "" {
@@ -161,26 +184,53 @@ func startEdge(ctx context.Context, log *slog.Logger, st *store.Store, f edgeFla
 		m.WatchAccessLog(accessLog)
 	}
 	e, err := edge.Start(ctx, deps, edge.StartConfig{
-		Issuer: issuer, CountryHeader: f.countryHeader, Secure: f.tlsCert != "",
+		Issuer: issuer, CountryHeader: f.countryHeader, Secure: pub.url.Scheme == "https", Proxies: pub.proxies,
 		ReloadInterval: f.reloadInterval, KeyRotation: f.rotateEvery,
 		HeartbeatInterval: 5 * time.Second, Self: edge.Self(f.addr),
 		StateDir: stateDirFor(f, localPG),
 	})
 	if err != nil {
+		closeListeners()
 		return nil, err
 	}
 	var tlsConfig *tls.Config
-	if cert != nil {
+	var acme *autotls.Manager
+	switch {
+	case cert != nil:
+		// Read again when the files change (a renewal).
+		tlsConfig = &tls.Config{GetCertificate: cert.GetCertificate, NextProtos: []string{"h2", "http/1.1"}}
+	case pub.acme != nil:
+		// Certificates only for the hosts the edge serves (exact app
+		// domains in the config in force, and the public URL's host):
+		// never for whatever server name a client sends.
+		c := *pub.acme
+		c.Allowed = func(host string) bool { return e.Server.ServesHost(host, false) }
+		if acme, err = autotls.New(c); err != nil {
+			closeListeners()
+			e.Stop()
+			return nil, err
+		}
+		tlsConfig = acme.TLSConfig()
+	}
+	if tlsConfig != nil {
 		// Client certificates are asked for on the hosts with mutual TLS
 		// CAs, chosen per handshake from the config in force.
-		tlsConfig = e.Server.TLSConfig(&tls.Config{Certificates: []tls.Certificate{*cert}, NextProtos: []string{"h2", "http/1.1"}})
+		tlsConfig = e.Server.TLSConfig(tlsConfig)
 	}
 	return func() error {
 		// Shutdown order: stop accepting and finish in-flight requests
-		// (serveHTTP), then stop the edge: the access log and last-seen
+		// (serveOn), then stop the edge: the access log and last-seen
 		// times drain (bounded by accesslog.DrainTimeout), the edge's
 		// registry row is deleted, and then the caller closes the pool.
-		err := serveHTTP(ctx, log, "edge", f.addr, e.Server, f.tlsCert, f.tlsKey, tlsConfig, t, stdout)
+		g, gctx := errgroup.WithContext(ctx)
+		if redirectLn != nil {
+			h := pub.redirectHandler(acme, func(host string) bool { return e.Server.ServesHost(host, true) })
+			g.Go(func() error { return serveOn(gctx, log, "http-redirect", redirectLn, h, "", "", nil, t, stdout) })
+		}
+		g.Go(func() error {
+			return serveOn(gctx, log, "edge", ln, e.Server, "", "", tlsConfig, t, stdout)
+		})
+		err := g.Wait()
 		e.Stop()
 		return err
 	}, nil
@@ -263,7 +313,7 @@ func edgeCommand(ctx context.Context, env func(string, string) string, databaseU
 	ef.register(cmd.Flags(), env)
 	mf.register(cmd.Flags(), env)
 	tf.register(cmd.Flags(), env)
-	cmd.Flags().StringVar(&logFormat, "log-format", env("GATEHOUSE_LOG_FORMAT", "json"), "log format: json or text (env GATEHOUSE_LOG_FORMAT)")
+	cmd.Flags().StringVar(&logFormat, "log-format", env("GATEHOUSE_LOG_FORMAT", "auto"), "log format: json, text, or auto: text when standard error is a terminal, else json (env GATEHOUSE_LOG_FORMAT)")
 	return cmd
 }
 
@@ -274,14 +324,23 @@ func keysCommand(ctx context.Context, env func(string, string) string, databaseU
 			fmt.Fprintln(stdout, session.GenerateMasterKey())
 			return nil
 		}})
-	cmd.AddCommand(&cobra.Command{Use: "rotate", Short: "Rotate the signing key now (the previous key keeps verifying for 7 days)", Args: cobra.NoArgs,
+	var localPG string
+	rotate := &cobra.Command{Use: "rotate", Short: "Rotate the signing key now (the previous key keeps verifying for 7 days)", Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			if *databaseURL == "" {
-				return errors.New("no database: set DATABASE_URL or --database-url")
+			if err := useLocalPostgres(localPG, databaseURL); err != nil {
+				return err
 			}
-			mk, err := session.ParseMasterKey(env("GATEHOUSE_MASTER_KEY", ""))
-			if err != nil {
-				return fmt.Errorf("GATEHOUSE_MASTER_KEY: %w", err)
+			if *databaseURL == "" {
+				return errors.New("no database: set DATABASE_URL or --database-url, or --local-postgres DIR for the cluster make run runs")
+			}
+			var mk []byte
+			var err error
+			if key := env("GATEHOUSE_MASTER_KEY", ""); key != "" || localPG == "" {
+				if mk, err = session.ParseMasterKey(key); err != nil {
+					return fmt.Errorf("GATEHOUSE_MASTER_KEY: %w", err)
+				}
+			} else if mk, err = localMasterKey(localPG); err != nil {
+				return err
 			}
 			st, err := openStore(ctx, *databaseURL)
 			if err != nil {
@@ -294,6 +353,8 @@ func keysCommand(ctx context.Context, env func(string, string) string, databaseU
 			}
 			fmt.Fprintln(stdout, kr.CurrentKID())
 			return nil
-		}})
+		}}
+	rotate.Flags().StringVar(&localPG, "local-postgres", env("GATEHOUSE_LOCAL_POSTGRES", ""), localPostgresUsage+"; the master key is then read from master.key beside DIR")
+	cmd.AddCommand(rotate)
 	return cmd
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 )
@@ -98,21 +98,21 @@ func sinceTime(v string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-func fetchLogs(ctx context.Context, cl *apiClient, q url.Values) (json.RawMessage, []access.AccessLogEntry, error) {
-	env, err := cl.call(ctx, http.MethodGet, "access/logs/access_requests", q, nil)
+func fetchLogs(ctx context.Context, cl *client.Account, q url.Values) (json.RawMessage, []access.AccessLogEntry, error) {
+	res, err := cl.AccessLogs(ctx, q)
 	if err != nil {
 		return nil, nil, err
 	}
 	var entries []access.AccessLogEntry
-	if err := json.Unmarshal(env.Result, &entries); err != nil {
+	if err := json.Unmarshal(res.Result, &entries); err != nil {
 		return nil, nil, &cliError{code: exitAPIOther, msg: fmt.Sprintf("unexpected access log in the response: %v", err)}
 	}
-	return env.Result, entries, nil
+	return res.Result, entries, nil
 }
 
 // followLogs prints first, then polls every second for entries newer than
 // the last seen, until ctx ends (Ctrl-C), which is not an error.
-func followLogs(ctx context.Context, cl *apiClient, q url.Values, first []access.AccessLogEntry, asJSON bool, stdout io.Writer) error {
+func followLogs(ctx context.Context, cl *client.Account, q url.Values, first []access.AccessLogEntry, asJSON bool, stdout io.Writer) error {
 	seen := map[string]time.Time{}
 	last := time.Now().Add(-followLag)
 	print := func(entries []access.AccessLogEntry, header bool) error {

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/term"
 
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
@@ -30,6 +31,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/pgcluster"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/version"
 )
 
 func main() {
@@ -45,6 +47,13 @@ func main() {
 // run executes one gatehouse command. Configuration comes from flags whose
 // defaults are read from the environment through getenv.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	root := newRootCommand(ctx, getenv, stdout, stderr)
+	root.SetArgs(args)
+	return cliFailure(root.ExecuteContext(ctx))
+}
+
+// newRootCommand returns the gatehouse command with every subcommand.
+func newRootCommand(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -56,21 +65,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Short:         "Gatehouse: a self-hosted access gateway with a Cloudflare Access compatible API",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Get().String(),
 	}
-	root.SetArgs(args)
+	root.SetVersionTemplate("{{.Version}}")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	var databaseURL string
 	root.PersistentFlags().StringVar(&databaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL (env DATABASE_URL)")
+	var localPG string // --local-postgres of the operator commands
 	needDB := func() error {
+		if err := useLocalPostgres(localPG, &databaseURL); err != nil {
+			return err
+		}
 		if databaseURL == "" {
-			return errors.New("no database: set DATABASE_URL or --database-url")
+			return errors.New("no database: set DATABASE_URL or --database-url, or --local-postgres DIR for the cluster make run runs")
 		}
 		return nil
 	}
 
-	root.AddCommand(serveCommand(ctx, env, &databaseURL, stdout, stderr))
-	root.AddCommand(edgeCommand(ctx, env, &databaseURL, stdout, stderr))
+	root.AddCommand(withConfigFile(serveCommand(ctx, env, &databaseURL, stdout, stderr), getenv))
+	root.AddCommand(withConfigFile(edgeCommand(ctx, env, &databaseURL, stdout, stderr), getenv))
+	root.AddCommand(versionCommand(stdout), healthcheckCommand(ctx, stdout))
 	keysCmd := keysCommand(ctx, env, &databaseURL, stdout)
 	root.AddCommand(keysCmd)
 	root.AddCommand(corsCommand(ctx, stdout), doctorCommand(stdout))
@@ -122,6 +137,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				return nil
 			}},
 	)
+	localPostgresFlag(migrateCmd, env, &localPG)
 	root.AddCommand(migrateCmd)
 
 	accountCmd := &cobra.Command{Use: "account", Short: "Manage accounts"}
@@ -143,6 +159,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return nil
 		}})
 	accountCmd.AddCommand(accountDomainsCommand(ctx, needDB, &databaseURL, stdout))
+	localPostgresFlag(accountCmd, env, &localPG)
 	root.AddCommand(accountCmd)
 
 	tokenCmd := &cobra.Command{Use: "token", Short: "Manage API tokens"}
@@ -172,9 +189,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	create.Flags().StringVar(&tokenName, "name", "cli", "a name for the token")
 	create.Flags().BoolVar(&readOnly, "read-only", false, "the token may only read")
 	tokenCmd.AddCommand(create)
+	localPostgresFlag(tokenCmd, env, &localPG)
 	root.AddCommand(tokenCmd)
 
-	return root.ExecuteContext(ctx)
+	hideSecretDefaults(root)
+	return root
+}
+
+// secretFlags take secrets, whose values --help must not print as
+// defaults when their environment variable holds them.
+var secretFlags = []string{"database-url", "master-key", "smtp-password"}
+
+// hideSecretDefaults blanks the shown default of every secret flag of
+// cmd and its subcommands.
+func hideSecretDefaults(cmd *cobra.Command) {
+	for _, fs := range []*pflag.FlagSet{cmd.LocalFlags(), cmd.PersistentFlags()} {
+		for _, name := range secretFlags {
+			if f := fs.Lookup(name); f != nil && f.DefValue != "" {
+				f.DefValue = ""
+			}
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		hideSecretDefaults(sub)
+	}
 }
 
 func openStore(ctx context.Context, url string, opts ...store.Option) (*store.Store, error) {
@@ -195,6 +233,7 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 	var ef edgeFlags
 	var mf metricsFlags
 	var tf timeoutFlags
+	var af apiTLSFlags
 	var dbTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -216,6 +255,16 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 			}
 			if dbTimeout <= 0 {
 				return fmt.Errorf("--db-timeout %v: must be positive", dbTimeout)
+			}
+			apiTLS, err := af.tlsConfig(log)
+			if err != nil {
+				return err
+			}
+			// The API and dashboard trust the edge's proxies: they
+			// usually stand behind the same one.
+			proxies, err := ef.proxies()
+			if err != nil {
+				return err
 			}
 			url := *databaseURL
 			if url == "" {
@@ -259,7 +308,11 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 				return err
 			}
 			if bootstrap {
-				if err := bootstrapAccount(ctx, st, localAPIURL("http", apiAddr), stdout); err != nil {
+				scheme := "http"
+				if apiTLS != nil {
+					scheme = "https"
+				}
+				if err := bootstrapAccount(ctx, st, localAPIURL(scheme, apiAddr), stdout); err != nil {
 					return err
 				}
 			}
@@ -282,7 +335,7 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 			}
 			g.Go(func() error {
 				// The dashboard shares the API's listener (and so its origin).
-				return serveHTTP(gctx, log, "api", apiAddr, dashboard.Mount(api.New(st, log, apiOpts...).Handler()), "", "", nil, tf.Timeouts, stdout)
+				return serveHTTP(gctx, log, "api", apiAddr, proxies.Handler(dashboard.Mount(api.New(st, log, apiOpts...).Handler())), "", "", apiTLS, tf.Timeouts, stdout)
 			})
 			return g.Wait()
 		},
@@ -291,24 +344,45 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 	ef.register(f, env)
 	mf.register(f, env)
 	tf.register(f, env)
+	af.register(f, env)
 	f.DurationVar(&dbTimeout, "db-timeout", envDuration(env, "GATEHOUSE_DB_TIMEOUT", api.DefaultDBTimeout), "bound on one API request's database work (waiting for a connection, and its statements); past it the API answers 503 with Retry-After (env GATEHOUSE_DB_TIMEOUT)")
 	f.BoolVar(&noEdge, "no-edge", env("GATEHOUSE_NO_EDGE", "") == "true", "run only the API (env GATEHOUSE_NO_EDGE=true)")
 	f.StringVar(&apiAddr, "api-addr", env("GATEHOUSE_API_ADDR", "127.0.0.1:8080"), "API listen address (env GATEHOUSE_API_ADDR)")
 	f.StringVar(&localPG, "local-postgres", env("GATEHOUSE_LOCAL_POSTGRES", ""), "when no database URL is set, run a local PostgreSQL with its data in this directory (env GATEHOUSE_LOCAL_POSTGRES)")
-	f.StringVar(&logFormat, "log-format", env("GATEHOUSE_LOG_FORMAT", "json"), "log format: json or text (env GATEHOUSE_LOG_FORMAT)")
+	f.StringVar(&logFormat, "log-format", env("GATEHOUSE_LOG_FORMAT", "auto"), "log format: json, text, or auto: text when standard error is a terminal, else json (env GATEHOUSE_LOG_FORMAT)")
 	f.BoolVar(&bootstrap, "bootstrap", env("GATEHOUSE_BOOTSTRAP", "") == "true", "on an empty database, create a default account and print its id and an admin token (env GATEHOUSE_BOOTSTRAP=true)")
 	f.BoolVar(&migrate, "migrate", env("GATEHOUSE_MIGRATE", "true") == "true", "apply pending migrations at start (env GATEHOUSE_MIGRATE)")
 	return cmd
 }
 
+// newLogger returns the logger for --log-format: json, text, or auto
+// (text when w is a terminal, json otherwise).
 func newLogger(format string, w io.Writer) (*slog.Logger, error) {
-	switch format {
+	switch logFormatFor(format, isTerminal(w)) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, nil)), nil
 	case "text":
 		return slog.New(slog.NewTextHandler(w, nil)), nil
 	}
-	return nil, fmt.Errorf("--log-format %q: must be json or text", format)
+	return nil, fmt.Errorf("--log-format %q: must be auto, json or text", format)
+}
+
+// logFormatFor resolves "auto": text for a person at a terminal (durations
+// read 1.2ms), json for a log collector (durations in nanoseconds).
+func logFormatFor(format string, terminal bool) string {
+	if format != "auto" {
+		return format
+	}
+	if terminal {
+		return "text"
+	}
+	return "json"
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // startLocalPostgres starts (or restarts) a PostgreSQL cluster in dir and
@@ -365,31 +439,38 @@ func bootstrapAccount(ctx context.Context, st *store.Store, apiURL string, stdou
 	return nil
 }
 
-// serveHTTP serves h on addr until ctx ends, then shuts down gracefully:
-// it stops accepting and waits (at most t.Shutdown) for in-flight
-// requests. With a certificate and key it serves HTTPS.
-// serveHTTP serves h on addr until ctx ends: HTTPS with certFile and
-// keyFile (and tlsConfig, when not nil, as the server's TLS config), else
-// plain HTTP.
+// serveHTTP serves h on addr until ctx ends, then shuts down gracefully
+// (serveOn). A failure to listen names the flag that sets addr.
 func serveHTTP(ctx context.Context, log *slog.Logger, name, addr string, h http.Handler, certFile, keyFile string, tlsConfig *tls.Config, t httpserver.Timeouts, stdout io.Writer) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(addr, listenerFlags[name])
 	if err != nil {
-		return fmt.Errorf("%s: listen on %s: %w", name, addr, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
+	return serveOn(ctx, log, name, ln, h, certFile, keyFile, tlsConfig, t, stdout)
+}
+
+// serveOn serves h on ln until ctx ends, then shuts down gracefully: it
+// stops accepting and waits (at most t.Shutdown) for in-flight requests.
+// It serves HTTPS with certFile and keyFile, or with tlsConfig alone when
+// that has its certificates, else plain HTTP.
+func serveOn(ctx context.Context, log *slog.Logger, name string, ln net.Listener, h http.Handler, certFile, keyFile string, tlsConfig *tls.Config, t httpserver.Timeouts, stdout io.Writer) error {
 	t = t.WithDefaults()
 	srv := httpserver.New(h, t)
 	srv.TLSConfig = tlsConfig
 	scheme := "http"
-	if certFile != "" {
+	if certFile != "" || tlsConfig != nil {
 		scheme = "https"
 	}
 	log.Info(name+" listening", "addr", ln.Addr().String(), "scheme", scheme)
-	if name == "api" {
+	switch name {
+	case "api":
 		fmt.Fprintf(stdout, "Gatehouse API on %s://%s/client/v4\n", scheme, ln.Addr())
 		fmt.Fprintf(stdout, "Gatehouse dashboard on %s://%s%s\n", scheme, ln.Addr(), dashboard.Prefix)
-	} else if name == "metrics" {
+	case "metrics":
 		fmt.Fprintf(stdout, "Gatehouse metrics on %s://%s/metrics\n", scheme, ln.Addr())
-	} else {
+	case "http-redirect":
+		fmt.Fprintf(stdout, "Gatehouse HTTP redirect on %s://%s\n", scheme, ln.Addr())
+	default:
 		fmt.Fprintf(stdout, "Gatehouse edge on %s://%s\n", scheme, ln.Addr())
 	}
 	go func() {

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -27,7 +25,8 @@ func statusCommand(env func(string, string) string, stdout io.Writer) *cobra.Com
 		Use:   "status",
 		Short: "Show every live edge and whether it has applied the latest config",
 		Long: `Lists the edges that sent a heartbeat recently (default: within 15s, three
-missed heartbeats) with the config version each enforces, whether that is
+missed heartbeats) with its build (gatehouse version and commit), the
+config version each enforces, whether that is
 the latest, when it last reloaded and its last error. Edges are
 installation-wide: every account's token sees all of them.
 
@@ -39,20 +38,16 @@ edge is behind, 1-3 as for the other API commands.`,
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			if staleAfter != "" {
-				q.Set("stale_after", staleAfter)
-			}
-			env, err := cl.call(cmd.Context(), http.MethodGet, "gatehouse/edges", q, nil)
+			res, err := cl.Edges(cmd.Context(), staleAfter)
 			if err != nil {
 				return err
 			}
 			var list access.EdgeList
-			if err := json.Unmarshal(env.Result, &list); err != nil {
+			if err := json.Unmarshal(res.Result, &list); err != nil {
 				return &cliError{code: exitAPIOther, msg: fmt.Sprintf("unexpected edge list in the response: %v", err)}
 			}
 			if flags.output == "json" {
-				err = printJSON(stdout, env.Result)
+				err = printJSON(stdout, res.Result)
 			} else {
 				err = printEdges(stdout, list)
 			}
@@ -85,7 +80,10 @@ func printEdges(w io.Writer, list access.EdgeList) error {
 	}
 	rows := make([][]string, 0, len(list.Edges))
 	for _, e := range list.Edges {
-		current, reload, lastErr := "no", "never", "-"
+		current, reload, lastErr, build := "no", "never", "-", "unknown"
+		if e.Version != "" {
+			build = e.Version
+		}
 		if e.Current {
 			current = "yes"
 		}
@@ -95,8 +93,8 @@ func printEdges(w io.Writer, list access.EdgeList) error {
 		if e.LastError != "" {
 			lastErr = e.LastError
 		}
-		rows = append(rows, []string{e.ID, e.Addr, strconv.FormatInt(e.ConfigVersion, 10), current, reload,
+		rows = append(rows, []string{e.ID, e.Addr, build, strconv.FormatInt(e.ConfigVersion, 10), current, reload,
 			e.HeartbeatAt.UTC().Format(time.RFC3339), lastErr})
 	}
-	return printTable(w, []string{"INSTANCE", "ADDR", "VERSION", "CURRENT", "LAST RELOAD", "LAST HEARTBEAT", "LAST ERROR"}, rows)
+	return printTable(w, []string{"INSTANCE", "ADDR", "BUILD", "CONFIG VERSION", "CURRENT", "LAST RELOAD", "LAST HEARTBEAT", "LAST ERROR"}, rows)
 }

@@ -30,7 +30,7 @@ func TestCLIStatusShowsEveryEdgeAndExits4WhenOneIsBehind(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, want := range []string{"Latest config version:", "INSTANCE", "ADDR", "VERSION", "CURRENT", "LAST RELOAD", "LAST HEARTBEAT", "LAST ERROR"} {
+	for _, want := range []string{"Latest config version:", "INSTANCE", "ADDR", "BUILD", "CONFIG VERSION", "CURRENT", "LAST RELOAD", "LAST HEARTBEAT", "LAST ERROR"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("status output lacks %q:\n%s", want, r.stdout)
 		}
@@ -43,13 +43,13 @@ func TestCLIStatusShowsEveryEdgeAndExits4WhenOneIsBehind(t *testing.T) {
 
 	// An edge that has not applied the latest version: exit 4, in both formats.
 	ctx := context.Background()
-	behind := access.EdgeStatus{ID: "cli-test-behind", Hostname: "old", Addr: "127.0.0.1:1", StartedAt: time.Now(), ConfigVersion: -1, LastError: "reload failed"}
+	behind := access.EdgeStatus{ID: "cli-test-behind", Hostname: "old", Addr: "127.0.0.1:1", Version: "v9.8.7 (0123456789ab)", StartedAt: time.Now(), ConfigVersion: -1, LastError: "reload failed"}
 	if err := api.Store.UpsertEdgeHeartbeat(ctx, behind); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = api.Store.DeleteEdge(ctx, behind.ID) })
 	r = cli(t, api, "", "status")
-	if r.code != exitEdgesBehind || !strings.Contains(r.stdout, "reload failed") || !strings.Contains(r.stderr, "have not applied config version") {
+	if r.code != exitEdgesBehind || !strings.Contains(r.stdout, "reload failed") || !strings.Contains(r.stdout, "v9.8.7 (0123456789ab)") || !strings.Contains(r.stderr, "have not applied config version") {
 		t.Fatalf("status with an edge behind: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 	r = cli(t, api, "", "status", "-o", "json")

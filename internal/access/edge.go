@@ -13,7 +13,8 @@ type EdgeStatus struct {
 	Hostname string `json:"hostname"`
 	// Addr is the edge's listen address.
 	Addr string `json:"addr"`
-	// Version is the edge binary's version, or empty when unknown.
+	// Version is the edge binary's build: its version and commit, e.g.
+	// "v1.2.0 (3f2a1bc09d4e)" or "devel (3f2a1bc09d4e)"; empty when unknown.
 	Version   string    `json:"version"`
 	StartedAt time.Time `json:"started_at"`
 	// HeartbeatAt is when the control plane last heard from the edge

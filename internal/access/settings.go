@@ -259,7 +259,7 @@ var Inventory = []Resource{
 	}},
 	{Name: "organization", Body: reflect.TypeFor[OrganizationSpec](), Settings: []Setting{
 		metadata("name", "a label: shown by the API and the CLI"),
-		metadata("auth_domain", "recorded as Cloudflare's team domain; the edge's login host is its --auth-domain flag, so a stored value moves no login"),
+		metadata("auth_domain", "recorded as Cloudflare's team domain; the edge's login host is its --public-url flag, so a stored value moves no login"),
 		enforced("session_duration", "authdomain TestOrganizationSessionDurationSetsTheLoginSession (the auth-domain session's lifetime)"),
 		metadata("user_seat_expiration_inactive_time", "Gatehouse counts no seats: nothing expires or is billed by it"),
 		metadata("warp_auth_session_duration", "Gatehouse has no WARP client: no session is ever issued through one"),

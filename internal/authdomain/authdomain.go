@@ -161,7 +161,7 @@ func (h *Handler) loginURL(host, back string) string {
 // one every 3 seconds.
 func (h *Handler) allow(r *http.Request) bool { return h.limiters.Limiter(wire.ClientIP(r)).Allow() }
 
-func (h *Handler) secure(r *http.Request) bool { return h.cfg.Secure || r.TLS != nil }
+func (h *Handler) secure(r *http.Request) bool { return h.cfg.Secure || wire.Scheme(r) == "https" }
 
 // ServeAuthHost handles a request to the auth domain.
 func (h *Handler) ServeAuthHost(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, keys *session.Keyring) {

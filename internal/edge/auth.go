@@ -37,7 +37,7 @@ func (a authEdge) Deny(w http.ResponseWriter, r *http.Request, app *policy.App, 
 	a.s.deny(w, r, app, d)
 }
 
-func (s *Server) secure(r *http.Request) bool { return s.cfg.Secure || r.TLS != nil }
+func (s *Server) secure(r *http.Request) bool { return s.cfg.Secure || wire.Scheme(r) == "https" }
 
 // appCookie is the app's CF_Authorization cookie with its attributes.
 func (s *Server) appCookie(r *http.Request, app *policy.App, value string, exp time.Time) *http.Cookie {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
+	"github.com/gatehouse-dev/gatehouse/internal/forwarded"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -38,7 +39,7 @@ type Config struct {
 	// CountryHeader names a request header, set by a trusted proxy in
 	// front of the edge, that carries the client's ISO country code. Empty:
 	// the country is unknown (geo include rules never match, geo exclude
-	// rules always do).
+	// rules always do). With Proxies declared, it is read only from them.
 	CountryHeader string
 	// Secure marks cookies Secure; set when serving HTTPS.
 	Secure bool
@@ -53,6 +54,10 @@ type Config struct {
 	// Now is the clock; nil for time.Now.
 	Now func() time.Time
 	Log *slog.Logger
+	// Proxies are the trusted proxies in front of the edge, whose
+	// forwarding headers give a request's client address, scheme and
+	// host; nil trusts none. From other peers the headers are removed.
+	Proxies *forwarded.Proxies
 }
 
 // Server handles edge traffic.
@@ -150,6 +155,9 @@ func (s *Server) proxyFor(origin *url.URL, relay bool) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(origin)
 			pr.SetXForwarded()
+			// The scheme the client used, which a trusted proxy may have
+			// reported (SetXForwarded knows only this connection's).
+			pr.Out.Header["X-Forwarded-Proto"] = []string{wire.Scheme(pr.In)}
 			if t, ok := pr.In.Context().Value(targetKey{}).(*target); ok && t.host != "" {
 				pr.Out.Host = t.host
 			}
@@ -200,8 +208,29 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	wire.WriteJSON(w, http.StatusBadGateway, wire.ErrorBody{Error: "origin_unreachable", Message: "the application's origin did not answer"})
 }
 
+// ServesHost reports whether the edge answers for host (any case, with or
+// without a port): the auth domain's host, or an app's host in the
+// config in force; with wildcards also a host a "*." app domain covers.
+// Certificates are issued only for what it reports without wildcards.
+func (s *Server) ServesHost(host string, wildcards bool) bool {
+	host = wire.CanonicalHost(host)
+	if host == "" {
+		return false
+	}
+	if host == s.auth.Host() {
+		return true
+	}
+	st := s.loader.State()
+	return st != nil && st.Snap.ServesHost(host, wildcards)
+}
+
 // ServeHTTP handles one edge request and reports it to the observers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.CountryHeader != "" && s.cfg.Proxies.Any() && !s.cfg.Proxies.Trusts(wire.ClientIP(r)) {
+		// With proxies declared, the country is theirs to say.
+		r.Header.Del(s.cfg.CountryHeader)
+	}
+	r = s.cfg.Proxies.Apply(r)
 	if len(s.cfg.Observers) == 0 {
 		s.serve(w, r, nil)
 		return

@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/version"
 )
 
 // Registry reports this edge to the control plane: a heartbeat with the
@@ -44,18 +44,14 @@ func InstanceID(hostname string) string {
 }
 
 // Self describes this process as an edge listening on addr: a new
-// instance id, the hostname, the binary's module version (empty for a
-// development build) and the start time (now).
+// instance id, the hostname, the binary's version and commit (see
+// package version) and the start time (now).
 func Self(addr string) access.EdgeStatus {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "edge"
 	}
-	var version string
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "(devel)" {
-		version = bi.Main.Version
-	}
-	return access.EdgeStatus{ID: InstanceID(host), Hostname: host, Addr: addr, Version: version, StartedAt: time.Now().UTC()}
+	return access.EdgeStatus{ID: InstanceID(host), Hostname: host, Addr: addr, Version: version.Get().Short(), StartedAt: time.Now().UTC()}
 }
 
 // ID is the instance id the registry reports.

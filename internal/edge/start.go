@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
+	"github.com/gatehouse-dev/gatehouse/internal/forwarded"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/statefile"
@@ -73,6 +74,8 @@ type StartConfig struct {
 	// master key: the edge starts from it at once, and serves it when
 	// the database is unreachable at start.
 	StateDir string
+	// Proxies are the trusted proxies in front of the edge (Config).
+	Proxies *forwarded.Proxies
 }
 
 // Edge is a started edge: its server and the loops that keep it
@@ -168,7 +171,8 @@ func Start(ctx context.Context, deps Deps, cfg StartConfig) (*Edge, error) {
 		observers = append(observers[:len(observers):len(observers)], deps.AccessLog)
 	}
 	e.cfg = Config{Issuer: cfg.Issuer, CountryHeader: cfg.CountryHeader, Secure: cfg.Secure, Transport: deps.Transport,
-		MasterKey: deps.MasterKey, Mailer: deps.Mailer, Observers: observers, Now: deps.Now, Log: log}
+		MasterKey: deps.MasterKey, Mailer: deps.Mailer, Observers: observers, Now: deps.Now, Log: log,
+		Proxies: cfg.Proxies}
 	e.Server = New(e.cfg, loader, lastSeen)
 	e.LastSeen = lastSeen
 

@@ -21,7 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/gatehouse-dev/gatehouse/api"
-	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -39,20 +39,10 @@ type API struct {
 }
 
 // Envelope is the API's response wrapper, as a client decodes it.
-type Envelope struct {
-	Success    bool              `json:"success"`
-	Errors     []ErrorObject     `json:"errors"`
-	Messages   []json.RawMessage `json:"messages"`
-	Result     json.RawMessage   `json:"result"`
-	ResultInfo *access.ListInfo  `json:"result_info"`
-}
+type Envelope = client.Envelope[json.RawMessage]
 
 // ErrorObject is one entry of Envelope.Errors.
-type ErrorObject struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field"`
-}
+type ErrorObject = client.ErrorObject
 
 // Response is one API response.
 type Response struct {

@@ -71,11 +71,12 @@ func New(h http.Handler, t Timeouts) *http.Server {
 
 // Serve serves srv on ln until ctx ends, then shuts down: it stops
 // accepting, waits for in-flight requests for at most shutdown, and closes
-// what is left.
+// what is left. It serves HTTPS with certFile and keyFile, or with
+// srv.TLSConfig when that is set (its certificates or GetCertificate).
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, certFile, keyFile string, shutdown time.Duration) error {
 	errc := make(chan error, 1)
 	go func() {
-		if certFile != "" {
+		if certFile != "" || srv.TLSConfig != nil {
 			errc <- srv.ServeTLS(ln, certFile, keyFile)
 		} else {
 			errc <- srv.Serve(ln)

@@ -907,6 +907,31 @@ func matchPath(apps []*App, path string) *App {
 	return nil
 }
 
+// ServesHost reports whether an app is on host (lower-case, no port):
+// on exactly that host, or with wildcards also on a "*." domain covering
+// it. A host closed for an invalid stored domain is not served.
+func (s *Snapshot) ServesHost(host string, wildcards bool) bool {
+	if len(s.invalidHosts) > 0 && s.hostInvalid(host) {
+		return false
+	}
+	if h, _ := s.exact.get(host); len(h.served) > 0 {
+		return true
+	}
+	if !wildcards || s.wildcard.n == 0 {
+		return false
+	}
+	for rest := host; ; {
+		_, parent, ok := strings.Cut(rest, ".")
+		if !ok {
+			return false
+		}
+		if h, _ := s.wildcard.get(parent); len(h.served) > 0 {
+			return true
+		}
+		rest = parent
+	}
+}
+
 // LoginMethods returns the identity providers an app offers, in a stable
 // order: its allowed_idps, or every provider of its account.
 func (s *Snapshot) LoginMethods(app *App) []*IdentityProvider {

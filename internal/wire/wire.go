@@ -5,6 +5,7 @@
 package wire
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/netip"
@@ -52,7 +53,8 @@ func CanonicalHost(h string) string {
 	return h
 }
 
-// ClientIP is the address the request came from.
+// ClientIP is the address the request came from: the TCP peer, or the
+// client a trusted proxy named (package forwarded rewrites RemoteAddr).
 func ClientIP(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
@@ -99,4 +101,25 @@ func CookieValue(r *http.Request, name string) string {
 		}
 	}
 	return ""
+}
+
+// schemeKey carries the scheme a trusted proxy says the client used.
+type schemeKey struct{}
+
+// WithScheme returns ctx saying the client reached Gatehouse over scheme
+// ("http" or "https"), as a trusted proxy in front of it reported.
+func WithScheme(ctx context.Context, scheme string) context.Context {
+	return context.WithValue(ctx, schemeKey{}, scheme)
+}
+
+// Scheme is the scheme the client used: the one a trusted proxy reported
+// (WithScheme), else "https" when the request came over TLS, else "http".
+func Scheme(r *http.Request) string {
+	if s, ok := r.Context().Value(schemeKey{}).(string); ok {
+		return s
+	}
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
 }

@@ -1,0 +1,7 @@
+package client
+
+// IdentityProviders is the account's login methods
+// (access/identity_providers).
+func (a *Account) IdentityProviders() Collection {
+	return a.Collection("access/identity_providers")
+}
