@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -175,9 +174,4 @@ func describeProfile(name string, p profile, current bool) []string {
 		account = "(inferred)"
 	}
 	return []string{mark, name, p.URL, account}
-}
-
-// errNoProfiles is what `gatehouse profiles` says about an empty file.
-func errNoProfiles(path string) error {
-	return fmt.Errorf("no profiles in %s: create one with gatehouse login --url URL --token TOKEN", path)
 }
