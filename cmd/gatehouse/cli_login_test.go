@@ -101,6 +101,12 @@ func TestCLILoginSavesProfilesUsedWhenNoFlagOrEnvironmentIs(t *testing.T) {
 		t.Errorf("GATEHOUSE_TOKEN over the profile: exit %d: %s", r.code, r.stderr)
 	}
 
+	// keys rotate goes through the API of the profile, not the database
+	// (this API runs without a master key, so it answers 503 saying so).
+	if r := run("", nil, "keys", "rotate"); r.code != 3 || !strings.Contains(r.stderr, "master key") {
+		t.Errorf("keys rotate with a profile: exit %d: %s", r.code, r.stderr)
+	}
+
 	// logout forgets the profile; the file stays 0600.
 	if r := run("", nil, "logout"); r.code != 0 {
 		t.Fatalf("logout: exit %d: %s", r.code, r.stderr)
