@@ -25,7 +25,7 @@ func (f *clientFlags) fill() error {
 			*v.p = f.env(v.env, "")
 		}
 	}
-	if f.url != "" && f.token != "" && f.account != "" && f.profile == "" {
+	if _, explicit := selectedProfile(f.profile, f.env); !explicit && f.url != "" && f.token != "" && f.account != "" {
 		return nil // the profile file is not even read
 	}
 	p, _, err := lookupProfile(f.profile, f.env)
