@@ -130,7 +130,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	objs := make([]errorObject, len(ae.Fields))
 	for i, f := range ae.Fields {
-		objs[i] = errorObject{Code: code, Message: f.Field + ": " + f.Message, Field: f.Field, Source: &errorSource{Pointer: jsonPointer(f.Field)}}
+		objs[i] = errorObject{Code: code, Message: f.Field + ": " + f.Message, Field: f.Field, Source: errorSource{Pointer: jsonPointer(f.Field)}}
 	}
 	writeJSON(w, status, failure(objs...))
 }

@@ -167,7 +167,7 @@ func TestValidationErrorNamesTheField(t *testing.T) {
 		t.Fatalf("invalid app: errors %+v; want one", ae.Errors)
 	}
 	e := ae.Errors[0]
-	if e.Code != 1002 || e.Field != "cors_headers.allowed_origins[1]" || e.Source == nil || e.Source.Pointer != "/cors_headers/allowed_origins/1" {
+	if e.Code != 1002 || e.Field != "cors_headers.allowed_origins[1]" || e.Source.Pointer != "/cors_headers/allowed_origins/1" {
 		t.Errorf("invalid app: error %+v; want code 1002 naming cors_headers.allowed_origins[1]", e)
 	}
 	if !slices.Equal(ae.Fields(), []string{"cors_headers.allowed_origins[1]"}) {

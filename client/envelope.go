@@ -13,12 +13,13 @@ type Envelope[T any] struct {
 
 // ErrorObject is one entry of an envelope's errors (or messages). For a
 // validation error, Field names the offending input field as a path such
-// as "cors_headers.allowed_origins[1]" and Source points at it.
+// as "cors_headers.allowed_origins[1]" and Source points at it; both are
+// empty (and left out of the JSON) otherwise.
 type ErrorObject struct {
-	Code    int          `json:"code"`
-	Message string       `json:"message"`
-	Field   string       `json:"field,omitempty"`
-	Source  *ErrorSource `json:"source,omitempty"`
+	Code    int         `json:"code"`
+	Message string      `json:"message"`
+	Field   string      `json:"field,omitempty"`
+	Source  ErrorSource `json:"source,omitzero"`
 }
 
 // ErrorSource locates an error in the request body.
