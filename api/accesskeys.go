@@ -61,7 +61,7 @@ func (s *Server) updateAccessKeys(w http.ResponseWriter, r *http.Request) error 
 	var body struct {
 		KeyRotationIntervalDays *float64 `json:"key_rotation_interval_days"`
 	}
-	if err := decode(w, r, &body, false); err != nil {
+	if err := decodeInput(w, r, &body, false, keysOutputOnly); err != nil {
 		return err
 	}
 	if body.KeyRotationIntervalDays == nil {

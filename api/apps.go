@@ -13,7 +13,7 @@ import (
 // names the request field each canonical domain came from.
 func (s *Server) decodeApp(w http.ResponseWriter, r *http.Request) (v access.ValidApp, fields map[string]string, err error) {
 	var spec access.AppSpec
-	if err := decode(w, r, &spec, false); err != nil {
+	if err := decodeInput(w, r, &spec, false, appOutputOnly); err != nil {
 		return access.ValidApp{}, nil, err
 	}
 	if err := s.validateStruct(&spec); err != nil {

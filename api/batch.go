@@ -87,7 +87,7 @@ const batchCallerKey ctxKey = 100
 // happen, or none does. A dry run always rolls back.
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 	var req BatchRequest
-	if err := decodeMax(w, r, &req, false, MaxBatchBodyBytes); err != nil {
+	if err := decodeLimited(w, r, &req, false, outputOnly{}, MaxBatchBodyBytes); err != nil {
 		return err
 	}
 	if err := checkBatch(req); err != nil {

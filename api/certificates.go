@@ -2,13 +2,14 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 )
 
 func (s *Server) createCertificate(w http.ResponseWriter, r *http.Request) error {
 	var spec access.CertificateSpec
-	if err := decode(w, r, &spec, false); err != nil {
+	if err := decodeInput(w, r, &spec, false, certificateOutputOnly); err != nil {
 		return err
 	}
 	if err := s.validateStruct(&spec); err != nil {
@@ -57,12 +58,27 @@ func (s *Server) updateCertificate(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	var upd access.CertificateUpdate
-	if err := decode(w, r, &upd, false); err != nil {
+	// A certificate read back holds its PEM, which cannot change: sent
+	// back unchanged it is ignored.
+	var body struct {
+		access.CertificateUpdate
+		Certificate *string `json:"certificate"`
+	}
+	if err := decodeInput(w, r, &body, false, certificateOutputOnly); err != nil {
 		return err
 	}
+	upd := body.CertificateUpdate
 	if err := s.validateStruct(&upd); err != nil {
 		return err
+	}
+	if body.Certificate != nil {
+		c, err := s.store.GetCertificate(r.Context(), accountID(r), id)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(*body.Certificate) != strings.TrimSpace(c.Certificate) {
+			return access.Invalid("certificate", "cannot change: upload the new CA as a new certificate and delete this one")
+		}
 	}
 	if upd.AssociatedHostnames == nil {
 		upd.AssociatedHostnames = []string{}

@@ -34,11 +34,17 @@ const (
 // hold a NUL character, and the body is size-capped. When
 // optional is true an empty body leaves v as it is.
 func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
-	return decodeMax(w, r, v, optional, MaxBodyBytes)
+	return decodeInput(w, r, v, optional, outputOnly{})
 }
 
-// decodeMax is decode with a body of up to max bytes.
-func decodeMax(w http.ResponseWriter, r *http.Request, v any, optional bool, max int64) error {
+// decodeInput is decode for a resource body: the resource's output-only
+// fields, sent back from a GET, are ignored.
+func decodeInput(w http.ResponseWriter, r *http.Request, v any, optional bool, ignore outputOnly) error {
+	return decodeLimited(w, r, v, optional, ignore, MaxBodyBytes)
+}
+
+// decodeLimited is decodeInput with a body of up to max bytes.
+func decodeLimited(w http.ResponseWriter, r *http.Request, v any, optional bool, ignore outputOnly, max int64) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -64,7 +70,7 @@ func decodeMax(w http.ResponseWriter, r *http.Request, v any, optional bool, max
 	if field, ok := input.NULString(body); ok {
 		return access.Invalid(field, "must not contain a NUL character (\\u0000)")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
+	dec := json.NewDecoder(bytes.NewReader(ignore.strip(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)

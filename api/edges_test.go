@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -134,5 +135,46 @@ func TestEdgesStaleAfterMustBeADurationUpToAnHour(t *testing.T) {
 	}
 	if resp := a.Do(t, gatehousetest.Request{Method: "GET", Path: "gatehouse/edges", Token: "-"}); resp.Status != http.StatusUnauthorized {
 		t.Errorf("without a token: status %d", resp.Status)
+	}
+}
+
+// TestEdgeReportsAnAppliedVersionAtOnce: an edge reports the version it
+// applied as soon as it applies it, not at its next heartbeat; with a
+// heartbeat interval of a minute the list must show the new version
+// within seconds.
+func TestEdgeReportsAnAppliedVersionAtOnce(t *testing.T) {
+	t.Parallel()
+	a := gatehousetest.NewAPI(t)
+	e := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store, HeartbeatInterval: time.Minute})
+	id := e.Registry.ID()
+	waitForEdges(t, a, "", "listing the edge", func(_ access.EdgeList, by map[string]access.EdgeStatus) bool {
+		_, ok := by[id]
+		return ok
+	})
+	for i := range 3 {
+		createApp(t, a, appBody(fmt.Sprintf("at once %d", i), uniq(t, fmt.Sprintf("%d.atonce.example.test", i))))
+		v, err := a.Store.ConfigVersion(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		deadline := start.Add(10 * time.Second) // far less than the minute
+		for {
+			var list access.EdgeList
+			a.MustCall(t, "GET", "gatehouse/edges", nil, &list)
+			var got access.EdgeStatus
+			for _, s := range list.Edges {
+				if s.ID == id {
+					got = s
+				}
+			}
+			if got.ConfigVersion >= v && got.Current {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("change %d: edge still reports %+v after %v, want version %d", i, got, time.Since(start), v)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 func (s *Server) decodeGroup(w http.ResponseWriter, r *http.Request) (access.GroupSpec, access.GroupRules, error) {
 	var spec access.GroupSpec
-	if err := decode(w, r, &spec, false); err != nil {
+	if err := decodeInput(w, r, &spec, false, groupOutputOnly); err != nil {
 		return spec, access.GroupRules{}, err
 	}
 	if err := s.validateStruct(&spec); err != nil {

@@ -10,7 +10,7 @@ import (
 // provider body. secretRequired is true on create.
 func (s *Server) decodeIdentityProvider(w http.ResponseWriter, r *http.Request, secretRequired bool) (access.IdentityProviderSpec, error) {
 	var spec access.IdentityProviderSpec
-	if err := decode(w, r, &spec, false); err != nil {
+	if err := decodeInput(w, r, &spec, false, idpOutputOnly); err != nil {
 		return spec, err
 	}
 	if err := s.validateStruct(&spec); err != nil {

@@ -188,7 +188,12 @@ func TestIdentityProviderValidationNamesEveryBadField(t *testing.T) {
 		{"fail/scopes without openid", func(b map[string]any) { cfg(b)["scopes"] = []string{"email"} }, []string{"config.scopes"}},
 		{"fail/scope with a space", func(b map[string]any) { cfg(b)["scopes"] = []string{"openid", "a b"} }, []string{"config.scopes[1]"}},
 		{"fail/scopes repeated", func(b map[string]any) { cfg(b)["scopes"] = []string{"openid", "openid"} }, []string{"config.scopes"}},
-		{"fail/response-only member", func(b map[string]any) { cfg(b)["client_secret_set"] = true }, []string{"client_secret_set"}},
+		// A response-only member (read back from a GET) is ignored, as in
+		// Cloudflare's API: only the real mistake is named.
+		{"fail/response-only member is ignored, not named", func(b map[string]any) {
+			cfg(b)["client_secret_set"] = true
+			cfg(b)["token_url"] = "/token"
+		}, []string{"config.token_url"}},
 		{"fail/unknown config member", func(b map[string]any) { cfg(b)["redirect_uri"] = "https://x.test" }, []string{"redirect_uri"}},
 		{"fail/wrong json type", func(b map[string]any) { cfg(b)["pkce_enabled"] = "yes" }, []string{"config.pkce_enabled"}},
 		{"fail/onetimepin with oidc config", func(b map[string]any) { b["type"] = "onetimepin" },

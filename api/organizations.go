@@ -72,7 +72,7 @@ func (s *Server) updateOrganization(w http.ResponseWriter, r *http.Request) erro
 
 func (s *Server) putOrganization(w http.ResponseWriter, r *http.Request, mode store.OrganizationWrite) error {
 	var raw json.RawMessage
-	if err := decode(w, r, &raw, false); err != nil {
+	if err := decodeInput(w, r, &raw, false, orgOutputOnly); err != nil {
 		return err
 	}
 	// Strictly, for the field names and types; the fields sent, for the

@@ -26,7 +26,7 @@ func policyScope(r *http.Request) (store.PolicyScope, error) {
 
 func (s *Server) decodePolicy(w http.ResponseWriter, r *http.Request) (access.PolicySpec, access.PolicyRules, error) {
 	var spec access.PolicySpec
-	if err := decode(w, r, &spec, false); err != nil {
+	if err := decodeInput(w, r, &spec, false, policyOutputOnly); err != nil {
 		return spec, access.PolicyRules{}, err
 	}
 	if err := s.validateStruct(&spec); err != nil {

@@ -79,6 +79,7 @@ const (
 	requestIDKey ctxKey = iota
 	tokenKey
 	viaDashboardKey // the request authenticated with a dashboard session cookie
+	logTokenKey     // *string: where authentication leaves the token id for the request's log line
 )
 
 func requestID(ctx context.Context) string {
@@ -139,6 +140,10 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		// Authentication runs inside this handler and sets the caller on
+		// its own request; it leaves the token id here for the log line.
+		var tokenID string
+		r = r.WithContext(context.WithValue(r.Context(), logTokenKey, &tokenID))
 		next.ServeHTTP(rec, r)
 		route := chi.RouteContext(r.Context()).RoutePattern()
 		took := time.Since(start)
@@ -148,7 +153,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			slog.String("route", route),
 			slog.Int("status", rec.status),
 			slog.Duration("duration", took),
-			slog.String("token_id", caller(r.Context()).ID))
+			slog.String("token_id", tokenID))
 		if s.observer != nil {
 			s.observer.ObserveRequest(route, r.Method, rec.status, took)
 		}
@@ -198,6 +203,9 @@ func (s *Server) authenticateFor(accountRoute bool, next http.Handler) http.Hand
 				writeError(w, r, s.log, err)
 				return
 			}
+		}
+		if p, ok := ctx.Value(logTokenKey).(*string); ok {
+			*p = tok.ID // also when the token is refused below: who tried
 		}
 		if accountRoute && tok.AccountID != chi.URLParam(r, "account_id") {
 			writeError(w, r, s.log, access.Errorf(access.ENotFound, "account not found"))

@@ -8,7 +8,7 @@ import (
 
 func (s *Server) createServiceToken(w http.ResponseWriter, r *http.Request) error {
 	var spec access.ServiceTokenSpec
-	if err := decode(w, r, &spec, false); err != nil {
+	if err := decodeInput(w, r, &spec, false, serviceTokenOutputOnly); err != nil {
 		return err
 	}
 	if err := s.validateStruct(&spec); err != nil {
@@ -60,7 +60,7 @@ func (s *Server) updateServiceToken(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	var upd access.ServiceTokenUpdate
-	if err := decode(w, r, &upd, false); err != nil {
+	if err := decodeInput(w, r, &upd, false, serviceTokenOutputOnly); err != nil {
 		return err
 	}
 	if err := s.validateStruct(&upd); err != nil {

@@ -55,6 +55,7 @@ func usageErrorf(format string, args ...any) error {
 // that --help never prints the token.
 type clientFlags struct {
 	url, token, account string
+	profile             string // a saved profile (gatehouse login); see fill
 	output              string
 	env                 func(string, string) string
 }
@@ -62,20 +63,17 @@ type clientFlags struct {
 func (f *clientFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.url, "url", "", "API base URL, e.g. http://127.0.0.1:8080 (env GATEHOUSE_URL; /client/v4 optional)")
 	fs.StringVar(&f.token, "api-token", "", "API token (env GATEHOUSE_TOKEN)")
-	fs.StringVar(&f.account, "account", "", "account id (env GATEHOUSE_ACCOUNT)")
+	fs.StringVar(&f.account, "account", "", "account id (env GATEHOUSE_ACCOUNT; default: the token's account when it has one)")
+	fs.StringVar(&f.profile, "profile", "", "saved profile for what no flag or environment variable sets (env GATEHOUSE_PROFILE; default \"default\"; see gatehouse login)")
 	fs.StringVarP(&f.output, "output", "o", "table", "output format: table or json (json prints the API's result)")
 }
 
 // client returns the API client for the flags' account, or a usage error
-// naming each missing or malformed setting.
+// naming each missing or malformed setting. Without an account it uses
+// the token's, when the token can use exactly one.
 func (f *clientFlags) client() (*client.Account, error) {
-	for _, v := range []struct {
-		p   *string
-		env string
-	}{{&f.url, "GATEHOUSE_URL"}, {&f.token, "GATEHOUSE_TOKEN"}, {&f.account, "GATEHOUSE_ACCOUNT"}} {
-		if *v.p == "" {
-			*v.p = f.env(v.env, "")
-		}
+	if err := f.fill(); err != nil {
+		return nil, err
 	}
 	var problems []string
 	if f.output != "table" && f.output != "json" {
@@ -83,15 +81,12 @@ func (f *clientFlags) client() (*client.Account, error) {
 	}
 	base := strings.TrimSuffix(strings.TrimRight(f.url, "/"), "/client/v4")
 	if f.url == "" {
-		problems = append(problems, "no API URL: set GATEHOUSE_URL or --url")
+		problems = append(problems, "no API URL: set GATEHOUSE_URL or --url, or save a profile with gatehouse login")
 	} else if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		problems = append(problems, fmt.Sprintf("--url %q: must be an http:// or https:// URL such as http://127.0.0.1:8080", f.url))
 	}
 	if f.token == "" {
-		problems = append(problems, "no API token: set GATEHOUSE_TOKEN or --api-token")
-	}
-	if f.account == "" {
-		problems = append(problems, "no account: set GATEHOUSE_ACCOUNT or --account")
+		problems = append(problems, "no API token: set GATEHOUSE_TOKEN or --api-token, or save a profile with gatehouse login")
 	}
 	if len(problems) > 0 {
 		return nil, usageErrorf("%s", strings.Join(problems, "\n"))
@@ -99,6 +94,11 @@ func (f *clientFlags) client() (*client.Account, error) {
 	c, err := client.New(base, f.token)
 	if err != nil {
 		return nil, usageErrorf("%v", err)
+	}
+	if f.account == "" {
+		if f.account, err = inferAccount(context.Background(), c); err != nil {
+			return nil, err
+		}
 	}
 	return c.Account(f.account), nil
 }
@@ -289,7 +289,7 @@ func (c crud) showOne(r resource, raw json.RawMessage) error {
 
 func (c crud) listCmd(r resource) *cobra.Command {
 	var page, perPage int
-	cmd := &cobra.Command{Use: "list", Short: "List " + r.short + "s (every page unless --page or --per-page is given)", Args: cobra.NoArgs,
+	cmd := &cobra.Command{Use: "list", Short: "List " + plural(r.short) + " (every page unless --page or --per-page is given)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			acct, err := c.flags.client()
 			if err != nil {
@@ -429,7 +429,8 @@ func addClientCommands(root *cobra.Command, env func(string, string) string, std
 		c.oneCmd(apps, "get ID", "Show an app", opGet, false),
 		fileCreateCmd(c, apps),
 		c.oneCmd(apps, "update ID -f FILE", "Replace an app", opUpdate, true),
-		c.oneCmd(apps, "delete ID", "Delete an app and its app-scoped policies", opDelete, false))
+		c.oneCmd(apps, "delete ID", "Delete an app and its app-scoped policies", opDelete, false),
+		c.editCmd(apps, appByNameOrDomain))
 	root.AddCommand(appsCmd)
 
 	var appID string
@@ -449,7 +450,9 @@ func addClientCommands(root *cobra.Command, env func(string, string) string, std
 			return []string{p.ID, p.Name, decisionLabel(p.Decision), prec}
 		})}
 	policiesCmd := parent("policies", "Manage reusable policies, or an app's policies with --app")
-	policiesCmd.PersistentFlags().StringVar(&appID, "app", "", "work on this app's policies instead of the account's reusable ones")
+	policiesCmd.PersistentFlags().StringVar(&appID, "app", "", "work on this app's policies instead of the account's reusable ones (its id, name or domain)")
+	policiesCmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return resolveAppFlag(cmd.Context(), flags, &appID) }
+	policiesCmd.AddCommand(c.editCmd(policies, byName("policy")), policyTestCommand(flags, &appID, stdout))
 	policiesCmd.AddCommand(c.listCmd(policies),
 		c.oneCmd(policies, "get ID", "Show a policy", opGet, false),
 		fileCreateCmd(c, policies),
@@ -484,7 +487,8 @@ func addClientCommands(root *cobra.Command, env func(string, string) string, std
 		tokenCreate,
 		c.oneCmd(tokens, "rotate ID", "Give a service token a new secret and print it (the old one stops working)", opRotate, false),
 		c.oneCmd(tokens, "refresh ID", "Extend a service token: it expires one duration from now", opRefresh, false),
-		c.oneCmd(tokens, "delete ID", "Delete a service token", opDelete, false))
+		c.oneCmd(tokens, "delete ID", "Delete a service token", opDelete, false),
+		c.editCmd(tokens, byName("service token")))
 	root.AddCommand(tokensCmd)
 
 	idps := resource{use: "idps", short: "identity provider", col: (*client.Account).IdentityProviders,
@@ -540,6 +544,8 @@ func addClientCommands(root *cobra.Command, env func(string, string) string, std
 		c.oneCmd(groups, "update ID -f FILE", "Replace an Access group (every policy using it changes)", opUpdate, true),
 		c.oneCmd(groups, "delete ID", "Delete an Access group no policy uses", opDelete, false))
 	root.AddCommand(groupsCmd)
+
+	root.AddCommand(loginCommands(env, stdout)...)
 
 	applyCmd := applyCommand(flags, stdout)
 	flags.register(applyCmd.PersistentFlags())

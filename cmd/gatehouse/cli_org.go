@@ -151,10 +151,14 @@ func addOrgCommands(root, keys *cobra.Command, env func(string, string) string, 
 		}
 		local := cmd.RunE
 		flags.register(cmd.Flags())
-		cmd.Short = "Rotate the signing key now (through the API with --url or GATEHOUSE_URL, else in the database); the previous key keeps verifying for 7 days"
+		cmd.Short = "Rotate the signing key now (through the API with --url, GATEHOUSE_URL or a saved profile, else in the database); the previous key keeps verifying for 7 days"
 		cmd.RunE = func(cmd *cobra.Command, args []string) error {
 			if flags.url == "" && env("GATEHOUSE_URL", "") == "" {
-				return local(cmd, args)
+				if p, _, err := lookupProfile(flags.profile, env); err != nil {
+					return err
+				} else if p == nil {
+					return local(cmd, args)
+				}
 			}
 			return keysCall(func(ctx context.Context, cl *client.Account) (*client.Response, error) { return cl.RotateKeys(ctx) }, nil)(cmd, args)
 		}

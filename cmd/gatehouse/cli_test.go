@@ -62,7 +62,9 @@ func cli(t *testing.T, api *gatehousetest.API, stdin string, args ...string) cli
 func cliWithEnv(t *testing.T, env []string, stdin string, args ...string) cliResult {
 	t.Helper()
 	cmd := exec.Command(buildCLI(t), args...)
-	cmd.Env = append(os.Environ(), env...)
+	// No saved profile (gatehouse login) of the machine's user leaks in,
+	// unless env names a configuration directory.
+	cmd.Env = append(append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "GATEHOUSE_PROFILE="), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -316,9 +318,9 @@ func TestCLIExitCodes(t *testing.T) {
 	if r := cli(t, api, "", "apps", "list", "--url", "ftp://x"); r.code != 1 || !strings.Contains(r.stderr, "--url") {
 		t.Errorf("bad URL scheme: exit %d, stderr %s", r.code, r.stderr)
 	}
-	r = cliWithEnv(t, []string{"GATEHOUSE_URL=" + api.URL, "GATEHOUSE_TOKEN=" + api.Token, "GATEHOUSE_ACCOUNT="}, "", "apps", "list", "-o", "yaml")
-	if r.code != 1 || !strings.Contains(r.stderr, "GATEHOUSE_ACCOUNT") || !strings.Contains(r.stderr, "-o") {
-		t.Errorf("missing account: exit %d, stderr %s", r.code, r.stderr)
+	r = cliWithEnv(t, []string{"GATEHOUSE_URL=", "GATEHOUSE_TOKEN=" + api.Token, "GATEHOUSE_ACCOUNT="}, "", "apps", "list", "-o", "yaml")
+	if r.code != 1 || !strings.Contains(r.stderr, "GATEHOUSE_URL") || !strings.Contains(r.stderr, "-o") {
+		t.Errorf("missing URL and bad -o: exit %d, stderr %s", r.code, r.stderr)
 	}
 	if r := cliWithEnv(t, []string{"GATEHOUSE_URL=", "GATEHOUSE_TOKEN=", "GATEHOUSE_ACCOUNT="}, "", "apps", "list",
 		"--url", api.URL, "--api-token", api.Token, "--account", api.AccountID); r.code != 0 {

@@ -37,11 +37,14 @@ each decision's reason in words. -f keeps polling (every second) for new
 entries until interrupted. -o json prints the entries as the API returns
 them (with -f, one JSON object per line).`,
 		Example: `  gatehouse logs --since 10m --denied
-  gatehouse logs --app 6f1c... -f`,
+  gatehouse logs --app api.example.com -f`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := flags.client()
 			if err != nil {
+				return err
+			}
+			if err := resolveAppFlag(cmd.Context(), flags, &appID); err != nil {
 				return err
 			}
 			q := url.Values{}
@@ -78,7 +81,7 @@ them (with -f, one JSON object per line).`,
 		},
 	}
 	flags.register(cmd.Flags())
-	cmd.Flags().StringVar(&appID, "app", "", "only this application's entries (its id)")
+	cmd.Flags().StringVar(&appID, "app", "", "only this application's entries (its id, name or domain)")
 	cmd.Flags().StringVar(&since, "since", "", "only entries from this long ago (10m, 2h) or this time (RFC 3339)")
 	cmd.Flags().BoolVar(&denied, "denied", false, "only refused requests (allowed=false)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new entries until interrupted")
@@ -188,11 +191,15 @@ func printLogTable(w io.Writer, entries []access.AccessLogEntry, header bool) er
 		if e.Allowed {
 			result = "allowed"
 		}
-		rows[i] = []string{e.CreatedAt.Local().Format("2006-01-02 15:04:05"), e.Action, result, e.Method + " " + e.AppDomain, who, e.IPAddress,
+		path := e.Path
+		if path == "" {
+			path = "-" // written before the edge kept paths
+		}
+		rows[i] = []string{e.CreatedAt.Local().Format("2006-01-02 15:04:05"), e.Action, result, e.Method + " " + e.AppDomain, path, who, e.IPAddress,
 			policy.Reason(e.Reason).Describe()}
 	}
 	if header {
-		return printTable(w, []string{"TIME", "ACTION", "RESULT", "REQUEST", "WHO", "IP", "REASON"}, rows)
+		return printTable(w, []string{"TIME", "ACTION", "RESULT", "REQUEST", "PATH", "WHO", "IP", "REASON"}, rows)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, r := range rows {

@@ -308,7 +308,11 @@ func serveCommand(ctx context.Context, env func(string, string) string, database
 				return err
 			}
 			if bootstrap {
-				if err := bootstrapAccount(ctx, st, stdout); err != nil {
+				scheme := "http"
+				if apiTLS != nil {
+					scheme = "https"
+				}
+				if err := bootstrapAccount(ctx, st, localAPIURL(scheme, apiAddr), stdout); err != nil {
 					return err
 				}
 			}
@@ -415,8 +419,9 @@ func startLocalPostgres(ctx context.Context, dir string, log *slog.Logger) (*pgc
 }
 
 // bootstrapAccount creates a default account and an admin token when the
-// database has no account yet, and prints both once.
-func bootstrapAccount(ctx context.Context, st *store.Store, stdout io.Writer) error {
+// database has no account yet, and prints both once, with the lines that
+// point the CLI at apiURL.
+func bootstrapAccount(ctx context.Context, st *store.Store, apiURL string, stdout io.Writer) error {
 	n, err := st.CountAccounts(ctx)
 	if err != nil || n > 0 {
 		return err
@@ -430,6 +435,7 @@ func bootstrapAccount(ctx context.Context, st *store.Store, stdout io.Writer) er
 		return err
 	}
 	fmt.Fprintf(stdout, "Created the default account.\n  account id: %s\n  admin token: %s\n(The token is shown only now; keep it. Sign in to the dashboard with it.)\n", a.ID, token)
+	printFirstRun(stdout, apiURL, a.ID, token)
 	return nil
 }
 

@@ -27,6 +27,9 @@ type AccessLogEntry struct {
 	IPAddress        string `json:"ip_address"`
 	Country          string `json:"country"`
 	Method           string `json:"method"`
+	// Path is the request target without its query (which may hold
+	// secrets), as the client sent it, at most MaxLoggedPathLen bytes.
+	Path string `json:"path"`
 	// Origin, RequestMethod and RequestHeaders are a CORS preflight's
 	// Origin, Access-Control-Request-Method and -Headers.
 	Origin         string `json:"origin"`
@@ -41,6 +44,9 @@ type AccessLogEntry struct {
 	// policy asked for one (Cloudflare's purpose justification response).
 	PurposeJustification string `json:"purpose_justification"`
 }
+
+// MaxLoggedPathLen bounds an access log entry's Path.
+const MaxLoggedPathLen = 1024
 
 // AccessLogQuery selects access log entries.
 type AccessLogQuery struct {

@@ -347,6 +347,7 @@ func entryOf(r *edge.Record) access.AccessLogEntry {
 		IPAddress:         ipString(r.IP),
 		Country:           r.Country,
 		Method:            r.Method,
+		Path:              r.Path,
 		Origin:            r.Origin,
 		RequestMethod:     r.RequestMethod,
 		RequestHeaders:    r.RequestHeaders,

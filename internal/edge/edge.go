@@ -236,7 +236,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := records.Get().(*Record)
-	*rec = Record{Time: s.now(), RayID: newRayID(), Method: r.Method}
+	*rec = Record{Time: s.now(), RayID: newRayID(), Method: r.Method, Path: loggedPath(r.RequestURI)}
 	w.Header()["Cf-Ray"] = []string{rec.RayID}
 	s.serve(w, r, rec)
 	if rec.Action != "" {

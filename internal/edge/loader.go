@@ -54,6 +54,9 @@ type Loader struct {
 	// unverified is set while the State was read from the state
 	// directory and not yet checked against the database (see update).
 	unverified atomic.Bool
+
+	// applied holds a wake-up after each new State (see Applied).
+	applied chan struct{}
 }
 
 // Saver persists what the loader applies, so that a restarted edge can
@@ -74,7 +77,21 @@ func NewLoader(st *store.Store, keys *session.KeyStore, log *slog.Logger, interv
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
-	return &Loader{store: st, keys: keys, log: log, interval: interval}
+	return &Loader{store: st, keys: keys, log: log, interval: interval, applied: make(chan struct{}, 1)}
+}
+
+// Applied receives after a new State is swapped in. Wake-ups coalesce:
+// however many States were applied since the last receive, one is
+// pending. It has one reader, the registry, which reports the new
+// version at once instead of at its next heartbeat.
+func (l *Loader) Applied() <-chan struct{} { return l.applied }
+
+// signalApplied leaves a wake-up on applied unless one is pending.
+func (l *Loader) signalApplied() {
+	select {
+	case l.applied <- struct{}{}:
+	default:
+	}
 }
 
 // State returns the current state; nil before the first Load.
@@ -108,6 +125,7 @@ func (l *Loader) useSaved(snap *policy.Snapshot, keys *session.Keyring, took tim
 	st := &State{Snap: snap, Keys: keys, LoadedAt: time.Now()}
 	l.state.Store(st)
 	l.unverified.Store(true)
+	l.signalApplied()
 	if l.OnApply != nil {
 		l.OnApply(st, took)
 	}
@@ -222,6 +240,7 @@ func (l *Loader) swap(prev, snap *policy.Snapshot, keys *session.Keyring, notifi
 		attrs = append(attrs, "why", why)
 	}
 	l.log.Info("config applied", attrs...)
+	l.signalApplied()
 	if l.OnApply != nil {
 		l.OnApply(st, took)
 	}

@@ -3,13 +3,16 @@ package edge
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/access"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 )
 
@@ -48,6 +51,9 @@ type Record struct {
 	IP          netip.Addr // formatted by observers off the request path
 	Country     string
 	Method      string
+	// Path is the request target without its query, as sent (truncated
+	// to access.MaxLoggedPathLen).
+	Path string
 	// CORS facts of a preflight.
 	Origin         string
 	RequestMethod  string
@@ -104,3 +110,29 @@ func (u *upstreamWriter) Write(b []byte) (int, error) {
 }
 
 func (u *upstreamWriter) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+// loggedPath is a request target as the access log keeps it: without the
+// query (which may hold secrets), printable ASCII (other bytes %-escaped,
+// as they were sent on the wire), at most access.MaxLoggedPathLen bytes.
+// The common case, a short printable path, costs no allocation.
+func loggedPath(target string) string {
+	if i := strings.IndexByte(target, '?'); i >= 0 {
+		target = target[:i]
+	}
+	clean := len(target) <= access.MaxLoggedPathLen
+	for i := 0; clean && i < len(target); i++ {
+		clean = target[i] > 0x20 && target[i] < 0x7f
+	}
+	if clean {
+		return target
+	}
+	var b strings.Builder
+	for i := 0; i < len(target) && b.Len() < access.MaxLoggedPathLen-3; i++ {
+		if c := target[i]; c > 0x20 && c < 0x7f {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}

@@ -58,7 +58,10 @@ func Self(addr string) access.EdgeStatus {
 func (r *Registry) ID() string { return r.self.ID }
 
 // Run sends a heartbeat at once and then every interval (default 5s)
-// until ctx ends, then deletes the edge's row.
+// until ctx ends, then deletes the edge's row. It also sends one as soon
+// as the loader applies a new config, so that status shows the version
+// the edge enforces without waiting for the interval; heartbeats are sent
+// one at a time, and the applies during one coalesce into the next.
 func (r *Registry) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = 5 * time.Second
@@ -98,6 +101,7 @@ func (r *Registry) Run(ctx context.Context, interval time.Duration) {
 			cancel()
 			return
 		case <-t.C:
+		case <-r.loader.Applied():
 		}
 	}
 }

@@ -140,7 +140,7 @@ func (s *Store) ListAccessLogs(ctx context.Context, accountID string, q access.A
 			SELECT c.id, r.ord, r.created_at, r.ray_id, r.app_id, r.app_domain, r.action, r.allowed, r.reason,
 			       r.user_email, r.connection, r.service_token_id, r.service_token_name, r.non_identity,
 			       r.ip_address, r.country, r.method, r.origin, r.request_method, r.request_headers,
-			       r.upstream_status, r.upstream_latency_us, r.decision_us, r.purpose_justification
+			       r.upstream_status, r.upstream_latency_us, r.decision_us, r.purpose_justification, r.path
 			FROM `+unnestChunk+`
 			WHERE c.id = ANY($1)
 			  AND ($2::timestamptz IS NULL OR r.created_at >= $2)
@@ -162,7 +162,7 @@ func (s *Store) ListAccessLogs(ctx context.Context, accountID string, q access.A
 			if err := rows.Scan(&e.chunk, &e.ord, &e.CreatedAt, &e.RayID, &e.AppUID, &e.AppDomain, &e.Action, &e.Allowed, &e.Reason,
 				&e.UserEmail, &e.Connection, &e.ServiceTokenID, &e.ServiceTokenName, &e.NonIdentity,
 				&e.IPAddress, &e.Country, &e.Method, &e.Origin, &e.RequestMethod, &e.RequestHeaders, &e.UpstreamStatus,
-				&upstreamUS, &e.DecisionUS, &e.PurposeJustification); err != nil {
+				&upstreamUS, &e.DecisionUS, &e.PurposeJustification, &e.Path); err != nil {
 				rows.Close()
 				return nil, wrap("list access logs", err)
 			}

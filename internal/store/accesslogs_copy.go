@@ -167,6 +167,8 @@ var entryArrays = []entryArray{
 	int8Array("decision_us", func(x *access.AccessLogEntry) int64 { return x.DecisionUS }),
 	// Migration 0011.
 	textArray("purpose_justification", func(x *access.AccessLogEntry) string { return x.PurposeJustification }),
+	// Migration 0016.
+	textArray("path", func(x *access.AccessLogEntry) string { return x.Path }),
 }
 
 func (e *chunkEncoder) setArray(set []string) {
