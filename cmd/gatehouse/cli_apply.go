@@ -33,7 +33,8 @@ JSON file. The plan is validated by the API (a dry-run batch) and then sent as
 one batch, which the API applies all or nothing.
 
 --dry-run prints the plan, has the API validate it, changes nothing and exits
-0 when there is nothing to change, 2 when there is. The secrets of service
+0 when there is nothing to change, 2 when there is, 1 when the file or the
+plan is refused (3 when the API failed or could not be reached). The secrets of service
 tokens the run creates are printed, or written to --secrets-out.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -106,6 +107,11 @@ func applyError(file string, dryRun, sent bool, err error) error {
 	var na *noAnswer
 	switch {
 	case dryRun:
+		// Exit 2 means "changes planned" in a dry run (terraform plan
+		// -detailed-exitcode); a plan the API refuses is an error, 1.
+		if code == exitAPI4xx {
+			code = exitUsage
+		}
 		return &cliError{code: code, msg: msg + "\nNothing was changed (dry run)."}
 	case sent && errors.As(err, &na):
 		return &cliError{code: code, msg: msg + "\nThe batch was sent but no answer came: it was applied entirely or not at all. Run apply --dry-run to see which; new service tokens' secrets, if any, are lost (rotate those tokens)."}

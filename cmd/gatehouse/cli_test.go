@@ -545,9 +545,15 @@ apps:
 func TestCLIApplyThatTheAPIRefusesAppliesNothingAndNamesTheEntry(t *testing.T) {
 	api := gatehousetest.NewAPI(t)
 	file := writeFile(t, "bad.yaml", uniqDomains(t, applyBadSecond))
-	for _, args := range [][]string{{"apply", "-f", file, "--dry-run"}, {"apply", "-f", file}} {
+	// A refused plan is an error: 1 in a dry run (where 2 means "changes
+	// planned"), 2 (the API refused) for the real apply.
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{{[]string{"apply", "-f", file, "--dry-run"}, 1}, {[]string{"apply", "-f", file}, 2}} {
+		args := tc.args
 		r := cli(t, api, "", args...)
-		if r.code != 2 || !strings.Contains(r.stderr, "apps[1] (+ create app bad)") || !strings.Contains(r.stderr, "domain") ||
+		if r.code != tc.code || !strings.Contains(r.stderr, "apps[1] (+ create app bad)") || !strings.Contains(r.stderr, "domain") ||
 			!strings.Contains(r.stderr, "Nothing was") || strings.Contains(r.stderr, "operations[") {
 			t.Errorf("%q: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
 		}
