@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/access"
 )
 
@@ -51,20 +52,13 @@ type BatchOperation struct {
 	Body    json.RawMessage `json:"body,omitempty"`
 }
 
-// BatchResult is the result of a batch that succeeded (or would have: a
-// dry run).
-type BatchResult struct {
-	DryRun     bool                   `json:"dry_run"`
-	Operations []BatchOperationResult `json:"operations"`
-}
-
-// BatchOperationResult is what one operation answered.
-type BatchOperationResult struct {
-	Index  int             `json:"index"`
-	Ref    string          `json:"ref,omitempty"`
-	Status int             `json:"status"`
-	Result json.RawMessage `json:"result"`
-}
+// BatchResult and BatchOperationResult, the answer of a batch that
+// succeeded (or would have: a dry run), are the client package's: the wire
+// format is defined once.
+type (
+	BatchResult          = client.BatchResult
+	BatchOperationResult = client.BatchOperationResult
+)
 
 // batchFailure is the result of a failed batch's error envelope: which
 // operation failed. Its errors are in the envelope's errors.
