@@ -74,7 +74,11 @@ func (r *Registry) Run(ctx context.Context, interval time.Duration) {
 	failing := false
 	var nextSweep time.Time
 	for {
-		hctx, cancel := context.WithTimeout(ctx, timeout)
+		// Shutdown does not cancel a heartbeat in flight: a cancelled
+		// statement may still commit on the server after the row's
+		// delete below, and bring the edge back to the list until it
+		// goes stale. The timeout still bounds it.
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		err := r.store.UpsertEdgeHeartbeat(hctx, r.status())
 		if err == nil && time.Now().After(nextSweep) {
 			if _, serr := r.store.DeleteStaleEdges(hctx, r.SweepAfter); serr != nil {
