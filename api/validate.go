@@ -43,7 +43,8 @@ var (
 		"datetime":         "must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
 		"auth_domain":      "must be a host name in lower case, such as team.example.com (letters, digits and hyphens in dot-separated labels)",
 		"seat_expiration":  "must be a duration such as 730h or 1460h, at least 730h (a month)",
-		"css_color":        "must be a color such as #0055ff, #fff or a CSS color name",
+		"css_color":        "must be a color such as #0055ff, #fff or a CSS color name such as navy",
+		"logo_path":        "must be an https:// URL or a path such as /logo.svg, without spaces, quotes, angle brackets or backslashes",
 	}
 )
 
@@ -81,7 +82,8 @@ func newValidator() *validator.Validate {
 		d, err := time.ParseDuration(s)
 		return err == nil && d >= 730*time.Hour && d <= maxTokenDuration
 	})
-	must("css_color", access.CSSColorRe.MatchString)
+	must("css_color", access.ValidCSSColor)
+	must("logo_path", access.ValidLogoPath)
 	return v
 }
 

@@ -3,7 +3,9 @@ package access
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -36,7 +38,7 @@ type OrganizationSpec struct {
 type LoginDesign struct {
 	BackgroundColor string `json:"background_color,omitempty" validate:"omitempty,css_color"`
 	TextColor       string `json:"text_color,omitempty" validate:"omitempty,css_color"`
-	LogoPath        string `json:"logo_path,omitempty" validate:"omitempty,http_url"`
+	LogoPath        string `json:"logo_path,omitempty" validate:"omitempty,logo_path"`
 	HeaderText      string `json:"header_text,omitempty" validate:"max=1024"`
 	FooterText      string `json:"footer_text,omitempty" validate:"max=1024"`
 }
@@ -82,6 +84,8 @@ func rawEmpty(raw []byte) bool {
 // Organization is what the edge keeps of an account's organization.
 type Organization struct {
 	AccountID string
+	// Name is the organization's name, shown on its login pages.
+	Name string
 	// SessionDuration is the lifetime of a login session on the auth
 	// domain; zero for the default (DefaultLoginSession).
 	SessionDuration time.Duration
@@ -104,7 +108,7 @@ type StoredOrganization struct {
 
 // Edge is the organization as the edge keeps it.
 func (o *StoredOrganization) Edge() Organization {
-	e := Organization{AccountID: o.AccountID}
+	e := Organization{AccountID: o.AccountID, Name: o.Spec.Name}
 	if d, err := time.ParseDuration(o.Spec.SessionDuration); err == nil && d > 0 {
 		e.SessionDuration = d
 	}
@@ -118,9 +122,65 @@ func (o *StoredOrganization) Edge() Organization {
 // in lower case, as stored and returned.
 var AuthDomainRe = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-// CSSColorRe is a login-page color: #rgb, #rrggbb (or with alpha) or a
-// CSS color keyword.
+// CSSColorRe is the form of a login-page color: #rgb, #rrggbb (or with
+// alpha) or a word; ValidCSSColor also checks that the word is a CSS
+// color name.
 var CSSColorRe = regexp.MustCompile(`^(#([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|[a-zA-Z]{3,20})$`)
+
+// ValidCSSColor reports whether s is a login-page color: a hex color or
+// one of CSS's named colors. Nothing else reaches a page's stylesheet, so
+// a stored value cannot add CSS of its own.
+func ValidCSSColor(s string) bool {
+	if !CSSColorRe.MatchString(s) {
+		return false
+	}
+	return s[0] == '#' || cssColorNames[strings.ToLower(s)]
+}
+
+// ValidLogoPath reports whether s is a login-page logo: an absolute
+// https:// URL, or an absolute path on the page's own host, of printable
+// ASCII without spaces, quotes, angle brackets or backslashes.
+func ValidLogoPath(s string) bool {
+	if s == "" || len(s) > 2048 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '\'' || c == '<' || c == '>' || c == '\\' || c == '`' {
+			return false
+		}
+	}
+	if strings.HasPrefix(s, "/") {
+		return !strings.HasPrefix(s, "//")
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil && u.Opaque == ""
+}
+
+// cssColorNames are CSS Color Module Level 4's named colors, and
+// transparent.
+var cssColorNames = map[string]bool{}
+
+func init() {
+	for _, n := range strings.Fields(`aliceblue antiquewhite aqua aquamarine azure beige bisque black
+	blanchedalmond blue blueviolet brown burlywood cadetblue chartreuse chocolate coral cornflowerblue
+	cornsilk crimson cyan darkblue darkcyan darkgoldenrod darkgray darkgreen darkgrey darkkhaki
+	darkmagenta darkolivegreen darkorange darkorchid darkred darksalmon darkseagreen darkslateblue
+	darkslategray darkslategrey darkturquoise darkviolet deeppink deepskyblue dimgray dimgrey
+	dodgerblue firebrick floralwhite forestgreen fuchsia gainsboro ghostwhite gold goldenrod gray
+	green greenyellow grey honeydew hotpink indianred indigo ivory khaki lavender lavenderblush
+	lawngreen lemonchiffon lightblue lightcoral lightcyan lightgoldenrodyellow lightgray lightgreen
+	lightgrey lightpink lightsalmon lightseagreen lightskyblue lightslategray lightslategrey
+	lightsteelblue lightyellow lime limegreen linen magenta maroon mediumaquamarine mediumblue
+	mediumorchid mediumpurple mediumseagreen mediumslateblue mediumspringgreen mediumturquoise
+	mediumvioletred midnightblue mintcream mistyrose moccasin navajowhite navy oldlace olive
+	olivedrab orange orangered orchid palegoldenrod palegreen paleturquoise palevioletred
+	papayawhip peachpuff peru pink plum powderblue purple rebeccapurple red rosybrown royalblue
+	saddlebrown salmon sandybrown seagreen seashell sienna silver skyblue slateblue slategray
+	slategrey snow springgreen steelblue tan teal thistle tomato turquoise violet wheat white
+	whitesmoke yellow yellowgreen transparent`) {
+		cssColorNames[n] = true
+	}
+}
 
 // KeySettings is the body of PUT /access/keys.
 type KeySettings struct {

@@ -13,7 +13,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -23,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/pages"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -81,8 +81,9 @@ type Edge interface {
 	AppCookie(r *http.Request, app *policy.App, value string, exp time.Time) *http.Cookie
 	// Country is the client's ISO country code, "" when unknown.
 	Country(r *http.Request) string
-	// Deny answers a request app's policies refuse.
-	Deny(w http.ResponseWriter, r *http.Request, app *policy.App, d policy.Decision)
+	// Deny answers a request app's policies refuse; email is who is
+	// signed in and switchURL the login for signing in as someone else.
+	Deny(w http.ResponseWriter, r *http.Request, app *policy.App, d policy.Decision, email, switchURL string)
 }
 
 // Config configures the auth domain.
@@ -151,6 +152,11 @@ func (h *Handler) LoginURL(r *http.Request) string {
 	return h.loginURL(wire.CanonicalHost(r.Host), scheme+"://"+r.Host+r.URL.RequestURI())
 }
 
+// SwitchAccountURL is the auth domain's login page for r, returning to
+// r's own URL, that offers the sign-in methods even to a user signed in
+// on the auth domain: the block page's "Sign in with another account".
+func (h *Handler) SwitchAccountURL(r *http.Request) string { return h.LoginURL(r) + "&switch=1" }
+
 // loginURL is the auth domain's login page for an app host, returning to
 // back afterwards.
 func (h *Handler) loginURL(host, back string) string {
@@ -216,27 +222,15 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, snap *policy.
 	return true, nil
 }
 
-var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>{{.Title}}</title>
-{{if .Next}}<meta http-equiv="refresh" content="0;url={{.Next}}">{{end}}
-<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}a.button,button{display:block;margin:.5rem 0;padding:.6rem;border:1px solid #888;border-radius:6px;text-align:center;text-decoration:none;color:inherit;background:#f4f4f4;width:100%;font-size:1rem}input{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}</style>
-</head><body><h1>{{.Title}}</h1>
-{{if .Message}}<p>{{.Message}}</p>{{end}}
-{{range .Links}}<a class="button" id="idp-{{.ID}}" href="{{.URL}}">Sign in with {{.Name}}</a>{{end}}
-{{if .Form}}<form method="post" action="{{.Form.Action}}">
-{{range $k, $v := .Form.Hidden}}<input type="hidden" name="{{$k}}" value="{{$v}}">{{end}}
-<label>{{.Form.Label}} <input name="{{.Form.Field}}" id="{{.Form.Field}}" autocomplete="{{.Form.Autocomplete}}" required></label>
-<button type="submit" id="submit">{{.Form.Button}}</button></form>{{end}}
-{{if .Next}}<a class="button" id="continue" href="{{.Next}}">Continue</a>{{end}}
-</body></html>
-`))
-
 type pageLink struct{ ID, Name, URL string }
 
 type pageForm struct {
 	Action, Label, Field, Autocomplete, Button string
-	Hidden                                     map[string]string
+	// Type, InputMode and Hint refine the field; Code styles it for a
+	// one-time code.
+	Type, InputMode, Hint string
+	Code                  bool
+	Hidden                map[string]string
 	// RedirectsTo is the app's origin when a successful post is
 	// redirected there (to its /cdn-cgi/access/authorized): the page's
 	// form-action must allow it, or browsers block the redirect.
@@ -244,28 +238,35 @@ type pageForm struct {
 }
 
 type page struct {
+	// Design is the organization's look; zero for Gatehouse's own.
+	Design         pages.Design
 	Title, Message string
-	Links          []pageLink
-	Form           *pageForm
+	// Alert is a problem shown above the message.
+	Alert string
+	Links []pageLink
+	Form  *pageForm
+	// Actions are secondary links under the form.
+	Actions []pages.Link
+	// Code is the error code, shown small.
+	Code string
 	// Next is where the page sends the browser on its own (and offers a
 	// link to).
 	Next string
 }
 
 func renderPage(w http.ResponseWriter, status int, p page) {
-	hd := w.Header()
-	hd.Set("Content-Type", "text/html; charset=utf-8")
-	hd.Set("Cache-Control", "no-store")
-	formAction := "'self'"
-	if p.Form != nil && p.Form.RedirectsTo.Host != "" {
-		if o := cspOrigin(p.Form.RedirectsTo); o != "" {
-			formAction += " " + o
+	out := pages.Page{Design: p.Design, Title: p.Title, Lead: p.Message, Alert: p.Alert, Actions: p.Actions, Code: p.Code, Next: p.Next}
+	for _, l := range p.Links {
+		out.Buttons = append(out.Buttons, pages.Link{ID: l.ID, Text: "Sign in with " + l.Name, URL: l.URL})
+	}
+	if f := p.Form; f != nil {
+		out.Form = &pages.Form{Action: f.Action, Label: f.Label, Field: f.Field, Type: f.Type, Autocomplete: f.Autocomplete,
+			InputMode: f.InputMode, Hint: f.Hint, Button: f.Button, Code: f.Code, Hidden: f.Hidden}
+		if f.RedirectsTo.Host != "" {
+			out.FormActions = append(out.FormActions, cspOrigin(f.RedirectsTo))
 		}
 	}
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+formAction+"; frame-ancestors 'none'")
-	hd.Set("X-Frame-Options", "DENY")
-	w.WriteHeader(status)
-	_ = pageTemplate.Execute(w, p)
+	pages.Render(w, status, out)
 }
 
 // cspOrigin is a redirect's origin as a CSP source, or "" when it holds
@@ -287,11 +288,26 @@ func cspOrigin(u Redirect) string {
 // loginError answers a failed login step: HTML for people, JSON for
 // scripts.
 func loginError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
-	if strings.Contains(r.Header.Get("Accept"), "text/html") || r.Header.Get("Sec-Fetch-Mode") == "navigate" {
-		renderPage(w, status, page{Title: "Sign-in failed", Message: msg})
+	if pages.WantsHTML(r) {
+		renderPage(w, status, page{Title: errorTitle(code), Message: msg, Code: code})
 		return
 	}
 	wire.WriteJSON(w, status, wire.ErrorBody{Error: code, Message: msg})
+}
+
+// errorTitle is the heading of the page for a failed login step.
+func errorTitle(code string) string {
+	switch code {
+	case "login_token_used", "bad_login_token", "bad_login", "bad_redirect", "bad_state", "bad_login_state", "login_expired", "no_login_state":
+		return "This sign-in link does not work"
+	case "bad_code":
+		return "That code did not work"
+	case "rate_limited":
+		return "Too many attempts"
+	case "not_found":
+		return "Page not found"
+	}
+	return "Sign-in failed"
 }
 
 func randomToken() string {

@@ -96,7 +96,7 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request, snap *polic
 		return login
 	}
 	if d.Action != policy.Allow {
-		h.edge.Deny(w, r, app, d)
+		h.edge.Deny(w, r, app, d, claims.Email, h.loginURL(back.Host, back.String())+"&switch=1")
 		return login
 	}
 	life := app.SessionDuration

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/internal/pages"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/wire"
@@ -37,7 +39,9 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, snap *policy
 		loginError(w, r, http.StatusBadRequest, "bad_redirect", err.Error())
 		return
 	}
-	if c, err := r.Cookie(wire.CookieName); err == nil {
+	// switch=1 comes from the block page's "Sign in with another
+	// account": show the sign-in methods even to a signed-in user.
+	if c, err := r.Cookie(wire.CookieName); err == nil && r.URL.Query().Get("switch") == "" {
 		if claims, err := keys.Verify(c.Value, "account:"+app.AccountID, h.cfg.Issuer, h.cfg.Now()); err == nil && claims.Type == globalSessionTy &&
 			claims.SessionID != "" && !snap.LoginSessionRevoked(app.AccountID, claims.SessionID, claims.Email, claims.IssuedAt) {
 			h.finishLogin(w, r, snap, keys, app, back, claims, "")
@@ -55,18 +59,37 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, snap *policy
 		http.Redirect(w, r, h.cfg.Issuer+startPath+"?"+q.Encode(), http.StatusFound)
 		return
 	}
-	p := page{Title: "Sign in to " + app.Name}
+	p := page{Design: pages.DesignOf(snap.Organization(app.AccountID)), Title: "Sign in to " + app.Name}
+	var names []string
 	for _, m := range methods {
 		switch m.Type {
 		case "oidc":
 			q.Set("idp", m.ID)
 			p.Links = append(p.Links, pageLink{ID: m.ID, Name: m.Name, URL: startPath + "?" + q.Encode()})
+			names = append(names, m.Name)
 		case "onetimepin":
-			p.Form = &pageForm{Action: otpPath, Label: "Email", Field: "email", Autocomplete: "email", Button: "Send me a code",
+			p.Form = &pageForm{Action: otpPath, Label: "Email address", Field: "email", Type: "email", Autocomplete: "email", Button: "Email me a code",
+				Hint:   "We will email you a 6-digit sign-in code. It works for 10 minutes.",
 				Hidden: map[string]string{"idp": m.ID, "app": app.ID, "redirect_url": back.String()}}
 		}
 	}
+	switch {
+	case len(names) > 0 && p.Form != nil:
+		p.Message = "Sign in with " + listNames(names) + ", or get a one-time code by email."
+	case len(names) > 0:
+		p.Message = "Sign in with " + listNames(names) + "."
+	default:
+		p.Message = "Enter your email address to get a one-time sign-in code."
+	}
 	renderPage(w, http.StatusOK, p)
+}
+
+// listNames joins names as in a sentence: "A", "A or B", "A, B or C".
+func listNames(names []string) string {
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // formTarget reads and checks the app, provider and redirect of a login

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/access"
+	"github.com/gatehouse-dev/gatehouse/internal/pages"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 )
@@ -41,9 +42,12 @@ func (h *Handler) startOTP(w http.ResponseWriter, r *http.Request, snap *policy.
 		loginError(w, r, http.StatusBadGateway, "mail_failed", "The code could not be sent.")
 		return
 	}
-	renderPage(w, http.StatusOK, page{Title: "Check your email", Message: "We sent a sign-in code to " + email + ". It works for 10 minutes.",
-		Form: &pageForm{Action: otpVerifyPath, Label: "Code", Field: "code", Autocomplete: "one-time-code", Button: "Sign in",
-			Hidden: map[string]string{"otp": id, "email": email, "idp": idp.ID, "app": app.ID, "redirect_url": back.String()}, RedirectsTo: back}})
+	renderPage(w, http.StatusOK, page{Design: pages.DesignOf(snap.Organization(app.AccountID)), Title: "Check your email",
+		Message: "We sent a 6-digit sign-in code to " + email + ". Enter it here; it works for 10 minutes.",
+		Form: &pageForm{Action: otpVerifyPath, Label: "Sign-in code", Field: "code", Autocomplete: "one-time-code", InputMode: "numeric", Code: true, Button: "Sign in",
+			Hint:   "No email? Check your spam folder, or go back and check the address.",
+			Hidden: map[string]string{"otp": id, "email": email, "idp": idp.ID, "app": app.ID, "redirect_url": back.String()}, RedirectsTo: back},
+		Actions: []pages.Link{{ID: "use-another-email", Text: "Use another email address", URL: h.loginURL(back.Host, back.String())}}})
 }
 
 func (h *Handler) verifyOTP(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, keys *session.Keyring) {

@@ -33,8 +33,8 @@ func (a authEdge) AppCookie(r *http.Request, app *policy.App, value string, exp 
 
 func (a authEdge) Country(r *http.Request) string { return a.s.country(r) }
 
-func (a authEdge) Deny(w http.ResponseWriter, r *http.Request, app *policy.App, d policy.Decision) {
-	a.s.deny(w, r, app, d)
+func (a authEdge) Deny(w http.ResponseWriter, r *http.Request, app *policy.App, d policy.Decision, email, switchURL string) {
+	a.s.deny(w, r, app, d, email, switchURL)
 }
 
 func (s *Server) secure(r *http.Request) bool { return s.cfg.Secure || wire.Scheme(r) == "https" }

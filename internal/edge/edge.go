@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"html/template"
 	"io"
 	"log/slog"
 	"net"
@@ -26,6 +25,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/authdomain"
 	"github.com/gatehouse-dev/gatehouse/internal/forwarded"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
+	"github.com/gatehouse-dev/gatehouse/internal/pages"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/wire"
@@ -416,7 +416,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 		}
 		s.login(w, r, app, reason)
 	default:
-		s.deny(w, r, app, d)
+		email := ""
+		if facts.Identity != nil {
+			email = facts.Identity.Email
+		}
+		s.deny(w, r, app, d, email, s.auth.SwitchAccountURL(r))
 	}
 }
 
@@ -549,17 +553,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, app *policy.App, 
 	wire.WriteJSON(w, http.StatusUnauthorized, wire.ErrorBody{Error: string(reason), Message: reason.Describe(), LoginURL: loginURL})
 }
 
-var denyPage = template.Must(template.New("deny").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Access denied</title></head>
-<body><h1>Access denied</h1><p>{{.Message}}</p><p><small>{{.Reason}}</small></p></body></html>
-`))
-
 // deny answers a request the policies refuse. A service token that no
 // Service Auth policy accepts is a non-identity denial: it goes to the
-// app's custom_non_identity_deny_url when there is one. Identity
-// denials of a browser navigation go to custom_deny_url, or get the deny
-// page.
-func (s *Server) deny(w http.ResponseWriter, r *http.Request, app *policy.App, d policy.Decision) {
+// app's custom_non_identity_deny_url when there is one, and is otherwise
+// answered in JSON like every script. Identity denials of a browser
+// navigation go to custom_deny_url, or get the block page: why, in words,
+// who is signed in (email, "" when nobody), and a link to sign in with
+// another account (switchURL, the auth domain's login for the same app
+// and address).
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, app *policy.App, d policy.Decision, email, switchURL string) {
 	if d.Reason == policy.ReasonServiceTokenNoPolicy && app.CustomNonIdentityDenyURL != "" {
 		redirectTo(w, app.CustomNonIdentityDenyURL)
 		return
@@ -568,15 +570,26 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, app *policy.App, d
 	if app.CustomDenyMessage != "" {
 		msg = app.CustomDenyMessage
 	}
-	if isNavigation(r) {
+	if isNavigation(r) && d.Reason != policy.ReasonServiceTokenNoPolicy {
 		if app.CustomDenyURL != "" {
 			redirectTo(w, app.CustomDenyURL)
 			return
 		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusForbidden)
-		_ = denyPage.Execute(w, map[string]string{"Message": msg, "Reason": string(d.Reason)})
+		p := pages.Page{Title: "You cannot open " + app.Name, Lead: pages.BlockSentence(d.Reason), Email: email, Code: string(d.Reason)}
+		if app.CustomDenyMessage != "" {
+			p.Lead = app.CustomDenyMessage
+		}
+		if st := s.loader.State(); st != nil {
+			p.Design = pages.DesignOf(st.Snap.Organization(app.AccountID))
+		}
+		if switchURL != "" {
+			text := "Sign in with another account"
+			if email == "" {
+				text = "Sign in"
+			}
+			p.Actions = []pages.Link{{ID: "switch-account", Text: text, URL: switchURL}}
+		}
+		pages.Render(w, http.StatusForbidden, p)
 		return
 	}
 	copyHeaders(w.Header(), app.ResponseCORS(r.Header.Get("Origin")))
@@ -649,6 +662,19 @@ func (s *Server) refusePath(w http.ResponseWriter, r *http.Request, rec *Record,
 	if rec != nil {
 		rec.Action, rec.Reason, rec.AppDomain = action, reason, host
 		rec.IP = wire.ClientIP(r)
+	}
+	if pages.WantsHTML(r) {
+		p := pages.Page{Title: "Page not available", Lead: pages.BlockSentence(reason), Code: string(reason)}
+		switch reason {
+		case policy.ReasonAppNotFound:
+			p.Title, p.Lead = "Nothing is published here", "Gatehouse does not serve this address ("+host+"). Check the link, or ask whoever sent it."
+		case policy.ReasonBadPath, policy.ReasonAmbiguousPath:
+			p.Title, p.Lead = "This address is not accepted", "The address has characters Gatehouse refuses in a path. Check the link."
+		case policy.ReasonDomainInvalid:
+			p.Title, p.Lead = "This site is closed", "This site is closed until its administrator fixes its configuration."
+		}
+		pages.Render(w, status, p)
+		return
 	}
 	wire.WriteJSON(w, status, wire.ErrorBody{Error: string(reason), Message: reason.Describe()})
 }

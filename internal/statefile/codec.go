@@ -343,14 +343,14 @@ func encodeOrgs(e *enc, os []access.Organization) {
 		e.str(o.AccountID)
 		e.i64(int64(o.SessionDuration))
 		d := o.LoginDesign
-		for _, s := range []string{d.BackgroundColor, d.TextColor, d.LogoPath, d.HeaderText, d.FooterText} {
+		for _, s := range []string{d.BackgroundColor, d.TextColor, d.LogoPath, d.HeaderText, d.FooterText, o.Name} {
 			e.str(s)
 		}
 	}
 }
 
 func decodeOrgs(d *dec) []access.Organization {
-	n := d.count(7)
+	n := d.count(8)
 	if n == 0 {
 		return nil
 	}
@@ -358,6 +358,7 @@ func decodeOrgs(d *dec) []access.Organization {
 	for i := range out {
 		out[i] = access.Organization{AccountID: d.str(), SessionDuration: time.Duration(d.i64()),
 			LoginDesign: access.LoginDesign{BackgroundColor: d.str(), TextColor: d.str(), LogoPath: d.str(), HeaderText: d.str(), FooterText: d.str()}}
+		out[i].Name = d.str()
 	}
 	return out
 }

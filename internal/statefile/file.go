@@ -41,7 +41,7 @@ const (
 
 const (
 	magic         = "GHEDGEST"
-	formatVersion = 3 // 2: new app and rule fields, certificates (C), organizations (O); 3: group and oidc rules
+	formatVersion = 4 // 2: new app and rule fields, certificates (C), organizations (O); 3: group and oidc rules; 4: organization name
 	kindBase      = 1
 	kindJournal   = 2
 	headerSize    = len(magic) + 4 + 4 + 16
