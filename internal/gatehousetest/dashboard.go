@@ -78,3 +78,14 @@ func (b *Browser) PreferColorScheme(tb testing.TB, scheme string) {
 		return err
 	}))
 }
+
+// SetJavaScript turns the page's scripts off in the tab (as for a user
+// who turned JavaScript off) or back on. With scripts off, Eval of a
+// plain expression still works, but Axe, which waits on timers, does not.
+func (b *Browser) SetJavaScript(tb testing.TB, enabled bool) {
+	tb.Helper()
+	run(tb, b, "set JavaScript", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !enabled})
+		return err
+	}))
+}
