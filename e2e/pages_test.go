@@ -190,3 +190,73 @@ func TestEndUserPagesAreDesignedAccessibleAndWorkWithoutJavaScript(t *testing.T)
 		t.Error(v)
 	}
 }
+
+// The dashboard's Organization page previews the sign-in page as the
+// design is typed, applying a color only when the edge would; once saved,
+// the edge's real sign-in page has the colors and header the preview
+// showed. The page with the preview passes axe in light and dark.
+func TestOrganizationPagePreviewsTheSignInPageAsTheEdgeRendersIt(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t, gatehousetest.EdgeOptions{})
+	c.api.MustCall(t, "POST", "access/identity_providers", map[string]any{"name": "Email", "type": "onetimepin", "config": map[string]any{}}, nil)
+	origin := gatehousetest.StartOrigin(t)
+	app := host("wiki", "example.test")
+	c.api.CreateApp(t, app, origin.URL, map[string]any{"name": "Team wiki"},
+		map[string]any{"name": "ann", "decision": "allow", "include": []any{map[string]any{"email": map[string]any{"email": user}}}})
+	c.signIn(t, c.api.Token)
+	c.open(t, "#/organization", `document.querySelector('#org-form') && document.querySelector('#login-preview-page')`)
+
+	type look struct{ Bg, Header, HeaderText, Footer string }
+	preview := func() look {
+		var l look
+		c.js(t, `(() => { const p = document.querySelector('#login-preview-page'), hd = document.querySelector('#preview-header-text');
+			return {bg: getComputedStyle(p).backgroundColor, header: getComputedStyle(hd).color, headerText: hd.textContent,
+				footer: document.querySelector('#preview-footer-text').textContent}; })()`, &l)
+		return l
+	}
+	c.fill(t, "#org-name", "Example Corp")
+	if l := preview(); l.HeaderText != "Example Corp" {
+		t.Errorf("preview header %q, want the organization's name", l.HeaderText)
+	}
+	// A value the edge would refuse is not applied in the preview either.
+	c.fill(t, "#org-background-color", "red;}body{")
+	if l := preview(); l.Bg != "rgb(246, 247, 249)" {
+		t.Errorf("preview applied a refused color: %+v", l)
+	}
+	c.fill(t, "#org-background-color", "#0b2540")
+	c.fill(t, "#org-text-color", "white")
+	c.fill(t, "#org-header-text", "Staff sign-in")
+	c.fill(t, "#org-footer-text", "Questions? it@example.test")
+	want := look{Bg: "rgb(11, 37, 64)", Header: "rgb(255, 255, 255)", HeaderText: "Staff sign-in", Footer: "Questions? it@example.test"}
+	if l := preview(); l != want {
+		t.Errorf("preview %+v, want %+v", l, want)
+	}
+	if s := c.text(t, "#preview-contrast"); !strings.Contains(s, "contrast 15.5:1.") {
+		t.Errorf("contrast note %q", s)
+	}
+	var violations []gatehousetest.Violation
+	c.browser.PreferColorScheme(t, "light")
+	violations = append(violations, c.browser.Axe(t, "organization with preview (light)")...)
+	c.js(t, `document.querySelector('#login-preview-page').scrollIntoView({block: 'center'})`, nil)
+	c.browser.Screenshot(t, "organization-login-preview")
+	c.browser.PreferColorScheme(t, "dark")
+	violations = append(violations, c.browser.Axe(t, "organization with preview (dark)")...)
+	c.browser.PreferColorScheme(t, "")
+	for _, v := range violations {
+		t.Error(v)
+	}
+
+	c.click(t, "#save-org")
+	c.browser.WaitJS(t, "the saved organization", `document.querySelector('#org-status').textContent.startsWith('Updated')`)
+	c.edge.Sync(t, c.api.Store)
+
+	// The edge's sign-in page looks as previewed.
+	c.browser.Navigate(t, c.browser.URL(app, "/"))
+	c.browser.WaitJS(t, "the sign-in page", `document.querySelector('#email')`)
+	var real look
+	c.js(t, `({bg: getComputedStyle(document.body).backgroundColor, header: getComputedStyle(document.querySelector('#header-text')).color,
+		headerText: document.querySelector('#header-text').textContent, footer: document.querySelector('#footer-text').textContent})`, &real)
+	if real != want {
+		t.Errorf("the edge's sign-in page %+v, the preview showed %+v", real, want)
+	}
+}

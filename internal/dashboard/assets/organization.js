@@ -7,9 +7,9 @@ import {api, get, readOnly, APIError} from './api.js';
 import {h, clear, field, timeEl, confirmDialog, toast, errorBox, loading, showFormError, clearFieldErrors} from './dom.js';
 
 const designFields = [
-  ['background_color', 'Background color', 'A color such as #0055ff, #fff or a CSS color name.'],
-  ['text_color', 'Text color', 'A color such as #0055ff, #fff or a CSS color name.'],
-  ['logo_path', 'Logo URL', 'An absolute http(s) URL.'],
+  ['background_color', 'Background color', 'The page around the card: a color such as #0055ff, #fff or a CSS color name such as navy.'],
+  ['text_color', 'Text color', 'The header and footer texts on that background, in the same form.'],
+  ['logo_path', 'Logo', 'An https:// URL, or a path such as /logo.svg on the page\'s host.'],
   ['header_text', 'Header text', null],
   ['footer_text', 'Footer text', null],
 ];
@@ -38,7 +38,7 @@ function orgForm(org, etag) {
   const authDomain = text('org-auth-domain', o.auth_domain, {spellcheck: 'false', placeholder: 'team.example.com'});
   const session = text('org-session-duration', o.session_duration, {spellcheck: 'false', placeholder: '24h'});
   const design = designFields.map(([key, label, hint]) => {
-    const input = text(`org-${key.replaceAll('_', '-')}`, d[key], key === 'logo_path' ? {type: 'url', spellcheck: 'false', placeholder: 'https://'} : {});
+    const input = text(`org-${key.replaceAll('_', '-')}`, d[key], key === 'logo_path' ? {spellcheck: 'false', placeholder: 'https://'} : {});
     return {key, input, wrap: field(label, input, {field: `login_design.${key}`, hint})};
   });
   const err = h('div', {'aria-live': 'assertive', id: 'org-form-error'});
@@ -50,6 +50,7 @@ function orgForm(org, etag) {
       field('Auth domain', authDomain, {field: 'auth_domain', hint: 'The host users log in on, in lower case.'}),
       field('Session duration', session, {field: 'session_duration', hint: 'How long a login on the auth domain lasts, such as 30m or 24h (at most 8760h). Empty: 24h.'}),
       h('fieldset', {'data-field': 'login_design'}, h('legend', 'Login page design'), design.map((x) => x.wrap), h('p.field-error', {hidden: true}))),
+    loginPreview(name, design),
     ro ? null : h('div.actions', h('button.btn.primary', {type: 'submit', id: 'save-org'}, 'Save')),
     err);
   form.addEventListener('submit', async (e) => {
@@ -75,6 +76,81 @@ function orgForm(org, etag) {
     }
   });
   return form;
+}
+
+/** The colors the pages accept: hex, or a CSS color name (as the API). */
+function designColor(v) {
+  return /^(#([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|[a-zA-Z]{3,20})$/.test(v) && CSS.supports('color', v) &&
+    !/^(currentcolor|inherit|initial|unset|revert)$/i.test(v) ? v : '';
+}
+
+/** The logos the pages accept: an https URL or a /path (as the API). */
+function designLogo(v) {
+  if (!v || /[\s"'<>\\`]/.test(v)) return '';
+  if (v.startsWith('/')) return v.startsWith('//') ? '' : v;
+  try { return new URL(v).protocol === 'https:' ? v : ''; } catch { return ''; }
+}
+
+/** sRGB relative luminance of a computed "rgb(r, g, b)" color. */
+function luminance(rgb) {
+  const [r, g, b] = (rgb.match(/[\d.]+/g) || ['0', '0', '0']).slice(0, 3).map((x) => {
+    const c = Number(x) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+/**
+ * The sign-in page as users will see it with the design being edited: the
+ * markup and styles of internal/pages (their rules, scoped as .lp- in app.css), updated
+ * as the fields change. Colors and the logo are applied only when the
+ * edge would apply them; the logo is shown as a placeholder naming it,
+ * since the dashboard loads nothing from other sites.
+ */
+function loginPreview(name, design) {
+  const input = (key) => design.find((x) => x.key === key).input;
+  const header = h('span.lp-header', {id: 'preview-header-text'});
+  const logo = h('span.lp-logo', {id: 'preview-logo', hidden: true});
+  const footer = h('p.lp-footer', {id: 'preview-footer-text'});
+  const contrast = h('p.hint', {id: 'preview-contrast', 'aria-live': 'polite'});
+  const page = h('div.lp-page', {id: 'login-preview-page'},
+    h('div.lp-brand', logo, header),
+    h('div.lp-card',
+      h('p.lp-title', 'Sign in to Example app'),
+      h('p.lp-lead', 'Sign in with your identity provider, or get a one-time code by email.'),
+      h('span.lp-btn.lp-primary', 'Sign in with your identity provider'),
+      h('span.lp-or', 'or'),
+      h('span.lp-label', 'Email address'),
+      h('span.lp-hint', 'We will email you a 6-digit sign-in code. It works for 10 minutes.'),
+      h('span.lp-input'),
+      h('span.lp-btn', 'Email me a code')),
+    footer);
+  const update = () => {
+    const bg = designColor(input('background_color').value.trim());
+    const fg = designColor(input('text_color').value.trim());
+    page.style.setProperty('--lp-brand-bg', bg || 'var(--bg)');
+    page.style.setProperty('--lp-brand-text', fg || 'var(--text)');
+    header.textContent = input('header_text').value.trim() || name.value.trim();
+    footer.textContent = input('footer_text').value.trim();
+    footer.hidden = !footer.textContent;
+    const l = designLogo(input('logo_path').value.trim());
+    logo.hidden = !l;
+    logo.textContent = l ? `Logo: ${l}` : '';
+    clear(contrast);
+    if (bg || fg) {
+      const cs = getComputedStyle(header);
+      const a = luminance(cs.color), b = luminance(getComputedStyle(page).backgroundColor);
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      contrast.append(`Header and footer text on the background: contrast ${ratio.toFixed(1)}:1`,
+        ratio < 4.5 ? ' (below 4.5:1: hard to read for many people; choose a darker background or a lighter text color, or the reverse)' : '.');
+    }
+  };
+  for (const el of [name, ...design.map((x) => x.input)]) el.addEventListener('input', update);
+  update();
+  return h('section.login-preview', {'aria-labelledby': 'login-preview-title'},
+    h('h3', {id: 'login-preview-title'}, 'Preview of the sign-in page'),
+    h('p.hint', 'Updates as you type; the block and code pages share the look. Saved designs reach every edge within seconds.'),
+    page, contrast);
 }
 
 /** Days for people: whole days, or hours under one. */
