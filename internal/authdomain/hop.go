@@ -39,7 +39,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, snap *poli
 	if purpose == "" {
 		d := snap.Decide(app, policy.Facts{IP: wire.ClientIP(r), Country: h.edge.Country(r), Identity: identityOf(global)})
 		if d.Reason == policy.ReasonPurposeJustificationRequired {
-			h.askPurpose(w, http.StatusOK, app, back, d.Policy.PurposeJustificationPrompt, "")
+			h.askPurpose(w, http.StatusOK, snap, app, back, d.Policy.PurposeJustificationPrompt, "")
 			return
 		}
 	}

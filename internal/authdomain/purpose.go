@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatehouse-dev/gatehouse/internal/pages"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/wire"
@@ -19,11 +20,12 @@ const defaultPurposePrompt = "Why do you need access to this application?"
 
 // askPurpose shows the purpose justification form: the policy's prompt
 // and a field for the reason, posted back to the auth domain.
-func (h *Handler) askPurpose(w http.ResponseWriter, status int, app *policy.App, back Redirect, prompt, problem string) {
+func (h *Handler) askPurpose(w http.ResponseWriter, status int, snap *policy.Snapshot, app *policy.App, back Redirect, prompt, problem string) {
 	if prompt == "" {
 		prompt = defaultPurposePrompt
 	}
-	renderPage(w, status, page{Title: "Access to " + app.Name + " needs a reason", Message: problem,
+	renderPage(w, status, page{Design: pages.DesignOf(snap.Organization(app.AccountID)), Title: "Access to " + app.Name + " needs a reason", Alert: problem,
+		Message: "The reason you give is recorded with your sign-in and sent to the application.",
 		Form: &pageForm{Action: purposePath, Label: prompt, Field: "purpose", Autocomplete: "off", Button: "Continue",
 			Hidden: map[string]string{"app": app.ID, "redirect_url": back.String()}, RedirectsTo: back}})
 }
@@ -90,7 +92,7 @@ func (h *Handler) givePurpose(w http.ResponseWriter, r *http.Request, snap *poli
 		if d.Policy != nil {
 			prompt = d.Policy.PurposeJustificationPrompt
 		}
-		h.askPurpose(w, http.StatusBadRequest, app, back, prompt, err.Error())
+		h.askPurpose(w, http.StatusBadRequest, snap, app, back, prompt, err.Error())
 		return
 	}
 	h.finishLogin(w, r, snap, keys, app, back, claims, purpose)
