@@ -168,12 +168,12 @@ func TestEndUserPagesAreDesignedAccessibleAndWorkWithoutJavaScript(t *testing.T)
 		t.Errorf("the origin did not see ann")
 	}
 
-	// A used sign-in link: the error page.
+	// A sign-in link that would return elsewhere: the error page.
 	u, _ := url.Parse(w.edge.Issuer)
 	w.browser.Navigate(t, "https://"+u.Host+"/cdn-cgi/access/login/"+w.app+"?redirect_url="+url.QueryEscape("https://evil.example.test/"))
 	w.waitFor(t, "the error page", "#reason-code")
-	if h := w.text(t, "h1"); h != "This sign-in link does not work" {
-		t.Errorf("error heading %q", h)
+	if h := w.text(t, "h1"); h != "This sign-in link does not work" || !strings.Contains(w.text(t, ".lead"), "Open the application's address again") {
+		t.Errorf("error page: %q %q", h, w.text(t, ".lead"))
 	}
 	violations = append(violations, w.auditBoth(t, "error", false)...)
 

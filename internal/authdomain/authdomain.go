@@ -247,6 +247,8 @@ type page struct {
 	Form  *pageForm
 	// Actions are secondary links under the form.
 	Actions []pages.Link
+	// Detail says more about an error, for whoever looks into it.
+	Detail string
 	// Code is the error code, shown small.
 	Code string
 	// Next is where the page sends the browser on its own (and offers a
@@ -255,7 +257,7 @@ type page struct {
 }
 
 func renderPage(w http.ResponseWriter, status int, p page) {
-	out := pages.Page{Design: p.Design, Title: p.Title, Lead: p.Message, Alert: p.Alert, Actions: p.Actions, Code: p.Code, Next: p.Next}
+	out := pages.Page{Design: p.Design, Title: p.Title, Lead: p.Message, Alert: p.Alert, Actions: p.Actions, Detail: p.Detail, Code: p.Code, Next: p.Next}
 	for _, l := range p.Links {
 		out.Buttons = append(out.Buttons, pages.Link{ID: l.ID, Text: "Sign in with " + l.Name, URL: l.URL})
 	}
@@ -289,10 +291,24 @@ func cspOrigin(u Redirect) string {
 // scripts.
 func loginError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
 	if pages.WantsHTML(r) {
-		renderPage(w, status, page{Title: errorTitle(code), Message: msg, Code: code})
+		p := page{Title: errorTitle(code), Message: msg, Code: code}
+		if lead := errorLead(code); lead != "" {
+			p.Message, p.Detail = lead, msg
+		}
+		renderPage(w, status, p)
 		return
 	}
 	wire.WriteJSON(w, status, wire.ErrorBody{Error: code, Message: msg})
+}
+
+// errorLead says what to do about a failed login step whose message is
+// written for developers, or "" when the message says it already.
+func errorLead(code string) string {
+	switch code {
+	case "bad_redirect", "bad_login", "bad_login_token", "bad_state", "bad_login_state", "no_login_state":
+		return "The link you followed is not a valid sign-in link for this application. Open the application's address again to sign in."
+	}
+	return ""
 }
 
 // errorTitle is the heading of the page for a failed login step.

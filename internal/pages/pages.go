@@ -66,6 +66,8 @@ type Page struct {
 	Form *Form
 	// Actions are links shown under the card's main content.
 	Actions []Link
+	// Detail says more, for whoever looks into a problem.
+	Detail string
 	// Code is a reason or error code, shown small for support.
 	Code string
 	// Next is where the page sends the browser on its own (and offers a
@@ -106,6 +108,7 @@ var tmpl = template.Must(template.New("page").Parse(`<!doctype html>
 </form>{{end}}
 {{if .Next}}<a class="btn primary" id="continue" href="{{.Next}}">Continue</a>{{end}}
 {{if .Actions}}<ul class="actions">{{range .Actions}}<li><a id="{{.ID}}" href="{{.URL}}">{{.Text}}</a></li>{{end}}</ul>{{end}}
+{{if .Detail}}<p class="hint" id="detail">Details: {{.Detail}}</p>{{end}}
 {{if .Code}}<p class="code-ref">Reference: <code id="reason-code">{{.Code}}</code></p>{{end}}
 </div></main>
 {{if .Footer}}<footer id="footer-text">{{.Footer}}</footer>{{end}}
