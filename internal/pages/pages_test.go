@@ -116,3 +116,36 @@ func TestEveryDenialReasonHasASentence(t *testing.T) {
 		t.Errorf("fallback: %q", s)
 	}
 }
+
+// Whatever a stored design holds, the page has exactly one <style> (the
+// one the CSP hashes), no script, no attribute or element from the design,
+// and its texts appear only escaped.
+func FuzzDesignStaysInItsPlace(f *testing.F) {
+	f.Add("#fff", "navy", "https://cdn.test/l.svg", "Acme", "Footer", "Org")
+	f.Add("red;}body{", "</style><script>", `/a" onload="x`, "<b>", "</footer>", `"'&`)
+	f.Fuzz(func(t *testing.T, bg, fg, logo, header, footer, org string) {
+		d := Design{OrgName: org, LoginDesign: access.LoginDesign{BackgroundColor: bg, TextColor: fg, LogoPath: logo, HeaderText: header, FooterText: footer}}
+		body, csp := render(t, Page{Title: "Sign in", Design: d})
+		if n := strings.Count(body, "<style"); n != 1 || strings.Count(body, "</style") != 1 {
+			t.Fatalf("%d style elements", n)
+		}
+		if strings.Contains(strings.ToLower(body), "<script") {
+			t.Fatal("script in page")
+		}
+		m := styleRe.FindStringSubmatch(body)
+		sum := sha256.Sum256([]byte(m[1]))
+		if !strings.Contains(csp, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'") {
+			t.Fatal("style does not match the CSP hash")
+		}
+		extra := strings.TrimPrefix(m[1], stylesheet)
+		if extra != "" && !regexp.MustCompile(`^:root \{( --brand-bg: [#a-zA-Z0-9]+;)?( --brand-text: [#a-zA-Z0-9]+;)? \}\n$`).MatchString(extra) {
+			t.Fatalf("design added CSS %q", extra)
+		}
+		if strings.Count(body, "<img") > 1 || strings.Contains(body, "<img") && !access.ValidLogoPath(logo) {
+			t.Fatal("logo shown that the API would refuse")
+		}
+		if strings.ContainsAny(csp, "\r\n") || strings.Count(csp, "img-src") > 1 {
+			t.Fatalf("CSP %q", csp)
+		}
+	})
+}

@@ -80,7 +80,7 @@ func testConfig(apps, tokens int) access.Config {
 	cfg.IdentityProviders = []access.IdentityProvider{{ID: "idp-1", Name: "IdP", Type: "oidc", AccountID: "acct-1", Revision: 2,
 		Config: access.IdPConfig{ClientID: "cid", ClientSecret: "csecret", IssuerURL: "https://idp.test"}, CreatedAt: t0, UpdatedAt: t0}}
 	cfg.Revocations = []access.SessionRevocation{{AccountID: "acct-1", Email: "a@example.test", RevokedAt: t0, ExpiresAt: farFuture}}
-	cfg.Organizations = []access.Organization{{AccountID: "acct-1", SessionDuration: 2 * time.Hour,
+	cfg.Organizations = []access.Organization{{AccountID: "acct-1", Name: "Example Corp", SessionDuration: 2 * time.Hour,
 		LoginDesign: access.LoginDesign{BackgroundColor: "#fff", TextColor: "black", LogoPath: "https://l.test/a.png", HeaderText: "Hi", FooterText: "Bye"}},
 		{AccountID: "acct-2"}}
 	return cfg
