@@ -242,6 +242,16 @@ func TestOIDCCallbackChecksStateAndRateLimits(t *testing.T) {
 	if q.Get("state") == "" || q.Get("nonce") == "" || q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" {
 		t.Fatalf("authorization request lacks state, nonce or PKCE: %s", auth.RawQuery)
 	}
+	if q.Has("prompt") {
+		t.Errorf("a first sign-in asks the provider for prompt=%s", q.Get("prompt"))
+	}
+	// "Sign in with another account" (the block page's link, switch=1)
+	// asks the provider to let the user choose the account.
+	sw, _ := get(t, c, e.Edge.Issuer+"/cdn-cgi/access/login/"+h+"?switch=1&redirect_url="+url.QueryEscape("http://"+h+port+"/"))
+	sw = follow(sw) // start
+	if a, err := url.Parse(sw.Header.Get("Location")); err != nil || a.Query().Get("prompt") != "select_account" || !strings.HasPrefix(a.String(), op.Issuer) {
+		t.Errorf("switching account sends the user to %q, want the provider with prompt=select_account", sw.Header.Get("Location"))
+	}
 	// A callback with another state is refused (and spends the login).
 	resp, body := get(t, c, e.Edge.Issuer+"/cdn-cgi/access/callback?code=x&state=forged")
 	if resp.StatusCode != 400 || !strings.Contains(body, "does not match") {

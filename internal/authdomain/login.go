@@ -54,6 +54,11 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, snap *policy
 		return
 	}
 	q := url.Values{"app": {app.ID}, "redirect_url": {back.String()}}
+	if r.URL.Query().Get("switch") != "" {
+		// Switching account: the provider is asked to let the user
+		// choose, rather than sign the same one in again.
+		q.Set("switch", "1")
+	}
 	if app.AutoRedirect && len(methods) == 1 && methods[0].Type == "oidc" {
 		q.Set("idp", methods[0].ID)
 		http.Redirect(w, r, h.cfg.Issuer+startPath+"?"+q.Encode(), http.StatusFound)

@@ -97,6 +97,9 @@ func (h *Handler) startOIDC(w http.ResponseWriter, r *http.Request, snap *policy
 	}
 	ls := loginState{State: randomToken(), Nonce: randomToken(), IdP: idp.ID, App: app.ID, Redirect: back.String(), Expires: h.cfg.Now().Add(loginStateTTL)}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(ls.Nonce)}
+	if q.Get("switch") != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "select_account"))
+	}
 	if oc.pkce {
 		ls.Verifier = oauth2.GenerateVerifier()
 		opts = append(opts, oauth2.S256ChallengeOption(ls.Verifier))
