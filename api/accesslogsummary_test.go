@@ -103,6 +103,22 @@ func TestAccessLogSummaryCountsTheRangeFromItsChunksOnly(t *testing.T) {
 		t.Errorf("summary:\n got %+v\nwant %+v", got, want)
 	}
 
+	// What the overview links to: the table filtered by action, or by service token, over the range.
+	var entries []access.AccessLogEntry
+	q.Del("bucket")
+	a.MustCall(t, "GET", "access/logs/access_requests?action=preflight_refused&"+q.Encode(), nil, &entries)
+	if len(entries) != 2 || entries[0].Reason != "preflight_origin_not_allowed" {
+		t.Errorf("action=preflight_refused: %+v", entries)
+	}
+	a.MustCall(t, "GET", "access/logs/access_requests?service_token_id="+tokenID+"&"+q.Encode(), nil, &entries)
+	if len(entries) != 3 || entries[0].ServiceTokenName != "ci-bot" {
+		t.Errorf("service_token_id: %+v", entries)
+	}
+	if resp := a.Call(t, "GET", "access/logs/access_requests?service_token_id=ci-bot", nil); resp.Status != http.StatusBadRequest ||
+		!reflect.DeepEqual(resp.Fields(), []string{"service_token_id"}) {
+		t.Errorf("service_token_id=ci-bot: %d %s", resp.Status, resp.Body)
+	}
+
 	// A range holding no chunk reads none.
 	q = url.Values{"since": {at(60 * 6).Format(time.RFC3339)}, "until": {at(60 * 7).Format(time.RFC3339)}}
 	a.MustCall(t, "GET", "access/logs/access_requests/summary?"+q.Encode(), nil, &got)
