@@ -9,7 +9,8 @@ import (
 )
 
 // summaryBuckets are the bucket widths chosen when none is asked for:
-// the narrowest giving at most autoBuckets buckets.
+// the narrowest giving at most autoBuckets whole buckets (so that a range
+// a second longer than an hour still has minutes).
 var summaryBuckets = []time.Duration{time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
 	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour}
 
@@ -25,7 +26,7 @@ func (s *Server) summarizeAccessLogs(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	if until.IsZero() {
-		until = time.Now()
+		until = time.Now().Truncate(time.Second)
 	}
 	if since.IsZero() {
 		since = until.Add(-24 * time.Hour)
@@ -50,7 +51,7 @@ func (s *Server) summarizeAccessLogs(w http.ResponseWriter, r *http.Request) err
 	} else {
 		bucket = summaryBuckets[len(summaryBuckets)-1]
 		for _, d := range summaryBuckets {
-			if (until.Sub(since)+d-1)/d <= autoBuckets {
+			if until.Sub(since)/d <= autoBuckets {
 				bucket = d
 				break
 			}
