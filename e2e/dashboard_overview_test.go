@@ -142,13 +142,34 @@ func TestDashboardOverviewShowsTheAPISummaryAndLinksToTheTable(t *testing.T) {
 	_ = web
 	_ = api
 
+	// A custom range: the last 35 minutes hold 10 of the requests.
+	c.click(t, `label[for="range-custom"]`)
+	c.browser.WaitJS(t, "the custom range fields", `!document.querySelector('.range-custom').hidden`)
+	c.js(t, `(() => {
+		const p = (n) => String(n).padStart(2, '0');
+		const local = (d) => d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' + p(d.getMinutes());
+		document.querySelector('#range-from').value = local(new Date(Date.now() - 35 * 60e3));
+		document.querySelector('#range-to').value = local(new Date(Date.now() + 60e3));
+		document.querySelector('#range-to').dispatchEvent(new Event('change', {bubbles: true}));
+	})()`, nil)
+	c.browser.WaitJS(t, "the custom range's counts", `location.hash.includes('since=') && document.querySelector('#overview .overview') &&
+		document.querySelector('#overview .overview').dataset.since === new URLSearchParams(location.hash.split('?')[1]).get('since')`)
+	var custom shown
+	c.js(t, overviewNumbers, &custom)
+	q = url.Values{"since": {custom.Since}, "until": {custom.Until}}
+	c.api.MustCall(t, "GET", "access/logs/access_requests/summary?"+q.Encode(), nil, &sum)
+	if custom.Requests != 10 || sum.Requests != 10 || custom.Blocked != sum.Blocked || len(custom.Buckets) != len(sum.Buckets) {
+		t.Errorf("custom range %s to %s: page %d requests (%d blocked, %d buckets), API %d (%d blocked, %d buckets)", custom.Since, custom.Until,
+			custom.Requests, custom.Blocked, len(custom.Buckets), sum.Requests, sum.Blocked, len(sum.Buckets))
+	}
+
 	// A reason's bar opens the table of exactly those requests.
 	c.click(t, `#chart-reasons li[data-reason="no_policy_matched"] a`)
 	c.browser.WaitJS(t, "the filtered table", `location.hash.startsWith('#/logs?') && document.querySelectorAll('#log-list tbody tr').length > 0`)
 	var hash string
 	c.js(t, `location.hash`, &hash)
 	hq, _ := url.ParseQuery(strings.TrimPrefix(hash, "#/logs?"))
-	if hq.Get("allowed") != "false" || hq.Get("reason") != "no_policy_matched" || hq.Get("since") != got.Since || hq.Get("until") != got.Until {
+	if hq.Get("allowed") != "false" || hq.Get("reason") != "no_policy_matched" || hq.Get("since") != custom.Since || hq.Get("until") != custom.Until {
 		t.Errorf("reason bar led to %s", hash)
 	}
 	var rows []string

@@ -74,11 +74,12 @@ export async function render(main, _params, query = new URLSearchParams()) {
     if (email.value.trim()) f.set('email', email.value.trim());
     if (email.value.trim() && emailExact) f.set('email_exact', 'true');
     if (tokenID) f.set('service_token_id', tokenID);
-    // The times in the address stay as given (whole seconds, UTC) when untouched.
+    // The times in the address stay as given when untouched.
     const time = (input, name) => {
       if (!input.value) return;
       const given = query.get(name);
-      f.set(name, given && localInput(given) === input.value ? given : new Date(input.value).toISOString());
+      const t = new Date(input.value);
+      f.set(name, given && Math.floor(new Date(given) / 1000) === Math.floor(t / 1000) ? given : t.toISOString().replace('.000Z', 'Z'));
     };
     time(since, 'since');
     time(until, 'until');
