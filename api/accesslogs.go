@@ -33,7 +33,7 @@ func (s *Server) listAccessLogs(w http.ResponseWriter, r *http.Request) error {
 			p.PerPage = pp.PerPage
 		}
 	}
-	q := access.AccessLogQuery{Email: query.Get("email"), Reason: query.Get("reason")}
+	q := access.AccessLogQuery{Email: query.Get("email"), Reason: query.Get("reason"), Action: query.Get("action")}
 	var err error
 	if q.Ascending, err = ascending(query); err != nil {
 		return err
@@ -55,6 +55,13 @@ func (s *Server) listAccessLogs(w http.ResponseWriter, r *http.Request) error {
 			return access.Invalid("app_id", "must be an application id (a UUID)")
 		}
 		q.AppID = id.String()
+	}
+	if v := query.Get("service_token_id"); v != "" {
+		id, err := uuid.Parse(v)
+		if err != nil {
+			return access.Invalid("service_token_id", "must be a service token id (a UUID)")
+		}
+		q.ServiceTokenID = id.String()
 	}
 	entries, err := s.store.ListAccessLogs(r.Context(), accountID(r), q, p)
 	if err != nil {

@@ -99,6 +99,7 @@ func (s *Server) Handler() http.Handler {
 
 		list.Get("/audit_logs", s.handle(s.listAudit))
 		list.Get("/access/logs/access_requests", s.handle(s.listAccessLogs))
+		list.Get("/access/logs/access_requests/summary", s.handle(s.summarizeAccessLogs))
 		r.Post("/gatehouse/policy_test", s.handle(s.testPolicy))
 		r.Post("/gatehouse/batch", s.handle(s.batch))
 		list.Get("/gatehouse/edges", s.handle(s.listEdges))

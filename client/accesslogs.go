@@ -16,3 +16,9 @@ func (a *Account) AccessLogs(ctx context.Context, query url.Values) (*Response, 
 
 // AuditLogs is the account's audit log (audit_logs), for List.
 func (a *Account) AuditLogs() Collection { return a.Collection("audit_logs") }
+
+// AccessLogSummary counts the access log of a time range (a Gatehouse
+// extension): query takes since, until (RFC 3339) and bucket (5m, 1h).
+func (a *Account) AccessLogSummary(ctx context.Context, query url.Values) (*Response, error) {
+	return a.Do(ctx, http.MethodGet, "access/logs/access_requests/summary", query, nil)
+}

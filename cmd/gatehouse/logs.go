@@ -86,6 +86,7 @@ them (with -f, one JSON object per line).`,
 	cmd.Flags().BoolVar(&denied, "denied", false, "only refused requests (allowed=false)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new entries until interrupted")
 	cmd.Flags().IntVar(&limit, "limit", 25, "how many of the newest entries to show first (1-1000)")
+	cmd.AddCommand(logsSummaryCommand(env, stdout))
 	return cmd
 }
 

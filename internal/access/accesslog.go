@@ -61,4 +61,6 @@ type AccessLogQuery struct {
 	Reason     string
 	// Action selects one action ("login": completed sign-ins); "" any.
 	Action string
+	// ServiceTokenID selects the entries of one service token; "" any.
+	ServiceTokenID string
 }

@@ -150,9 +150,10 @@ func (s *Store) ListAccessLogs(ctx context.Context, accountID string, q access.A
 			  AND ($6 = '' OR r.reason = $6)
 			  AND ($7 = '' OR CASE WHEN $8 THEN r.user_email = $7 ELSE lower(r.user_email) LIKE $7 END)
 			  AND ($10 = '' OR r.action = $10)
+			  AND ($11 = '' OR r.service_token_id = $11)
 			ORDER BY r.created_at `+dir+`, c.id `+dir+`, r.ord `+dir+`
 			LIMIT $9`,
-			ids, since, until, q.AppID, q.Allowed, q.Reason, email, exact, need, q.Action)
+			ids, since, until, q.AppID, q.Allowed, q.Reason, email, exact, need, q.Action, q.ServiceTokenID)
 		if err != nil {
 			return nil, wrap("list access logs", err)
 		}

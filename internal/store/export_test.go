@@ -21,3 +21,6 @@ func (s *Store) BumpVersionPastFeed(ctx context.Context) (int64, error) {
 	})
 	return v, err
 }
+
+// SummarizeAccessLogsSQL is the query of SummarizeAccessLogs, for EXPLAIN.
+const SummarizeAccessLogsSQL = summarizeAccessLogsSQL

@@ -12,6 +12,7 @@ import * as certificates from './certificates.js';
 import * as users from './users.js';
 import * as organization from './organization.js';
 import * as logs from './logs.js';
+import * as overview from './overview.js';
 import * as audit from './audit.js';
 import * as edges from './edges.js';
 
@@ -30,15 +31,18 @@ const nav = [
   {path: 'users', label: 'Users', page: users},
   {path: 'organization', label: 'Organization', page: organization},
   {section: 'Logs'},
+  {path: 'overview', label: 'Traffic overview', page: overview},
   {path: 'logs', label: 'Access requests', page: logs},
   {path: 'audit', label: 'Audit log', page: audit},
   {section: 'Gatehouse'},
   {path: 'edges', label: 'Edges', page: edges},
 ];
 
+// A page's filters ride after a '?' (#/logs?allowed=false&reason=…).
 function parseHash() {
-  const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
-  return {name: parts[0] || 'apps', params: parts.slice(1)};
+  const [path, query = ''] = location.hash.replace(/^#\/?/, '').split(/\?(.*)/s);
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  return {name: parts[0] || 'apps', params: parts.slice(1), query: new URLSearchParams(query)};
 }
 
 let main = null;
@@ -105,7 +109,7 @@ function accountName(s) {
 async function route() {
   const s = currentSession();
   if (!s) return;
-  const {name, params} = parseHash();
+  const {name, params, query} = parseHash();
   const item = nav.find((n) => n.path === name);
   for (const a of navLinks) {
     if (a.dataset.path === name) a.setAttribute('aria-current', 'page');
@@ -122,7 +126,7 @@ async function route() {
   }
   document.title = `${item.label} · Gatehouse`;
   try {
-    await item.page.render(page, params);
+    await item.page.render(page, params, query);
   } catch (e) {
     page.append(errorBox(e));
   }
