@@ -185,8 +185,11 @@ func (c *ConsoleLog) finding(e ConsoleError) Finding {
 		b.WriteString(" -H " + shellQuote(header+": 1"))
 	}
 	b.WriteString(" --credentials --cookie \"CF_Authorization=$TOKEN\"")
-	if e.Preflight && (method == "" || header == "") {
+	switch {
+	case method == "":
 		b.WriteString("  # add -X and -H as the page's request has them")
+	case e.Preflight && header == "":
+		b.WriteString("  # add -H for each header the page's request sets")
 	}
 	return Finding{Entry: -1, Method: method, URL: e.URL, Origin: e.Origin, Status: e.Status, Cause: p.Cause, Problems: []Problem{p}, Probe: b.String()}
 }

@@ -255,7 +255,7 @@ func Diagnose(h *HAR) *Diagnosis {
 	if !prod.RecordsFailed {
 		d.Limits = append(d.Limits, prod.Label()+" leaves out requests that failed: a request the browser blocked is not in the file, so an empty diagnosis does not mean nothing failed")
 	}
-	if !prod.RecordsUnsent {
+	if !prod.RecordsUnsent && prod.RecordsFailed {
 		d.Limits = append(d.Limits, prod.Label()+" sees only what reached the network: a request the browser blocked before sending it is not in the file")
 	}
 	if !sawCookies && d.Entries > 0 {
