@@ -28,6 +28,8 @@ type ConsoleLog struct {
 	Methods map[string]string `json:"-"`
 }
 
+var quotes = strings.NewReplacer("\u2018", "'", "\u2019", "'")
+
 var (
 	// Chrome: Access to fetch at 'URL' from origin 'O' has been blocked by CORS policy: REASON
 	chromeCORS = regexp.MustCompile(`Access to (?:fetch|XMLHttpRequest|[a-zA-Z ]+) at '([^']+)' from origin '([^']+)' has been blocked by CORS policy: (.*)$`)
@@ -48,7 +50,8 @@ func ParseConsole(r io.Reader) (*ConsoleLog, error) {
 	n := 0
 	for sc.Scan() {
 		n++
-		line := strings.TrimSpace(sc.Text())
+		// Firefox quotes names with ‘ ’; a copy may keep or flatten them.
+		line := strings.TrimSpace(quotes.Replace(sc.Text()))
 		if m := chromeCORS.FindStringSubmatch(line); m != nil {
 			reason := m[3]
 			pre := false
