@@ -434,14 +434,9 @@ func (e *entry) needsPreflight() string {
 	}
 	var unsafe []string
 	for _, n := range unsafeHeaderNames(hs) {
-		switch n {
-		case "origin", "referer", "user-agent", "cookie", "host", "connection", "accept-encoding", "content-length":
-			continue // set by the browser
+		if !browserSet(n) {
+			unsafe = append(unsafe, n)
 		}
-		if strings.HasPrefix(n, "sec-") {
-			continue
-		}
-		unsafe = append(unsafe, n)
 	}
 	return strings.Join(preflightReasons(e.Request.Method, unsafe), "; ")
 }
@@ -511,6 +506,18 @@ func (dg *diagnoser) unansweredProblems(i int) []Problem {
 		Fix: "probe the app with the command below, or run the doctor on the browser's console log"}}
 }
 
+// browserSet reports whether the browser itself sets a request header
+// (lower-case name): such a header never makes a request need a preflight,
+// and a page cannot set it.
+func browserSet(name string) bool {
+	switch name {
+	case "origin", "referer", "user-agent", "cookie", "host", "connection", "accept-encoding", "content-length",
+		"priority", "pragma", "cache-control", "upgrade-insecure-requests", "dnt", "te", "keep-alive", "authority":
+		return true
+	}
+	return strings.HasPrefix(name, "sec-") || strings.HasPrefix(name, "proxy-")
+}
+
 // probe is the gatehouse cors check command that repeats exchange i (or
 // the request its preflight was for) against the live app.
 func (dg *diagnoser) probe(i int) string {
@@ -534,11 +541,7 @@ func (dg *diagnoser) probe(i int) string {
 			}
 		}
 		for _, n := range unsafeHeaderNames(hs) {
-			switch n {
-			case "origin", "referer", "user-agent", "cookie", "host", "connection", "accept-encoding", "content-length":
-				continue
-			}
-			if !strings.HasPrefix(n, "sec-") {
+			if !browserSet(n) {
 				headers = append(headers, n+": "+e.reqH.Get(n))
 			}
 		}
