@@ -355,9 +355,8 @@ var eventMethods = map[string]string{
 }
 
 // messages are the events as the protocol sends them ({method, params}),
-// which chrome-har reads; response bodies go in as chrome-har expects
-// them (Network.getResponseBody replies merged into loadingFinished's
-// params is not its format, so bodies ride on responseReceived).
+// which chrome-har reads (without response bodies, which it takes from
+// no event).
 func (r *recording) messages() []map[string]any {
 	var out []map[string]any
 	for _, ev := range r.events {
@@ -392,7 +391,6 @@ func (r *recording) devtoolsHAR(sanitized bool) map[string]any {
 	var order []*req
 	byID := map[network.RequestID]*req{}
 	var pageStart float64
-	var onLoad, onDCL float64
 	for _, ev := range r.events {
 		switch e := ev.(type) {
 		case *network.EventRequestWillBeSent:
@@ -422,14 +420,8 @@ func (r *recording) devtoolsHAR(sanitized bool) map[string]any {
 			if q := byID[e.RequestID]; q != nil {
 				q.failed = e
 			}
-		case *page.EventLoadEventFired:
-			onLoad = float64(e.Timestamp)
-		case *page.EventDomContentEventFired:
-			onDCL = float64(e.Timestamp)
 		}
 	}
-	_ = onLoad
-	_ = onDCL
 	headers := func(h network.Headers, drop bool) []map[string]any {
 		var out []map[string]any
 		keys := make([]string, 0, len(h))
