@@ -133,9 +133,11 @@ type corpusEntry struct {
 // scenario, the DevTools network events of Chromium (driven by chromedp)
 // become a HAR as DevTools exports it, plain and sanitized, and a HAR made
 // by the chrome-har library; Playwright's recordHar records the same
-// scenario in its own Chromium; the browser's console is saved as a
-// pasted console log. It needs node and GATEHOUSE_HAR_NODE_MODULES (or
-// scripts/harcorpus/node_modules) with playwright-core and chrome-har.
+// scenario in its own Chromium; Firefox ESR's network monitor exports its
+// own (when firefox-esr and certutil are installed); the browser's
+// console is saved as a pasted console log. It needs node and
+// GATEHOUSE_HAR_NODE_MODULES (or scripts/harcorpus/node_modules) with
+// playwright-core and chrome-har.
 func TestGenerateHARCorpus(t *testing.T) {
 	if os.Getenv("GATEHOUSE_HAR_CORPUS") == "" {
 		t.Skip("set GATEHOUSE_HAR_CORPUS=1 to regenerate the HAR corpus (make har-corpus)")
@@ -148,7 +150,11 @@ func TestGenerateHARCorpus(t *testing.T) {
 	if err := os.MkdirAll(corpusDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	w := newWorld(t)
+	w := newCorpusWorld(t)
+	firefox, _ := exec.LookPath("firefox-esr")
+	if firefox == "" {
+		t.Log("firefox-esr is not installed (apt-get install firefox-esr libnss3-tools): no Firefox exports")
+	}
 	rec := &eventRecorder{}
 	w.browser.Listen(t, rec.add)
 	var manifest []corpusEntry
@@ -225,9 +231,123 @@ func TestGenerateHARCorpus(t *testing.T) {
 		pw := node(t, nodeModules, filepath.Join(scripts, "playwright.js"), cfgFile)
 		t.Logf("%s: chromedp page saw %s; playwright page saw %s", sc.name, seen, strings.TrimSpace(pw))
 		add(sc.name+".playwright.har", "playwright")
+
+		// Firefox's own HAR export (its network monitor's automation),
+		// without the session: a script cannot give Firefox a cookie
+		// here. A preflight never carries one, so only the success
+		// scenario changes: the edge's readable 401.
+		if firefox != "" {
+			firefoxHAR(t, w, firefox, sc.name, target, sc.init, filepath.Join(corpusDir, sc.name+".firefox.har"))
+			cause := sc.cause
+			if sc.signedIn && cause == "" {
+				cause = "no_session"
+			}
+			manifest = append(manifest, corpusEntry{File: sc.name + ".firefox.har", Producer: "firefox", Scenario: sc.name, Cause: cause, Page: "not observed"})
+		}
 	}
 	sort.Slice(manifest, func(i, j int) bool { return manifest[i].File < manifest[j].File })
 	writeJSON(t, filepath.Join(corpusDir, "manifest.json"), manifest)
+}
+
+// newCorpusWorld is newWorld with a page that can also make the fetch
+// itself, for a browser no script drives: /ff?u=URL&i=INIT waits for the
+// developer tools to open, then goes to /ff-run, whose inline script
+// calls fetch(URL, INIT) (Firefox exports a HAR when a page loads).
+func newCorpusWorld(t *testing.T) *world {
+	t.Helper()
+	a := gatehousetest.NewAPI(t)
+	ed := gatehousetest.StartEdge(t, gatehousetest.EdgeOptions{Store: a.Store, TLS: true, TestHostsToEdge: true})
+	w := &world{api: a, edge: ed, browser: gatehousetest.StartBrowser(t, ed.URL)}
+	w.page = host("app", "example.test")
+	w.pageOrigin = w.browser.Origin(w.page)
+	pageServer := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+		switch r.URL.Path {
+		case "/ff":
+			fmt.Fprint(rw, `<!doctype html><html><head><title>app</title><script>setTimeout(() => { location = "/ff-run" + location.search; }, 5000);</script></head><body>app</body></html>`)
+		case "/ff-run":
+			fmt.Fprint(rw, `<!doctype html><html><head><title>app</title><script>
+const q = new URLSearchParams(location.search);
+fetch(q.get("u"), JSON.parse(q.get("i"))).then(r => { document.title = "status " + r.status; }, e => { document.title = String(e); });
+</script></head><body>app</body></html>`)
+		default:
+			fmt.Fprint(rw, "<!doctype html><html><head><title>app</title></head><body>app</body></html>")
+		}
+	}))
+	t.Cleanup(pageServer.Close)
+	w.app(t, w.page, pageServer.URL, nil, map[string]any{"name": "anyone", "decision": "bypass", "include": []any{map[string]any{"everyone": map[string]any{}}}})
+	w.browser.Navigate(t, w.browser.URL(w.page, "/"))
+	return w
+}
+
+// firefoxHAR records target's fetch with Firefox's network monitor, whose
+// HAR automation (devtools.netmonitor.har.enableAutoExportToFile) writes
+// the export when the page that makes the fetch has loaded and its
+// requests are done, and copies the export to out. Firefox trusts the
+// edge's test CA (certutil) and resolves every name to the edge.
+func firefoxHAR(t *testing.T, w *world, firefox, name, target string, init gatehousetest.FetchInit, out string) {
+	t.Helper()
+	dir := t.TempDir()
+	prof, harDir := filepath.Join(dir, "profile"), filepath.Join(dir, "har")
+	for _, d := range []string{prof, harDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, _ := url.Parse(w.edge.URL)
+	ip, _, _ := net.SplitHostPort(u.Host)
+	prefs := map[string]any{
+		"devtools.netmonitor.har.enableAutoExportToFile": true, "devtools.netmonitor.har.defaultLogDir": harDir,
+		"devtools.netmonitor.har.defaultFileName": name, "devtools.netmonitor.har.forceExport": true,
+		"devtools.netmonitor.har.includeResponseBodies": true, "devtools.toolbox.selectedTool": "netmonitor",
+		"network.dns.forceResolve": ip, "network.proxy.type": 0, "browser.shell.checkDefaultBrowser": false,
+		"datareporting.policy.dataSubmissionEnabled": false, "toolkit.telemetry.reportingpolicy.firstRun": false,
+		"browser.aboutwelcome.enabled": false, "app.update.disabledForTesting": true,
+	}
+	var userJS strings.Builder
+	for k, v := range prefs {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(&userJS, "user_pref(%q, %s);\n", k, b)
+	}
+	if err := os.WriteFile(filepath.Join(prof, "user.js"), []byte(userJS.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := gatehousetest.LoopbackCert(t)
+	caFile := filepath.Join(dir, "ca.der")
+	if err := os.WriteFile(caFile, cert.Certificate[len(cert.Certificate)-1], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-N", "-d", "sql:" + prof, "--empty-password"}, {"-A", "-d", "sql:" + prof, "-n", "gatehouse-test-ca", "-t", "C,,", "-i", caFile}} {
+		if b, err := exec.Command("certutil", args...).CombinedOutput(); err != nil {
+			t.Fatalf("certutil %v: %v\n%s", args, err, b)
+		}
+	}
+	i, _ := json.Marshal(init)
+	start := w.browser.URL(w.page, "/ff?"+url.Values{"u": {target}, "i": {string(i)}}.Encode())
+	cmd := exec.Command(firefox, "-headless", "-no-remote", "-profile", prof, "-devtools", start)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		files, _ := filepath.Glob(filepath.Join(harDir, "*.har"))
+		if len(files) > 0 {
+			time.Sleep(time.Second) // let the writer finish
+			b, err := os.ReadFile(files[0])
+			if err != nil || !json.Valid(b) {
+				t.Fatalf("firefox %s: HAR export %s: %v", name, files[0], err)
+			}
+			if err := os.WriteFile(out, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("firefox %s: no HAR export after 60s", name)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // consoleLine is a console message as DevTools' "Save as…" writes it:

@@ -87,7 +87,7 @@ func TestDoctorOnRealExports(t *testing.T) {
 	}{
 		{"sanitized chrome export infers the credentials-mode failure", []string{"doctor", "har", "credentials_wildcard.chrome-sanitized.har"}, "", 1, []string{
 			"producer: Chrome's DevTools export (WebInspector 537.36)",
-			"4 entries, 2 cross-origin, 1 failed, 1 diagnosed",
+			"4 entries, 2 cross-origin, 2 failed, 1 diagnosed",
 			"  diagnosis: credentials_wildcard",
 			`  - this export removes cookies: no Cookie, Set-Cookie or Authorization header is in it (Chrome's default "Export HAR (sanitized)"), so whether credentials were sent is not visible`}},
 		{"playwright records no preflight", []string{"doctor", "har", "preflight_refused.playwright.har"}, "", 1, []string{
@@ -105,6 +105,10 @@ func TestDoctorOnRealExports(t *testing.T) {
 			"Chrome console: 1 CORS error(s)",
 			"  diagnosis: header_not_allowed",
 			"  fix:   add x-other to cors_headers.allowed_headers (or set allow_all_headers)"}},
+		{"firefox records the refused response as if it were fine", []string{"doctor", "har", "missing_allow_origin.firefox.har"}, "", 1, []string{
+			"producer: Firefox's export (Firefox 153.8.0)",
+			"3 entries, 1 cross-origin, 1 failed, 1 diagnosed",
+			"  diagnosis: missing_allow_origin"}},
 		{"success", []string{"doctor", "har", "success.chrome.har"}, "", 0, []string{"4 entries, 2 cross-origin, 0 failed, 0 diagnosed"}},
 	}
 	for _, tc := range tests {

@@ -12,8 +12,9 @@ import (
 
 // Firefox's CORS messages, in the wording of MDN's CORS error reasons
 // (developer.mozilla.org/docs/Web/HTTP/Guides/CORS/Errors: Firefox prints
-// "Cross-Origin Request Blocked: … (Reason: …)"); Firefox could not be
-// driven here, so these are not generated like Chrome's corpus.
+// "Cross-Origin Request Blocked: … (Reason: …)"); the corpus generator
+// drives Firefox without a console it can read, so these are not
+// generated like Chrome's.
 func TestFirefoxConsoleMessages(t *testing.T) {
 	const at = "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at https://api.example.com/data. "
 	tests := []struct {

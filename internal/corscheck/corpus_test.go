@@ -199,4 +199,5 @@ var wantScore = map[string]int{
 	"playwright":                1,
 	"playwright+chrome-console": 6,
 	"chrome-console":            6,
+	"firefox":                   10,
 }

@@ -243,14 +243,19 @@ func Diagnose(h *HAR) *Diagnosis {
 				Status: e.Response.Status, Cause: problems[0].Cause, Problems: problems, Probe: dg.probe(i)})
 		}
 	}
+	for _, f := range d.Findings {
+		if !entries[f.Entry].failed() {
+			d.Failed++ // a response the browser refused the page, recorded as if it were fine (Firefox)
+		}
+	}
 	if len(d.Findings) > 0 {
 		d.Cause = d.Findings[0].Cause
 	}
 	// What the file cannot show.
 	if !prod.RecordsPreflights {
 		d.Limits = append(d.Limits, prod.Label()+" does not record preflight (OPTIONS) requests: a request that needed one and failed shows no reason")
-	} else if !sawPreflight && d.CrossOrigin > 0 && prod.Kind != ProducerUnknown {
-		d.Limits = append(d.Limits, "no preflight is recorded in this file")
+	} else if !sawPreflight && dg.needsPreflight() {
+		d.Limits = append(d.Limits, "a request here needed a preflight, and none is recorded in this file")
 	}
 	if !prod.RecordsFailed {
 		d.Limits = append(d.Limits, prod.Label()+" leaves out requests that failed: a request the browser blocked is not in the file, so an empty diagnosis does not mean nothing failed")
@@ -278,6 +283,17 @@ type diagnoser struct {
 	prod    Producer
 	// cookiesVisible: the file records Cookie or Set-Cookie somewhere.
 	cookiesVisible bool
+}
+
+// needsPreflight reports whether a cross-origin request of the file
+// needed a preflight.
+func (dg *diagnoser) needsPreflight() bool {
+	for i := range dg.entries {
+		if e := &dg.entries[i]; e.u != nil && e.crossOrigin() && !e.isPreflight() && e.needsPreflight() != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // actualFor returns the index of the request a preflight was for (same
