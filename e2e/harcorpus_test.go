@@ -197,14 +197,14 @@ func TestGenerateHARCorpus(t *testing.T) {
 		add := func(file, producer string) {
 			manifest = append(manifest, corpusEntry{File: file, Producer: producer, Scenario: sc.name, Cause: sc.cause, Page: seen})
 		}
-		writeJSON(t, filepath.Join(corpusDir, sc.name+".chrome.har"), events.devtoolsHAR(false))
+		harWriteJSON(t, filepath.Join(corpusDir, sc.name+".chrome.har"), events.devtoolsHAR(false))
 		add(sc.name+".chrome.har", "chrome")
-		writeJSON(t, filepath.Join(corpusDir, sc.name+".chrome-sanitized.har"), events.devtoolsHAR(true))
+		harWriteJSON(t, filepath.Join(corpusDir, sc.name+".chrome-sanitized.har"), events.devtoolsHAR(true))
 		add(sc.name+".chrome-sanitized.har", "chrome-sanitized")
 
 		var lines []string
 		for _, m := range w.browser.Console()[consoleFrom:] {
-			lines = append(lines, consoleLine(m))
+			lines = append(lines, harConsoleLine(m))
 		}
 		if err := os.WriteFile(filepath.Join(corpusDir, sc.name+".chrome.console.txt"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 			t.Fatal(err)
@@ -213,13 +213,13 @@ func TestGenerateHARCorpus(t *testing.T) {
 
 		// chrome-har, from the same events.
 		evFile := filepath.Join(t.TempDir(), "events.json")
-		writeJSON(t, evFile, events.messages())
-		node(t, nodeModules, filepath.Join(scripts, "chromehar.js"), evFile, filepath.Join(corpusDir, sc.name+".chrome-har.har"))
+		harWriteJSON(t, evFile, events.messages())
+		harNode(t, nodeModules, filepath.Join(scripts, "chromehar.js"), evFile, filepath.Join(corpusDir, sc.name+".chrome-har.har"))
 		add(sc.name+".chrome-har.har", "chrome-har")
 
 		// Playwright's recordHar, in a browser of its own.
 		cfg := map[string]any{
-			"chromium": "/usr/bin/chromium", "userDataDir": profileDir(t), "args": playwrightArgs(w),
+			"chromium": "/usr/bin/chromium", "userDataDir": harProfileDir(t), "args": playwrightArgs(w),
 			"har": filepath.Join(corpusDir, sc.name+".playwright.har"), "page": w.browser.URL(w.page, "/"), "url": target, "init": sc.init,
 		}
 		if cookie != nil {
@@ -227,8 +227,8 @@ func TestGenerateHARCorpus(t *testing.T) {
 				"secure": true, "httpOnly": true, "sameSite": "None"}
 		}
 		cfgFile := filepath.Join(t.TempDir(), "playwright.json")
-		writeJSON(t, cfgFile, cfg)
-		pw := node(t, nodeModules, filepath.Join(scripts, "playwright.js"), cfgFile)
+		harWriteJSON(t, cfgFile, cfg)
+		pw := harNode(t, nodeModules, filepath.Join(scripts, "playwright.js"), cfgFile)
 		t.Logf("%s: chromedp page saw %s; playwright page saw %s", sc.name, seen, strings.TrimSpace(pw))
 		add(sc.name+".playwright.har", "playwright")
 
@@ -246,7 +246,7 @@ func TestGenerateHARCorpus(t *testing.T) {
 		}
 	}
 	sort.Slice(manifest, func(i, j int) bool { return manifest[i].File < manifest[j].File })
-	writeJSON(t, filepath.Join(corpusDir, "manifest.json"), manifest)
+	harWriteJSON(t, filepath.Join(corpusDir, "manifest.json"), manifest)
 }
 
 // newCorpusWorld is newWorld with a page that can also make the fetch
@@ -350,9 +350,9 @@ func firefoxHAR(t *testing.T, w *world, firefox, name, target string, init gateh
 	}
 }
 
-// consoleLine is a console message as DevTools' "Save as…" writes it:
+// harConsoleLine is a console message as DevTools' "Save as…" writes it:
 // the source location, then the text.
-func consoleLine(m chromedp.ConsoleMessage) string {
+func harConsoleLine(m chromedp.ConsoleMessage) string {
 	loc := m.URL
 	if u, err := url.Parse(m.URL); err == nil && u.Host != "" {
 		loc = u.Host + u.Path
@@ -363,9 +363,9 @@ func consoleLine(m chromedp.ConsoleMessage) string {
 	return fmt.Sprintf("%s:%d %s", loc, m.Line+1, m.Text)
 }
 
-// profileDir is a Chromium profile that allows third-party cookies, as
+// harProfileDir is a Chromium profile that allows third-party cookies, as
 // Google Chrome does (Debian's Chromium blocks them by default).
-func profileDir(t *testing.T) string {
+func harProfileDir(t *testing.T) string {
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "Default"), 0o700); err != nil {
 		t.Fatal(err)
@@ -390,7 +390,7 @@ func playwrightArgs(w *world) []string {
 	return []string{"--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--host-resolver-rules=" + strings.Join(rules, ", ")}
 }
 
-func node(t *testing.T, nodeModules string, args ...string) string {
+func harNode(t *testing.T, nodeModules string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("node", args...)
 	cmd.Env = append(os.Environ(), "NODE_PATH="+nodeModules)
@@ -405,7 +405,7 @@ func node(t *testing.T, nodeModules string, args ...string) string {
 	return string(out)
 }
 
-func writeJSON(t *testing.T, name string, v any) {
+func harWriteJSON(t *testing.T, name string, v any) {
 	t.Helper()
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -582,7 +582,7 @@ func (r *recording) devtoolsHAR(sanitized bool) map[string]any {
 					}
 				} else if c, err := http.ParseSetCookie(line); err == nil {
 					out = append(out, map[string]any{"name": c.Name, "value": c.Value, "path": c.Path, "domain": c.Domain,
-						"httpOnly": c.HttpOnly, "secure": c.Secure, "sameSite": sameSite(c.SameSite)})
+						"httpOnly": c.HttpOnly, "secure": c.Secure, "sameSite": harSameSite(c.SameSite)})
 				}
 			}
 		}
@@ -615,7 +615,7 @@ func (r *recording) devtoolsHAR(sanitized bool) map[string]any {
 			"cookies": cookies(respH, "set-cookie"), "content": map[string]any{"size": 0, "mimeType": mime},
 			"redirectURL": "", "headersSize": -1, "bodySize": -1, "_transferSize": 0, "_error": nil,
 		}
-		if loc := headerValue(respH, "Location"); loc != "" && status >= 300 && status < 400 {
+		if loc := harHeaderValue(respH, "Location"); loc != "" && status >= 300 && status < 400 {
 			response["redirectURL"] = loc
 		}
 		if q.failed != nil && q.redirected == nil {
@@ -655,7 +655,7 @@ func (r *recording) devtoolsHAR(sanitized bool) map[string]any {
 	}}
 }
 
-func headerValue(h network.Headers, name string) string {
+func harHeaderValue(h network.Headers, name string) string {
 	for k, v := range h {
 		if strings.EqualFold(k, name) {
 			return fmt.Sprint(v)
@@ -664,7 +664,7 @@ func headerValue(h network.Headers, name string) string {
 	return ""
 }
 
-func sameSite(s http.SameSite) string {
+func harSameSite(s http.SameSite) string {
 	switch s {
 	case http.SameSiteNoneMode:
 		return "None"
