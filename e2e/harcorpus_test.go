@@ -117,7 +117,7 @@ func corpusScenarios() []corpusScenario {
 	}
 }
 
-// CorpusEntry is one line of the corpus manifest.
+// corpusEntry is one line of the corpus manifest.
 type corpusEntry struct {
 	File     string `json:"file"`
 	Producer string `json:"producer"`
