@@ -13,7 +13,7 @@ TESTFLAGS ?=
 A11Y := e2e/a11y
 AXE := $(A11Y)/node_modules/.package-lock.json
 
-.PHONY: build run test bench vet fmt fuzz image
+.PHONY: build run test bench vet fmt fuzz image har-corpus har-score
 
 # gatehouse version: stamped from git when there is a checkout.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
@@ -42,6 +42,21 @@ $(AXE): $(A11Y)/package.json $(A11Y)/package-lock.json
 	@command -v npm >/dev/null || { echo 'make: npm is needed for the accessibility tests (apt-get install nodejs npm)' >&2; exit 1; }
 	cd $(A11Y) && npm ci --no-audit --no-fund
 	@touch $@
+
+# The doctor's HAR corpus (internal/corscheck/testdata/har): regenerated
+# from Chromium (chromedp), Playwright's recordHar and chrome-har against
+# the real edge; test-only npm dependencies, pinned by their lockfile.
+HARNPM := scripts/harcorpus/node_modules/.package-lock.json
+$(HARNPM): scripts/harcorpus/package-lock.json
+	cd scripts/harcorpus && npm ci --no-audit --no-fund
+	@touch $@
+
+har-corpus: $(HARNPM)
+	$(GO) run ./cmd/withpg -- env GATEHOUSE_HAR_CORPUS=1 $(GO) test -count=1 -run '^TestGenerateHARCorpus$$' -v ./e2e/
+
+# The doctor's score per producer on the committed corpus.
+har-score:
+	$(GO) test -count=1 -run '^TestDoctorCorpus$$' -v ./internal/corscheck/ | grep -E 'score|^(ok|FAIL|---)'
 
 # Every go test -fuzz target, FUZZTIME each (CI runs them after the tests).
 FUZZTIME ?= 10s

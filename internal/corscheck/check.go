@@ -162,7 +162,7 @@ func Check(ctx context.Context, client *http.Client, req Request) (*Report, erro
 		case resp.StatusCode < 200 || resp.StatusCode > 299:
 			p := edgeFix(resp.StatusCode, ex.EdgeError)
 			if p.Message == "" {
-				p = Problem{Message: "preflight got " + statusText(resp.StatusCode) + "; browsers need a 2xx answer",
+				p = Problem{Cause: CausePreflightRefused, Message: "preflight got " + statusText(resp.StatusCode) + "; browsers need a 2xx answer",
 					Fix: "answer OPTIONS with 2xx: set the app's cors_headers so the edge answers, or options_preflight_bypass with an origin that answers preflights"}
 			}
 			ex.Problems = append(ex.Problems, p)
@@ -171,6 +171,7 @@ func Check(ctx context.Context, client *http.Client, req Request) (*Report, erro
 			if len(ex.Problems) > 0 && resp.Header.Get("Access-Control-Allow-Origin") == "" && resp.Header.Get("Vary") == edgePreflightVary {
 				// The edge's answer to a disallowed preflight carries no
 				// allow headers at all, whichever part was refused.
+				ex.Problems[0].Cause = CausePreflightDisallowed
 				ex.Problems[0].Fix = "the edge's cors_headers refuse this preflight: check that " + req.Origin + " is in allowed_origins, " +
 					req.Method + " in allowed_methods and " + orNone(unsafe) + " in allowed_headers (or the allow_all_ settings)"
 			}

@@ -13,6 +13,8 @@ import (
 // neither may panic, and every finding names an entry of the file.
 func FuzzDiagnose(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("..", "..", "cmd", "gatehouse", "testdata", "har", "*.har"))
+	corpus, _ := filepath.Glob(filepath.Join("testdata", "har", "*.har"))
+	files = append(files, corpus...)
 	for _, name := range files {
 		b, err := os.ReadFile(name)
 		if err != nil {

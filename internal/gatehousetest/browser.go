@@ -378,3 +378,21 @@ func StartCORSOrigin(tb testing.TB) *Origin {
 	tb.Cleanup(o.Close)
 	return o
 }
+
+// Listen calls fn with every DevTools protocol event of the tab from now
+// on, such as *network.EventRequestWillBeSent; the rules of chromedp.Listen
+// hold for fn (return fast, run no command). The network events are what
+// a HAR export is made of.
+func (b *Browser) Listen(tb testing.TB, fn func(ev any)) {
+	tb.Helper()
+	if err := chromedp.Listen(b.ctx, fn); err != nil {
+		tb.Fatalf("browser: listen: %v", err)
+	}
+}
+
+// Do runs fn with the tab's target, for a DevTools command the Browser
+// has no method for, and fails the test if it fails.
+func (b *Browser) Do(tb testing.TB, what string, fn func(ctx context.Context, t *chromedp.Target) error) {
+	tb.Helper()
+	run(tb, b, what, chromedp.Func(fn))
+}
