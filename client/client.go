@@ -6,13 +6,14 @@
 //	acct := c.Account(os.Getenv("GATEHOUSE_ACCOUNT"))
 //	apps, err := acct.Apps().List(ctx, nil) // every page
 //
-// Results are JSON (json.RawMessage) rather than Go structs: the API's
-// resources are defined once, by openapi.yaml and the server's own types,
-// and a second set of structs here would drift from them. Decode a result
-// into the struct your program needs with As or ListAs:
+// Results come as JSON (json.RawMessage), decoded with As or ListAs into
+// the package's typed results (App, Policy, ServiceToken, …: aliases of
+// the server's own types, so they cannot drift from what it sends) or
+// into a struct of the program's own:
 //
-//	type app struct{ ID, Name, Domain string }
-//	got, err := client.As[app](acct.Apps().Get(ctx, id))
+//	app, err := client.As[client.App](acct.Apps().Get(ctx, id))
+//	type tok struct{ ID, Name string }
+//	toks, err := client.ListAs[tok](ctx, acct.ServiceTokens().Collection, nil)
 //
 // Every failure is a value: *APIError when the API answered with an error
 // (its HTTP status and the envelope's errors, each naming its input field
