@@ -64,7 +64,11 @@ export async function render(main, _params, query = new URLSearchParams()) {
   const form = h('form.filters', {novalidate: true},
     field('Application', app), field('Decision', allowed), field('Reason', reason), field('Action', action), field('Email', email),
     field('From', since), field('To', until), h('div.actions', h('button.btn', {type: 'submit'}, 'Filter')));
+  // Only the latest load may draw: an earlier, slower answer never
+  // replaces the one asked for last.
+  let latest = 0;
   const load = async () => {
+    const seq = ++latest;
     clear(out).append(loading('Loading access requests'));
     const f = new URLSearchParams();
     if (app.value) f.set('app_id', app.value);
@@ -88,6 +92,7 @@ export async function render(main, _params, query = new URLSearchParams()) {
     for (const [k, v] of f) q.set(k, v);
     try {
       const {result} = await get(`/access/logs/access_requests?${q}`);
+      if (seq !== latest) return;
       clear(out).append(
         table('Access requests', ['Time', 'Result', 'Application', 'Request', 'Who', 'Reason', 'Client', 'Ray ID'], result.map((e) => h('tr', {dataset: {ray: e.ray_id}},
           h('td', h('time', {datetime: e.created_at, title: e.created_at}, shortTime(e.created_at))),
@@ -108,7 +113,7 @@ export async function render(main, _params, query = new URLSearchParams()) {
           h('button.btn.small', {type: 'button', disabled: result.length < perPage, on: {click: () => { page++; load(); }}}, 'Older →')));
       const t = out.querySelector('table');
       if (t) t.classList.add('log-table');
-    } catch (e) { clear(out).append(errorBox(e)); }
+    } catch (e) { if (seq === latest) clear(out).append(errorBox(e)); }
   };
   form.addEventListener('submit', (e) => { e.preventDefault(); page = 1; load(); });
   form.addEventListener('change', () => { page = 1; load(); });

@@ -46,7 +46,11 @@ export async function render(main, _params, query = new URLSearchParams()) {
     h('fieldset.plain', h('legend', 'Time range'), h('div.segmented', radios)), custom);
   const out = h('div', {id: 'overview', 'aria-live': 'polite'});
 
+  // Each change starts a load; only the latest may draw, so that a slow
+  // answer for an earlier range never replaces the one asked for last.
+  let latest = 0;
   const load = async () => {
+    const seq = ++latest;
     let since, until;
     if (choice === 'custom') {
       since = new Date(from.value);
@@ -65,8 +69,8 @@ export async function render(main, _params, query = new URLSearchParams()) {
     clear(out).append(loading('Counting access requests'));
     try {
       const {result} = await get(`/access/logs/access_requests/summary?${q}`);
-      clear(out).append(draw(result));
-    } catch (e) { clear(out).append(errorBox(e)); }
+      if (seq === latest) clear(out).append(draw(result));
+    } catch (e) { if (seq === latest) clear(out).append(errorBox(e)); }
   };
   picker.addEventListener('change', () => {
     choice = picker.querySelector('input[name=range]:checked').value;
