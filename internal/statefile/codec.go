@@ -290,77 +290,56 @@ func (d *dec) tokenSlice(n int) []access.ServiceTokenCredential {
 }
 
 func encodeRevocations(e *enc, rs []access.SessionRevocation) {
-	e.u64(uint64(len(rs)))
-	for _, r := range rs {
+	_ = encodeList(e, rs, func(e *enc, r *access.SessionRevocation) {
 		e.str(r.AccountID)
 		e.str(r.SessionID)
 		e.str(r.Email)
 		e.when(r.RevokedAt)
 		e.when(r.ExpiresAt)
-	}
+	})
 }
 
 func decodeRevocations(d *dec) []access.SessionRevocation {
-	n := d.count(5)
-	if n == 0 {
-		return nil
-	}
-	out := make([]access.SessionRevocation, n)
-	for i := range out {
-		out[i] = access.SessionRevocation{AccountID: d.str(), SessionID: d.str(), Email: d.str(), RevokedAt: d.when(), ExpiresAt: d.when()}
-	}
-	return out
+	return decodeList(d, 5, func(d *dec, r *access.SessionRevocation) {
+		*r = access.SessionRevocation{AccountID: d.str(), SessionID: d.str(), Email: d.str(), RevokedAt: d.when(), ExpiresAt: d.when()}
+	})
 }
 
 func encodeCerts(e *enc, cs []access.CertificateCredential) {
-	e.u64(uint64(len(cs)))
-	for _, c := range cs {
+	_ = encodeList(e, cs, func(e *enc, c *access.CertificateCredential) {
 		e.str(c.ID)
 		e.str(c.AccountID)
 		e.str(c.Name)
 		e.bytes(c.DER)
 		e.str(c.Fingerprint)
 		e.strs(c.AssociatedHostnames)
-	}
+	})
 }
 
 func decodeCerts(d *dec) []access.CertificateCredential {
-	n := d.count(6)
-	if n == 0 {
-		return nil
-	}
-	out := make([]access.CertificateCredential, n)
-	for i := range out {
-		out[i] = access.CertificateCredential{ID: d.str(), AccountID: d.str(), Name: d.str(), DER: d.bytes(),
+	return decodeList(d, 6, func(d *dec, c *access.CertificateCredential) {
+		*c = access.CertificateCredential{ID: d.str(), AccountID: d.str(), Name: d.str(), DER: d.bytes(),
 			Fingerprint: d.str(), AssociatedHostnames: d.strs()}
-	}
-	return out
+	})
 }
 
 func encodeOrgs(e *enc, os []access.Organization) {
-	e.u64(uint64(len(os)))
-	for _, o := range os {
+	_ = encodeList(e, os, func(e *enc, o *access.Organization) {
 		e.str(o.AccountID)
 		e.i64(int64(o.SessionDuration))
 		d := o.LoginDesign
 		for _, s := range []string{d.BackgroundColor, d.TextColor, d.LogoPath, d.HeaderText, d.FooterText, o.Name} {
 			e.str(s)
 		}
-	}
+	})
 }
 
 func decodeOrgs(d *dec) []access.Organization {
-	n := d.count(8)
-	if n == 0 {
-		return nil
-	}
-	out := make([]access.Organization, n)
-	for i := range out {
-		out[i] = access.Organization{AccountID: d.str(), SessionDuration: time.Duration(d.i64()),
+	return decodeList(d, 8, func(d *dec, o *access.Organization) {
+		*o = access.Organization{AccountID: d.str(), SessionDuration: time.Duration(d.i64()),
 			LoginDesign: access.LoginDesign{BackgroundColor: d.str(), TextColor: d.str(), LogoPath: d.str(), HeaderText: d.str(), FooterText: d.str()}}
-		out[i].Name = d.str()
-	}
-	return out
+		o.Name = d.str()
+	})
 }
 
 func encodeKeys(e *enc, ks []session.ExportedKey) {
