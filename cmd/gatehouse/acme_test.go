@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -62,28 +61,9 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startProcess runs a binary until the test ends.
-func startProcess(t *testing.T, env []string, name string, args ...string) *lockedBuffer {
+func startProcess(t *testing.T, env []string, name string, args ...string) *syncBuffer {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &syncBuffer{}
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -98,7 +78,7 @@ func startProcess(t *testing.T, env []string, name string, args ...string) *lock
 }
 
 // waitFor polls until ok or the deadline.
-func waitFor(t *testing.T, what string, out *lockedBuffer, ok func() bool) {
+func waitFor(t *testing.T, what string, out *syncBuffer, ok func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if ok() {

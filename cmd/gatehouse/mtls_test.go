@@ -2,14 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,23 +32,7 @@ func TestEdgeCommandAsksForClientCertificates(t *testing.T) {
 	a.MustCall(t, "POST", "access/certificates", map[string]any{"name": "clients", "certificate": ca.PEM(), "associated_hostnames": []string{h}}, nil)
 	a.CreateApp(t, h, origin.URL, nil, gatehousetest.Policy("mtls", "non_identity", gatehousetest.Rules(t, `{"certificate":{}}`)))
 
-	serverCert, roots := gatehousetest.LoopbackCert(t)
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "edge.crt"), filepath.Join(dir, "edge.key")
-	var chain []byte
-	for _, der := range serverCert.Certificate {
-		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(serverCert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, chain, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certFile, keyFile, roots := writeLoopbackCert(t)
 	edgeURL, stop := startEdgeCommand(t, map[string]string{"DATABASE_URL": url, "GATEHOUSE_EDGE_ADDR": "127.0.0.1:0",
 		"GATEHOUSE_STATE_DIR": "off", "GATEHOUSE_TLS_CERT": certFile, "GATEHOUSE_TLS_KEY": keyFile,
 		"GATEHOUSE_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="})
